@@ -1,0 +1,420 @@
+"""Shared machinery for Cairn's compatibility tests.
+
+Starts a reference etcd 3.4 and the server under test ("subject", normally
+cairnd) on free 127.0.0.1 ports with fresh temp data dirs, drives real
+clients against them (Debian's etcdctl 3.4, python3-etcd3, raw gRPC through
+python3-etcd3's generated stubs) and normalises outputs so that the two
+servers' answers can be compared byte for byte.
+
+Which binary is the subject:
+  * env CAIRND=<path>          -> that cairnd binary
+  * env CAIRND=etcd            -> /usr/bin/etcd on both sides (self-test of
+                                  the harness; every comparison must pass)
+  * unset                      -> /work/main/build/bin/cairnd if it exists
+If the subject binary is missing, tests that need it exit 77 (ctest SKIP).
+
+Everything here is stdlib + python3-etcd3 (Debian), run with /usr/bin/python3.
+"""
+
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import grpc
+import etcd3
+import etcd3.etcdrpc as etcdrpc
+
+ETCD_BIN = os.environ.get("ETCD", "/usr/bin/etcd")
+ETCDCTL_BIN = os.environ.get("ETCDCTL", "/usr/bin/etcdctl")
+DEFAULT_CAIRND = "/work/main/build/bin/cairnd"
+SKIP_EXIT_CODE = 77
+
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 15.0
+ETCDCTL_TIMEOUT_S = 20.0
+
+_live_servers = []
+
+
+def _kill_leftovers():
+    for server in list(_live_servers):
+        server.kill()
+
+
+atexit.register(_kill_leftovers)
+
+
+# ----------------------------------------------------------------------------
+# Binaries
+
+
+def subject_binary():
+    """Returns (kind, path) of the server under test; kind is 'cairnd' or 'etcd'."""
+    env = os.environ.get("CAIRND", "")
+    if env in ("etcd", ETCD_BIN):
+        return "etcd", ETCD_BIN
+    path = env or DEFAULT_CAIRND
+    return "cairnd", path
+
+
+def subject_available():
+    _, path = subject_binary()
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def main_or_skip(require_subject=True):
+    """unittest.main() wrapper: exits 77 (ctest SKIP) when cairnd is missing."""
+    if require_subject and not subject_available():
+        kind, path = subject_binary()
+        print(f"SKIP: server under test not found at {path} "
+              f"(set CAIRND=<path to cairnd>, or CAIRND=etcd to self-test the harness)")
+        sys.exit(SKIP_EXIT_CODE)
+    kind, path = subject_binary()
+    print(f"subject: {kind} {path}; reference: {ETCD_BIN}", file=sys.stderr)
+    unittest.main(verbosity=2)
+
+
+# ----------------------------------------------------------------------------
+# Ports and servers
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """One etcd-compatible server process on 127.0.0.1.
+
+    kind: 'etcd' or 'cairnd' (both take etcd's flag names).
+    data_dir: reused across start()/stop() so restarts see the same data.
+    """
+
+    def __init__(self, kind, binary, data_dir, name="node", extra_flags=(),
+                 client_port=None, peer_port=None):
+        self.kind = kind
+        self.binary = binary
+        self.data_dir = data_dir
+        self.name = name
+        self.extra_flags = list(extra_flags)
+        self.client_port = client_port or free_port()
+        self.peer_port = peer_port or free_port()
+        self.proc = None
+        self.log_path = os.path.join(os.path.dirname(data_dir.rstrip("/")) or ".",
+                                     f"{name}-{kind}-{self.client_port}.log")
+        self._log = None
+
+    @property
+    def endpoint(self):
+        return f"127.0.0.1:{self.client_port}"
+
+    def command(self):
+        client = f"http://127.0.0.1:{self.client_port}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        return [self.binary,
+                "--name", self.name,
+                "--data-dir", self.data_dir,
+                "--listen-client-urls", client,
+                "--advertise-client-urls", client,
+                "--listen-peer-urls", peer,
+                "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", f"{self.name}={peer}",
+                ] + self.extra_flags
+
+    def spawn(self):
+        """Starts the process without waiting for readiness."""
+        assert self.proc is None or self.proc.poll() is not None
+        self._log = open(self.log_path, "ab")
+        self._log.write(f"\n=== start {' '.join(self.command())}\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(self.command(), stdout=self._log,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        _live_servers.append(self)
+
+    def start(self, timeout=START_TIMEOUT_S):
+        self.spawn()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=START_TIMEOUT_S):
+        """Waits until a Range request succeeds (server up and has a leader)."""
+        deadline = time.monotonic() + timeout
+        last_err = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"{self.kind} exited with {self.proc.returncode} "
+                                  f"during start-up:\n{self.log_tail()}")
+            try:
+                with grpc.insecure_channel(self.endpoint) as ch:
+                    etcdrpc.KVStub(ch).Range(
+                        etcdrpc.RangeRequest(key=b"\0readiness-probe"), timeout=1.0)
+                return
+            except grpc.RpcError as e:
+                last_err = e
+                time.sleep(0.1)
+        raise ServerError(f"{self.kind} not ready after {timeout}s (last error: "
+                          f"{last_err}):\n{self.log_tail()}")
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode(errors="replace").splitlines()
+            return "\n".join(lines[-n:])
+        except OSError:
+            return "(no log)"
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT_S):
+        """Sends sig and waits; returns the exit code (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        rc = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                rc = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                rc = None
+        else:
+            rc = self.proc.returncode
+        self._forget()
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._forget()
+
+    def _forget(self):
+        if self in _live_servers:
+            _live_servers.remove(self)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def client(self, timeout=10):
+        host, port = self.endpoint.split(":")
+        return etcd3.client(host=host, port=int(port), timeout=timeout)
+
+    def channel(self):
+        return grpc.insecure_channel(self.endpoint)
+
+
+class TempDirs:
+    """Owns one temp dir tree; removed on cleanup()."""
+
+    def __init__(self, prefix="cairn-compat-"):
+        self.root = tempfile.mkdtemp(prefix=prefix)
+
+    def path(self, *parts):
+        p = os.path.join(self.root, *parts)
+        return p
+
+    def cleanup(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def make_reference(tmp, name="ref", extra_flags=()):
+    return Server("etcd", ETCD_BIN, tmp.path(f"{name}.data"), name=name,
+                  extra_flags=extra_flags)
+
+
+def make_subject(tmp, name="subj", extra_flags=()):
+    kind, path = subject_binary()
+    return Server(kind, path, tmp.path(f"{name}.data"), name=name,
+                  extra_flags=extra_flags)
+
+
+class ServerPairTest(unittest.TestCase):
+    """Base: every test gets a fresh reference etcd and a fresh subject.
+
+    Subclasses set SERVER_FLAGS to pass extra flags to both servers.
+    """
+
+    SERVER_FLAGS = ()
+
+    def setUp(self):
+        self.tmp = TempDirs()
+        self.addCleanup(self.tmp.cleanup)
+        self.ref = make_reference(self.tmp, extra_flags=self.SERVER_FLAGS)
+        self.subj = make_subject(self.tmp, extra_flags=self.SERVER_FLAGS)
+        self.addCleanup(self.ref.kill)
+        self.addCleanup(self.subj.kill)
+        self.ref.start()
+        self.subj.start()
+
+    def servers(self):
+        return (self.ref, self.subj)
+
+    def compare(self, steps):
+        """Runs the etcdctl script on both servers; fails listing every difference."""
+        ref_results = run_script(self.ref, steps)
+        subj_results = run_script(self.subj, steps)
+        diffs = compare_scripts(steps, ref_results, subj_results)
+        if diffs:
+            self.fail(f"{len(diffs)} of {len(steps)} etcdctl steps differ "
+                      f"(etcd vs {self.subj.kind}):\n" + "\n".join(diffs))
+        return ref_results, subj_results
+
+    def assertSubjectAlive(self):
+        self.assertTrue(self.subj.running(),
+                        f"server under test died:\n{self.subj.log_tail()}")
+        self.subj.wait_ready(5)
+
+
+# ----------------------------------------------------------------------------
+# etcdctl
+
+
+def shorten(text, limit=400):
+    """Keeps failure messages readable when a test sends a huge value."""
+    if isinstance(text, (bytes, str)) and len(text) > limit:
+        return text[:limit // 2] + f"...<{len(text)} chars>..." + text[-limit // 4:]
+    return text
+
+
+class CtlResult:
+    def __init__(self, args, rc, stdout, stderr):
+        self.args = args
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __repr__(self):
+        return (f"etcdctl {shorten(' '.join(self.args))}\n  exit {self.rc}\n"
+                f"  stdout: {shorten(self.stdout)!r}\n  stderr: {shorten(self.stderr)!r}")
+
+
+def etcdctl(server, *args, stdin=None, timeout=ETCDCTL_TIMEOUT_S):
+    env = dict(os.environ, ETCDCTL_API="3")
+    cmd = [ETCDCTL_BIN, "--endpoints", server.endpoint, "--dial-timeout", "3s",
+           "--command-timeout", "8s"] + list(args)
+    try:
+        p = subprocess.run(cmd, input=(stdin or "").encode(), capture_output=True,
+                           timeout=timeout, env=env)
+        return CtlResult(list(args), p.returncode, p.stdout.decode(errors="replace"),
+                         p.stderr.decode(errors="replace"))
+    except subprocess.TimeoutExpired:
+        return CtlResult(list(args), "timeout", "", "")
+
+
+# Header fields that legitimately differ between two servers: identities and
+# the raft term. Revisions are NOT normalised: Cairn numbers them like etcd.
+HEADER_IDENTITY_FIELDS = ("cluster_id", "member_id", "raft_term")
+
+
+def _normalise_json_obj(obj):
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if k in HEADER_IDENTITY_FIELDS:
+                out[k] = "<id>"
+            else:
+                out[k] = _normalise_json_obj(v)
+        return out
+    if isinstance(obj, list):
+        return [_normalise_json_obj(v) for v in obj]
+    return obj
+
+
+# Log line fields printed by clientv3's retry interceptor that vary per run.
+_VOLATILE_LOG_FIELDS = ("ts", "target", "caller")
+_ENDPOINT_RE = re.compile(r"127\.0\.0\.1:\d+")
+# `-w fields` prints header identities as '"ClusterID" : 123'.
+_FIELDS_IDENTITY_RE = re.compile(r'"(ClusterID|MemberID|RaftTerm)" : \d+')
+
+
+def normalise_text(text):
+    """Normalises etcdctl stdout/stderr: JSON (whole or per line) has header
+    identities masked; log lines lose timestamps; endpoints lose their port."""
+    stripped = text.strip()
+    if stripped.startswith("{") or stripped.startswith("["):
+        try:
+            return json.dumps(_normalise_json_obj(json.loads(stripped)), sort_keys=True)
+        except ValueError:
+            pass
+    lines = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("{") and s.endswith("}"):
+            try:
+                obj = json.loads(s)
+                for f in _VOLATILE_LOG_FIELDS:
+                    obj.pop(f, None)
+                line = json.dumps(_normalise_json_obj(obj), sort_keys=True)
+            except ValueError:
+                pass
+        line = _FIELDS_IDENTITY_RE.sub(r'"\1" : <id>', line)
+        line = _ENDPOINT_RE.sub("127.0.0.1:<port>", line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def normalise_result(r):
+    return (r.rc, normalise_text(r.stdout), normalise_text(r.stderr))
+
+
+class Step:
+    """One etcdctl invocation in a comparison script."""
+
+    def __init__(self, *args, stdin=None, compare_stderr=True):
+        self.args = args
+        self.stdin = stdin
+        self.compare_stderr = compare_stderr
+
+
+def run_script(server, steps):
+    return [etcdctl(server, *s.args, stdin=s.stdin) for s in steps]
+
+
+def compare_scripts(steps, ref_results, subj_results):
+    """Returns a list of human-readable differences (empty when equal)."""
+    diffs = []
+    for step, r, s in zip(steps, ref_results, subj_results):
+        nr, ns = normalise_result(r), normalise_result(s)
+        if not step.compare_stderr:
+            nr, ns = nr[:2], ns[:2]
+        if nr != ns:
+            stdin = f" <<< {shorten(step.stdin)!r}" if step.stdin else ""
+            diffs.append(f"etcdctl {shorten(' '.join(step.args))}{stdin}\n"
+                         f"   etcd:    exit={r.rc} stdout={shorten(r.stdout)!r} "
+                         f"stderr={shorten(r.stderr)!r}\n"
+                         f"   subject: exit={s.rc} stdout={shorten(s.stdout)!r} "
+                         f"stderr={shorten(s.stderr)!r}")
+    return diffs
+
+
+# ----------------------------------------------------------------------------
+# Raw gRPC
+
+
+def grpc_error(call):
+    """Runs call(); returns (code_name, details) of the RpcError, or None if it succeeded."""
+    try:
+        call()
+    except grpc.RpcError as e:
+        return (e.code().name, e.details())
+    return None
