@@ -344,6 +344,8 @@ def _normalise_json_obj(obj):
 _VOLATILE_LOG_FIELDS = ("ts", "target", "caller")
 _ENDPOINT_RE = re.compile(r"127\.0\.0\.1:\d+")
 # `-w fields` prints header identities as '"ClusterID" : 123'.
+# `alarm list` prints 'memberID:123 alarm:NOSPACE'.
+_ALARM_MEMBER_RE = re.compile(r"memberID:\d+")
 _FIELDS_IDENTITY_RE = re.compile(r'"(ClusterID|MemberID|RaftTerm)" : \d+')
 
 
@@ -368,6 +370,7 @@ def normalise_text(text):
             except ValueError:
                 pass
         line = _FIELDS_IDENTITY_RE.sub(r'"\1" : <id>', line)
+        line = _ALARM_MEMBER_RE.sub("memberID:<id>", line)
         line = _ENDPOINT_RE.sub("127.0.0.1:<port>", line)
         lines.append(line)
     return "\n".join(lines)
