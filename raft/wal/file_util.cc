@@ -1,0 +1,123 @@
+#include "raft/wal/file_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace cairn::wal::file {
+namespace {
+
+std::string ParentOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+absl::Status ErrnoStatus(absl::string_view op, absl::string_view path, int errno_value) {
+  std::string message = absl::StrCat("wal: ", op, " ", path, ": ", std::strerror(errno_value));
+  switch (errno_value) {
+    case ENOENT: return absl::NotFoundError(message);
+    case EEXIST: return absl::AlreadyExistsError(message);
+    case EACCES:
+    case EPERM: return absl::PermissionDeniedError(message);
+    case ENOSPC:
+    case EDQUOT: return absl::ResourceExhaustedError(message);
+    default: return absl::InternalError(message);
+  }
+}
+
+absl::Status CreateDirs(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat("wal: ", path, " exists and is not a directory"));
+  }
+  const std::string parent = ParentOf(path);
+  if (parent != path) {
+    if (absl::Status s = CreateDirs(parent); !s.ok()) return s;
+  }
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus("mkdir", path, errno);
+  return SyncDir(parent);
+}
+
+absl::Status ListDir(const std::string& dir, std::vector<std::string>* names) {
+  names->clear();
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ErrnoStatus("opendir", dir, errno);
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names->emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  return absl::OkStatus();
+}
+
+absl::Status ReadWholeFile(const std::string& path, std::string* contents) {
+  contents->clear();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open", path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoStatus("stat", path, err);
+  }
+  contents->resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < contents->size()) {
+    const ssize_t n = ::pread(fd, contents->data() + done, contents->size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return ErrnoStatus("read", path, err);
+    }
+    if (n == 0) break;  // file shrank under us
+    done += static_cast<size_t>(n);
+  }
+  contents->resize(done);
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+absl::Status SyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open directory", dir, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoStatus("fsync directory", dir, err);
+  return absl::OkStatus();
+}
+
+absl::Status RemoveFile(const std::string& path) {
+  if (::unlink(path.c_str()) != 0) return ErrnoStatus("unlink", path, errno);
+  return absl::OkStatus();
+}
+
+absl::Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset, const std::string& path) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoStatus("write", path, errno);
+    data += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DataSync(int fd, const std::string& path) {
+  if (::fdatasync(fd) != 0) return ErrnoStatus("fdatasync", path, errno);
+  return absl::OkStatus();
+}
+
+}  // namespace cairn::wal::file

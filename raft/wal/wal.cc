@@ -1,0 +1,354 @@
+#include "raft/wal/wal.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "raft/wal/file_util.h"
+
+namespace cairn::wal {
+namespace {
+
+// A leader stops adding queued writers to its batch past this many bytes, so one huge queue does
+// not hold every writer behind a single enormous write.
+constexpr size_t kMaxGroupBytes = size_t{8} << 20;
+
+constexpr char kLockFileName[] = "LOCK";
+constexpr char kTempSuffix[] = ".tmp";
+
+bool CountsAsEntryIndex(RecordType type) { return type == RecordType::kEntry || type == RecordType::kSnapshot; }
+
+absl::Status CheckPayloadSizes(const std::vector<Record>& records) {
+  for (const Record& r : records) {
+    if (r.payload.size() > kMaxPayloadBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("wal: record payload of ", r.payload.size(),
+                                                     " bytes exceeds the limit of ", kMaxPayloadBytes));
+    }
+    if (!IsKnownRecordType(static_cast<uint8_t>(r.type))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("wal: unknown record type ", static_cast<int>(r.type)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct Wal::Writer {
+  const std::vector<Record>* records = nullptr;
+  size_t bytes = 0;
+  absl::Status status;
+  bool done = false;
+  absl::CondVar cv;
+};
+
+Wal::Wal(const WalOptions& options) : options_(options) {}
+
+Wal::~Wal() {
+  absl::MutexLock lock(&io_mu_);
+  if (fd_ >= 0) ::close(fd_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options, std::vector<Record>* replay) {
+  if (options.dir.empty()) return absl::InvalidArgumentError("wal: WalOptions.dir is empty");
+  if (options.segment_bytes <= kSegmentHeaderBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("wal: segment_bytes must exceed the ", kSegmentHeaderBytes, "-byte segment header"));
+  }
+  if (absl::Status s = file::CreateDirs(options.dir); !s.ok()) return s;
+
+  std::unique_ptr<Wal> wal(new Wal(options));
+  const std::string lock_path = options.dir + "/" + kLockFileName;
+  wal->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (wal->lock_fd_ < 0) return file::ErrnoStatus("open", lock_path, errno);
+  if (::flock(wal->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("wal: ", options.dir, " is already open by another Wal (", lock_path, " is locked)"));
+    }
+    return file::ErrnoStatus("flock", lock_path, errno);
+  }
+
+  std::vector<Record> discard;
+  if (absl::Status s = wal->Recover(replay != nullptr ? replay : &discard); !s.ok()) return s;
+  return wal;
+}
+
+absl::Status Wal::Recover(std::vector<Record>* replay) {
+  absl::MutexLock lock(&io_mu_);
+  std::vector<std::string> names;
+  if (absl::Status s = file::ListDir(options_.dir, &names); !s.ok()) return s;
+
+  std::vector<Segment> found;
+  for (const std::string& name : names) {
+    const std::string path = options_.dir + "/" + name;
+    if (absl::EndsWith(name, absl::StrCat(".wal", kTempSuffix))) {
+      // A segment that crashed before its rename: it never received a record.
+      if (absl::Status s = file::RemoveFile(path); !s.ok()) return s;
+      continue;
+    }
+    if (std::optional<SegmentId> id = ParseSegmentFileName(name)) found.push_back(Segment{*id, path, 0});
+  }
+  std::sort(found.begin(), found.end(), [](const Segment& a, const Segment& b) { return a.id.seq < b.id.seq; });
+  for (size_t i = 1; i < found.size(); ++i) {
+    if (found[i].id.seq != found[i - 1].id.seq + 1) {
+      return absl::DataLossError(absl::StrCat("wal: segment sequence has a gap in ", options_.dir, ": ",
+                                              found[i - 1].path, " is followed by ", found[i].path));
+    }
+  }
+
+  if (found.empty()) return CreateSegmentLocked(SegmentId{0, 1});
+
+  std::string contents;
+  for (size_t i = 0; i < found.size(); ++i) {
+    Segment& segment = found[i];
+    const bool is_last = i + 1 == found.size();
+    if (absl::Status s = file::ReadWholeFile(segment.path, &contents); !s.ok()) return s;
+    if (absl::Status s = CheckSegmentHeader(contents, segment.id, segment.path); !s.ok()) return s;
+    ScannedSegment scanned;
+    if (absl::Status s = ScanSegment(contents, segment.path, is_last, &scanned); !s.ok()) return s;
+    segment.max_entry_index = scanned.max_entry_index;
+    for (Record& r : scanned.records) {
+      NoteRecordLocked(r);
+      replay->push_back(std::move(r));
+    }
+    segments_.push_back(segment);
+    if (is_last) {
+      stats_.torn_bytes_dropped = scanned.dropped_bytes;
+      user_records_in_segment_ = scanned.records.size();
+      // Cut the torn bytes so nothing stale lies past the write position; zero-filled preallocated
+      // space is kept when we preallocate anyway.
+      const bool truncate =
+          scanned.dropped_bytes > 0 || (!options_.preallocate && scanned.valid_end < contents.size());
+      if (absl::Status s = OpenTailForAppend(segment, scanned.valid_end, truncate); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Wal::OpenTailForAppend(const Segment& segment, uint64_t valid_end, bool truncate) {
+  const int fd = ::open(segment.path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return file::ErrnoStatus("open", segment.path, errno);
+  if (truncate) {
+    if (::ftruncate(fd, static_cast<off_t>(valid_end)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return file::ErrnoStatus("truncate", segment.path, err);
+    }
+    if (options_.preallocate) (void)::fallocate(fd, 0, 0, static_cast<off_t>(options_.segment_bytes));
+    if (absl::Status s = file::DataSync(fd, segment.path); !s.ok()) {
+      ::close(fd);
+      return s;
+    }
+  }
+  fd_ = fd;
+  write_offset_ = valid_end;
+  return absl::OkStatus();
+}
+
+void Wal::NoteRecordLocked(const Record& record) {
+  switch (record.type) {
+    case RecordType::kMetadata: latest_metadata_ = record; break;
+    case RecordType::kSnapshot: latest_snapshot_ = record; break;
+    case RecordType::kHardState: latest_hard_state_ = record; break;
+    case RecordType::kEntry: break;
+  }
+  if (CountsAsEntryIndex(record.type)) last_index_ = record.index;
+}
+
+absl::Status Wal::CreateSegmentLocked(const SegmentId& id) {
+  const std::string path = options_.dir + "/" + SegmentFileName(id);
+  const std::string temp_path = path + kTempSuffix;
+  const int fd = ::open(temp_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return file::ErrnoStatus("create", temp_path, errno);
+  auto fail = [&](absl::Status s) {
+    ::close(fd);
+    ::unlink(temp_path.c_str());
+    return s;
+  };
+  if (options_.preallocate) {
+    // Best effort: a filesystem without fallocate just grows the file as we append.
+    (void)::fallocate(fd, 0, 0, static_cast<off_t>(options_.segment_bytes));
+  }
+  std::string head = EncodeSegmentHeader(id);
+  Segment segment{id, path, 0};
+  for (const std::optional<Record>* carried : {&latest_metadata_, &latest_snapshot_, &latest_hard_state_}) {
+    if (!carried->has_value()) continue;
+    AppendFramedRecord(**carried, &head);
+    if (CountsAsEntryIndex((*carried)->type)) {
+      segment.max_entry_index = std::max(segment.max_entry_index, (*carried)->index);
+    }
+  }
+  if (absl::Status s = file::PwriteAll(fd, head.data(), head.size(), 0, temp_path); !s.ok()) return fail(s);
+  // The header must be on disk before the name appears, so a named segment always has one.
+  if (absl::Status s = file::DataSync(fd, temp_path); !s.ok()) return fail(s);
+  ++stats_.syncs;
+  if (::rename(temp_path.c_str(), path.c_str()) != 0) return fail(file::ErrnoStatus("rename", temp_path, errno));
+  if (absl::Status s = file::SyncDir(options_.dir); !s.ok()) {
+    ::close(fd);
+    return s;
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  write_offset_ = head.size();
+  user_records_in_segment_ = 0;
+  dirty_ = false;
+  segments_.push_back(std::move(segment));
+  ++stats_.segments_created;
+  return absl::OkStatus();
+}
+
+absl::Status Wal::RollLocked() {
+  if (dirty_ && options_.sync) {
+    // Finish the old segment first: Sync() only sees the current file.
+    if (absl::Status s = file::DataSync(fd_, segments_.back().path); !s.ok()) return s;
+    ++stats_.syncs;
+    dirty_ = false;
+  }
+  return CreateSegmentLocked(SegmentId{segments_.back().id.seq + 1, last_index_ + 1});
+}
+
+absl::Status Wal::Poison(absl::Status status) {
+  if (error_.ok()) error_ = status;
+  return status;
+}
+
+absl::Status Wal::WriteGroupsLocked(const std::vector<const std::vector<Record>*>& groups) {
+  if (!error_.ok()) return error_;
+  for (const std::vector<Record>* group : groups) {
+    if (absl::Status s = CheckPayloadSizes(*group); !s.ok()) return s;
+  }
+  auto flush = [this]() -> absl::Status {
+    if (scratch_.empty()) return absl::OkStatus();
+    absl::Status s = file::PwriteAll(fd_, scratch_.data(), scratch_.size(), write_offset_, segments_.back().path);
+    if (!s.ok()) return s;
+    write_offset_ += scratch_.size();
+    stats_.bytes_written += scratch_.size();
+    dirty_ = true;
+    scratch_.clear();
+    return absl::OkStatus();
+  };
+  scratch_.clear();
+  for (const std::vector<Record>* group : groups) {
+    for (const Record& record : *group) {
+      const uint64_t end = write_offset_ + scratch_.size() + FramedSize(record);
+      if (user_records_in_segment_ > 0 && end > options_.segment_bytes) {
+        if (absl::Status s = flush(); !s.ok()) return Poison(s);
+        if (absl::Status s = RollLocked(); !s.ok()) return Poison(s);
+      }
+      AppendFramedRecord(record, &scratch_);
+      ++user_records_in_segment_;
+      ++stats_.records_written;
+      NoteRecordLocked(record);
+      if (CountsAsEntryIndex(record.type)) {
+        segments_.back().max_entry_index = std::max(segments_.back().max_entry_index, record.index);
+      }
+    }
+  }
+  if (absl::Status s = flush(); !s.ok()) return Poison(s);
+  if (scratch_.capacity() > kMaxGroupBytes) std::string().swap(scratch_);
+  return absl::OkStatus();
+}
+
+absl::Status Wal::SyncLocked() {
+  if (!error_.ok()) return error_;
+  if (!options_.sync || !dirty_) return absl::OkStatus();
+  if (absl::Status s = file::DataSync(fd_, segments_.back().path); !s.ok()) return Poison(s);
+  ++stats_.syncs;
+  dirty_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Wal::Write(const std::vector<Record>& records) {
+  absl::MutexLock lock(&io_mu_);
+  return WriteGroupsLocked({&records});
+}
+
+absl::Status Wal::Sync() {
+  absl::MutexLock lock(&io_mu_);
+  return SyncLocked();
+}
+
+absl::Status Wal::Append(std::vector<Record> records) {
+  Writer self;
+  self.records = &records;
+  for (const Record& r : records) self.bytes += FramedSize(r);
+
+  queue_mu_.Lock();
+  writers_.push_back(&self);
+  while (!self.done && writers_.front() != &self) self.cv.Wait(&queue_mu_);
+  if (self.done) {  // a leader committed our records for us
+    queue_mu_.Unlock();
+    appends_.fetch_add(1, std::memory_order_relaxed);
+    return self.status;
+  }
+
+  // We lead: take ourselves and whoever queued behind us, within the byte budget.
+  std::vector<Writer*> group;
+  std::vector<const std::vector<Record>*> records_of_group;
+  size_t group_bytes = 0;
+  for (Writer* w : writers_) {
+    if (!group.empty() && group_bytes + w->bytes > kMaxGroupBytes) break;
+    group.push_back(w);
+    records_of_group.push_back(w->records);
+    group_bytes += w->bytes;
+  }
+  queue_mu_.Unlock();
+
+  absl::Status status;
+  {
+    absl::MutexLock io(&io_mu_);
+    status = WriteGroupsLocked(records_of_group);
+    if (status.ok()) status = SyncLocked();
+  }
+
+  queue_mu_.Lock();
+  for (Writer* w : group) {
+    // The group is exactly the front of the queue: writers only ever join at the back.
+    writers_.pop_front();
+    if (w == &self) continue;
+    w->status = status;
+    w->done = true;
+    w->cv.Signal();
+  }
+  if (!writers_.empty()) writers_.front()->cv.Signal();  // hand leadership on
+  queue_mu_.Unlock();
+  appends_.fetch_add(1, std::memory_order_relaxed);
+  return status;
+}
+
+absl::Status Wal::ReleaseBefore(uint64_t index) {
+  absl::MutexLock lock(&io_mu_);
+  if (!error_.ok()) return error_;
+  bool removed = false;
+  while (segments_.size() > 1 && segments_.front().max_entry_index < index) {
+    if (absl::Status s = file::RemoveFile(segments_.front().path); !s.ok()) return s;
+    segments_.pop_front();
+    ++stats_.segments_deleted;
+    removed = true;
+  }
+  if (removed) return file::SyncDir(options_.dir);
+  return absl::OkStatus();
+}
+
+WalStats Wal::stats() const {
+  absl::MutexLock lock(&io_mu_);
+  WalStats s = stats_;
+  s.appends = appends_.load(std::memory_order_relaxed);
+  s.live_segments = segments_.size();
+  return s;
+}
+
+uint64_t Wal::last_index() const {
+  absl::MutexLock lock(&io_mu_);
+  return last_index_;
+}
+
+}  // namespace cairn::wal

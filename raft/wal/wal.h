@@ -1,0 +1,150 @@
+// The write-ahead log: segmented, append-only, checksummed, group-committed.
+//
+// Every write of the node (Raft entries, hard state, snapshot markers, metadata) is a Record in
+// this log and is durable before it is acknowledged. On-disk format and recovery rules are in
+// raft/wal/README.md; this header is the contract.
+//
+// Thread safety: all methods may be called from any thread. Append() is the group-commit path for
+// many concurrent callers; Write()/Sync() are for one owner that batches by itself. Mixing them is
+// safe (they serialize on one I/O lock) but then Append()'s "my records are contiguous" guarantee
+// still holds per call, and a Sync() covers whatever was written by anyone before it.
+//
+// Errors: an I/O error while writing or syncing poisons the log: that call and every later
+// Write/Sync/Append/ReleaseBefore return the same error. After a failed fdatasync the kernel may have
+// dropped the dirty pages, so retrying could acknowledge data that is not on disk; the process must
+// reopen the log (which re-reads what actually reached the disk).
+//
+// One process at a time: Open() takes an exclusive flock() on <dir>/LOCK and fails with
+// FailedPreconditionError if another Wal holds it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "raft/wal/record.h"
+#include "raft/wal/segment.h"
+
+namespace cairn::wal {
+
+struct WalOptions {
+  std::string dir;                    // created (with parents) if missing
+  uint64_t segment_bytes = 64 << 20;  // roll to a new segment once the next record would pass this size
+  bool sync = true;                   // fdatasync before acknowledging; false makes Sync() a no-op (tests)
+  // Reserve segment_bytes with fallocate() when a segment is created, so appends do not grow the
+  // file. Unused space reads as zeros, which recovery treats as end of data.
+  bool preallocate = false;
+};
+
+struct WalStats {
+  uint64_t syncs = 0;             // fdatasync calls on segment files (including those made when rolling)
+  uint64_t bytes_written = 0;     // framed record bytes written (headers of new segments excluded)
+  uint64_t records_written = 0;   // user records written (carried-forward copies excluded)
+  uint64_t appends = 0;           // completed Append() calls
+  uint64_t segments_created = 0;  // by this Wal object (not counting the ones found at Open)
+  uint64_t segments_deleted = 0;  // by ReleaseBefore
+  uint64_t live_segments = 0;     // segment files currently in the log
+  uint64_t torn_bytes_dropped = 0;  // torn-tail bytes truncated away by Open
+};
+
+class Wal {
+ public:
+  // Opens (or creates) the log in options.dir and appends every record it holds, in log order, to
+  // *replay (which may be null to skip them).
+  //
+  //  - A torn tail (damage in the LAST segment with no valid record after it: partial frame, bad
+  //    checksum, garbage) is truncated away; stats().torn_bytes_dropped says how many bytes.
+  //  - Damage followed by a valid record, damage in any earlier segment, a missing segment in the
+  //    middle of the sequence, or a bad segment header: absl::DataLossError
+  //    "wal: corrupt record in <file> at offset N: <reason>" (or a message naming the file).
+  //  - A segment written in another format version, or a record of a type this build does not know
+  //    (with a correct checksum): absl::FailedPreconditionError.
+  //
+  // Replay note: the latest kMetadata, kSnapshot and kHardState records are repeated at the start of
+  // every new segment (so releasing old segments never loses them). Treat those types as
+  // "latest value wins", not as positions in the entry stream. Raft may also rewrite an index with a
+  // later term; the later record in replay order wins.
+  static absl::StatusOr<std::unique_ptr<Wal>> Open(const WalOptions& options, std::vector<Record>* replay);
+
+  ~Wal();
+  Wal(const Wal&) = delete;
+  Wal& operator=(const Wal&) = delete;
+
+  // Appends `records` contiguously (no other caller's records between them, order kept) and returns
+  // once they are durable (fdatasync'ed when options.sync). Concurrent callers are committed together
+  // with one write() and one fdatasync(): the first waiting caller becomes the leader and writes the
+  // whole queue. Payloads above kMaxPayloadBytes: InvalidArgumentError, nothing written.
+  absl::Status Append(std::vector<Record> records);
+
+  // Writes `records` (kernel page cache) without waiting for durability. May roll segments; rolling
+  // syncs the finished segment, so a later Sync() covers everything written before it.
+  absl::Status Write(const std::vector<Record>& records);
+  // Makes everything written so far durable. A no-op when options.sync is false.
+  absl::Status Sync();
+
+  // Deletes the oldest segments, in order, while each one's kEntry/kSnapshot records all have
+  // index < `index` (a segment holding none qualifies). Stops at the first segment that does not
+  // qualify and never deletes the segment being written. Call it once everything below `index` is
+  // covered by a durable snapshot / the durably applied store.
+  absl::Status ReleaseBefore(uint64_t index);
+
+  WalStats stats() const;
+  // Index of the last kEntry/kSnapshot record written or replayed (0 if none).
+  uint64_t last_index() const;
+  const std::string& dir() const { return options_.dir; }
+
+ private:
+  struct Segment {
+    SegmentId id;
+    std::string path;
+    uint64_t max_entry_index = 0;
+  };
+  struct Writer;
+
+  explicit Wal(const WalOptions& options);
+
+  absl::Status Recover(std::vector<Record>* replay);
+  absl::Status OpenTailForAppend(const Segment& segment, uint64_t valid_end, bool truncate)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  absl::Status WriteGroupsLocked(const std::vector<const std::vector<Record>*>& groups)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  absl::Status SyncLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  absl::Status RollLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  absl::Status CreateSegmentLocked(const SegmentId& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  void NoteRecordLocked(const Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  absl::Status Poison(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+
+  const WalOptions options_;
+  int lock_fd_ = -1;
+
+  // Writer queue for Append(): the front writer is the leader. Lock order: queue_mu_ is never held
+  // while taking io_mu_.
+  absl::Mutex queue_mu_;
+  std::deque<Writer*> writers_ ABSL_GUARDED_BY(queue_mu_);
+
+  mutable absl::Mutex io_mu_;
+  absl::Status error_ ABSL_GUARDED_BY(io_mu_);  // sticky after an I/O failure
+  int fd_ ABSL_GUARDED_BY(io_mu_) = -1;         // the segment being written
+  uint64_t write_offset_ ABSL_GUARDED_BY(io_mu_) = 0;
+  uint64_t user_records_in_segment_ ABSL_GUARDED_BY(io_mu_) = 0;
+  std::deque<Segment> segments_ ABSL_GUARDED_BY(io_mu_);
+  uint64_t last_index_ ABSL_GUARDED_BY(io_mu_) = 0;
+  bool dirty_ ABSL_GUARDED_BY(io_mu_) = false;  // written since the last fdatasync
+  // Latest-wins records carried into each new segment, in this order.
+  std::optional<Record> latest_metadata_ ABSL_GUARDED_BY(io_mu_);
+  std::optional<Record> latest_snapshot_ ABSL_GUARDED_BY(io_mu_);
+  std::optional<Record> latest_hard_state_ ABSL_GUARDED_BY(io_mu_);
+  std::string scratch_ ABSL_GUARDED_BY(io_mu_);
+  WalStats stats_ ABSL_GUARDED_BY(io_mu_);
+  std::atomic<uint64_t> appends_{0};
+};
+
+}  // namespace cairn::wal
