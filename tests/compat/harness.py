@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -51,6 +52,19 @@ def _kill_leftovers():
 
 
 atexit.register(_kill_leftovers)
+
+
+def _quiet_closed_watch_threads(args):
+    # python3-etcd3's watch thread loops forever and dies noisily with
+    # "Channel closed" once the client is closed; that is the client's quirk.
+    if (args.thread is not None and args.thread.name.startswith("etcd3_watch")
+            and isinstance(args.exc_value, ValueError)):
+        return
+    _default_thread_excepthook(args)
+
+
+_default_thread_excepthook = threading.excepthook
+threading.excepthook = _quiet_closed_watch_threads
 
 
 # ----------------------------------------------------------------------------
