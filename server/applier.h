@@ -1,0 +1,32 @@
+// Applies one logged request to the store: the only code that turns log entries into data.
+// Used by the write pipeline for new writes and for replay after a restart, so both take exactly
+// the same path. Runs on the writer thread only.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "cairnpb/internal.pb.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "google/protobuf/message.h"
+#include "mvcc/store.h"
+
+namespace cairn::server {
+
+// Identity stamped on every response header besides the revision (which the store sets).
+struct HeaderInfo {
+  uint64_t cluster_id = 0;
+  uint64_t member_id = 0;
+  uint64_t raft_term = 0;
+};
+
+// Applies `request` inside `batch`. `response` must be the response type matching the request
+// (PutResponse for put, ...) or null when nobody waits (replay). A returned error means the request
+// had no effect; the batch stays usable.
+absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
+                             google::protobuf::Message* response);
+
+// Sets cluster_id, member_id and raft_term; the revision is left as the store set it.
+void StampHeader(const HeaderInfo& info, etcdserverpb::ResponseHeader* header);
+
+}  // namespace cairn::server

@@ -1,0 +1,54 @@
+// cairnd's configuration: etcd's flag names, defaults and meaning, so an etcd operator can switch by
+// changing the binary name. Parsing is pure (no I/O) and returns an error naming the bad flag.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace cairn::server {
+
+// A listen or advertise URL split into its parts ("http://127.0.0.1:2379").
+struct Endpoint {
+  std::string scheme;  // "http" or "https"
+  std::string host;
+  int port = 0;
+  std::string HostPort() const;  // "127.0.0.1:2379", the form gRPC listens on
+};
+
+struct Config {
+  std::string name = "default";
+  std::string data_dir;  // empty: "<name>.cairn" in the working directory
+  std::vector<Endpoint> listen_client_urls;
+  std::vector<std::string> advertise_client_urls;
+  std::vector<Endpoint> listen_peer_urls;
+  std::vector<std::string> initial_advertise_peer_urls;
+  std::string initial_cluster;
+  std::string initial_cluster_state = "new";
+  std::string initial_cluster_token = "etcd-cluster";
+  std::vector<Endpoint> listen_metrics_urls;
+  int64_t max_request_bytes = 1536 * 1024;
+  int64_t max_txn_ops = 128;
+  int64_t quota_backend_bytes = 0;  // 0: the default quota (2 GiB, as etcd)
+  int64_t heartbeat_interval_ms = 100;
+  int64_t election_timeout_ms = 1000;
+  std::string log_level = "info";
+  bool show_version = false;
+  bool show_help = false;
+
+  int64_t EffectiveQuotaBytes() const;
+  std::string EffectiveDataDir() const;
+};
+
+// Parses argv (argv[0] is skipped). Accepts "--flag=value", "--flag value" and "-flag" forms as
+// etcd does; booleans accept a bare flag or "=true/false". Fails on unknown flags or bad values.
+absl::StatusOr<Config> ParseFlags(const std::vector<std::string>& args);
+
+// Splits "http://a:1,http://b:2" into endpoints; every URL needs a scheme, host and port.
+absl::StatusOr<std::vector<Endpoint>> ParseUrls(const std::string& flag, const std::string& value);
+
+std::string UsageText();
+
+}  // namespace cairn::server

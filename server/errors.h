@@ -1,0 +1,37 @@
+// The etcd v3 error vocabulary, and the one place where Cairn's internal status becomes a gRPC status.
+//
+// Clients match on etcd's exact message strings (for example clientv3 turns
+// "etcdserver: mvcc: required revision has been compacted" back into a typed error), so every error
+// a client can see is created here or in mvcc/errors.h with etcd's code and text. Modules below
+// server/ return absl::Status whose code is the gRPC code to send: the mapping is one-to-one.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+
+namespace cairn::server {
+
+// Request validation (v3 RPC layer).
+absl::Status ErrEmptyKey();            // InvalidArgument "etcdserver: key is not provided"
+absl::Status ErrKeyNotFound();         // InvalidArgument "etcdserver: key not found"
+absl::Status ErrValueProvided();       // InvalidArgument "etcdserver: value is provided"
+absl::Status ErrLeaseProvided();       // InvalidArgument "etcdserver: lease is provided"
+absl::Status ErrTooManyOps();          // InvalidArgument "etcdserver: too many operations in txn request"
+absl::Status ErrDuplicateKey();        // InvalidArgument "etcdserver: duplicate key given in txn request"
+absl::Status ErrRequestTooLarge();     // InvalidArgument "etcdserver: request is too large"
+absl::Status ErrNoSpace();             // ResourceExhausted "etcdserver: mvcc: database space exceeded"
+
+// Server state.
+absl::Status ErrStopped();             // Unavailable "etcdserver: server stopped"
+absl::Status ErrTimeout();             // Unavailable "etcdserver: request timed out"
+absl::Status ErrNotCapable();          // Unavailable "etcdserver: not capable"
+absl::Status ErrMemberNotFound();      // NotFound "etcdserver: member not found"
+
+// For RPCs Cairn does not serve yet: names the method so the caller knows what is missing.
+absl::Status Unimplemented(const std::string& method);
+
+// The single status mapping. absl and gRPC share code numbers; the message travels unchanged.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace cairn::server

@@ -1,0 +1,90 @@
+#include "server/kv_service.h"
+
+#include "server/errors.h"
+#include "server/reactors.h"
+#include "server/request_checks.h"
+
+namespace cairn::server {
+namespace {
+
+bool TxnWrites(const etcdserverpb::TxnRequest& txn) {
+  for (const auto* ops : {&txn.success(), &txn.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.has_request_put()) return true;
+      if (op.has_request_txn() && TxnWrites(op.request_txn())) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+KvService::KvService(mvcc::Store* store, WritePipeline* pipeline, KvLimits limits, HeaderInfo header)
+    : store_(store), pipeline_(pipeline), limits_(limits), header_(header) {}
+
+grpc::ServerUnaryReactor* KvService::Propose(grpc::CallbackServerContext* context,
+                                             cairnpb::LogRequest request,
+                                             google::protobuf::Message* response,
+                                             etcdserverpb::ResponseHeader* header) {
+  if (static_cast<int64_t>(request.ByteSizeLong()) > limits_.max_request_bytes) {
+    return FinishUnary(context, ErrRequestTooLarge());
+  }
+  auto* reactor = context->DefaultReactor();
+  PendingWrite write;
+  write.request = std::move(request);
+  write.response = response;
+  write.header = header;
+  write.done = [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); };
+  pipeline_->Submit(std::move(write));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
+                                           const etcdserverpb::RangeRequest* request,
+                                           etcdserverpb::RangeResponse* response) {
+  if (auto s = CheckRange(*request); !s.ok()) return FinishUnary(context, s);
+  // On a single member every acknowledged write is already applied locally, so a local read is
+  // linearizable as well as serializable.
+  absl::Status s = store_->Range(*request, response);
+  if (s.ok()) StampHeader(header_, response->mutable_header());
+  return FinishUnary(context, s);
+}
+
+grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
+                                         const etcdserverpb::PutRequest* request,
+                                         etcdserverpb::PutResponse* response) {
+  if (auto s = CheckPut(*request); !s.ok()) return FinishUnary(context, s);
+  if (pipeline_->NoSpaceAlarm()) return FinishUnary(context, ErrNoSpace());
+  cairnpb::LogRequest log;
+  *log.mutable_put() = *request;
+  return Propose(context, std::move(log), response, response->mutable_header());
+}
+
+grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* context,
+                                                 const etcdserverpb::DeleteRangeRequest* request,
+                                                 etcdserverpb::DeleteRangeResponse* response) {
+  if (auto s = CheckDeleteRange(*request); !s.ok()) return FinishUnary(context, s);
+  cairnpb::LogRequest log;
+  *log.mutable_delete_range() = *request;
+  return Propose(context, std::move(log), response, response->mutable_header());
+}
+
+grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
+                                         const etcdserverpb::TxnRequest* request,
+                                         etcdserverpb::TxnResponse* response) {
+  if (auto s = CheckTxn(*request, limits_.max_txn_ops); !s.ok()) return FinishUnary(context, s);
+  if (pipeline_->NoSpaceAlarm() && TxnWrites(*request)) return FinishUnary(context, ErrNoSpace());
+  cairnpb::LogRequest log;
+  *log.mutable_txn() = *request;
+  return Propose(context, std::move(log), response, response->mutable_header());
+}
+
+grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* context,
+                                             const etcdserverpb::CompactionRequest* request,
+                                             etcdserverpb::CompactionResponse* response) {
+  cairnpb::LogRequest log;
+  *log.mutable_compaction() = *request;
+  return Propose(context, std::move(log), response, response->mutable_header());
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,61 @@
+// cairnd: parses etcd-style flags, starts a member and runs until SIGINT or SIGTERM.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "server/config.h"
+#include "server/member.h"
+
+namespace {
+
+constexpr char kVersion[] = "cairnd 0.1.0 (etcd API 3.5)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto config = cairn::server::ParseFlags(args);
+  if (!config.ok()) {
+    std::fprintf(stderr, "cairnd: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (config->show_help) {
+    std::fputs(cairn::server::UsageText().c_str(), stdout);
+    return 0;
+  }
+  if (config->show_version) {
+    std::printf("%s\n", kVersion);
+    return 0;
+  }
+
+  // Block the stop signals in every thread (gRPC's included) and take them synchronously here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto member = cairn::server::Member::Start(*config);
+  if (!member.ok()) {
+    std::fprintf(stderr, "cairnd: cannot start: %s\n", std::string(member.status().message()).c_str());
+    return 1;
+  }
+  std::string listening;
+  for (size_t i = 0; i < config->listen_client_urls.size(); ++i) {
+    if (i) listening += ", ";
+    listening += config->listen_client_urls[i].host + ":" + std::to_string((*member)->client_ports()[i]);
+  }
+  std::fprintf(stderr, "cairnd: member %s (%016llx) serving clients on %s, data dir %s\n",
+               config->name.c_str(), static_cast<unsigned long long>((*member)->member_id()),
+               listening.c_str(), config->EffectiveDataDir().c_str());
+
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  std::fprintf(stderr, "cairnd: %s received, shutting down\n", received == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*member)->Shutdown();
+  std::fprintf(stderr, "cairnd: stopped\n");
+  return 0;
+}

@@ -1,0 +1,157 @@
+#include "server/maintenance_service.h"
+
+#include "server/errors.h"
+#include "server/reactors.h"
+
+namespace cairn::server {
+
+MaintenanceService::MaintenanceService(mvcc::Store* store, WritePipeline* pipeline, HeaderInfo header)
+    : store_(store), pipeline_(pipeline), header_(header) {}
+
+void MaintenanceService::Stamp(etcdserverpb::ResponseHeader* header) const {
+  header->set_revision(store_->CurrentRevision());
+  StampHeader(header_, header);
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* context,
+                                                    const etcdserverpb::AlarmRequest* request,
+                                                    etcdserverpb::AlarmResponse* response) {
+  Stamp(response->mutable_header());
+  const bool for_me = request->memberid() == 0 || request->memberid() == header_.member_id;
+  switch (request->action()) {
+    case etcdserverpb::AlarmRequest::DEACTIVATE:
+      // Only NOSPACE exists on a single member; disarming it lets writes through again.
+      if (for_me && (request->alarm() == etcdserverpb::NOSPACE || request->alarm() == etcdserverpb::NONE)) {
+        if (pipeline_->NoSpaceAlarm()) {
+          auto* a = response->add_alarms();
+          a->set_memberid(header_.member_id);
+          a->set_alarm(etcdserverpb::NOSPACE);
+        }
+        pipeline_->DisarmNoSpace();
+      }
+      break;
+    case etcdserverpb::AlarmRequest::ACTIVATE:
+      return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Alarm ACTIVATE"));
+    default:
+      if (pipeline_->NoSpaceAlarm()) {
+        auto* a = response->add_alarms();
+        a->set_memberid(header_.member_id);
+        a->set_alarm(etcdserverpb::NOSPACE);
+      }
+      break;
+  }
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* context,
+                                                     const etcdserverpb::StatusRequest* request,
+                                                     etcdserverpb::StatusResponse* response) {
+  Stamp(response->mutable_header());
+  response->set_version(kApiVersion);
+  response->set_dbsize(store_->DbSize());
+  response->set_dbsizeinuse(store_->DbSizeInUse());
+  response->set_leader(header_.member_id);
+  response->set_raftindex(pipeline_->LastIndex());
+  response->set_raftterm(header_.raft_term);
+  response->set_raftappliedindex(store_->AppliedIndex());
+  if (pipeline_->NoSpaceAlarm()) response->add_errors("memberID:" + std::to_string(header_.member_id) + " alarm:NOSPACE ");
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerContext* context,
+                                                         const etcdserverpb::DefragmentRequest* request,
+                                                         etcdserverpb::DefragmentResponse* response) {
+  // LMDB reuses freed pages in place, so there is nothing to rewrite; the call succeeds so that
+  // operators' runbooks (compact, defrag, disarm) keep working.
+  Stamp(response->mutable_header());
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* context,
+                                                   const etcdserverpb::HashRequest* request,
+                                                   etcdserverpb::HashResponse* response) {
+  return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Hash (use HashKV)"));
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* context,
+                                                     const etcdserverpb::HashKVRequest* request,
+                                                     etcdserverpb::HashKVResponse* response) {
+  int64_t hash_revision = 0, compact_revision = 0;
+  auto hash = store_->HashKV(request->revision(), &hash_revision, &compact_revision);
+  if (!hash.ok()) return FinishUnary(context, hash.status());
+  Stamp(response->mutable_header());
+  response->set_hash(*hash);
+  response->set_hash_revision(hash_revision);
+  response->set_compact_revision(compact_revision);
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
+    grpc::CallbackServerContext* context, const etcdserverpb::SnapshotRequest* request) {
+  return new FailedWriteReactor<etcdserverpb::SnapshotResponse>(
+      Unimplemented("etcdserverpb.Maintenance/Snapshot"));
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* context,
+                                                         const etcdserverpb::MoveLeaderRequest* request,
+                                                         etcdserverpb::MoveLeaderResponse* response) {
+  if (request->targetid() != header_.member_id) {
+    return FinishUnary(context, absl::FailedPreconditionError("etcdserver: bad leader transferee"));
+  }
+  Stamp(response->mutable_header());
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Downgrade(grpc::CallbackServerContext* context,
+                                                        const etcdserverpb::DowngradeRequest* request,
+                                                        etcdserverpb::DowngradeResponse* response) {
+  return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Downgrade"));
+}
+
+ClusterService::ClusterService(mvcc::Store* store, HeaderInfo header, MemberInfo self)
+    : store_(store), header_(header), self_(std::move(self)) {}
+
+void ClusterService::FillSelf(etcdserverpb::Member* member) const {
+  member->set_id(header_.member_id);
+  member->set_name(self_.name);
+  for (const auto& url : self_.peer_urls) member->add_peerurls(url);
+  for (const auto& url : self_.client_urls) member->add_clienturls(url);
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* context,
+                                                     const etcdserverpb::MemberListRequest* request,
+                                                     etcdserverpb::MemberListResponse* response) {
+  response->mutable_header()->set_revision(store_->CurrentRevision());
+  StampHeader(header_, response->mutable_header());
+  FillSelf(response->add_members());
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* context,
+                                                    const etcdserverpb::MemberAddRequest* request,
+                                                    etcdserverpb::MemberAddResponse* response) {
+  return FinishUnary(context, Unimplemented("etcdserverpb.Cluster/MemberAdd (replication comes with the consensus issue)"));
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerContext* context,
+                                                       const etcdserverpb::MemberRemoveRequest* request,
+                                                       etcdserverpb::MemberRemoveResponse* response) {
+  if (request->id() != header_.member_id) return FinishUnary(context, ErrMemberNotFound());
+  return FinishUnary(context, Unimplemented("etcdserverpb.Cluster/MemberRemove of the only member"));
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerContext* context,
+                                                       const etcdserverpb::MemberUpdateRequest* request,
+                                                       etcdserverpb::MemberUpdateResponse* response) {
+  if (request->id() != header_.member_id) return FinishUnary(context, ErrMemberNotFound());
+  return FinishUnary(context, Unimplemented("etcdserverpb.Cluster/MemberUpdate"));
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberPromote(grpc::CallbackServerContext* context,
+                                                        const etcdserverpb::MemberPromoteRequest* request,
+                                                        etcdserverpb::MemberPromoteResponse* response) {
+  if (request->id() != header_.member_id) return FinishUnary(context, ErrMemberNotFound());
+  return FinishUnary(context, absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,90 @@
+// etcdserverpb.Maintenance and etcdserverpb.Cluster for a single member: status, alarms, hashes
+// and membership as etcdctl's `endpoint`, `alarm` and `member` commands expect them.
+// RPCs that need more than one member or are not built yet answer UNIMPLEMENTED naming the method.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "mvcc/store.h"
+#include "server/applier.h"
+#include "server/write_pipeline.h"
+
+namespace cairn::server {
+
+// What this member tells clients about itself.
+struct MemberInfo {
+  std::string name;
+  std::vector<std::string> peer_urls;
+  std::vector<std::string> client_urls;
+};
+
+// The etcd API version Cairn implements; etcd clients gate features on it.
+inline constexpr char kApiVersion[] = "3.5.0";
+
+class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+ public:
+  MaintenanceService(mvcc::Store* store, WritePipeline* pipeline, HeaderInfo header);
+
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* context,
+                                  const etcdserverpb::AlarmRequest* request,
+                                  etcdserverpb::AlarmResponse* response) override;
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
+                                   const etcdserverpb::StatusRequest* request,
+                                   etcdserverpb::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* context,
+                                       const etcdserverpb::DefragmentRequest* request,
+                                       etcdserverpb::DefragmentResponse* response) override;
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* context,
+                                 const etcdserverpb::HashRequest* request,
+                                 etcdserverpb::HashResponse* response) override;
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context,
+                                   const etcdserverpb::HashKVRequest* request,
+                                   etcdserverpb::HashKVResponse* response) override;
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext* context, const etcdserverpb::SnapshotRequest* request) override;
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* context,
+                                       const etcdserverpb::MoveLeaderRequest* request,
+                                       etcdserverpb::MoveLeaderResponse* response) override;
+  grpc::ServerUnaryReactor* Downgrade(grpc::CallbackServerContext* context,
+                                      const etcdserverpb::DowngradeRequest* request,
+                                      etcdserverpb::DowngradeResponse* response) override;
+
+ private:
+  void Stamp(etcdserverpb::ResponseHeader* header) const;
+
+  mvcc::Store* const store_;
+  WritePipeline* const pipeline_;
+  const HeaderInfo header_;
+};
+
+class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+ public:
+  ClusterService(mvcc::Store* store, HeaderInfo header, MemberInfo self);
+
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* context,
+                                       const etcdserverpb::MemberListRequest* request,
+                                       etcdserverpb::MemberListResponse* response) override;
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* context,
+                                      const etcdserverpb::MemberAddRequest* request,
+                                      etcdserverpb::MemberAddResponse* response) override;
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* context,
+                                         const etcdserverpb::MemberRemoveRequest* request,
+                                         etcdserverpb::MemberRemoveResponse* response) override;
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* context,
+                                         const etcdserverpb::MemberUpdateRequest* request,
+                                         etcdserverpb::MemberUpdateResponse* response) override;
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* context,
+                                          const etcdserverpb::MemberPromoteRequest* request,
+                                          etcdserverpb::MemberPromoteResponse* response) override;
+
+ private:
+  void FillSelf(etcdserverpb::Member* member) const;
+
+  mvcc::Store* const store_;
+  const HeaderInfo header_;
+  const MemberInfo self_;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,186 @@
+#include "server/member.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstring>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "mvcc/store.h"
+#include "raft/wal/wal.h"
+#include "server/data_dir.h"
+#include "server/kv_service.h"
+#include "server/maintenance_service.h"
+#include "server/unimplemented_service.h"
+#include "server/write_pipeline.h"
+
+namespace cairn::server {
+namespace {
+
+// gRPC's own framing on top of the largest request we accept, as etcd allows for it.
+constexpr int kGrpcOverheadBytes = 512 * 1024;
+
+// gRPC reports a failed bind only as "could not start"; binding once ourselves gives the user the
+// operating system's reason ("Address already in use") with the address.
+absl::Status ProbeListen(const Endpoint& endpoint) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(endpoint.port);
+  if (int rc = getaddrinfo(endpoint.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve listen address ", endpoint.HostPort(), ": ", gai_strerror(rc)));
+  }
+  absl::Status result = absl::OkStatus();
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+      result = absl::UnavailableError(
+          absl::StrCat("cannot listen on ", endpoint.HostPort(), ": ", std::strerror(errno)));
+    }
+    ::close(fd);
+    break;
+  }
+  freeaddrinfo(found);
+  return result;
+}
+
+std::string MemberSeed(const Config& config) {
+  return absl::StrCat(config.name, "|", absl::StrJoin(config.initial_advertise_peer_urls, ","), "|",
+                      config.initial_cluster_token);
+}
+
+std::string ClusterSeed(const Config& config) {
+  return absl::StrCat(config.initial_cluster, "|", config.initial_cluster_token);
+}
+
+}  // namespace
+
+struct Member::Parts {
+  std::unique_ptr<DataDir> data_dir;
+  std::unique_ptr<mvcc::Store> store;
+  std::unique_ptr<wal::Wal> wal;
+  std::unique_ptr<WritePipeline> pipeline;
+  std::unique_ptr<KvService> kv;
+  std::unique_ptr<MaintenanceService> maintenance;
+  std::unique_ptr<ClusterService> cluster;
+  std::unique_ptr<UnimplementedService> unimplemented;
+  std::unique_ptr<grpc::Server> grpc_server;
+  std::vector<int> client_ports;
+  bool stopped = false;
+};
+
+Member::Member(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+Member::~Member() { Shutdown(); }
+
+const std::vector<int>& Member::client_ports() const { return parts_->client_ports; }
+uint64_t Member::member_id() const { return parts_->data_dir->member_id(); }
+
+absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
+  auto p = std::make_unique<Parts>();
+  const std::string data_dir = config.EffectiveDataDir();
+
+  auto dir = DataDir::Open(data_dir, MemberSeed(config), ClusterSeed(config));
+  if (!dir.ok()) return dir.status();
+  p->data_dir = std::move(*dir);
+
+  // Listen problems are the most common start-up mistake; find them before touching any data.
+  for (const Endpoint& e : config.listen_client_urls) {
+    if (auto s = ProbeListen(e); !s.ok()) return s;
+  }
+
+  mvcc::StoreOptions store_options;
+  store_options.dir = p->data_dir->DbDir();
+  store_options.quota_bytes = static_cast<uint64_t>(config.EffectiveQuotaBytes());
+  auto store = mvcc::Store::Open(store_options);
+  if (!store.ok()) return store.status();
+  p->store = std::move(*store);
+
+  wal::WalOptions wal_options;
+  wal_options.dir = p->data_dir->WalDir();
+  std::vector<wal::Record> replay;
+  auto wal = wal::Wal::Open(wal_options, &replay);
+  if (!wal.ok()) return wal.status();
+  p->wal = std::move(*wal);
+
+  HeaderInfo header;
+  header.cluster_id = p->data_dir->cluster_id();
+  header.member_id = p->data_dir->member_id();
+  header.raft_term = 1;
+
+  WritePipeline::Options pipeline_options;
+  pipeline_options.header = header;
+  p->pipeline = std::make_unique<WritePipeline>(p->wal.get(), p->store.get(), pipeline_options);
+  if (auto s = p->pipeline->Replay(replay); !s.ok()) return s;
+  replay.clear();
+  replay.shrink_to_fit();
+  p->pipeline->Start();
+
+  KvLimits limits;
+  limits.max_request_bytes = config.max_request_bytes;
+  limits.max_txn_ops = config.max_txn_ops;
+  MemberInfo self;
+  self.name = config.name;
+  self.peer_urls = config.initial_advertise_peer_urls;
+  self.client_urls = config.advertise_client_urls;
+  p->kv = std::make_unique<KvService>(p->store.get(), p->pipeline.get(), limits, header);
+  p->maintenance = std::make_unique<MaintenanceService>(p->store.get(), p->pipeline.get(), header);
+  p->cluster = std::make_unique<ClusterService>(p->store.get(), header, self);
+  p->unimplemented = std::make_unique<UnimplementedService>();
+
+  grpc::ServerBuilder builder;
+  p->client_ports.assign(config.listen_client_urls.size(), 0);
+  for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
+    builder.AddListeningPort(config.listen_client_urls[i].HostPort(), grpc::InsecureServerCredentials(),
+                             &p->client_ports[i]);
+  }
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<int64_t>(INT_MAX, config.max_request_bytes + kGrpcOverheadBytes)));
+  builder.SetMaxSendMessageSize(INT_MAX);
+  // etcd clients ping idle connections every few seconds; refusing them would drop the client.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.RegisterService(p->kv.get());
+  builder.RegisterService(p->maintenance.get());
+  builder.RegisterService(p->cluster.get());
+  builder.RegisterCallbackGenericService(p->unimplemented.get());
+  p->grpc_server = builder.BuildAndStart();
+  if (p->grpc_server == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot start the gRPC server on ",
+                                               config.listen_client_urls[0].HostPort()));
+  }
+  for (size_t i = 0; i < p->client_ports.size(); ++i) {
+    if (p->client_ports[i] == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", config.listen_client_urls[i].HostPort()));
+    }
+  }
+  return std::unique_ptr<Member>(new Member(std::move(p)));
+}
+
+void Member::Shutdown() {
+  if (parts_ == nullptr || parts_->stopped) return;
+  parts_->stopped = true;
+  if (parts_->grpc_server) {
+    // In-flight writes get a short grace period to be answered; then calls are cancelled.
+    parts_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  }
+  if (parts_->pipeline) parts_->pipeline->Stop();
+  if (parts_->grpc_server) parts_->grpc_server->Wait();
+}
+
+}  // namespace cairn::server

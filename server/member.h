@@ -1,0 +1,33 @@
+// One running cairnd member: owns the data dir, the log, the store, the write pipeline and the
+// gRPC server, and starts and stops them in the right order.
+//
+// Start-up: data dir checks → store open (no scan: cost independent of key count) → log open and
+// replay of entries the store had not applied → writer thread → listeners.
+// Shutdown: listeners stop taking calls and in-flight calls finish → writer drains → files close.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/config.h"
+
+namespace cairn::server {
+
+class Member {
+ public:
+  static absl::StatusOr<std::unique_ptr<Member>> Start(const Config& config);
+  ~Member();  // Shutdown()s
+
+  void Shutdown();
+  // The ports actually bound, in the order of --listen-client-urls (useful with port 0).
+  const std::vector<int>& client_ports() const;
+  uint64_t member_id() const;
+
+ private:
+  struct Parts;
+  explicit Member(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,44 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+namespace cairn::server {
+namespace {
+
+TEST(Config, DefaultsMatchEtcd) {
+  auto c = ParseFlags({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->name, "default");
+  EXPECT_EQ(c->EffectiveDataDir(), "default.cairn");
+  ASSERT_EQ(c->listen_client_urls.size(), 1u);
+  EXPECT_EQ(c->listen_client_urls[0].HostPort(), "127.0.0.1:2379");
+  EXPECT_EQ(c->max_request_bytes, 1572864);
+  EXPECT_EQ(c->max_txn_ops, 128);
+  EXPECT_EQ(c->EffectiveQuotaBytes(), int64_t{2} << 30);
+  EXPECT_EQ(c->heartbeat_interval_ms, 100);
+  EXPECT_EQ(c->election_timeout_ms, 1000);
+}
+
+TEST(Config, AcceptsBothEtcdFlagForms) {
+  auto c = ParseFlags({"--name", "n1", "--data-dir=/tmp/x", "-max-txn-ops", "7",
+                       "--listen-client-urls=http://127.0.0.1:1,http://127.0.0.2:2"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->name, "n1");
+  EXPECT_EQ(c->EffectiveDataDir(), "/tmp/x");
+  EXPECT_EQ(c->max_txn_ops, 7);
+  ASSERT_EQ(c->listen_client_urls.size(), 2u);
+  EXPECT_EQ(c->listen_client_urls[1].HostPort(), "127.0.0.2:2");
+}
+
+TEST(Config, RejectsUnknownFlagsAndBadValues) {
+  auto unknown = ParseFlags({"--no-such-flag=1"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("no-such-flag"), std::string::npos);
+  EXPECT_FALSE(ParseFlags({"--max-request-bytes", "lots"}).ok());
+  EXPECT_FALSE(ParseFlags({"--listen-client-urls", "127.0.0.1:2379"}).ok());  // no scheme
+  EXPECT_FALSE(ParseFlags({"--initial-cluster-state", "maybe"}).ok());
+  EXPECT_FALSE(ParseFlags({"--name"}).ok());
+}
+
+}  // namespace
+}  // namespace cairn::server

@@ -1,0 +1,208 @@
+// Starts a real member in-process on a loopback port and talks to it over gRPC.
+#include "server/member.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+
+namespace cairn::server {
+namespace {
+
+class MemberTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cairn-member-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    StartMember();
+  }
+  void TearDown() override {
+    member_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void StartMember() {
+    auto config = ParseFlags({"--data-dir", dir_ + "/data", "--listen-client-urls", "http://127.0.0.1:0",
+                              "--max-txn-ops", "4", "--max-request-bytes", "4096"});
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto member = Member::Start(*config);
+    ASSERT_TRUE(member.ok()) << member.status();
+    member_ = std::move(*member);
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(member_->client_ports()[0]),
+                                       grpc::InsecureChannelCredentials());
+    kv_ = etcdserverpb::KV::NewStub(channel);
+    lease_ = etcdserverpb::Lease::NewStub(channel);
+    maintenance_ = etcdserverpb::Maintenance::NewStub(channel);
+  }
+
+  void Restart() {
+    member_.reset();
+    StartMember();
+  }
+
+  grpc::Status Put(const std::string& key, const std::string& value, etcdserverpb::PutResponse* out = nullptr) {
+    grpc::ClientContext ctx;
+    etcdserverpb::PutRequest req;
+    req.set_key(key);
+    req.set_value(value);
+    etcdserverpb::PutResponse resp;
+    auto s = kv_->Put(&ctx, req, &resp);
+    if (out) *out = resp;
+    return s;
+  }
+
+  etcdserverpb::RangeResponse Get(const std::string& key, const std::string& end = "", int64_t rev = 0) {
+    grpc::ClientContext ctx;
+    etcdserverpb::RangeRequest req;
+    req.set_key(key);
+    req.set_range_end(end);
+    req.set_revision(rev);
+    etcdserverpb::RangeResponse resp;
+    auto s = kv_->Range(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Member> member_;
+  std::unique_ptr<etcdserverpb::KV::Stub> kv_;
+  std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
+  std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance_;
+};
+
+TEST_F(MemberTest, PutThenGetWithEtcdRevisionsAndHeader) {
+  EXPECT_EQ(Get("a").header().revision(), 1);  // an empty store is at revision 1
+  etcdserverpb::PutResponse put;
+  ASSERT_TRUE(Put("a", "1", &put).ok());
+  EXPECT_EQ(put.header().revision(), 2);
+  EXPECT_NE(put.header().cluster_id(), 0u);
+  EXPECT_EQ(put.header().member_id(), member_->member_id());
+  EXPECT_EQ(put.header().raft_term(), 1u);
+  auto got = Get("a");
+  ASSERT_EQ(got.kvs_size(), 1);
+  EXPECT_EQ(got.kvs(0).value(), "1");
+  EXPECT_EQ(got.kvs(0).create_revision(), 2);
+  EXPECT_EQ(got.kvs(0).mod_revision(), 2);
+  EXPECT_EQ(got.kvs(0).version(), 1);
+  EXPECT_EQ(got.header().member_id(), member_->member_id());
+}
+
+TEST_F(MemberTest, ConcurrentPutsAllLandWithDistinctRevisions) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([this, t] {
+      for (int i = 0; i < 25; ++i) {
+        EXPECT_TRUE(Put("k/" + std::to_string(t) + "/" + std::to_string(i), "v").ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto all = Get("k/", "k0");
+  EXPECT_EQ(all.count(), 200);
+  EXPECT_EQ(all.header().revision(), 201);
+}
+
+TEST_F(MemberTest, DataAndRevisionsSurviveRestart) {
+  ASSERT_TRUE(Put("x", "1").ok());
+  ASSERT_TRUE(Put("x", "2").ok());
+  Restart();
+  auto got = Get("x");
+  ASSERT_EQ(got.kvs_size(), 1);
+  EXPECT_EQ(got.kvs(0).value(), "2");
+  EXPECT_EQ(got.kvs(0).version(), 2);
+  EXPECT_EQ(got.header().revision(), 3);
+  EXPECT_EQ(Get("x", "", 2).kvs(0).value(), "1");
+  etcdserverpb::PutResponse put;
+  ASSERT_TRUE(Put("y", "1", &put).ok());
+  EXPECT_EQ(put.header().revision(), 4);
+}
+
+TEST_F(MemberTest, BadInputGetsEtcdErrorsAndServerKeepsServing) {
+  auto s = Put("", "v");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: key is not provided");
+
+  s = Put("big", std::string(5000, 'x'));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: request is too large");
+
+  grpc::ClientContext ctx;
+  etcdserverpb::TxnRequest txn;
+  for (int i = 0; i < 5; ++i) txn.add_success()->mutable_request_put()->set_key("t" + std::to_string(i));
+  etcdserverpb::TxnResponse txn_resp;
+  s = kv_->Txn(&ctx, txn, &txn_resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: too many operations in txn request");
+
+  grpc::ClientContext future_ctx;
+  etcdserverpb::RangeRequest future;
+  future.set_key("a");
+  future.set_revision(100);
+  etcdserverpb::RangeResponse range_resp;
+  s = kv_->Range(&future_ctx, future, &range_resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision is a future revision");
+
+  EXPECT_TRUE(Put("still", "serving").ok());
+}
+
+TEST_F(MemberTest, CompactionIsPhysicalAndOldRevisionsAreGone) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put("c", std::to_string(i)).ok());  // revisions 2..6
+  grpc::ClientContext ctx;
+  etcdserverpb::CompactionRequest compact;
+  compact.set_revision(4);
+  compact.set_physical(true);
+  etcdserverpb::CompactionResponse compact_resp;
+  ASSERT_TRUE(kv_->Compact(&ctx, compact, &compact_resp).ok());
+
+  grpc::ClientContext old_ctx;
+  etcdserverpb::RangeRequest old;
+  old.set_key("c");
+  old.set_revision(3);
+  etcdserverpb::RangeResponse old_resp;
+  auto s = kv_->Range(&old_ctx, old, &old_resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision has been compacted");
+  EXPECT_EQ(Get("c", "", 4).kvs(0).value(), "2");
+
+  grpc::ClientContext again_ctx;
+  s = kv_->Compact(&again_ctx, compact, &compact_resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision has been compacted");
+}
+
+TEST_F(MemberTest, UnbuiltRpcNamesItself) {
+  grpc::ClientContext ctx;
+  etcdserverpb::LeaseGrantRequest req;
+  req.set_ttl(10);
+  etcdserverpb::LeaseGrantResponse resp;
+  auto s = lease_->LeaseGrant(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(s.error_message().find("LeaseGrant"), std::string::npos) << s.error_message();
+}
+
+TEST_F(MemberTest, StatusReportsIndexesAndSize) {
+  ASSERT_TRUE(Put("s", "1").ok());
+  grpc::ClientContext ctx;
+  etcdserverpb::StatusResponse status;
+  ASSERT_TRUE(maintenance_->Status(&ctx, {}, &status).ok());
+  EXPECT_EQ(status.leader(), member_->member_id());
+  EXPECT_GE(status.raftappliedindex(), 1u);
+  EXPECT_GT(status.dbsize(), 0);
+}
+
+TEST_F(MemberTest, SecondMemberOnSameDataDirIsRefused) {
+  auto config = ParseFlags({"--data-dir", dir_ + "/data", "--listen-client-urls", "http://127.0.0.1:0"});
+  ASSERT_TRUE(config.ok());
+  auto second = Member::Start(*config);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("in use by another cairnd"), std::string::npos)
+      << second.status();
+}
+
+}  // namespace
+}  // namespace cairn::server
