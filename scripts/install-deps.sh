@@ -2,7 +2,8 @@
 # Installs every Debian package Cairn needs to build, test and benchmark, skipping what is
 # already installed. Used by the README, .ci/run and the Dockerfile. Usage:
 #   scripts/install-deps.sh          build + test dependencies
-#   scripts/install-deps.sh --build  build dependencies only (the container's build stage)
+#   scripts/install-deps.sh --build    build dependencies only (the container's build stage)
+#   scripts/install-deps.sh --runtime  shared libraries cairnd needs to run (the container's final stage)
 set -eu
 
 BUILD_PKGS="build-essential cmake ninja-build ccache pkg-config git
@@ -11,8 +12,13 @@ BUILD_PKGS="build-essential cmake ninja-build ccache pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev"
 TEST_PKGS="etcd-client etcd-server python3 python3-etcd3 procps"
 
-PKGS="$BUILD_PKGS"
-if [ "${1:-}" != "--build" ]; then PKGS="$PKGS $TEST_PKGS"; fi
+RUNTIME_PKGS="libgrpc++1.51 libgrpc29 libprotobuf32 liblmdb0 libabsl20220623 libssl3 ca-certificates"
+
+case "${1:-}" in
+  --build) PKGS="$BUILD_PKGS" ;;
+  --runtime) PKGS="$RUNTIME_PKGS" ;;
+  *) PKGS="$BUILD_PKGS $TEST_PKGS" ;;
+esac
 
 missing=""
 for p in $PKGS; do
