@@ -1,0 +1,61 @@
+// cairn-nullserver: serves the etcd v3 KV/Watch/Lease API doing nothing, as the ceiling for
+// cairn-bench figures. Stops on SIGINT or SIGTERM.
+//
+//   cairn-nullserver --listen-client-urls http://127.0.0.1:PORT   (etcd's flag; port 0 = any)
+//
+// Prints "listening on 127.0.0.1:PORT" on stdout once it accepts connections.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "tools/nullserver/null_services.h"
+
+int main(int argc, char** argv) {
+  std::string address = "127.0.0.1:2379";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    }
+    if (arg == "--listen-client-urls" || arg == "--listen") {
+      if (value.rfind("http://", 0) == 0) value = value.substr(7);
+      if (auto comma = value.find(','); comma != std::string::npos) value = value.substr(0, comma);
+      address = value;
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf("usage: cairn-nullserver --listen-client-urls http://127.0.0.1:PORT\n");
+      return 0;
+    } else {
+      std::fprintf(stderr, "cairn-nullserver: unknown flag %s\n", arg.c_str());
+      return 2;
+    }
+  }
+  // Signals are taken by sigwait() below, not by whatever thread gRPC happens to run.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const std::string host = address.substr(0, address.rfind(':'));
+  absl::Status status = cairn::nullserver::RunNullServer(
+      address,
+      [&](int port) {
+        std::printf("listening on %s:%d\n", host.c_str(), port);
+        std::fflush(stdout);
+      },
+      [&] {
+        int signal = 0;
+        sigwait(&stop_signals, &signal);
+      });
+  if (!status.ok()) {
+    std::fprintf(stderr, "cairn-nullserver: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
