@@ -17,6 +17,7 @@
 #include "mvcc/store.h"
 #include "raft/wal/wal.h"
 #include "server/data_dir.h"
+#include "server/http_endpoint.h"
 #include "server/kv_service.h"
 #include "server/maintenance_service.h"
 #include "server/unimplemented_service.h"
@@ -79,7 +80,10 @@ struct Member::Parts {
   std::unique_ptr<ClusterService> cluster;
   std::unique_ptr<UnimplementedService> unimplemented;
   std::unique_ptr<grpc::Server> grpc_server;
+  std::vector<std::unique_ptr<HttpEndpoint>> http;
   std::vector<int> client_ports;
+  std::vector<int> metrics_ports;
+  int64_t quota_bytes = 0;
   bool stopped = false;
 };
 
@@ -88,6 +92,7 @@ Member::Member(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Member::~Member() { Shutdown(); }
 
 const std::vector<int>& Member::client_ports() const { return parts_->client_ports; }
+const std::vector<int>& Member::metrics_ports() const { return parts_->metrics_ports; }
 uint64_t Member::member_id() const { return parts_->data_dir->member_id(); }
 
 absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
@@ -106,6 +111,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   mvcc::StoreOptions store_options;
   store_options.dir = p->data_dir->DbDir();
   store_options.quota_bytes = static_cast<uint64_t>(config.EffectiveQuotaBytes());
+  p->quota_bytes = config.EffectiveQuotaBytes();
   auto store = mvcc::Store::Open(store_options);
   if (!store.ok()) return store.status();
   p->store = std::move(*store);
@@ -169,7 +175,48 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
           absl::StrCat("cannot listen on ", config.listen_client_urls[i].HostPort()));
     }
   }
+  for (const Endpoint& e : config.listen_metrics_urls) {
+    auto http = HttpEndpoint::Start(e.host, e.port, MakeHttpProviders(p.get()));
+    if (!http.ok()) return http.status();
+    p->metrics_ports.push_back((*http)->port());
+    p->http.push_back(std::move(*http));
+  }
   return std::unique_ptr<Member>(new Member(std::move(p)));
+}
+
+HttpProviders Member::MakeHttpProviders(Parts* p) {
+  HttpProviders providers;
+  providers.version_json = absl::StrCat("{\"etcdserver\":\"", kApiVersion, "\",\"etcdcluster\":\"",
+                                        kApiVersion, "\"}");
+  providers.health = [p]() -> std::string {
+    if (p->pipeline->NoSpaceAlarm()) return "ALARM NOSPACE";
+    return "";
+  };
+  providers.metrics = [p]() {
+    std::string out;
+    auto gauge = [&out](const char* name, const char* help, double value) {
+      absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ", value, "\n");
+    };
+    auto counter = [&out](const char* name, const char* help, double value) {
+      absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ", value, "\n");
+    };
+    gauge("cairn_mvcc_current_revision", "Current store revision.", p->store->CurrentRevision());
+    gauge("cairn_mvcc_compact_revision", "Revision the store is compacted to.", p->store->CompactedRevision());
+    gauge("cairn_mvcc_db_total_size_in_bytes", "Size of the LMDB file.", p->store->DbSize());
+    gauge("cairn_mvcc_db_total_size_in_use_in_bytes", "Bytes of the LMDB file in use.", p->store->DbSizeInUse());
+    gauge("cairn_server_applied_index", "Last log index applied to the store.", p->store->AppliedIndex());
+    gauge("cairn_server_quota_backend_bytes", "Database size limit.", p->quota_bytes);
+    gauge("cairn_server_nospace_alarm", "1 while the NOSPACE alarm is raised.", p->pipeline->NoSpaceAlarm() ? 1 : 0);
+    counter("cairn_server_write_batches_total", "Write batches committed (one fdatasync each).",
+            p->pipeline->BatchesCommitted());
+    counter("cairn_server_writes_total", "Write requests committed.", p->pipeline->WritesCommitted());
+    wal::WalStats wal = p->wal->stats();
+    counter("cairn_wal_fsyncs_total", "fdatasync calls on the write-ahead log.", wal.syncs);
+    counter("cairn_wal_bytes_written_total", "Bytes written to the write-ahead log.", wal.bytes_written);
+    gauge("cairn_wal_segments", "Write-ahead log segment files.", wal.live_segments);
+    return out;
+  };
+  return providers;
 }
 
 void Member::Shutdown() {
@@ -181,6 +228,7 @@ void Member::Shutdown() {
   }
   if (parts_->pipeline) parts_->pipeline->Stop();
   if (parts_->grpc_server) parts_->grpc_server->Wait();
+  parts_->http.clear();
 }
 
 }  // namespace cairn::server

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/config.h"
+#include "server/http_endpoint.h"
 
 namespace cairn::server {
 
@@ -22,10 +23,12 @@ class Member {
   void Shutdown();
   // The ports actually bound, in the order of --listen-client-urls (useful with port 0).
   const std::vector<int>& client_ports() const;
+  const std::vector<int>& metrics_ports() const;  // --listen-metrics-urls, in order
   uint64_t member_id() const;
 
  private:
   struct Parts;
+  static HttpProviders MakeHttpProviders(Parts* parts);
   explicit Member(std::unique_ptr<Parts> parts);
   std::unique_ptr<Parts> parts_;
 };

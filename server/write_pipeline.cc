@@ -175,6 +175,8 @@ void WritePipeline::ProcessBatch(std::vector<PendingWrite>& batch) {
     return;
   }
   last_index_ = index;
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  writes_.fetch_add(batch.size(), std::memory_order_relaxed);
 
   for (size_t i = 0; i < batch.size(); ++i) {
     PendingWrite& w = batch[i];

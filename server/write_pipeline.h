@@ -66,6 +66,9 @@ class WritePipeline {
   uint64_t LastIndex() const;
   // True while the store has refused a write for lack of space and nobody disarmed it (NOSPACE).
   bool NoSpaceAlarm() const;
+  // Counters for /metrics: batches committed (one fdatasync each) and writes they carried.
+  uint64_t BatchesCommitted() const { return batches_.load(std::memory_order_relaxed); }
+  uint64_t WritesCommitted() const { return writes_.load(std::memory_order_relaxed); }
   void DisarmNoSpace();
 
  private:
@@ -84,6 +87,8 @@ class WritePipeline {
   bool started_ = false;
   std::atomic<uint64_t> last_index_{0};
   std::atomic<bool> nospace_{false};
+  std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> writes_{0};
 
   // Writer-thread state: physical compactions whose callers wait for old revisions to be gone.
   std::vector<PendingWrite> awaiting_compaction_;
