@@ -251,14 +251,19 @@ class TempDirs:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def make_reference(tmp, name="ref", extra_flags=()):
-    return Server("etcd", ETCD_BIN, tmp.path(f"{name}.data"), name=name,
+# Both sides of a comparison use the same member name, so that outputs naming
+# the member (member list) can be compared; data dirs stay apart.
+PAIR_MEMBER_NAME = "compat"
+
+
+def make_reference(tmp, name="ref", extra_flags=(), member_name=None):
+    return Server("etcd", ETCD_BIN, tmp.path(f"{name}.data"), name=member_name or name,
                   extra_flags=extra_flags)
 
 
-def make_subject(tmp, name="subj", extra_flags=()):
+def make_subject(tmp, name="subj", extra_flags=(), member_name=None):
     kind, path = subject_binary()
-    return Server(kind, path, tmp.path(f"{name}.data"), name=name,
+    return Server(kind, path, tmp.path(f"{name}.data"), name=member_name or name,
                   extra_flags=extra_flags)
 
 
@@ -273,8 +278,10 @@ class ServerPairTest(unittest.TestCase):
     def setUp(self):
         self.tmp = TempDirs()
         self.addCleanup(self.tmp.cleanup)
-        self.ref = make_reference(self.tmp, extra_flags=self.SERVER_FLAGS)
-        self.subj = make_subject(self.tmp, extra_flags=self.SERVER_FLAGS)
+        self.ref = make_reference(self.tmp, extra_flags=self.SERVER_FLAGS,
+                                  member_name=PAIR_MEMBER_NAME)
+        self.subj = make_subject(self.tmp, extra_flags=self.SERVER_FLAGS,
+                                 member_name=PAIR_MEMBER_NAME)
         self.addCleanup(self.ref.kill)
         self.addCleanup(self.subj.kill)
         self.ref.start()
@@ -338,25 +345,31 @@ def etcdctl(server, *args, stdin=None, timeout=ETCDCTL_TIMEOUT_S):
 # Header fields that legitimately differ between two servers: identities and
 # the raft term. Revisions are NOT normalised: Cairn numbers them like etcd.
 HEADER_IDENTITY_FIELDS = ("cluster_id", "member_id", "raft_term")
+# Member ids in `member list -w json`.
+MEMBER_ID_FIELDS = ("ID",)
 
 
 def _normalise_json_obj(obj):
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
-            if k in HEADER_IDENTITY_FIELDS:
+            if k in HEADER_IDENTITY_FIELDS or k in MEMBER_ID_FIELDS:
                 out[k] = "<id>"
             else:
                 out[k] = _normalise_json_obj(v)
         return out
     if isinstance(obj, list):
         return [_normalise_json_obj(v) for v in obj]
+    if isinstance(obj, str):
+        return _ENDPOINT_RE.sub("127.0.0.1:<port>", obj)
     return obj
 
 
 # Log line fields printed by clientv3's retry interceptor that vary per run.
 _VOLATILE_LOG_FIELDS = ("ts", "target", "caller")
 _ENDPOINT_RE = re.compile(r"127\.0\.0\.1:\d+")
+# `member list` prints the member id as 16 hex digits at the start of a line.
+_MEMBER_ID_HEX_RE = re.compile(r"^[0-9a-f]{1,16},")
 # `-w fields` prints header identities as '"ClusterID" : 123'.
 # `alarm list` prints 'memberID:123 alarm:NOSPACE'.
 _ALARM_MEMBER_RE = re.compile(r"memberID:\d+")
@@ -385,6 +398,7 @@ def normalise_text(text):
                 pass
         line = _FIELDS_IDENTITY_RE.sub(r'"\1" : <id>', line)
         line = _ALARM_MEMBER_RE.sub("memberID:<id>", line)
+        line = _MEMBER_ID_HEX_RE.sub("<id>,", line)
         line = _ENDPOINT_RE.sub("127.0.0.1:<port>", line)
         lines.append(line)
     return "\n".join(lines)

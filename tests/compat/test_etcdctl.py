@@ -107,6 +107,15 @@ class EtcdctlPutGet(harness.ServerPairTest):
         self.compare(steps)
 
 
+class EtcdctlCluster(harness.ServerPairTest):
+
+    def test_member_list(self):
+        self.compare([
+            Step("member", "list"),
+            Step("member", "list", "-w", "json"),
+        ])
+
+
 class EtcdctlDelete(harness.ServerPairTest):
 
     def test_delete_variants(self):
