@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -45,13 +46,13 @@ struct Wal::Writer {
   size_t bytes = 0;
   absl::Status status;
   bool done = false;
-  absl::CondVar cv;
+  std::condition_variable cv;
 };
 
 Wal::Wal(const WalOptions& options) : options_(options) {}
 
 Wal::~Wal() {
-  absl::MutexLock lock(&io_mu_);
+  std::lock_guard<std::mutex> lock(io_mu_);
   if (fd_ >= 0) ::close(fd_);
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
@@ -82,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options, std::v
 }
 
 absl::Status Wal::Recover(std::vector<Record>* replay) {
-  absl::MutexLock lock(&io_mu_);
+  std::lock_guard<std::mutex> lock(io_mu_);
   std::vector<std::string> names;
   if (absl::Status s = file::ListDir(options_.dir, &names); !s.ok()) return s;
 
@@ -267,12 +268,12 @@ absl::Status Wal::SyncLocked() {
 }
 
 absl::Status Wal::Write(const std::vector<Record>& records) {
-  absl::MutexLock lock(&io_mu_);
+  std::lock_guard<std::mutex> lock(io_mu_);
   return WriteGroupsLocked({&records});
 }
 
 absl::Status Wal::Sync() {
-  absl::MutexLock lock(&io_mu_);
+  std::lock_guard<std::mutex> lock(io_mu_);
   return SyncLocked();
 }
 
@@ -281,11 +282,11 @@ absl::Status Wal::Append(std::vector<Record> records) {
   self.records = &records;
   for (const Record& r : records) self.bytes += FramedSize(r);
 
-  queue_mu_.Lock();
+  std::unique_lock<std::mutex> queue_lock(queue_mu_);
   writers_.push_back(&self);
-  while (!self.done && writers_.front() != &self) self.cv.Wait(&queue_mu_);
+  self.cv.wait(queue_lock, [&] { return self.done || writers_.front() == &self; });
   if (self.done) {  // a leader committed our records for us
-    queue_mu_.Unlock();
+    queue_lock.unlock();
     appends_.fetch_add(1, std::memory_order_relaxed);
     return self.status;
   }
@@ -300,32 +301,32 @@ absl::Status Wal::Append(std::vector<Record> records) {
     records_of_group.push_back(w->records);
     group_bytes += w->bytes;
   }
-  queue_mu_.Unlock();
+  queue_lock.unlock();  // others may queue up while we write and sync
 
   absl::Status status;
   {
-    absl::MutexLock io(&io_mu_);
+    std::lock_guard<std::mutex> io(io_mu_);
     status = WriteGroupsLocked(records_of_group);
     if (status.ok()) status = SyncLocked();
   }
 
-  queue_mu_.Lock();
+  queue_lock.lock();
   for (Writer* w : group) {
     // The group is exactly the front of the queue: writers only ever join at the back.
     writers_.pop_front();
     if (w == &self) continue;
     w->status = status;
     w->done = true;
-    w->cv.Signal();
+    w->cv.notify_one();
   }
-  if (!writers_.empty()) writers_.front()->cv.Signal();  // hand leadership on
-  queue_mu_.Unlock();
+  if (!writers_.empty()) writers_.front()->cv.notify_one();  // hand leadership on
+  queue_lock.unlock();
   appends_.fetch_add(1, std::memory_order_relaxed);
   return status;
 }
 
 absl::Status Wal::ReleaseBefore(uint64_t index) {
-  absl::MutexLock lock(&io_mu_);
+  std::lock_guard<std::mutex> lock(io_mu_);
   if (!error_.ok()) return error_;
   bool removed = false;
   while (segments_.size() > 1 && segments_.front().max_entry_index < index) {
@@ -339,7 +340,7 @@ absl::Status Wal::ReleaseBefore(uint64_t index) {
 }
 
 WalStats Wal::stats() const {
-  absl::MutexLock lock(&io_mu_);
+  std::lock_guard<std::mutex> lock(io_mu_);
   WalStats s = stats_;
   s.appends = appends_.load(std::memory_order_relaxed);
   s.live_segments = segments_.size();
@@ -347,7 +348,7 @@ WalStats Wal::stats() const {
 }
 
 uint64_t Wal::last_index() const {
-  absl::MutexLock lock(&io_mu_);
+  std::lock_guard<std::mutex> lock(io_mu_);
   return last_index_;
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,7 +30,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "raft/wal/record.h"
 #include "raft/wal/segment.h"
 
@@ -127,10 +127,10 @@ class Wal {
 
   // Writer queue for Append(): the front writer is the leader. Lock order: queue_mu_ is never held
   // while taking io_mu_.
-  absl::Mutex queue_mu_;
+  std::mutex queue_mu_;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(queue_mu_);
 
-  mutable absl::Mutex io_mu_;
+  mutable std::mutex io_mu_;
   absl::Status error_ ABSL_GUARDED_BY(io_mu_);  // sticky after an I/O failure
   int fd_ ABSL_GUARDED_BY(io_mu_) = -1;         // the segment being written
   uint64_t write_offset_ ABSL_GUARDED_BY(io_mu_) = 0;

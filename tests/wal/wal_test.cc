@@ -441,6 +441,69 @@ TEST(Wal, ConcurrentAppendsAreCompleteOrderedContiguousAndShareSyncs) {
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next_call[t], kAppendsPerThread);
 }
 
+TEST(Wal, TornTailOfTheLastOfManySegmentsIsTruncated) {
+  TempDir tmp;
+  WalOptions options = SmallSegments(tmp.path());
+  {
+    auto wal = MustOpen(options, nullptr);
+    for (uint64_t i = 1; i <= 60; ++i) ASSERT_TRUE(wal->Append({Entry(i, std::string(40, 'e'))}).ok());
+  }
+  const std::vector<std::string> segments = SegmentFiles(tmp.path());
+  ASSERT_GE(segments.size(), 3u);
+  std::filesystem::resize_file(segments.back(), std::filesystem::file_size(segments.back()) - 3);
+  std::vector<Record> replay;
+  auto wal = MustOpen(options, &replay);
+  EXPECT_EQ(IndexesOf(replay), Range(1, 59));
+  EXPECT_GT(wal->stats().torn_bytes_dropped, 0u);
+}
+
+TEST(Wal, PreallocatedSegmentsRollOverAndReplay) {
+  TempDir tmp;
+  WalOptions options{.dir = tmp.path(), .segment_bytes = 4096, .sync = false, .preallocate = true};
+  {
+    auto wal = MustOpen(options, nullptr);
+    for (uint64_t i = 1; i <= 300; i += 3) ASSERT_TRUE(wal->Append(Entries(i, 3, 50)).ok());
+  }
+  const std::vector<std::string> segments = SegmentFiles(tmp.path());
+  ASSERT_GE(segments.size(), 5u);
+  // Every segment, including finished ones, is zero-padded to the preallocated size.
+  for (const std::string& s : segments) EXPECT_EQ(std::filesystem::file_size(s), 4096u) << s;
+  for (int round = 0; round < 2; ++round) {
+    std::vector<Record> replay;
+    auto wal = MustOpen(options, &replay);
+    EXPECT_EQ(IndexesOf(replay), Range(1, 300 + round));
+    EXPECT_EQ(wal->stats().torn_bytes_dropped, 0u);
+    ASSERT_TRUE(wal->Append({Entry(301 + round, "more")}).ok());
+  }
+}
+
+TEST(Wal, RecordOfUnknownTypeWithGoodChecksumIsFailedPrecondition) {
+  TempDir tmp;
+  WalOptions options{.dir = tmp.path()};
+  const std::vector<size_t> offsets = WriteFiveAndRecordOffsets(options);
+  const std::string segment = SegmentFiles(tmp.path()).at(0);
+  // Re-frame record 3 with type 99, as a newer release might write it.
+  Record future{static_cast<RecordType>(99), 1, 3, std::string(40 - kBodyHeaderBytes + 17, 'f')};
+  std::string frame;
+  AppendFramedRecord(future, &frame);
+  std::string bytes = ReadFile(segment);
+  bytes = bytes.substr(0, offsets[2]) + frame;
+  WriteFile(segment, bytes);
+  auto wal = Wal::Open(options, nullptr);
+  ASSERT_FALSE(wal.ok());
+  EXPECT_EQ(wal.status().code(), absl::StatusCode::kFailedPrecondition) << wal.status();
+  EXPECT_NE(wal.status().message().find("unknown type 99"), absl::string_view::npos) << wal.status();
+}
+
+TEST(Wal, RejectsRecordsOfUnknownTypeWithoutWritingThem) {
+  TempDir tmp;
+  auto wal = MustOpen({.dir = tmp.path()}, nullptr);
+  const absl::Status s = wal->Append({Entry(1, "ok"), Record{static_cast<RecordType>(0), 0, 0, ""}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(wal->stats().records_written, 0u);
+  EXPECT_TRUE(wal->Append({Entry(1, "ok")}).ok());  // not poisoned by a caller mistake
+}
+
 TEST(Wal, LeftoverTempSegmentFromACrashedRollIsIgnored) {
   TempDir tmp;
   WalOptions options{.dir = tmp.path()};
