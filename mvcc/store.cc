@@ -1,0 +1,410 @@
+#include "mvcc/store.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "mvcc/kv_view.h"
+
+namespace cairn::mvcc {
+
+using internal::Cursor;
+using internal::KvView;
+using internal::MdbStatus;
+using internal::StoreState;
+using internal::Val;
+using internal::View;
+
+namespace {
+
+constexpr MDB_dbi kFreeDbi = 0;  // LMDB's free-page list
+constexpr MDB_dbi kMainDbi = 1;  // LMDB's table of named sub-databases
+
+// A pooled read transaction for the duration of a scope.
+class ReadTxn {
+ public:
+  ReadTxn(const Store* store, MDB_txn* txn, void (Store::*release)(MDB_txn*) const)
+      : store_(store), txn_(txn), release_(release) {}
+  ~ReadTxn() { (store_->*release_)(txn_); }
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  const Store* store_;
+  MDB_txn* txn_;
+  void (Store::*release_)(MDB_txn*) const;
+};
+
+}  // namespace
+
+absl::Status ValidatePut(const etcdserverpb::PutRequest& request) {
+  if (request.key().empty()) return ErrEmptyKey();
+  if (request.ignore_value() && !request.value().empty()) return ErrValueProvided();
+  if (request.ignore_lease() && request.lease() != 0) return ErrLeaseProvided();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("mvcc: create ", options.dir, ": ", ec.message()));
+
+  std::unique_ptr<Store> store(new Store());
+  store->options_ = options;
+  if (int rc = mdb_env_create(&store->env_); rc != 0) return MdbStatus(rc, "create env");
+  MDB_env* env = store->env_;
+  const uint64_t headroom =
+      options.headroom_bytes != 0 ? options.headroom_bytes : std::max<uint64_t>(options.quota_bytes / 4, 8ull << 20);
+  if (int rc = mdb_env_set_maxdbs(env, 16); rc != 0) return MdbStatus(rc, "set maxdbs");
+  if (int rc = mdb_env_set_maxreaders(env, options.max_readers); rc != 0) return MdbStatus(rc, "set maxreaders");
+  if (int rc = mdb_env_set_mapsize(env, options.quota_bytes + headroom); rc != 0) return MdbStatus(rc, "set mapsize");
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (!options.sync_commits) flags |= MDB_NOSYNC;
+  if (int rc = mdb_env_open(env, options.dir.c_str(), flags, 0644); rc != 0) {
+    return MdbStatus(rc, absl::StrCat("open ", options.dir));
+  }
+  MDB_stat env_stat;
+  mdb_env_stat(env, &env_stat);
+  store->page_size_ = env_stat.ms_psize;
+  store->quota_pages_ = options.quota_bytes / env_stat.ms_psize;
+
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(env, nullptr, 0, &txn); rc != 0) return MdbStatus(rc, "begin open");
+  auto fail = [&](absl::Status s) {
+    mdb_txn_abort(txn);
+    return s;
+  };
+  MDB_dbi meta;
+  int rc = mdb_dbi_open(txn, "meta", 0, &meta);
+  if (rc == MDB_NOTFOUND) {
+    MDB_stat main_stat;
+    mdb_stat(txn, kMainDbi, &main_stat);
+    if (main_stat.ms_entries != 0) {
+      return fail(absl::FailedPreconditionError(
+          absl::StrCat("mvcc: ", options.dir, " holds an LMDB database that is not a Cairn store")));
+    }
+    if (auto s = internal::OpenTables(txn, true, &store->tables_); !s.ok()) return fail(s);
+    MDB_val k = Val(internal::kFormatKey), v = Val(internal::kFormatVersion);
+    if (auto s = MdbStatus(mdb_put(txn, store->tables_.meta, &k, &v, 0), "write format"); !s.ok()) return fail(s);
+    if (auto s = internal::WriteState(txn, store->tables_, StoreState()); !s.ok()) return fail(s);
+  } else if (rc != 0) {
+    return fail(MdbStatus(rc, "open meta"));
+  } else {
+    MDB_val k = Val(internal::kFormatKey), v;
+    rc = mdb_get(txn, meta, &k, &v);
+    const std::string format = rc == 0 ? std::string(View(v)) : std::string("(none)");
+    if (format != internal::kFormatVersion) {
+      return fail(absl::FailedPreconditionError(absl::StrCat("mvcc: ", options.dir, " has store format ", format,
+                                                             ", this build reads ", internal::kFormatVersion)));
+    }
+    if (auto s = internal::OpenTables(txn, false, &store->tables_); !s.ok()) {
+      return fail(absl::FailedPreconditionError(absl::StrCat("mvcc: incomplete store: ", s.message())));
+    }
+  }
+  StoreState state;
+  if (auto s = internal::ReadState(txn, store->tables_, &state); !s.ok()) return fail(s);
+  if (auto s = MdbStatus(mdb_txn_commit(txn), "commit open"); !s.ok()) return s;
+  store->Publish(state);
+  return store;
+}
+
+Store::~Store() {
+  {
+    absl::MutexLock lock(&readers_mu_);
+    for (MDB_txn* txn : idle_readers_) mdb_txn_abort(txn);
+    idle_readers_.clear();
+  }
+  if (env_ != nullptr) mdb_env_close(env_);
+}
+
+void Store::Publish(const StoreState& state) {
+  current_revision_.store(state.current_revision, std::memory_order_release);
+  compact_revision_.store(state.compact_revision, std::memory_order_release);
+  applied_index_.store(state.applied_index, std::memory_order_release);
+  applied_term_.store(state.applied_term, std::memory_order_release);
+  compaction_pending_.store(state.compact_revision > state.compact_done, std::memory_order_release);
+}
+
+absl::StatusOr<MDB_txn*> Store::AcquireReader() const {
+  MDB_txn* txn = nullptr;
+  {
+    absl::MutexLock lock(&readers_mu_);
+    if (!idle_readers_.empty()) {
+      txn = idle_readers_.back();
+      idle_readers_.pop_back();
+    }
+  }
+  if (txn != nullptr) {
+    if (int rc = mdb_txn_renew(txn); rc != 0) {
+      mdb_txn_abort(txn);
+      return MdbStatus(rc, "renew read txn");
+    }
+    return txn;
+  }
+  if (int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn); rc != 0) return MdbStatus(rc, "begin read txn");
+  return txn;
+}
+
+void Store::ReleaseReader(MDB_txn* txn) const {
+  // Reset releases the snapshot at once, so a parked reader never pins old pages.
+  mdb_txn_reset(txn);
+  absl::MutexLock lock(&readers_mu_);
+  idle_readers_.push_back(txn);
+}
+
+int64_t Store::PagesInUse(MDB_txn* txn) const {
+  int64_t pages = 2;  // LMDB's two meta pages
+  const MDB_dbi dbis[] = {kFreeDbi,        kMainDbi,          tables_.meta,   tables_.latest,
+                          tables_.history, tables_.revisions, tables_.leases, tables_.lease_keys};
+  for (MDB_dbi dbi : dbis) {
+    MDB_stat st;
+    if (mdb_stat(txn, dbi, &st) == 0) pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+  }
+  return pages;
+}
+
+absl::Status Store::Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response) const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return txn.status();
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  StoreState state;
+  if (auto s = internal::ReadState(reader.get(), tables_, &state); !s.ok()) return s;
+  return KvView(reader.get(), &tables_, state.current_revision, state.compact_revision).Range(request, response);
+}
+
+std::unique_ptr<WriteBatch> Store::BeginWrite() {
+  if (batch_open_) return nullptr;
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env_, nullptr, 0, &txn) != 0) return nullptr;
+  StoreState state;
+  if (!internal::ReadState(txn, tables_, &state).ok()) {
+    mdb_txn_abort(txn);
+    return nullptr;
+  }
+  batch_open_ = true;
+  return std::unique_ptr<WriteBatch>(new WriteBatch(this, txn, state));
+}
+
+absl::StatusOr<bool> Store::CompactStep(size_t max_revisions) {
+  if (batch_open_) return absl::FailedPreconditionError("mvcc: CompactStep while a write batch is open");
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc != 0) return MdbStatus(rc, "begin compaction");
+  auto fail = [&](absl::Status s) {
+    mdb_txn_abort(txn);
+    return s;
+  };
+  StoreState state;
+  if (auto s = internal::ReadState(txn, tables_, &state); !s.ok()) return fail(s);
+  if (state.compact_revision <= state.compact_done) {
+    mdb_txn_abort(txn);
+    compaction_pending_.store(false, std::memory_order_release);
+    return true;
+  }
+  const int64_t target = state.compact_revision;
+
+  // The slice: up to max_revisions entries of `revisions` from the cursor, all at or below target.
+  struct Change {
+    Revision rev;
+    std::string stored;
+  };
+  std::vector<Change> slice;
+  bool more = false;
+  {
+    Cursor cursor;
+    if (auto s = cursor.Open(txn, tables_.revisions); !s.ok()) return fail(s);
+    std::string seek;
+    AppendRevision(state.compact_cursor, &seek);
+    MDB_val k = Val(seek), v;
+    for (bool ok = cursor.Get(&k, &v, MDB_SET_RANGE); ok; ok = cursor.Get(&k, &v, MDB_NEXT)) {
+      const Revision rev = DecodeRevision(static_cast<const char*>(k.mv_data));
+      if (rev.main > target) break;
+      if (slice.size() == std::max<size_t>(max_revisions, 1)) {
+        more = true;
+        break;
+      }
+      slice.push_back(Change{rev, std::string(View(v))});
+    }
+    if (!cursor.error().ok()) return fail(cursor.error());
+  }
+
+  // Each change supersedes every older version of its key; a deletion below the target also
+  // removes its own tombstone (one exactly at the target stays until the next compaction, so the
+  // target revision still reads, and replays from it, as it was).
+  std::string history_key, revision_key;
+  std::vector<Revision> doomed;
+  for (const Change& change : slice) {
+    doomed.clear();
+    {
+      Cursor cursor;
+      if (auto s = cursor.Open(txn, tables_.history); !s.ok()) return fail(s);
+      history_key.assign(change.stored);
+      AppendRevision(Revision{0, 0}, &history_key);
+      MDB_val k = Val(history_key), v;
+      for (bool ok = cursor.Get(&k, &v, MDB_SET_RANGE); ok; ok = cursor.Get(&k, &v, MDB_NEXT)) {
+        if (k.mv_size != change.stored.size() + kRevisionBytes ||
+            View(k).substr(0, change.stored.size()) != change.stored) {
+          break;
+        }
+        const Revision rev = DecodeRevision(static_cast<const char*>(k.mv_data) + change.stored.size());
+        if (!(rev < change.rev)) {
+          if (rev.main == change.rev.main && rev.sub == change.rev.sub && change.rev.main < target) {
+            Record record;
+            if (DecodeRecord(View(v), &record) && record.tombstone) doomed.push_back(rev);
+          }
+          break;
+        }
+        doomed.push_back(rev);
+      }
+      if (!cursor.error().ok()) return fail(cursor.error());
+    }
+    for (const Revision& rev : doomed) {
+      history_key.assign(change.stored);
+      AppendRevision(rev, &history_key);
+      MDB_val k = Val(history_key);
+      if (int rc = mdb_del(txn, tables_.history, &k, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+        return fail(MdbStatus(rc, "compact history"));
+      }
+      revision_key.clear();
+      AppendRevision(rev, &revision_key);
+      k = Val(revision_key);
+      if (int rc = mdb_del(txn, tables_.revisions, &k, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+        return fail(MdbStatus(rc, "compact revisions"));
+      }
+    }
+  }
+
+  if (more) {
+    state.compact_cursor = slice.back().rev;
+    ++state.compact_cursor.sub;
+  } else {
+    state.compact_done = target;
+    state.compact_cursor = Revision{target, 0};
+  }
+  if (auto s = internal::WriteState(txn, tables_, state); !s.ok()) return fail(s);
+  if (auto s = MdbStatus(mdb_txn_commit(txn), "commit compaction"); !s.ok()) return s;
+  compaction_pending_.store(more, std::memory_order_release);
+  return !more;
+}
+
+int64_t Store::DbSize() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  return static_cast<int64_t>((info.me_last_pgno + 1) * page_size_);
+}
+
+int64_t Store::DbSizeInUse() const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return 0;
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  return PagesInUse(reader.get()) * static_cast<int64_t>(page_size_);
+}
+
+absl::StatusOr<uint32_t> Store::HashKV(int64_t rev, int64_t* hash_revision, int64_t* compact_revision) const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return txn.status();
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  StoreState state;
+  if (auto s = internal::ReadState(reader.get(), tables_, &state); !s.ok()) return s;
+  if (rev > state.current_revision) return ErrFutureRev();
+  if (rev <= 0) rev = state.current_revision;
+  if (rev < state.compact_revision) return ErrCompacted();
+  const int64_t compacted = state.compact_revision;
+
+  // Hash the logical history at `rev`: every version above the compacted revision, plus each key's
+  // newest version at or below it when live. Whatever physical compaction has or has not removed
+  // yet is therefore invisible to the hash.
+  uint32_t crc = 0;
+  Cursor cursor;
+  if (auto s = cursor.Open(reader.get(), tables_.history); !s.ok()) return s;
+  MDB_val k, v;
+  MDB_val held_k{0, nullptr}, held_v{0, nullptr};  // newest version <= compacted of the current key
+  absl::string_view group;
+  auto flush_held = [&] {
+    if (held_k.mv_data == nullptr) return;
+    Record record;
+    if (DecodeRecord(View(held_v), &record) && !record.tombstone) {
+      crc = Crc32c(crc, View(held_k));
+      crc = Crc32c(crc, View(held_v));
+    }
+    held_k = MDB_val{0, nullptr};
+  };
+  for (bool ok = cursor.Get(&k, &v, MDB_FIRST); ok; ok = cursor.Get(&k, &v, MDB_NEXT)) {
+    // Read-only txn: the mapped pages stay put until the txn ends, so views stay valid.
+    const absl::string_view key = View(k);
+    const absl::string_view stored = key.substr(0, key.size() - kRevisionBytes);
+    if (stored != group) {
+      flush_held();
+      group = stored;
+    }
+    const Revision r = DecodeRevision(key.data() + stored.size());
+    if (r.main > rev) continue;
+    if (r.main <= compacted) {
+      held_k = k;
+      held_v = v;
+      continue;
+    }
+    flush_held();
+    crc = Crc32c(crc, key);
+    crc = Crc32c(crc, View(v));
+  }
+  flush_held();
+  if (!cursor.error().ok()) return cursor.error();
+  *hash_revision = rev;
+  *compact_revision = compacted;
+  return crc;
+}
+
+absl::Status Store::ReadEvents(absl::string_view key, absl::string_view range_end, int64_t from_rev,
+                               size_t max_events, std::vector<mvccpb::Event>* events, int64_t* next_rev) const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return txn.status();
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  StoreState state;
+  if (auto s = internal::ReadState(reader.get(), tables_, &state); !s.ok()) return s;
+  if (from_rev < state.compact_revision) return ErrCompacted();
+  if (from_rev < 1) from_rev = 1;
+  const internal::KeyRange range = internal::KeyRange::From(key, range_end);
+
+  Cursor revisions, history;
+  if (auto s = revisions.Open(reader.get(), tables_.revisions); !s.ok()) return s;
+  if (auto s = history.Open(reader.get(), tables_.history); !s.ok()) return s;
+  std::string seek, history_key;
+  AppendRevision(Revision{from_rev, 0}, &seek);
+  MDB_val k = Val(seek), v, hk, hv;
+  int64_t last_main = -1;
+  *next_rev = state.current_revision + 1;
+  for (bool ok = revisions.Get(&k, &v, MDB_SET_RANGE); ok; ok = revisions.Get(&k, &v, MDB_NEXT)) {
+    const Revision rev = DecodeRevision(static_cast<const char*>(k.mv_data));
+    if (events->size() >= max_events && rev.main != last_main && last_main != -1) {
+      *next_rev = rev.main;
+      break;
+    }
+    last_main = rev.main;
+    const absl::string_view stored = View(v);
+    history_key.assign(stored.data(), stored.size());
+    AppendRevision(rev, &history_key);
+    hk = Val(history_key);
+    if (!history.Get(&hk, &hv, MDB_SET_KEY)) continue;  // tombstone at the compacted revision, gone
+    Record record;
+    if (!DecodeRecord(View(hv), &record)) return absl::DataLossError("mvcc: malformed record in history");
+    const absl::string_view user_key = internal::UserKey(stored, record);
+    if (!range.Contains(user_key)) continue;
+    mvccpb::Event& event = events->emplace_back();
+    if (record.tombstone) {
+      event.set_type(mvccpb::Event::DELETE);
+      event.mutable_kv()->set_key(user_key.data(), user_key.size());
+      event.mutable_kv()->set_mod_revision(rev.main);
+    } else {
+      event.set_type(mvccpb::Event::PUT);
+      internal::FillKeyValue(user_key, record, event.mutable_kv());
+    }
+    if (history.Get(&hk, &hv, MDB_PREV) && hk.mv_size == stored.size() + kRevisionBytes &&
+        View(hk).substr(0, stored.size()) == stored) {
+      Record prev;
+      if (DecodeRecord(View(hv), &prev) && !prev.tombstone) internal::FillKeyValue(user_key, prev, event.mutable_prev_kv());
+    }
+  }
+  if (!revisions.error().ok()) return revisions.error();
+  return absl::OkStatus();
+}
+
+}  // namespace cairn::mvcc

@@ -1,0 +1,127 @@
+// cairn::mvcc::Store — etcd's revisioned key-value store (mvcc) on LMDB.
+//
+// Semantics are etcd 3.4's: an empty store is at revision 1; every write request that changes
+// something takes the next main revision (one per request, however many keys it touches) and each
+// changed key a sub revision within it; a DeleteRange that deletes nothing, or a txn whose chosen
+// branch only reads, takes none. Reads can be served at any revision >= the compacted revision.
+//
+// Thread model: exactly one thread writes (the server's apply loop), through BeginWrite()/Commit()
+// and CompactStep(), never two of those at once. Any number of threads may call the const methods
+// concurrently with each other and with the writer; a read sees the last committed batch.
+//
+// Durability: with sync_commits=false commits are not fsync'ed (MDB_NOSYNC); the server's WAL is the
+// durable record and is replayed from AppliedIndex()+1 at start. The applied index/term are written
+// in the same LMDB transaction as the data they cover, so a replay never applies an entry twice.
+//
+// Space: the quota bounds the pages in use (DbSizeInUse()). A request that would push the store past
+// it fails with ErrNoSpace() and leaves no trace; reads, deletes and compaction keep working, using
+// the map headroom beyond the quota, so an operator can free space. See mvcc/README.md.
+#pragma once
+
+#include <lmdb.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "mvcc/errors.h"
+#include "mvcc/tables.h"
+#include "mvcc/write_batch.h"
+#include "mvccpb/kv.pb.h"
+
+namespace cairn::mvcc {
+
+struct StoreOptions {
+  std::string dir;                    // created if missing; holds LMDB's data.mdb and lock.mdb
+  uint64_t quota_bytes = 2ull << 30;  // etcd's default backend quota
+  bool sync_commits = false;          // fsync each commit (only needed without a WAL in front)
+  // Extra LMDB map space beyond the quota that only deletes, compaction and commit bookkeeping can
+  // use. 0 picks max(quota/4, 8 MiB). Tests set it tiny to exercise LMDB's own MDB_MAP_FULL path.
+  uint64_t headroom_bytes = 0;
+  unsigned max_readers = 1024;        // concurrent read transactions (LMDB reader slots)
+};
+
+// Rejects a Put that can never succeed, before it is proposed: empty key, ignore_value with a value,
+// ignore_lease with a lease. (Whether the key exists is only known when applying.)
+absl::Status ValidatePut(const etcdserverpb::PutRequest& request);
+
+class Store {
+ public:
+  // Opens or creates the store in options.dir. Costs the same whatever the number of keys (the key
+  // index is on disk). FailedPrecondition if the directory holds an incompatible format.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // etcd's Range: fills kvs, more, count and header.revision (the current revision). Errors:
+  // ErrFutureRev, ErrCompacted.
+  absl::Status Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response) const;
+
+  // Starts the single write batch (writer thread only; at most one alive at a time).
+  std::unique_ptr<WriteBatch> BeginWrite();
+
+  int64_t CurrentRevision() const { return current_revision_.load(std::memory_order_acquire); }
+  // Highest accepted compaction revision; -1 if the store was never compacted (etcd's convention).
+  int64_t CompactedRevision() const { return compact_revision_.load(std::memory_order_acquire); }
+  uint64_t AppliedIndex() const { return applied_index_.load(std::memory_order_acquire); }
+  uint64_t AppliedTerm() const { return applied_term_.load(std::memory_order_acquire); }
+  // True while a compaction's old revisions are not all removed from disk yet.
+  bool CompactionPending() const { return compaction_pending_.load(std::memory_order_acquire); }
+
+  // Removes up to `max_revisions` revisions' worth of compacted history in its own write txn (writer
+  // thread, between batches). Returns true when no compaction work remains.
+  absl::StatusOr<bool> CompactStep(size_t max_revisions);
+
+  // Bytes of the data file (Maintenance.Status dbSize) and bytes of it in use (dbSizeInUse).
+  int64_t DbSize() const;
+  int64_t DbSizeInUse() const;
+
+  // CRC-32C of the key space's history as seen at `rev` (<= 0: current), independent of how far
+  // physical compaction got, so equal on every member that applied the same log. Sets
+  // *hash_revision to the revision hashed and *compact_revision to the compacted revision.
+  absl::StatusOr<uint32_t> HashKV(int64_t rev, int64_t* hash_revision, int64_t* compact_revision) const;
+
+  // Events of keys in (key, range_end) (etcd's range convention) with revision >= from_rev, in
+  // revision order, prev_kv filled when the previous version still exists. Stops after the revision
+  // at which max_events is reached (a revision's events are never split) and sets *next_rev to the
+  // revision to continue from (current revision + 1 when caught up). ErrCompacted if
+  // from_rev < the compacted revision, ErrFutureRev never (a future from_rev just yields nothing).
+  absl::Status ReadEvents(absl::string_view key, absl::string_view range_end, int64_t from_rev, size_t max_events,
+                          std::vector<mvccpb::Event>* events, int64_t* next_rev) const;
+
+ private:
+  friend class WriteBatch;
+  Store() = default;
+
+  // A reset read txn from the pool (or a fresh one), renewed; returned with ReleaseReader.
+  absl::StatusOr<MDB_txn*> AcquireReader() const;
+  void ReleaseReader(MDB_txn* txn) const;
+  void Publish(const internal::StoreState& state);
+  int64_t PagesInUse(MDB_txn* txn) const;
+
+  MDB_env* env_ = nullptr;
+  internal::Tables tables_;
+  StoreOptions options_;
+  uint64_t quota_pages_ = 0;
+  size_t page_size_ = 4096;
+  bool batch_open_ = false;  // writer-thread only
+
+  std::atomic<int64_t> current_revision_{1};
+  std::atomic<int64_t> compact_revision_{-1};
+  std::atomic<uint64_t> applied_index_{0};
+  std::atomic<uint64_t> applied_term_{0};
+  std::atomic<bool> compaction_pending_{false};
+
+  mutable absl::Mutex readers_mu_;
+  mutable std::vector<MDB_txn*> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
+};
+
+}  // namespace cairn::mvcc

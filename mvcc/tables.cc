@@ -1,0 +1,81 @@
+#include "mvcc/tables.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "mvcc/errors.h"
+
+namespace cairn::mvcc::internal {
+
+int HistoryCompare(const MDB_val* a, const MDB_val* b) {
+  // Every history key ends with a 16-byte revision; anything shorter would be a bug, but keep the
+  // comparison total anyway.
+  const size_t la = a->mv_size >= kRevisionBytes ? a->mv_size - kRevisionBytes : 0;
+  const size_t lb = b->mv_size >= kRevisionBytes ? b->mv_size - kRevisionBytes : 0;
+  const char* pa = static_cast<const char*>(a->mv_data);
+  const char* pb = static_cast<const char*>(b->mv_data);
+  int c = std::memcmp(pa, pb, std::min(la, lb));
+  if (c != 0) return c;
+  if (la != lb) return la < lb ? -1 : 1;
+  const size_t ra = a->mv_size - la, rb = b->mv_size - lb;
+  c = std::memcmp(pa + la, pb + lb, std::min(ra, rb));
+  if (c != 0) return c;
+  return ra == rb ? 0 : (ra < rb ? -1 : 1);
+}
+
+absl::Status OpenTables(MDB_txn* txn, bool create, Tables* tables) {
+  const unsigned flags = create ? MDB_CREATE : 0;
+  struct Entry {
+    const char* name;
+    MDB_dbi* dbi;
+  } entries[] = {{"meta", &tables->meta},           {"latest", &tables->latest},
+                 {"history", &tables->history},     {"revisions", &tables->revisions},
+                 {"leases", &tables->leases},       {"lease_keys", &tables->lease_keys}};
+  for (const Entry& e : entries) {
+    int rc = mdb_dbi_open(txn, e.name, flags, e.dbi);
+    if (rc != 0) return MdbStatus(rc, absl::StrCat("open table ", e.name));
+  }
+  return MdbStatus(mdb_set_compare(txn, tables->history, &HistoryCompare), "set history comparator");
+}
+
+absl::Status ReadState(MDB_txn* txn, const Tables& tables, StoreState* state) {
+  MDB_val key = Val(kStateKey), data;
+  int rc = mdb_get(txn, tables.meta, &key, &data);
+  if (rc == MDB_NOTFOUND) {
+    *state = StoreState();
+    return absl::OkStatus();
+  }
+  if (rc != 0) return MdbStatus(rc, "read state");
+  if (data.mv_size != 7 * 8) return absl::DataLossError("mvcc: malformed state record");
+  const char* p = static_cast<const char*>(data.mv_data);
+  state->current_revision = static_cast<int64_t>(GetBigEndian64(p));
+  state->compact_revision = static_cast<int64_t>(GetBigEndian64(p + 8));
+  state->compact_done = static_cast<int64_t>(GetBigEndian64(p + 16));
+  state->compact_cursor = DecodeRevision(p + 24);
+  state->applied_index = GetBigEndian64(p + 40);
+  state->applied_term = GetBigEndian64(p + 48);
+  return absl::OkStatus();
+}
+
+absl::Status WriteState(MDB_txn* txn, const Tables& tables, const StoreState& state) {
+  char buf[7 * 8];
+  PutBigEndian64(static_cast<uint64_t>(state.current_revision), buf);
+  PutBigEndian64(static_cast<uint64_t>(state.compact_revision), buf + 8);
+  PutBigEndian64(static_cast<uint64_t>(state.compact_done), buf + 16);
+  PutBigEndian64(static_cast<uint64_t>(state.compact_cursor.main), buf + 24);
+  PutBigEndian64(static_cast<uint64_t>(state.compact_cursor.sub), buf + 32);
+  PutBigEndian64(state.applied_index, buf + 40);
+  PutBigEndian64(state.applied_term, buf + 48);
+  MDB_val key = Val(kStateKey), data = Val(absl::string_view(buf, sizeof buf));
+  return MdbStatus(mdb_put(txn, tables.meta, &key, &data, 0), "write state");
+}
+
+absl::Status MdbStatus(int rc, absl::string_view what) {
+  if (rc == 0) return absl::OkStatus();
+  if (rc == MDB_MAP_FULL) return ErrNoSpace();
+  if (rc == MDB_READERS_FULL) return absl::UnavailableError(absl::StrCat("mvcc: ", what, ": ", mdb_strerror(rc)));
+  return absl::InternalError(absl::StrCat("mvcc: ", what, ": ", mdb_strerror(rc)));
+}
+
+}  // namespace cairn::mvcc::internal

@@ -1,0 +1,399 @@
+#include "mvcc/write_batch.h"
+
+#include "mvcc/errors.h"
+#include "mvcc/kv_view.h"
+#include "mvcc/store.h"
+
+namespace cairn::mvcc {
+
+using internal::KvList;
+using internal::KvView;
+using internal::MdbStatus;
+using internal::Val;
+
+struct WriteBatch::Request {
+  MDB_txn* txn;       // child transaction of the batch's txn
+  int64_t begin_rev;  // store revision before the request
+  int64_t changes = 0;  // sub revisions used so far
+  int64_t rev() const { return begin_rev + 1; }
+  // etcd: reads inside a request that already changed something see the new revision.
+  int64_t read_rev() const { return changes > 0 ? begin_rev + 1 : begin_rev; }
+};
+
+WriteBatch::WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& state)
+    : store_(store), txn_(txn), state_(state) {}
+
+WriteBatch::~WriteBatch() {
+  if (txn_ != nullptr) mdb_txn_abort(txn_);
+  store_->batch_open_ = false;
+}
+
+KvView WriteBatch::View(const Request& r) const {
+  return KvView(r.txn, &store_->tables_, r.read_rev(), state_.compact_revision);
+}
+
+template <typename Body>
+absl::Status WriteBatch::RunRequest(bool may_grow, Body&& body) {
+  if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
+  MDB_txn* child = nullptr;
+  if (int rc = mdb_txn_begin(store_->env_, txn_, 0, &child); rc != 0) return MdbStatus(rc, "begin request");
+  Request r{child, state_.current_revision};
+  const size_t events_before = events_.size();
+  const int64_t pages_before = may_grow ? store_->PagesInUse(child) : 0;
+  absl::Status s = body(r);
+  if (s.ok() && may_grow) {
+    const int64_t pages_after = store_->PagesInUse(child);
+    if (pages_after > pages_before && pages_after > static_cast<int64_t>(store_->quota_pages_)) s = ErrNoSpace();
+  }
+  if (s.ok()) {
+    s = MdbStatus(mdb_txn_commit(child), "commit request");  // frees the child even on failure
+  } else {
+    mdb_txn_abort(child);
+  }
+  if (!s.ok()) {
+    events_.resize(events_before);
+    return s;
+  }
+  if (r.changes > 0) state_.current_revision = r.rev();
+  return absl::OkStatus();
+}
+
+absl::Status WriteBatch::SetLeaseKey(MDB_txn* txn, int64_t lease, absl::string_view stored, bool attach) {
+  buf2_.resize(8);
+  PutBigEndian64(static_cast<uint64_t>(lease), buf2_.data());
+  buf2_.append(stored.data(), stored.size());
+  MDB_val k = Val(buf2_), v = Val("");
+  if (attach) return MdbStatus(mdb_put(txn, store_->tables_.lease_keys, &k, &v, 0), "attach lease");
+  int rc = mdb_del(txn, store_->tables_.lease_keys, &k, nullptr);
+  return rc == MDB_NOTFOUND ? absl::OkStatus() : MdbStatus(rc, "detach lease");
+}
+
+absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
+                                mvccpb::KeyValue* prev) {
+  // stored_ holds the stored form of `key`; `prev` is its live version or nullptr.
+  const Revision rev{r.rev(), r.changes};
+  Record record;
+  record.create_revision = prev != nullptr ? prev->create_revision() : rev.main;
+  record.mod_revision = rev.main;
+  record.version = prev != nullptr ? prev->version() + 1 : 1;
+  record.lease = lease;
+  if (IsHashedStoredKey(stored_)) record.full_key = key;
+  record.value = value;
+  buf_.clear();
+  EncodeRecord(record, &buf_);
+
+  const internal::Tables& t = store_->tables_;
+  MDB_val k = Val(stored_), v = Val(buf_);
+  if (int rc = mdb_put(r.txn, t.latest, &k, &v, 0); rc != 0) return MdbStatus(rc, "put latest");
+  std::string& history_key = buf2_;
+  history_key.assign(stored_);
+  AppendRevision(rev, &history_key);
+  k = Val(history_key);
+  if (int rc = mdb_put(r.txn, t.history, &k, &v, 0); rc != 0) return MdbStatus(rc, "put history");
+  history_key.erase(0, stored_.size());  // now just the revision
+  k = Val(history_key);
+  v = Val(stored_);
+  if (int rc = mdb_put(r.txn, t.revisions, &k, &v, MDB_APPEND); rc != 0) return MdbStatus(rc, "put revision");
+
+  const int64_t prev_lease = prev != nullptr ? prev->lease() : 0;
+  if (prev_lease != lease) {
+    if (prev_lease != 0) {
+      if (auto s = SetLeaseKey(r.txn, prev_lease, stored_, false); !s.ok()) return s;
+    }
+    if (lease != 0) {
+      if (auto s = SetLeaseKey(r.txn, lease, stored_, true); !s.ok()) return s;
+    }
+  }
+
+  mvccpb::Event& event = events_.emplace_back();
+  event.set_type(mvccpb::Event::PUT);
+  internal::FillKeyValue(key, record, event.mutable_kv());
+  if (prev != nullptr) *event.mutable_prev_kv() = *prev;
+  ++r.changes;
+  return absl::OkStatus();
+}
+
+absl::Status WriteBatch::DeleteStoredKey(Request& r, absl::string_view stored, const mvccpb::KeyValue& prev) {
+  const internal::Tables& t = store_->tables_;
+  const Revision rev{r.rev(), r.changes};
+  MDB_val k = Val(stored);
+  if (int rc = mdb_del(r.txn, t.latest, &k, nullptr); rc != 0) return MdbStatus(rc, "delete latest");
+  Record tombstone;
+  tombstone.tombstone = true;
+  tombstone.mod_revision = rev.main;
+  if (IsHashedStoredKey(stored)) tombstone.full_key = prev.key();
+  buf_.clear();
+  EncodeRecord(tombstone, &buf_);
+  std::string& history_key = buf2_;
+  history_key.assign(stored.data(), stored.size());
+  AppendRevision(rev, &history_key);
+  k = Val(history_key);
+  MDB_val v = Val(buf_);
+  if (int rc = mdb_put(r.txn, t.history, &k, &v, 0); rc != 0) return MdbStatus(rc, "put tombstone");
+  history_key.erase(0, stored.size());
+  k = Val(history_key);
+  v = Val(stored);
+  if (int rc = mdb_put(r.txn, t.revisions, &k, &v, MDB_APPEND); rc != 0) return MdbStatus(rc, "put revision");
+  if (prev.lease() != 0) {
+    if (auto s = SetLeaseKey(r.txn, prev.lease(), stored, false); !s.ok()) return s;
+  }
+  mvccpb::Event& event = events_.emplace_back();
+  event.set_type(mvccpb::Event::DELETE);
+  event.mutable_kv()->set_key(prev.key());
+  event.mutable_kv()->set_mod_revision(rev.main);
+  *event.mutable_prev_kv() = prev;
+  ++r.changes;
+  return absl::OkStatus();
+}
+
+absl::Status WriteBatch::DeleteKeys(Request& r, absl::string_view key, absl::string_view range_end, int64_t* deleted,
+                                    KvList* prev_out) {
+  KvList victims;
+  int64_t count = 0;
+  if (auto s = View(r).RangeKeys(internal::KeyRange::From(key, range_end), 0, 0, false, &victims, &count); !s.ok()) {
+    return s;
+  }
+  std::string stored;
+  for (const mvccpb::KeyValue& kv : victims) {
+    EncodeStoredKey(kv.key(), &stored);
+    if (auto s = DeleteStoredKey(r, stored, kv); !s.ok()) return s;
+  }
+  *deleted = victims.size();
+  if (prev_out != nullptr) prev_out->Swap(&victims);
+  return absl::OkStatus();
+}
+
+absl::Status WriteBatch::ApplyPut(Request& r, const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp) {
+  EncodeStoredKey(req.key(), &stored_);
+  Record current;
+  bool found = false;
+  if (auto s = View(r).GetLatest(stored_, req.key(), &current, &found); !s.ok()) return s;
+  if ((req.ignore_value() || req.ignore_lease()) && !found) return ErrKeyNotFound();
+  mvccpb::KeyValue prev;
+  if (found) internal::FillKeyValue(req.key(), current, &prev);  // copy: the write below may move pages
+  absl::string_view value = req.ignore_value() ? absl::string_view(prev.value()) : absl::string_view(req.value());
+  const int64_t lease = req.ignore_lease() ? prev.lease() : req.lease();
+  if (auto s = PutKey(r, req.key(), value, lease, found ? &prev : nullptr); !s.ok()) return s;
+  if (req.prev_kv() && found) resp->mutable_prev_kv()->Swap(&prev);
+  resp->mutable_header()->set_revision(r.rev());
+  return absl::OkStatus();
+}
+
+absl::Status WriteBatch::ApplyDelete(Request& r, const etcdserverpb::DeleteRangeRequest& req,
+                                     etcdserverpb::DeleteRangeResponse* resp) {
+  int64_t deleted = 0;
+  if (auto s = DeleteKeys(r, req.key(), req.range_end(), &deleted, req.prev_kv() ? resp->mutable_prev_kvs() : nullptr);
+      !s.ok()) {
+    return s;
+  }
+  resp->set_deleted(deleted);
+  resp->mutable_header()->set_revision(r.read_rev());
+  return absl::OkStatus();
+}
+
+absl::Status WriteBatch::Put(const etcdserverpb::PutRequest& request, etcdserverpb::PutResponse* response) {
+  if (auto s = ValidatePut(request); !s.ok()) return s;
+  return RunRequest(true, [&](Request& r) { return ApplyPut(r, request, response); });
+}
+
+absl::Status WriteBatch::DeleteRange(const etcdserverpb::DeleteRangeRequest& request,
+                                     etcdserverpb::DeleteRangeResponse* response) {
+  return RunRequest(false, [&](Request& r) { return ApplyDelete(r, request, response); });
+}
+
+namespace {
+
+// etcd evaluates every compare on the chosen path up front, against the state before the txn, and
+// records the outcomes in pre-order (a txn's own result, then its nested txns').
+void ComputePath(const KvView& view, const etcdserverpb::TxnRequest& req, std::vector<bool>* path) {
+  bool succeeded = true;
+  for (const auto& compare : req.compare()) {
+    if (!view.Compare(compare)) {
+      succeeded = false;
+      break;
+    }
+  }
+  path->push_back(succeeded);
+  for (const auto& op : succeeded ? req.success() : req.failure()) {
+    if (op.has_request_txn()) ComputePath(view, op.request_txn(), path);
+  }
+}
+
+// Txns that only read or delete stay possible when the quota is reached, so space can be freed.
+bool HasPuts(const etcdserverpb::TxnRequest& req) {
+  for (const auto* ops : {&req.success(), &req.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.has_request_put()) return true;
+      if (op.has_request_txn() && HasPuts(op.request_txn())) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status WriteBatch::CheckTxnOps(const KvView& before, const etcdserverpb::TxnRequest& req,
+                                     const std::vector<bool>& path, size_t* pos) {
+  const bool succeeded = path[(*pos)++];
+  for (const auto& op : succeeded ? req.success() : req.failure()) {
+    if (op.has_request_txn()) {
+      if (auto s = CheckTxnOps(before, op.request_txn(), path, pos); !s.ok()) return s;
+    } else if (op.has_request_put()) {
+      const auto& put = op.request_put();
+      if (auto s = ValidatePut(put); !s.ok()) return s;
+      if (put.ignore_value() || put.ignore_lease()) {
+        std::string stored;
+        EncodeStoredKey(put.key(), &stored);
+        Record record;
+        bool found = false;
+        if (auto s = before.GetLatest(stored, put.key(), &record, &found); !s.ok()) return s;
+        if (!found) return ErrKeyNotFound();
+      }
+    } else if (op.has_request_range() && op.request_range().revision() != 0) {
+      if (auto s = before.CheckRevision(op.request_range().revision()); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteBatch::ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest& req, const std::vector<bool>& path,
+                                     size_t* pos, etcdserverpb::TxnResponse* resp) {
+  const bool succeeded = path[(*pos)++];
+  resp->set_succeeded(succeeded);
+  const auto& ops = succeeded ? req.success() : req.failure();
+  resp->mutable_responses()->Reserve(ops.size());
+  for (const auto& op : ops) {
+    etcdserverpb::ResponseOp* out = resp->add_responses();
+    absl::Status s;
+    switch (op.request_case()) {
+      case etcdserverpb::RequestOp::kRequestRange:
+        s = View(r).Range(op.request_range(), out->mutable_response_range());
+        break;
+      case etcdserverpb::RequestOp::kRequestPut:
+        s = ApplyPut(r, op.request_put(), out->mutable_response_put());
+        break;
+      case etcdserverpb::RequestOp::kRequestDeleteRange:
+        s = ApplyDelete(r, op.request_delete_range(), out->mutable_response_delete_range());
+        break;
+      case etcdserverpb::RequestOp::kRequestTxn: {
+        etcdserverpb::TxnResponse* nested = out->mutable_response_txn();
+        nested->mutable_header();  // etcd leaves nested headers empty
+        s = ApplyTxnOps(r, op.request_txn(), path, pos, nested);
+        break;
+      }
+      default:
+        break;
+    }
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteBatch::Txn(const etcdserverpb::TxnRequest& request, etcdserverpb::TxnResponse* response) {
+  return RunRequest(HasPuts(request), [&](Request& r) {
+    const KvView before = View(r);
+    std::vector<bool> path;
+    ComputePath(before, request, &path);
+    size_t pos = 0;
+    if (auto s = CheckTxnOps(before, request, path, &pos); !s.ok()) return s;
+    pos = 0;
+    if (auto s = ApplyTxnOps(r, request, path, &pos, response); !s.ok()) return s;
+    response->mutable_header()->set_revision(r.read_rev());
+    return absl::OkStatus();
+  });
+}
+
+absl::Status WriteBatch::Compact(const etcdserverpb::CompactionRequest& request,
+                                 etcdserverpb::CompactionResponse* response) {
+  if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
+  const int64_t rev = request.revision();
+  if (rev <= state_.compact_revision) return ErrCompacted();
+  if (rev > state_.current_revision) return ErrFutureRev();
+  state_.compact_revision = rev;
+  response->mutable_header()->set_revision(state_.current_revision);
+  return absl::OkStatus();
+}
+
+absl::Status WriteBatch::Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response) {
+  if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
+  return KvView(txn_, &store_->tables_, state_.current_revision, state_.compact_revision).Range(request, response);
+}
+
+bool WriteBatch::LeaseExists(int64_t id) {
+  if (txn_ == nullptr) return false;
+  char k[8];
+  PutBigEndian64(static_cast<uint64_t>(id), k);
+  MDB_val key = Val(absl::string_view(k, 8)), data;
+  return mdb_get(txn_, store_->tables_.leases, &key, &data) == 0;
+}
+
+absl::Status WriteBatch::LeaseGrant(int64_t id, int64_t ttl) {
+  return RunRequest(true, [&](Request& r) {
+    char k[8], v[8];
+    PutBigEndian64(static_cast<uint64_t>(id), k);
+    PutBigEndian64(static_cast<uint64_t>(ttl), v);
+    MDB_val key = Val(absl::string_view(k, 8)), data = Val(absl::string_view(v, 8));
+    int rc = mdb_put(r.txn, store_->tables_.leases, &key, &data, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) return ErrLeaseExists();
+    return MdbStatus(rc, "grant lease");
+  });
+}
+
+absl::Status WriteBatch::LeaseRevoke(int64_t id, etcdserverpb::LeaseRevokeResponse* response) {
+  return RunRequest(false, [&](Request& r) -> absl::Status {
+    const internal::Tables& t = store_->tables_;
+    char k[8];
+    PutBigEndian64(static_cast<uint64_t>(id), k);
+    MDB_val key = Val(absl::string_view(k, 8)), data;
+    int rc = mdb_del(r.txn, t.leases, &key, nullptr);
+    if (rc == MDB_NOTFOUND) return ErrLeaseNotFound();
+    if (rc != 0) return MdbStatus(rc, "revoke lease");
+
+    // Collect the attached keys first: deleting them edits lease_keys under the cursor.
+    std::vector<std::string> attached;
+    {
+      internal::Cursor cursor;
+      if (auto s = cursor.Open(r.txn, t.lease_keys); !s.ok()) return s;
+      key = Val(absl::string_view(k, 8));
+      for (bool ok = cursor.Get(&key, &data, MDB_SET_RANGE); ok; ok = cursor.Get(&key, &data, MDB_NEXT)) {
+        absl::string_view entry = internal::View(key);
+        if (entry.size() < 8 || entry.substr(0, 8) != absl::string_view(k, 8)) break;
+        attached.emplace_back(entry.substr(8));
+      }
+      if (!cursor.error().ok()) return cursor.error();
+    }
+    for (const std::string& stored : attached) {
+      MDB_val sk = Val(stored), sv;
+      rc = mdb_get(r.txn, t.latest, &sk, &sv);
+      if (rc == MDB_NOTFOUND) continue;
+      if (rc != 0) return MdbStatus(rc, "revoke: read key");
+      Record record;
+      if (!DecodeRecord(internal::View(sv), &record)) return absl::DataLossError("mvcc: malformed record in latest");
+      mvccpb::KeyValue prev;
+      internal::FillKeyValue(internal::UserKey(stored, record), record, &prev);
+      if (auto s = DeleteStoredKey(r, stored, prev); !s.ok()) return s;
+    }
+    response->mutable_header()->set_revision(r.read_rev());
+    return absl::OkStatus();
+  });
+}
+
+void WriteBatch::SetApplied(uint64_t index, uint64_t term) {
+  state_.applied_index = index;
+  state_.applied_term = term;
+}
+
+absl::Status WriteBatch::Commit() {
+  if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
+  absl::Status s = internal::WriteState(txn_, store_->tables_, state_);
+  if (!s.ok()) {
+    mdb_txn_abort(txn_);
+  } else {
+    s = MdbStatus(mdb_txn_commit(txn_), "commit");  // frees the txn either way
+  }
+  txn_ = nullptr;
+  if (s.ok()) store_->Publish(state_);
+  return s;
+}
+
+}  // namespace cairn::mvcc

@@ -1,0 +1,99 @@
+// cairn::mvcc::WriteBatch — one LMDB write transaction applying a run of client requests in order.
+//
+// Each request method applies one request atomically: on error nothing of it remains, it consumes
+// no revision, and the batch stays usable for the following requests. Responses get header.revision
+// = the store revision after that request. Nothing is visible to readers until Commit(); destroying
+// the batch without Commit() discards it. Used by the writer thread only; not thread-safe.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "mvcc/tables.h"
+#include "mvccpb/kv.pb.h"
+
+namespace cairn::mvcc {
+
+class Store;
+namespace internal {
+class KvView;
+}
+
+class WriteBatch {
+ public:
+  ~WriteBatch();
+  WriteBatch(const WriteBatch&) = delete;
+  WriteBatch& operator=(const WriteBatch&) = delete;
+
+  // Errors: ErrKeyNotFound (ignore_value/ignore_lease on a missing key), ErrNoSpace.
+  absl::Status Put(const etcdserverpb::PutRequest& request, etcdserverpb::PutResponse* response);
+  absl::Status DeleteRange(const etcdserverpb::DeleteRangeRequest& request, etcdserverpb::DeleteRangeResponse* response);
+  // Compares are all evaluated (nested ones too) against the state before the txn, like etcd; reads
+  // inside see the txn's earlier writes. Errors: ErrKeyNotFound, ErrCompacted/ErrFutureRev from a
+  // range op's revision, ErrNoSpace.
+  absl::Status Txn(const etcdserverpb::TxnRequest& request, etcdserverpb::TxnResponse* response);
+  // Records the compaction (reads below `revision` fail from now on); CompactStep removes the data.
+  // Errors: ErrCompacted (revision <= compacted), ErrFutureRev (revision > current).
+  absl::Status Compact(const etcdserverpb::CompactionRequest& request, etcdserverpb::CompactionResponse* response);
+  // A range through this batch: sees its uncommitted writes.
+  absl::Status Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response);
+
+  // Lease records: Grant stores (id, ttl) (ErrLeaseExists if present); Revoke deletes every key
+  // attached to the lease in ONE revision (none if it has no keys) and the lease
+  // (ErrLeaseNotFound if absent). LeaseExists checks the batch's view.
+  absl::Status LeaseGrant(int64_t id, int64_t ttl);
+  absl::Status LeaseRevoke(int64_t id, etcdserverpb::LeaseRevokeResponse* response);
+  bool LeaseExists(int64_t id);
+
+  void SetApplied(uint64_t index, uint64_t term);  // written in this same transaction
+
+  // DELETE events carry the key and mod_revision = deletion revision; prev_kv is set when a previous
+  // version existed. In revision order.
+  const std::vector<mvccpb::Event>& events() const { return events_; }
+  int64_t revision() const { return state_.current_revision; }
+
+  // One LMDB commit for the whole batch, then the store publishes the new state. On failure
+  // nothing of the batch is kept.
+  absl::Status Commit();
+
+ private:
+  friend class Store;
+  struct Request;  // per-request context (its child transaction and revision)
+
+  WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& state);
+
+  // Runs `body` in a child transaction; rolls the child and all in-memory effects back on error,
+  // or when the request grew the pages in use past the quota.
+  template <typename Body>
+  absl::Status RunRequest(bool may_grow, Body&& body);
+
+  internal::KvView View(const Request& r) const;
+  absl::Status PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
+                      mvccpb::KeyValue* prev_out);
+  absl::Status DeleteKeys(Request& r, absl::string_view key, absl::string_view range_end, int64_t* deleted,
+                          google::protobuf::RepeatedPtrField<mvccpb::KeyValue>* prev_out);
+  absl::Status DeleteStoredKey(Request& r, absl::string_view stored, const mvccpb::KeyValue& prev);
+  absl::Status ApplyPut(Request& r, const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp);
+  absl::Status ApplyDelete(Request& r, const etcdserverpb::DeleteRangeRequest& req,
+                           etcdserverpb::DeleteRangeResponse* resp);
+  absl::Status CheckTxnOps(const internal::KvView& before, const etcdserverpb::TxnRequest& req,
+                           const std::vector<bool>& path, size_t* path_pos);
+  absl::Status ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest& req, const std::vector<bool>& path,
+                           size_t* path_pos, etcdserverpb::TxnResponse* resp);
+  absl::Status SetLeaseKey(MDB_txn* txn, int64_t lease, absl::string_view stored, bool attach);
+
+  Store* store_;
+  MDB_txn* txn_;
+  internal::StoreState state_;
+  std::vector<mvccpb::Event> events_;
+  std::string stored_;   // scratch: stored form of the key being written
+  std::string buf_;      // scratch: encoded record / history key
+  std::string buf2_;
+};
+
+}  // namespace cairn::mvcc
