@@ -161,7 +161,12 @@ void Wal::NoteRecordLocked(const Record& record) {
     case RecordType::kHardState: latest_hard_state_ = record; break;
     case RecordType::kEntry: break;
   }
-  if (CountsAsEntryIndex(record.type)) last_index_ = record.index;
+  if (record.type == RecordType::kEntry) {
+    last_index_ = record.index;  // an entry may also rewrite a lower index (Raft log truncation)
+  } else if (record.type == RecordType::kSnapshot) {
+    // A snapshot never shortens the log; its carried copy at a segment head must not either.
+    last_index_ = std::max(last_index_, record.index);
+  }
 }
 
 absl::Status Wal::CreateSegmentLocked(const SegmentId& id) {

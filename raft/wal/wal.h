@@ -97,7 +97,8 @@ class Wal {
   absl::Status ReleaseBefore(uint64_t index);
 
   WalStats stats() const;
-  // Index of the last kEntry/kSnapshot record written or replayed (0 if none).
+  // Index of the last kEntry record written or replayed, raised to the index of any later kSnapshot
+  // record (0 if none). Informational: the Wal does not check that indexes increase.
   uint64_t last_index() const;
   const std::string& dir() const { return options_.dir; }
 

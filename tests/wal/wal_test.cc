@@ -504,6 +504,25 @@ TEST(Wal, RejectsRecordsOfUnknownTypeWithoutWritingThem) {
   EXPECT_TRUE(wal->Append({Entry(1, "ok")}).ok());  // not poisoned by a caller mistake
 }
 
+TEST(Wal, LastIndexFollowsEntriesAndIsNotLoweredByACarriedSnapshot) {
+  TempDir tmp;
+  WalOptions options = SmallSegments(tmp.path());
+  {
+    auto wal = MustOpen(options, nullptr);
+    ASSERT_TRUE(wal->Append({Record{RecordType::kSnapshot, 1, 5, ""}}).ok());
+    EXPECT_EQ(wal->last_index(), 5u);
+    ASSERT_TRUE(wal->Append(Entries(6, 40, 60)).ok());  // rolls: the snapshot record is carried
+    EXPECT_EQ(wal->last_index(), 45u);
+    ASSERT_GT(wal->stats().live_segments, 1u);
+  }
+  std::vector<Record> replay;
+  auto wal = MustOpen(options, &replay);
+  EXPECT_EQ(wal->last_index(), 45u);
+  EXPECT_GT(IndexesOf(replay, RecordType::kSnapshot).size(), 1u);  // carried copies
+  ASSERT_TRUE(wal->Append({Entry(44, "rewritten by a new leader", 2)}).ok());
+  EXPECT_EQ(wal->last_index(), 44u);
+}
+
 TEST(Wal, LeftoverTempSegmentFromACrashedRollIsIgnored) {
   TempDir tmp;
   WalOptions options{.dir = tmp.path()};
