@@ -4,6 +4,7 @@
 // record's index to a pipe. The parent kills it with SIGKILL mid-stream, then reopens the log and
 // checks every index the child reported is in the replay.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +95,57 @@ TEST(WalCrash, KillDashNineLosesNoAcknowledgedRecord) {
       ASSERT_TRUE(present.count(index)) << "round " << round << ": acknowledged index " << index << " lost";
     }
   }
+}
+
+// A write that fails (here: the file-size limit, EFBIG) poisons the log: the failing Append and
+// every later call report the error, and what was acknowledged before is still there on reopen.
+TEST(WalCrash, WriteFailurePoisonsTheLogAndKeepsAcknowledgedRecords) {
+  testing::TempDir tmp;
+  WalOptions options{.dir = tmp.path()};
+  {
+    auto wal = Wal::Open(options, nullptr);  // create the first segment without a limit
+    ASSERT_TRUE(wal.ok()) << wal.status();
+  }
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(fds[0]);
+    ::signal(SIGXFSZ, SIG_IGN);  // get EFBIG from write() instead of a signal
+    struct rlimit limit = {8192, 8192};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(2);
+    auto wal = Wal::Open(options, nullptr);
+    if (!wal.ok()) _exit(3);
+    uint64_t index = 1;
+    absl::Status failure;
+    for (;; ++index) {
+      failure = (*wal)->Append({testing::Entry(index, std::string(100, 'r'))});
+      if (!failure.ok()) break;
+      if (::write(fds[1], &index, sizeof index) != sizeof index) _exit(4);
+    }
+    // Poisoned: even a tiny record that would fit is refused with the same error, as is Sync().
+    if ((*wal)->Append({testing::Entry(index + 1, "")}) != failure) _exit(5);
+    if ((*wal)->Sync() != failure) _exit(6);
+    _exit(failure.message().find("write") != absl::string_view::npos ? 0 : 7);
+  }
+  ::close(fds[1]);
+  std::set<uint64_t> acked;
+  uint64_t index;
+  while (::read(fds[0], &index, sizeof index) == sizeof index) acked.insert(index);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "child failed at step " << WEXITSTATUS(status);
+  ASSERT_FALSE(acked.empty());
+
+  std::vector<Record> replay;
+  auto wal = Wal::Open(options, &replay);
+  ASSERT_TRUE(wal.ok()) << wal.status();
+  std::set<uint64_t> present;
+  for (const Record& r : replay) present.insert(r.index);
+  for (uint64_t i : acked) EXPECT_TRUE(present.count(i)) << "acknowledged index " << i << " lost";
+  EXPECT_TRUE((*wal)->Append({testing::Entry(*acked.rbegin() + 1, "after reopen")}).ok());
 }
 
 }  // namespace
