@@ -2,11 +2,15 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 
@@ -33,22 +37,83 @@ bool InRange(const std::string& key, const std::string& start, const std::string
 
 class WatchReactor;
 
-// Every open watch stream, so that a Put can reach the watches of all of them.
+// The puts a watch stream has yet to see, shared by all streams: Put appends, each stream
+// copies what is new when its previous write is done, so events are batched per watch the way
+// a real server batches them, and a Put never waits for the fan-out.
+class EventLog {
+ public:
+  struct Entry {
+    std::string key;
+    std::string value;
+    int64_t revision;
+  };
+  // Appends; returns the position after the entry.
+  int64_t Append(Entry entry) {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.push_back(std::move(entry));
+    return base_ + static_cast<int64_t>(entries_.size());
+  }
+  int64_t End() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return base_ + static_cast<int64_t>(entries_.size());
+  }
+  // Copies up to `max` entries from *cursor on and advances it.
+  std::vector<Entry> Since(int64_t* cursor, size_t max) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Entry> out;
+    if (*cursor < base_) *cursor = base_;
+    for (int64_t i = *cursor - base_; i < static_cast<int64_t>(entries_.size()) && out.size() < max; ++i) {
+      out.push_back(entries_[i]);
+    }
+    *cursor += static_cast<int64_t>(out.size());
+    return out;
+  }
+  // Forgets entries before `position` (every stream has read them).
+  void TrimTo(int64_t position) {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (base_ < position && !entries_.empty()) {
+      entries_.pop_front();
+      ++base_;
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<Entry> entries_;
+  int64_t base_ = 0;
+};
+
+// Every open watch stream. Put only appends to the log and wakes the hub's thread, which
+// kicks the idle streams: puts never wait for the fan-out, and events that arrive while the
+// thread is busy go out together. Lock order: EventHub::mu_, a stream's lock, EventLog's.
 class EventHub {
  public:
+  EventHub();
+  ~EventHub();
   void Add(WatchReactor* stream) {
     std::lock_guard<std::mutex> lock(mu_);
     streams_.insert(stream);
+    watched_ = true;
   }
   void Remove(WatchReactor* stream) {
     std::lock_guard<std::mutex> lock(mu_);
     streams_.erase(stream);
   }
   void Publish(const std::string& key, const std::string& value, int64_t revision);
+  EventLog& log() { return log_; }
 
  private:
-  std::mutex mu_;  // held while delivering, so a stream is never removed (and freed) mid-delivery
+  void Loop();
+
+  std::mutex mu_;  // held while kicking streams, so none is removed (and freed) meanwhile
   std::set<WatchReactor*> streams_;
+  std::atomic<bool> watched_{false};
+  EventLog log_;
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+  bool pending_ = false;
+  bool quit_ = false;
+  std::thread thread_;
 };
 
 // One Watch stream: its watches, and the responses waiting to be written. Deletes itself
@@ -56,28 +121,17 @@ class EventHub {
 class WatchReactor : public grpc::ServerBidiReactor<WatchRequest, WatchResponse> {
  public:
   explicit WatchReactor(EventHub* hub) : hub_(hub) {
+    cursor_ = hub_->log().End();
     hub_->Add(this);
     StartRead(&request_);
   }
 
-  // Queues the event for every watch of this stream whose range holds `key`.
-  void Deliver(const std::string& key, const std::string& value, int64_t revision) {
+  // New events may be waiting: write them if the stream is idle.
+  void Kick() {
     std::unique_lock<std::mutex> lock(mu_);
-    if (finished_) return;
-    bool any = false;
-    for (const auto& [id, watch] : watches_) {
-      if (!InRange(key, watch.key, watch.range_end)) continue;
-      auto* event = pending_events_[id].Add();
-      auto* kv = event->mutable_kv();
-      kv->set_key(key);
-      kv->set_value(value);
-      kv->set_mod_revision(revision);
-      kv->set_create_revision(revision);
-      kv->set_version(1);
-      any = true;
-    }
-    if (any) WriteNextLocked(lock);
+    WriteNextLocked(lock);
   }
+  int64_t cursor() const { return cursor_.load(std::memory_order_relaxed); }
 
   void OnReadDone(bool ok) override {
     std::unique_lock<std::mutex> lock(mu_);
@@ -90,6 +144,7 @@ class WatchReactor : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>
     FillHeader(response.mutable_header());
     if (request_.has_create_request()) {
       const auto& create = request_.create_request();
+      if (watches_.empty()) cursor_ = hub_->log().End();  // nothing before the first watch
       int64_t id = create.watch_id() != 0 ? create.watch_id() : next_watch_id_++;
       watches_[id] = Watch{create.key(), create.range_end()};
       response.set_watch_id(id);
@@ -97,7 +152,6 @@ class WatchReactor : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>
     } else if (request_.has_cancel_request()) {
       const int64_t id = request_.cancel_request().watch_id();
       watches_.erase(id);
-      pending_events_.erase(id);
       response.set_watch_id(id);
       response.set_canceled(true);
     } else {
@@ -131,24 +185,40 @@ class WatchReactor : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>
     std::string range_end;
   };
 
-  // Starts the next write if none is in flight: control responses first, then the events
-  // of one watch in a single response.
+  // Turns the events that are new since the last batch into one response per watch.
+  void FillBatchLocked() {
+    int64_t cursor = cursor_.load(std::memory_order_relaxed);
+    std::vector<EventLog::Entry> entries = hub_->log().Since(&cursor, 4096);
+    cursor_.store(cursor, std::memory_order_relaxed);
+    for (const auto& [id, watch] : watches_) {
+      WatchResponse response;
+      for (const auto& entry : entries) {
+        if (!InRange(entry.key, watch.key, watch.range_end)) continue;
+        auto* kv = response.add_events()->mutable_kv();
+        kv->set_key(entry.key);
+        kv->set_value(entry.value);
+        kv->set_mod_revision(entry.revision);
+        kv->set_create_revision(entry.revision);
+        kv->set_version(1);
+      }
+      if (response.events_size() == 0) continue;
+      FillHeader(response.mutable_header());
+      response.set_watch_id(id);
+      batch_.push_back(std::move(response));
+    }
+  }
+
+  // Starts the next write if none is in flight: control responses first, then events.
   void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
     if (writing_ || finished_ || broken_) return;
-    if (!control_.empty()) {
-      out_ = std::move(control_.front());
-      control_.pop_front();
-    } else if (!pending_events_.empty()) {
-      auto it = pending_events_.begin();
-      out_.Clear();
-      FillHeader(out_.mutable_header());
-      out_.set_watch_id(it->first);
-      out_.mutable_events()->Swap(&it->second);
-      pending_events_.erase(it);
-    } else {
+    if (control_.empty() && batch_.empty()) FillBatchLocked();
+    std::deque<WatchResponse>& source = !control_.empty() ? control_ : batch_;
+    if (source.empty()) {
       MaybeFinishLocked(lock);
       return;
     }
+    out_ = std::move(source.front());
+    source.pop_front();
     writing_ = true;
     lock.unlock();
     StartWrite(&out_);
@@ -166,10 +236,11 @@ class WatchReactor : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>
 
   EventHub* const hub_;
   WatchRequest request_;
+  std::atomic<int64_t> cursor_{0};  // next EventLog position this stream has not seen
   std::mutex mu_;
   std::map<int64_t, Watch> watches_;
-  std::map<int64_t, google::protobuf::RepeatedPtrField<mvccpb::Event>> pending_events_;
   std::deque<WatchResponse> control_;
+  std::deque<WatchResponse> batch_;
   WatchResponse out_;
   int64_t next_watch_id_ = 1;
   bool reading_ = true;
@@ -178,9 +249,45 @@ class WatchReactor : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>
   bool finished_ = false;
 };
 
+EventHub::EventHub() : thread_([this] { Loop(); }) {}
+
+EventHub::~EventHub() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    quit_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
 void EventHub::Publish(const std::string& key, const std::string& value, int64_t revision) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (WatchReactor* stream : streams_) stream->Deliver(key, value, revision);
+  if (!watched_.load(std::memory_order_relaxed)) return;  // nobody ever watched: keep nothing
+  log_.Append(EventLog::Entry{key, value, revision});
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    if (pending_) return;
+    pending_ = true;
+  }
+  wake_.notify_one();
+}
+
+void EventHub::Loop() {
+  int64_t rounds = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(wake_mu_);
+      wake_.wait(lock, [this] { return pending_ || quit_; });
+      if (quit_) return;
+      pending_ = false;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t oldest = log_.End();
+    for (WatchReactor* stream : streams_) {
+      stream->Kick();
+      oldest = std::min(oldest, stream->cursor());
+    }
+    if (++rounds % 64 == 0) log_.TrimTo(oldest);
+  }
 }
 
 class KeepAliveReactor
