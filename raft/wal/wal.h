@@ -58,7 +58,7 @@ struct WalStats {
 class Wal {
  public:
   // Opens (or creates) the log in options.dir and appends every record it holds, in log order, to
-  // *replay (which may be null to skip them).
+  // *replay (which may be null to skip them). On error, what was appended to *replay is unspecified.
   //
   //  - A torn tail (damage in the LAST segment with no valid record after it: partial frame, bad
   //    checksum, garbage) is truncated away; stats().torn_bytes_dropped says how many bytes.
