@@ -342,6 +342,35 @@ def etcdctl(server, *args, stdin=None, timeout=ETCDCTL_TIMEOUT_S):
         return CtlResult(list(args), "timeout", "", "")
 
 
+def etcdctl_stream(server, *args, lines, timeout=10):
+    """Runs a streaming etcdctl command (watch) until it printed `lines` lines
+    or `timeout` passed, then stops it. Returns a CtlResult with what it printed
+    (rc is "stopped" when we had to stop it, else its exit code)."""
+    env = dict(os.environ, ETCDCTL_API="3")
+    cmd = [ETCDCTL_BIN, "--endpoints", server.endpoint, "--dial-timeout", "3s"] + list(args)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         stdin=subprocess.DEVNULL)
+    out = []
+    reader = threading.Thread(target=lambda: out.extend(iter(p.stdout.readline, b"")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(out) < lines and p.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)   # grace: catch output beyond what was expected
+    rc = p.poll()
+    if rc is None:
+        p.terminate()
+        rc = "stopped"
+    try:
+        _, err = p.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    reader.join(2)
+    return CtlResult(list(args), rc, b"".join(out).decode(errors="replace"),
+                     err.decode(errors="replace"))
+
+
 # Header fields that legitimately differ between two servers: identities and
 # the raft term. Revisions are NOT normalised: Cairn numbers them like etcd.
 HEADER_IDENTITY_FIELDS = ("cluster_id", "member_id", "raft_term")
