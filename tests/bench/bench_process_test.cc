@@ -44,7 +44,7 @@ int FreePort() {
 }
 
 // Runs a command, returning its exit code and what it wrote on stdout.
-int Run(const std::vector<std::string>& argv, std::string* out) {
+int RunCommand(const std::vector<std::string>& argv, std::string* out) {
   std::string command;
   for (const auto& a : argv) command += "'" + a + "' ";
   command += "2>/dev/null";
@@ -95,7 +95,7 @@ class ServerProcess {
     if (posix_spawn(&pid_, binary.c_str(), &actions, nullptr, c_args.data(), environ) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
     std::string out;
-    ready_ = pid_ > 0 && Run({CAIRN_BENCH_BIN, "ready", "--endpoints", endpoint_, "--timeout", "30"}, &out) == 0;
+    ready_ = pid_ > 0 && RunCommand({CAIRN_BENCH_BIN, "ready", "--endpoints", endpoint_, "--timeout", "30"}, &out) == 0;
   }
   ~ServerProcess() {
     if (pid_ > 0) {
@@ -150,7 +150,7 @@ class BenchAgainstServer : public ::testing::TestWithParam<std::string> {
     args.insert(args.begin(), CAIRN_BENCH_BIN);
     args.insert(args.end(), {"--endpoints", endpoint_, "--json", "--timeout", "20"});
     std::string json;
-    EXPECT_EQ(Run(args, &json), 0) << json;
+    EXPECT_EQ(RunCommand(args, &json), 0) << json;
     EXPECT_EQ(JsonNumber(json, "errors"), 0) << json;
     EXPECT_GT(JsonNumber(json, "requests_per_s"), 0) << json;
     EXPECT_GT(JsonNumber(json, "seconds"), 0) << json;
@@ -212,7 +212,7 @@ TEST_P(BenchAgainstServer, LeaseKeepAlive) {
 
 TEST_P(BenchAgainstServer, ReadyReportsWhenTheServerAnswered) {
   std::string json;
-  ASSERT_EQ(Run({CAIRN_BENCH_BIN, "ready", "--endpoints", endpoint_, "--json"}, &json), 0);
+  ASSERT_EQ(RunCommand({CAIRN_BENCH_BIN, "ready", "--endpoints", endpoint_, "--json"}, &json), 0);
   EXPECT_GT(JsonNumber(json, "ready_monotonic_ns"), 0);
 }
 
@@ -222,14 +222,14 @@ INSTANTIATE_TEST_SUITE_P(Servers, BenchAgainstServer, ::testing::Values("etcd", 
 TEST(BenchTool, FailsClearlyWhenNothingListens) {
   std::string out;
   const std::string endpoint = "127.0.0.1:" + std::to_string(FreePort());
-  EXPECT_EQ(Run({CAIRN_BENCH_BIN, "put", "--endpoints", endpoint, "--timeout", "1"}, &out), 1);
-  EXPECT_NE(Run({CAIRN_BENCH_BIN, "ready", "--endpoints", endpoint, "--timeout", "0.3"}, &out), 0);
+  EXPECT_EQ(RunCommand({CAIRN_BENCH_BIN, "put", "--endpoints", endpoint, "--timeout", "1"}, &out), 1);
+  EXPECT_NE(RunCommand({CAIRN_BENCH_BIN, "ready", "--endpoints", endpoint, "--timeout", "0.3"}, &out), 0);
 }
 
 TEST(BenchTool, UsageOnBadFlags) {
   std::string out;
-  EXPECT_EQ(Run({CAIRN_BENCH_BIN, "put", "--bogus"}, &out), 2);
-  EXPECT_EQ(Run({CAIRN_BENCH_BIN, "--help"}, &out), 0);
+  EXPECT_EQ(RunCommand({CAIRN_BENCH_BIN, "put", "--bogus"}, &out), 2);
+  EXPECT_EQ(RunCommand({CAIRN_BENCH_BIN, "--help"}, &out), 0);
   EXPECT_NE(out.find("lease-keepalive"), std::string::npos);
 }
 
