@@ -1,0 +1,560 @@
+#include "server/watch/watch_hub.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "server/watch/history_reader.h"
+
+namespace cairn::watch {
+
+// One watcher. Identity fields are fixed at creation; the rest is guarded by the hub's lock.
+struct Watcher {
+  WatchStream* stream = nullptr;
+  int64_t id = 0;
+  KeyRange range;
+  bool no_put = false;
+  bool no_delete = false;
+  bool prev_kv = false;
+  bool progress_notify = false;
+  bool fragment = false;
+
+  // The first revision this watcher has not been given yet (events below it are queued or filtered).
+  int64_t next_rev = 0;
+  bool synced = false;
+  bool reading = false;  // a catch-up read for it is in flight
+  bool removed = false;  // cancelled, compacted or its stream closed; late results are dropped
+  bool events_since_tick = false;
+
+  bool Wants(const mvccpb::Event& event) const {
+    if (event.kv().mod_revision() < next_rev) return false;
+    if (event.type() == mvccpb::Event::PUT) return !no_put;
+    return !no_delete;
+  }
+};
+
+struct WatchHub::CatchupJob {
+  KeyRange range;
+  int64_t from_rev = 0;
+  std::vector<std::shared_ptr<Watcher>> watchers;
+  absl::Status status;
+  std::shared_ptr<std::vector<mvccpb::Event>> events;
+  int64_t next_rev = 0;
+};
+
+namespace {
+
+size_t EventBytes(const mvccpb::Event& event) { return event.ByteSizeLong() + 6; }
+
+constexpr absl::Duration kIdleRecheck = absl::Seconds(1);
+
+}  // namespace
+
+// ---------------------------------------------------------------- WatchStream
+
+WatchStream::WatchStream(WatchHub* hub, Outbox::Options options)
+    : hub_(hub), outbox_(std::move(options), [hub] { hub->SignalCatchup(); }) {}
+
+WatchStream::~WatchStream() { Close(); }
+
+void WatchStream::Create(const etcdserverpb::WatchCreateRequest& request) {
+  WatchHub::Kicks kicks;
+  {
+    absl::MutexLock lock(&hub_->mu_);
+    hub_->CreateWatcher(this, request, &kicks);
+  }
+  WatchHub::RunKicks(kicks);
+}
+
+void WatchStream::Cancel(int64_t watch_id) {
+  WatchHub::Kicks kicks;
+  {
+    absl::MutexLock lock(&hub_->mu_);
+    if (closed_) return;
+    auto it = watchers_.find(watch_id);
+    if (it == watchers_.end()) return;
+    hub_->RemoveWatcher(it->second.get());
+    auto response = std::make_unique<etcdserverpb::WatchResponse>();
+    response->set_watch_id(watch_id);
+    response->set_canceled(true);
+    hub_->PushControl(this, std::move(response), hub_->history_->CurrentRevision(), &kicks);
+    hub_->AnswerProgressIfCaughtUp(this, &kicks);
+  }
+  WatchHub::RunKicks(kicks);
+}
+
+void WatchStream::RequestProgress() {
+  WatchHub::Kicks kicks;
+  {
+    absl::MutexLock lock(&hub_->mu_);
+    if (closed_) return;
+    progress_requested_ = true;
+    hub_->AnswerProgressIfCaughtUp(this, &kicks);
+  }
+  WatchHub::RunKicks(kicks);
+}
+
+void WatchStream::Close() {
+  {
+    absl::MutexLock lock(&hub_->mu_);
+    if (!closed_) {
+      closed_ = true;
+      for (auto& [id, w] : watchers_) {
+        w->removed = true;
+        if (w->synced) {
+          hub_->RemoveSynced(w.get());
+        } else {
+          --hub_->unsynced_count_;
+        }
+      }
+      hub_->watcher_count_ -= watchers_.size();
+      watchers_.clear();
+      unsynced_.clear();
+      hub_->streams_with_unsynced_.erase(this);
+      hub_->streams_.erase(this);
+    }
+  }
+  outbox_.Close();
+}
+
+// ---------------------------------------------------------------- WatchHub
+
+WatchHub::WatchHub(const EventHistory* history, HeaderStamper stamper, HubOptions options)
+    : history_(history), stamper_(std::move(stamper)), options_(options) {
+  last_published_ = history_->CurrentRevision();
+  compacted_ = history_->CompactedRevision();
+  catchup_thread_ = std::thread([this] { CatchupLoop(); });
+}
+
+WatchHub::~WatchHub() { Shutdown(); }
+
+void WatchHub::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+    catchup_cv_.SignalAll();
+  }
+  if (catchup_thread_.joinable() && catchup_thread_.get_id() != std::this_thread::get_id()) {
+    catchup_thread_.join();
+  }
+}
+
+std::shared_ptr<WatchStream> WatchHub::OpenStream() {
+  Outbox::Options outbox;
+  outbox.buffer_bytes = options_.stream_buffer_bytes;
+  outbox.max_response_bytes = options_.max_response_bytes;
+  outbox.stamper = stamper_;
+  std::shared_ptr<WatchStream> stream(new WatchStream(this, std::move(outbox)));
+  absl::MutexLock lock(&mu_);
+  streams_.insert(stream.get());
+  return stream;
+}
+
+size_t WatchHub::WatcherCount() const {
+  absl::MutexLock lock(&mu_);
+  return watcher_count_;
+}
+
+size_t WatchHub::UnsyncedWatcherCount() const {
+  absl::MutexLock lock(&mu_);
+  return unsynced_count_;
+}
+
+// ---------------------------------------------------------------- writer thread
+
+void WatchHub::Publish(const std::vector<mvccpb::Event>& events, int64_t revision_after_batch) {
+  Kicks kicks;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return;
+    const int64_t first_new = last_published_ + 1;
+    last_published_ = std::max(last_published_, revision_after_batch);
+    if (events.empty() || (synced_keys_.empty() && synced_ranges_.empty())) return;
+
+    // Which synced watcher gets which events of the batch (indices, in revision order).
+    absl::flat_hash_map<Watcher*, std::vector<uint32_t>> picks;
+    for (uint32_t i = 0; i < events.size(); ++i) {
+      const mvccpb::Event& event = events[i];
+      const std::string& key = event.kv().key();
+      if (auto it = synced_keys_.find(key); it != synced_keys_.end()) {
+        for (Watcher* w : it->second) {
+          if (w->Wants(event)) picks[w].push_back(i);
+        }
+      }
+      for (Watcher* w : synced_ranges_) {
+        if (w->range.Contains(key) && w->Wants(event)) picks[w].push_back(i);
+      }
+    }
+    if (picks.empty()) return;
+
+    // Copied once, shared by every watcher's outbox item; the protobufs are built by the consumers.
+    auto batch = std::make_shared<const std::vector<mvccpb::Event>>(events);
+    std::vector<size_t> sizes(events.size(), 0);
+    for (auto& [w, indices] : picks) {
+      OutboxItem item;
+      item.watch_id = w->id;
+      item.header_revision = revision_after_batch;
+      item.batch = batch;
+      item.with_prev_kv = w->prev_kv;
+      item.fragment = w->fragment;
+      for (uint32_t i : indices) {
+        if (sizes[i] == 0) sizes[i] = EventBytes(events[i]);
+        item.bytes += sizes[i];
+      }
+      item.picks = std::move(indices);
+      bool kick = false;
+      if (w->stream->outbox_.TryPush(item, &kick)) {
+        w->events_since_tick = true;
+        if (kick) AddKick(w->stream, &kicks);
+      } else {
+        Park(w, first_new);
+      }
+    }
+  }
+  RunKicks(kicks);
+}
+
+void WatchHub::Compacted(int64_t compact_revision) {
+  Kicks kicks;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return;
+    compacted_ = std::max(compacted_, compact_revision);
+    std::vector<WatchStream*> streams(streams_with_unsynced_.begin(), streams_with_unsynced_.end());
+    for (WatchStream* stream : streams) {
+      std::vector<Watcher*> unsynced(stream->unsynced_.begin(), stream->unsynced_.end());
+      for (Watcher* w : unsynced) {
+        // A watcher being read right now learns it from the read (or catches up past the compaction).
+        if (!w->reading && w->next_rev < compacted_) CancelCompacted(w, compacted_, &kicks);
+      }
+    }
+  }
+  RunKicks(kicks);
+}
+
+// ---------------------------------------------------------------- watcher bookkeeping
+
+void WatchHub::CreateWatcher(WatchStream* stream, const etcdserverpb::WatchCreateRequest& request,
+                             Kicks* kicks) {
+  if (stream->closed_) return;
+  const int64_t current = history_->CurrentRevision();
+  KeyRange range = KeyRange::FromRequest(request.key(), request.range_end());
+
+  auto refuse = [&](const char* reason) {
+    auto response = std::make_unique<etcdserverpb::WatchResponse>();
+    response->set_watch_id(kInvalidWatchId);
+    response->set_created(true);
+    response->set_canceled(true);
+    response->set_cancel_reason(reason);
+    PushControl(stream, std::move(response), current, kicks);
+  };
+  if (range.IsEmpty()) return refuse(kErrEmptyWatcherRange);
+
+  int64_t id = request.watch_id();
+  if (id == 0) {  // 0 asks the server to choose
+    while (stream->watchers_.contains(stream->next_auto_id_)) ++stream->next_auto_id_;
+    id = stream->next_auto_id_++;
+  } else if (stream->watchers_.contains(id)) {
+    return refuse(kErrDuplicateWatchId);
+  }
+
+  auto watcher = std::make_shared<Watcher>();
+  Watcher* w = watcher.get();
+  w->stream = stream;
+  w->id = id;
+  w->range = std::move(range);
+  for (int filter : request.filters()) {
+    if (filter == etcdserverpb::WatchCreateRequest::NOPUT) w->no_put = true;
+    if (filter == etcdserverpb::WatchCreateRequest::NODELETE) w->no_delete = true;
+  }
+  w->prev_kv = request.prev_kv();
+  w->progress_notify = request.progress_notify();
+  w->fragment = request.fragment();
+  w->next_rev = request.start_revision() == 0 ? current + 1 : std::max<int64_t>(request.start_revision(), 1);
+  stream->watchers_.emplace(id, std::move(watcher));
+  ++watcher_count_;
+
+  auto created = std::make_unique<etcdserverpb::WatchResponse>();
+  created->set_watch_id(id);
+  created->set_created(true);
+  PushControl(stream, std::move(created), current, kicks);
+
+  if (w->next_rev > last_published_) {
+    AddSynced(w);  // everything it wants is still to be published
+  } else if (w->next_rev < compacted_) {
+    ++unsynced_count_;  // balanced by RemoveWatcher
+    CancelCompacted(w, compacted_, kicks);
+  } else {
+    MarkUnsynced(w);
+    catchup_signal_ = true;
+    catchup_cv_.Signal();
+  }
+}
+
+void WatchHub::AddSynced(Watcher* w) {
+  w->synced = true;
+  if (w->range.IsSingleKey()) {
+    synced_keys_[w->range.key].insert(w);
+  } else {
+    synced_ranges_.insert(w);
+  }
+}
+
+void WatchHub::RemoveSynced(Watcher* w) {
+  w->synced = false;
+  if (w->range.IsSingleKey()) {
+    auto it = synced_keys_.find(w->range.key);
+    if (it != synced_keys_.end()) {
+      it->second.erase(w);
+      if (it->second.empty()) synced_keys_.erase(it);
+    }
+  } else {
+    synced_ranges_.erase(w);
+  }
+}
+
+void WatchHub::MarkUnsynced(Watcher* w) {
+  w->synced = false;
+  w->stream->unsynced_.insert(w);
+  streams_with_unsynced_.insert(w->stream);
+  ++unsynced_count_;
+}
+
+void WatchHub::MarkSynced(Watcher* w, Kicks* kicks) {
+  WatchStream* stream = w->stream;
+  stream->unsynced_.erase(w);
+  if (stream->unsynced_.empty()) streams_with_unsynced_.erase(stream);
+  --unsynced_count_;
+  AddSynced(w);
+  AnswerProgressIfCaughtUp(stream, kicks);
+}
+
+void WatchHub::Park(Watcher* w, int64_t first_unsent_revision) {
+  RemoveSynced(w);
+  w->next_rev = std::max(w->next_rev, first_unsent_revision);
+  MarkUnsynced(w);
+  // Either the consumer already drained (catch up now) or the outbox will call back when it has.
+  if (w->stream->outbox_.HasRoom()) {
+    catchup_signal_ = true;
+    catchup_cv_.Signal();
+  }
+}
+
+void WatchHub::RemoveWatcher(Watcher* w) {
+  WatchStream* stream = w->stream;
+  w->removed = true;
+  if (w->synced) {
+    RemoveSynced(w);
+  } else {
+    stream->unsynced_.erase(w);
+    if (stream->unsynced_.empty()) streams_with_unsynced_.erase(stream);
+    --unsynced_count_;
+  }
+  --watcher_count_;
+  stream->watchers_.erase(w->id);  // may free *w: last
+}
+
+void WatchHub::CancelCompacted(Watcher* w, int64_t compact_revision, Kicks* kicks) {
+  WatchStream* stream = w->stream;
+  const int64_t id = w->id;
+  RemoveWatcher(w);
+  auto response = std::make_unique<etcdserverpb::WatchResponse>();
+  response->set_watch_id(id);
+  response->set_canceled(true);
+  response->set_compact_revision(compact_revision);
+  // etcd leaves the header revision of a compaction cancel at 0.
+  PushControl(stream, std::move(response), 0, kicks);
+  AnswerProgressIfCaughtUp(stream, kicks);
+}
+
+void WatchHub::AnswerProgressIfCaughtUp(WatchStream* stream, Kicks* kicks) {
+  if (!stream->progress_requested_ || !stream->unsynced_.empty()) return;
+  stream->progress_requested_ = false;
+  auto response = std::make_unique<etcdserverpb::WatchResponse>();
+  response->set_watch_id(kInvalidWatchId);
+  PushControl(stream, std::move(response), last_published_, kicks);
+}
+
+void WatchHub::PushControl(WatchStream* stream, std::unique_ptr<etcdserverpb::WatchResponse> response,
+                           int64_t header_revision, Kicks* kicks) {
+  OutboxItem item;
+  item.watch_id = response->watch_id();
+  item.header_revision = header_revision;
+  item.bytes = response->ByteSizeLong() + 32;
+  item.control = std::move(response);
+  bool kick = false;
+  stream->outbox_.Push(std::move(item), &kick);
+  if (kick) AddKick(stream, kicks);
+}
+
+void WatchHub::AddKick(WatchStream* stream, Kicks* kicks) {
+  // A stream whose last owner is already destroying it has no consumer left to wake.
+  if (auto alive = stream->weak_from_this().lock()) kicks->push_back(std::move(alive));
+}
+
+void WatchHub::RunKicks(const Kicks& kicks) {
+  for (const auto& stream : kicks) stream->outbox_.Kick();
+}
+
+void WatchHub::SignalCatchup() {
+  absl::MutexLock lock(&mu_);
+  catchup_signal_ = true;
+  catchup_cv_.Signal();
+}
+
+// ---------------------------------------------------------------- catch-up thread
+
+void WatchHub::CatchupLoop() {
+  absl::Time next_tick = absl::Now() + options_.progress_notify_interval;
+  for (;;) {
+    std::vector<CatchupJob> jobs;
+    Kicks kicks;
+    {
+      absl::MutexLock lock(&mu_);
+      // The periodic wake-up is a safety net only: every state change that creates work signals.
+      const absl::Time deadline = std::min(next_tick, absl::Now() + kIdleRecheck);
+      while (!shutdown_ && !catchup_signal_ && absl::Now() < deadline) {
+        catchup_cv_.WaitWithDeadline(&mu_, deadline);
+      }
+      if (shutdown_) return;
+      if (absl::Now() >= next_tick) {
+        SendProgressNotifications(&kicks);
+        next_tick = absl::Now() + options_.progress_notify_interval;
+      }
+      catchup_signal_ = false;
+      jobs = PickCatchupJobs(&kicks);
+    }
+    RunKicks(kicks);
+    kicks.clear();
+    if (jobs.empty()) continue;
+
+    for (CatchupJob& job : jobs) RunCatchupJob(job);
+
+    {
+      absl::MutexLock lock(&mu_);
+      for (CatchupJob& job : jobs) ApplyCatchupResult(job, &kicks);
+    }
+    RunKicks(kicks);
+  }
+}
+
+std::vector<WatchHub::CatchupJob> WatchHub::PickCatchupJobs(Kicks* kicks) {
+  constexpr size_t kMaxWatchersPerStream = 16;
+  std::vector<CatchupJob> jobs;
+  if (streams_with_unsynced_.empty()) return jobs;
+
+  // Start at a different stream each round so one busy stream cannot starve the others.
+  std::vector<WatchStream*> streams(streams_with_unsynced_.begin(), streams_with_unsynced_.end());
+  const size_t start = round_robin_++ % streams.size();
+  std::rotate(streams.begin(), streams.begin() + static_cast<std::ptrdiff_t>(start), streams.end());
+
+  // Watchers wanting the same keys from the same revision share one read.
+  std::map<std::tuple<std::string, std::string, int64_t>, size_t> job_of;
+  std::vector<Watcher*> compacted;
+  size_t budget = options_.catchup_watchers_per_round;
+  for (WatchStream* stream : streams) {
+    if (budget == 0) break;
+    if (!stream->outbox_.HasRoom()) continue;  // the outbox calls back once drained
+    size_t taken = 0;
+    for (Watcher* w : stream->unsynced_) {
+      if (budget == 0 || taken == kMaxWatchersPerStream) break;
+      if (w->reading) continue;
+      if (w->next_rev < compacted_) {
+        compacted.push_back(w);
+        continue;
+      }
+      auto key = std::make_tuple(w->range.key, w->range.range_end, w->next_rev);
+      auto [it, inserted] = job_of.emplace(key, jobs.size());
+      if (inserted) {
+        CatchupJob job;
+        job.range = w->range;
+        job.from_rev = w->next_rev;
+        jobs.push_back(std::move(job));
+      }
+      jobs[it->second].watchers.push_back(w->stream->watchers_.at(w->id));
+      w->reading = true;
+      --budget;
+      ++taken;
+    }
+  }
+  for (Watcher* w : compacted) CancelCompacted(w, compacted_, kicks);
+  return jobs;
+}
+
+void WatchHub::RunCatchupJob(CatchupJob& job) {
+  auto events = std::make_shared<std::vector<mvccpb::Event>>();
+  job.status = ReadWholeRevisions(*history_, job.range, job.from_rev, options_.catchup_batch_events,
+                                  events.get(), &job.next_rev);
+  job.events = std::move(events);
+}
+
+void WatchHub::ApplyCatchupResult(CatchupJob& job, Kicks* kicks) {
+  std::shared_ptr<const std::vector<mvccpb::Event>> batch = job.events;
+  std::vector<size_t> sizes(batch->size(), 0);
+  for (const std::shared_ptr<Watcher>& watcher : job.watchers) {
+    Watcher* w = watcher.get();
+    if (w->removed) continue;
+    w->reading = false;
+    if (!job.status.ok()) {
+      if (IsCompactedError(job.status)) {
+        CancelCompacted(w, std::max(compacted_, history_->CompactedRevision()), kicks);
+      } else {
+        // History is unreadable for this watcher: end it with the reason rather than retry forever.
+        WatchStream* stream = w->stream;
+        const int64_t id = w->id;
+        RemoveWatcher(w);
+        auto response = std::make_unique<etcdserverpb::WatchResponse>();
+        response->set_watch_id(id);
+        response->set_canceled(true);
+        response->set_cancel_reason(std::string(job.status.message()));
+        PushControl(stream, std::move(response), last_published_, kicks);
+        AnswerProgressIfCaughtUp(stream, kicks);
+      }
+      continue;
+    }
+
+    OutboxItem item;
+    for (uint32_t i = 0; i < batch->size(); ++i) {
+      if (!w->Wants((*batch)[i])) continue;
+      item.picks.push_back(i);
+      if (sizes[i] == 0) sizes[i] = EventBytes((*batch)[i]);
+      item.bytes += sizes[i];
+    }
+    if (!item.picks.empty()) {
+      item.watch_id = w->id;
+      item.header_revision = job.next_rev - 1;
+      item.batch = batch;
+      item.with_prev_kv = w->prev_kv;
+      item.fragment = w->fragment;
+      bool kick = false;
+      w->stream->outbox_.Push(std::move(item), &kick);
+      if (kick) AddKick(w->stream, kicks);
+      w->events_since_tick = true;
+    }
+    const bool progressed = job.next_rev > w->next_rev;
+    w->next_rev = std::max(w->next_rev, job.next_rev);
+    if (w->next_rev > last_published_) {
+      MarkSynced(w, kicks);
+    } else if (progressed) {
+      catchup_signal_ = true;  // more history to read for it
+    }
+  }
+}
+
+void WatchHub::SendProgressNotifications(Kicks* kicks) {
+  for (WatchStream* stream : streams_) {
+    for (auto& [id, w] : stream->watchers_) {
+      if (!w->progress_notify) continue;
+      // Only a synced watcher can truthfully be told "nothing up to last_published_ is missing".
+      if (w->synced && !w->events_since_tick) {
+        auto response = std::make_unique<etcdserverpb::WatchResponse>();
+        response->set_watch_id(id);
+        PushControl(stream, std::move(response), last_published_, kicks);
+      }
+      w->events_since_tick = false;
+    }
+  }
+}
+
+}  // namespace cairn::watch
