@@ -291,6 +291,15 @@ int64_t Store::DbSize() const {
   return static_cast<int64_t>((info.me_last_pgno + 1) * page_size_);
 }
 
+int64_t Store::StoredVersions() const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return -1;
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  MDB_stat st;
+  if (mdb_stat(reader.get(), tables_.history, &st) != 0) return -1;
+  return static_cast<int64_t>(st.ms_entries);
+}
+
 int64_t Store::DbSizeInUse() const {
   auto txn = AcquireReader();
   if (!txn.ok()) return 0;

@@ -65,7 +65,8 @@ class Store {
   // ErrFutureRev, ErrCompacted.
   absl::Status Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response) const;
 
-  // Starts the single write batch (writer thread only; at most one alive at a time).
+  // Starts the single write batch (writer thread only). nullptr while another batch is open (not
+  // yet committed or destroyed) or if LMDB cannot start a write transaction.
   std::unique_ptr<WriteBatch> BeginWrite();
 
   int64_t CurrentRevision() const { return current_revision_.load(std::memory_order_acquire); }
@@ -79,6 +80,9 @@ class Store {
   // Removes up to `max_revisions` revisions' worth of compacted history in its own write txn (writer
   // thread, between batches). Returns true when no compaction work remains.
   absl::StatusOr<bool> CompactStep(size_t max_revisions);
+
+  // Versions (including deletion markers) physically stored; for tests and metrics.
+  int64_t StoredVersions() const;
 
   // Bytes of the data file (Maintenance.Status dbSize) and bytes of it in use (dbSizeInUse).
   int64_t DbSize() const;

@@ -24,7 +24,8 @@ WriteBatch::WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& s
     : store_(store), txn_(txn), state_(state) {}
 
 WriteBatch::~WriteBatch() {
-  if (txn_ != nullptr) mdb_txn_abort(txn_);
+  if (txn_ == nullptr) return;  // committed: the store already took the batch back
+  mdb_txn_abort(txn_);
   store_->batch_open_ = false;
 }
 
@@ -392,6 +393,7 @@ absl::Status WriteBatch::Commit() {
     s = MdbStatus(mdb_txn_commit(txn_), "commit");  // frees the txn either way
   }
   txn_ = nullptr;
+  store_->batch_open_ = false;
   if (s.ok()) store_->Publish(state_);
   return s;
 }

@@ -1,0 +1,115 @@
+#include "tests/mvcc/store_fixture.h"
+
+namespace cairn::mvcc::testing {
+namespace {
+
+using EventsTest = StoreTest;
+
+TEST_F(EventsTest, ReadEventsReplaysHistoryInRevisionOrder) {
+  Put("a", "1");   // 2
+  Put("b", "1");   // 3
+  Put("a", "2");   // 4
+  Delete("a");     // 5
+  Put("c", "1");   // 6
+  std::vector<mvccpb::Event> events;
+  int64_t next = 0;
+  ASSERT_TRUE(store_->ReadEvents("a", "", 1, 100, &events, &next).ok());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kv().mod_revision(), 2);
+  EXPECT_FALSE(events[0].has_prev_kv());
+  EXPECT_EQ(events[1].kv().value(), "2");
+  EXPECT_EQ(events[1].prev_kv().value(), "1");
+  EXPECT_EQ(events[2].type(), mvccpb::Event::DELETE);
+  EXPECT_EQ(events[2].kv().mod_revision(), 5);
+  EXPECT_EQ(events[2].prev_kv().value(), "2");
+  EXPECT_EQ(next, 7);
+
+  events.clear();
+  ASSERT_TRUE(store_->ReadEvents("a", "z", 4, 100, &events, &next).ok());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].kv().key(), "c");
+
+  events.clear();
+  ASSERT_TRUE(store_->ReadEvents("a", "z", 7, 100, &events, &next).ok());
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(next, 7);
+}
+
+TEST_F(EventsTest, MaxEventsNeverSplitsARevision) {
+  etcdserverpb::TxnRequest txn;
+  *txn.add_success() = PutOp("x1", "1");
+  *txn.add_success() = PutOp("x2", "1");
+  *txn.add_success() = PutOp("x3", "1");
+  Txn(txn);          // 2
+  Put("x4", "1");    // 3
+  std::vector<mvccpb::Event> events;
+  int64_t next = 0;
+  ASSERT_TRUE(store_->ReadEvents("x", "y", 1, 2, &events, &next).ok());
+  EXPECT_EQ(events.size(), 3u);
+  EXPECT_EQ(next, 3);
+  events.clear();
+  ASSERT_TRUE(store_->ReadEvents("x", "y", next, 2, &events, &next).ok());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kv().key(), "x4");
+  EXPECT_EQ(next, 4);
+}
+
+TEST_F(EventsTest, ReadEventsBelowCompactionFails) {
+  Put("a", "1");
+  Put("a", "2");
+  Put("a", "3");
+  CompactFully(3);
+  std::vector<mvccpb::Event> events;
+  int64_t next = 0;
+  EXPECT_EQ(store_->ReadEvents("a", "", 2, 10, &events, &next).message(),
+            "etcdserver: mvcc: required revision has been compacted");
+  ASSERT_TRUE(store_->ReadEvents("a", "", 3, 10, &events, &next).ok());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_FALSE(events[0].has_prev_kv());  // compacted away
+  EXPECT_EQ(events[1].prev_kv().value(), "2");
+}
+
+using LeaseTest = StoreTest;
+
+TEST_F(LeaseTest, RevokeDeletesAttachedKeysInOneRevision) {
+  {
+    auto batch = store_->BeginWrite();
+    ASSERT_TRUE(batch->LeaseGrant(7, 60).ok());
+    EXPECT_TRUE(batch->LeaseExists(7));
+    EXPECT_EQ(batch->LeaseGrant(7, 60).message(), "etcdserver: lease already exists");
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  EXPECT_EQ(store_->CurrentRevision(), 1);  // granting takes no revision
+  Put("s/1", "a", 7);
+  Put("s/2", "b", 7);
+  Put("s/3", "c", 7);
+  Put("s/3", "c");  // detached again
+  Put("other", "x");
+  auto batch = store_->BeginWrite();
+  etcdserverpb::LeaseRevokeResponse resp;
+  ASSERT_TRUE(batch->LeaseRevoke(7, &resp).ok());
+  EXPECT_EQ(resp.header().revision(), 7);
+  ASSERT_EQ(batch->events().size(), 2u);
+  EXPECT_EQ(batch->events()[0].kv().key(), "s/1");
+  EXPECT_EQ(batch->events()[1].kv().mod_revision(), 7);
+  EXPECT_FALSE(batch->LeaseExists(7));
+  absl::Status again = batch->LeaseRevoke(7, &resp);
+  EXPECT_EQ(again.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(again.message(), "etcdserver: requested lease not found");
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), 7);
+  EXPECT_EQ(Keys(Get("a", "z")), (std::vector<std::string>{"other", "s/3"}));
+}
+
+TEST_F(LeaseTest, RevokingALeaseWithoutKeysTakesNoRevision) {
+  auto batch = store_->BeginWrite();
+  ASSERT_TRUE(batch->LeaseGrant(1, 10).ok());
+  etcdserverpb::LeaseRevokeResponse resp;
+  ASSERT_TRUE(batch->LeaseRevoke(1, &resp).ok());
+  EXPECT_EQ(resp.header().revision(), 1);
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+}
+
+}  // namespace
+}  // namespace cairn::mvcc::testing

@@ -1,0 +1,164 @@
+#include <lmdb.h>
+
+#include "tests/mvcc/store_fixture.h"
+
+namespace cairn::mvcc::testing {
+namespace {
+
+using RestartTest = StoreTest;
+
+TEST_F(RestartTest, EverythingSurvivesReopen) {
+  Put("a", "1");
+  Put("a", "2", 5);
+  Put("b", "x");
+  Delete("b");
+  Put("c", "y");  // revision 6
+  ASSERT_TRUE(Compact(3).ok());
+  {
+    auto batch = store_->BeginWrite();
+    batch->SetApplied(42, 7);
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  Reopen();
+  EXPECT_EQ(store_->CurrentRevision(), 6);
+  EXPECT_EQ(store_->CompactedRevision(), 3);
+  EXPECT_EQ(store_->AppliedIndex(), 42u);
+  EXPECT_EQ(store_->AppliedTerm(), 7u);
+  EXPECT_TRUE(store_->CompactionPending());
+  auto a = Get("a").kvs(0);
+  EXPECT_EQ(a.value(), "2");
+  EXPECT_EQ(a.lease(), 5);
+  EXPECT_EQ(a.version(), 2);
+  EXPECT_EQ(Get("b").count(), 0);
+  EXPECT_EQ(Get("b", "", 4).kvs(0).value(), "x");
+  EXPECT_EQ(Put("d", "z").header().revision(), 7);
+
+  FinishCompaction();
+  Reopen();
+  EXPECT_FALSE(store_->CompactionPending());
+  EXPECT_EQ(Get("a", "", 3).kvs(0).value(), "2");
+  EXPECT_EQ(Compact(3).message(), "etcdserver: mvcc: required revision has been compacted");
+}
+
+TEST_F(RestartTest, AppliedIndexCommitsWithTheDataItCovers) {
+  {
+    auto batch = store_->BeginWrite();
+    etcdserverpb::PutRequest req;
+    req.set_key("a");
+    etcdserverpb::PutResponse resp;
+    ASSERT_TRUE(batch->Put(req, &resp).ok());
+    batch->SetApplied(9, 1);
+    // Not committed: neither the data nor the index survive.
+  }
+  Reopen();
+  EXPECT_EQ(store_->AppliedIndex(), 0u);
+  EXPECT_EQ(Get("a").count(), 0);
+}
+
+TEST_F(RestartTest, RefusesAnIncompatibleFormat) {
+  store_.reset();
+  MDB_env* env;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 16);
+  ASSERT_EQ(mdb_env_open(env, dir_.c_str(), 0, 0644), 0);
+  MDB_txn* txn;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  MDB_dbi meta;
+  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  MDB_val k{6, const_cast<char*>("format")}, v{12, const_cast<char*>("cairn-mvcc-9")};
+  ASSERT_EQ(mdb_put(txn, meta, &k, &v, 0), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+
+  StoreOptions options;
+  options.dir = dir_;
+  auto opened = Store::Open(options);
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RestartTest, RefusesAForeignLmdbDatabase) {
+  store_.reset();
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  MDB_env* env;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  ASSERT_EQ(mdb_env_open(env, dir_.c_str(), 0, 0644), 0);
+  MDB_txn* txn;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  MDB_dbi main;
+  ASSERT_EQ(mdb_dbi_open(txn, nullptr, 0, &main), 0);
+  MDB_val k{3, const_cast<char*>("foo")}, v{3, const_cast<char*>("bar")};
+  ASSERT_EQ(mdb_put(txn, main, &k, &v, 0), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+
+  StoreOptions options;
+  options.dir = dir_;
+  EXPECT_EQ(Store::Open(options).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+class QuotaTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    StoreOptions options;
+    options.quota_bytes = 512 << 10;
+    Reopen(options);
+  }
+};
+
+TEST_F(QuotaTest, FullStoreRejectsPutsButStaysReadableAndDeletable) {
+  const std::string value(4000, 'v');
+  auto batch = store_->BeginWrite();
+  int accepted = 0;
+  absl::Status s;
+  for (int i = 0; i < 1000; ++i) {
+    etcdserverpb::PutRequest req;
+    req.set_key("key" + std::to_string(i));
+    req.set_value(value);
+    etcdserverpb::PutResponse resp;
+    s = batch->Put(req, &resp);
+    if (!s.ok()) break;
+    ++accepted;
+  }
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(), "etcdserver: mvcc: database space exceeded");
+  ASSERT_GT(accepted, 10);
+  EXPECT_EQ(batch->revision(), 1 + accepted);
+  // Requests after the failed one still apply in the same batch when they fit (a delete does).
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key("key0");
+  etcdserverpb::DeleteRangeResponse del_resp;
+  EXPECT_TRUE(batch->DeleteRange(del, &del_resp).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+
+  // Nothing accepted was lost, the rejected request left no trace.
+  EXPECT_EQ(store_->CurrentRevision(), 2 + accepted);
+  EXPECT_EQ(Get("key", "kez").count(), accepted - 1);
+  EXPECT_EQ(Get("key" + std::to_string(accepted)).count(), 0);
+  EXPECT_EQ(Get("key1").kvs(0).value(), value);
+
+  etcdserverpb::PutRequest more;
+  more.set_key("more");
+  more.set_value(value);
+  EXPECT_EQ(TryPut(more).message(), "etcdserver: mvcc: database space exceeded");
+  EXPECT_LE(store_->DbSizeInUse(), 512 << 10);
+
+  // Recovery: delete, compact, and the space comes back.
+  EXPECT_EQ(Delete("key", "kez").deleted(), accepted - 1);
+  CompactFully(store_->CurrentRevision());
+  EXPECT_TRUE(TryPut(more).ok());
+  EXPECT_EQ(Get("more").kvs(0).value(), value);
+}
+
+TEST_F(QuotaTest, ReportsSizes) {
+  EXPECT_GT(store_->DbSize(), 0);
+  EXPECT_GT(store_->DbSizeInUse(), 0);
+  const int64_t before = store_->DbSizeInUse();
+  for (int i = 0; i < 20; ++i) Put("k" + std::to_string(i), std::string(3000, 'x'));
+  EXPECT_GT(store_->DbSizeInUse(), before);
+  EXPECT_GE(store_->DbSize(), store_->DbSizeInUse());
+}
+
+}  // namespace
+}  // namespace cairn::mvcc::testing
