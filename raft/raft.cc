@@ -144,6 +144,7 @@ void Raft::Reset(uint64_t term) {
     if (id == id_) pr.match = last;
   }
   pending_conf_index_ = 0;
+  proposals_unsent_ = false;
   reads_.Clear();
   reads_waiting_for_commit_.clear();
 }
@@ -184,6 +185,12 @@ void Raft::BecomeLeader() {
   // blocks membership changes (the thesis' fix for single-server changes across leader changes).
   AppendEntries({cairnpb::Entry()});
   pending_conf_index_ = log_.LastIndex();
+}
+
+void Raft::FlushProposals() {
+  if (!proposals_unsent_) return;
+  proposals_unsent_ = false;
+  if (role_ == Role::kLeader) BroadcastAppend();
 }
 
 // ---- clock ----
@@ -367,7 +374,7 @@ absl::Status Raft::HandlePropose(const cairnpb::Message& m) {
     }
   }
   AppendEntries(std::move(ents));
-  BroadcastAppend();
+  proposals_unsent_ = true;  // sent by FlushProposals, together with any that follow
   return absl::OkStatus();
 }
 

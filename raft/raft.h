@@ -79,6 +79,11 @@ class Raft {
   // The snapshot sent to `id` was installed (ok) or lost; resume normal replication.
   void ReportSnapshot(uint64_t id, bool ok);
 
+  // Proposals accepted since the last flush are sent to followers together, in one append per
+  // follower (batching). RawNode flushes when it builds a Ready; direct users call this.
+  void FlushProposals();
+  bool HasUnsentProposals() const { return proposals_unsent_; }
+
   // Outputs, taken by the owner.
   std::vector<cairnpb::Message> TakeMessages() { return std::move(msgs_); }
   std::vector<ReadState> TakeReadStates() { return std::move(read_states_); }
@@ -183,6 +188,7 @@ class Raft {
   RandomSource* random_;
 
   uint64_t lead_transferee_ = 0;
+  bool proposals_unsent_ = false;
   // Index of the latest conf change the leader has appended; another is refused until it applies.
   uint64_t pending_conf_index_ = 0;
   ReadIndexQueue reads_;

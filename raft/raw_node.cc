@@ -78,11 +78,12 @@ bool RawNode::HasReady() const {
   if (!SameHardState(r.hard_state(), prev_hard_)) return true;
   if (r.log().unstable().snapshot.has_value()) return true;
   if (!r.log().UnstableEntries().empty()) return true;
-  if (!r.messages().empty() || !r.read_states().empty()) return true;
+  if (!r.messages().empty() || !r.read_states().empty() || r.HasUnsentProposals()) return true;
   return r.log().HasNextCommittedEntries();
 }
 
 Ready RawNode::GetReady() {
+  raft_->FlushProposals();
   Ready rd;
   const SoftState soft = CurrentSoftState();
   if (!(soft == prev_soft_)) {

@@ -20,6 +20,10 @@
 // at index 0 whose metadata carries the ConfState). Restarting: create with the same storage and
 // Config::applied = the state machine's applied index.
 //
+// Batching: proposals accepted between two GetReady() calls leave in one append per follower
+// (up to Config::max_size_per_msg), so a caller that drains its request queue before each Ready
+// gets batching for free.
+//
 // Errors: Propose/ReadIndex fail fast with ProposalDroppedError (absl::StatusCode::kUnavailable,
 // see raft.h) when there is no leader or a transfer is in progress; such a request was NOT
 // accepted. An accepted proposal may still be lost (leader change, message loss): the caller

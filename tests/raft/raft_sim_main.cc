@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!soak) {
-    auto r = cairn::raft::sim::Run(o);
+    auto r = cairn::raft::sim::RunSimulation(o);
     Report(o, r);
     return r.ok ? 0 : 1;
   }
@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   for (long k = 0; k < seeds; ++k) {
     o.seed = first_seed + k;
     o.members = (k % 2 == 0) ? 3 : 5;
-    auto r = cairn::raft::sim::Run(o);
+    auto r = cairn::raft::sim::RunSimulation(o);
     if (!r.ok || k % 100 == 0) Report(o, r);
     if (!r.ok) return 1;
   }

@@ -113,16 +113,37 @@ TEST(ReplicationTest, FollowerForwardsProposalToLeader) {
   for (uint64_t id : {1, 2, 3}) EXPECT_EQ(c.applied(id).back().data(), "from-2");
 }
 
-TEST(ReplicationTest, InflightWindowBoundsUnacknowledgedAppendsAndBatchesTheRest) {
-  TestCluster c({1, 2, 3}, [](Config& cfg) { cfg.max_inflight_msgs = 2; });
+int AppendsTo(TestCluster& c, uint64_t to, size_t* largest = nullptr) {
+  int n = 0;
+  for (const auto& m : c.pending()) {
+    if (m.type() == cairnpb::MSG_APPEND && m.to() == to) {
+      ++n;
+      if (largest) *largest = std::max<size_t>(*largest, m.entries_size());
+    }
+  }
+  return n;
+}
+
+TEST(ReplicationTest, ProposalsBetweenReadysTravelInOneAppend) {
+  TestCluster c({1, 2, 3});
   c.Elect(1);
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(c.node(1).Propose("p" + std::to_string(i)).ok());
   c.ProcessReadys();
-  int appends_to_2 = 0;
-  for (const auto& m : c.pending()) {
-    if (m.type() == cairnpb::MSG_APPEND && m.to() == 2) ++appends_to_2;
+  size_t largest = 0;
+  EXPECT_EQ(AppendsTo(c, 2, &largest), 1);
+  EXPECT_EQ(largest, 6u);
+  c.Stabilize();
+  EXPECT_EQ(c.applied(2).size(), 7u);
+}
+
+TEST(ReplicationTest, InflightWindowBoundsUnacknowledgedAppendsAndBatchesTheRest) {
+  TestCluster c({1, 2, 3}, [](Config& cfg) { cfg.max_inflight_msgs = 2; });
+  c.Elect(1);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(c.node(1).Propose("p" + std::to_string(i)).ok());
+    c.ProcessReadys();  // one Ready per proposal: each would go out on its own
   }
-  EXPECT_EQ(appends_to_2, 2);  // the window is full; the other 4 proposals wait
+  EXPECT_EQ(AppendsTo(c, 2), 2);  // the window is full; the other 4 proposals wait
   // Deliver the appends and their acknowledgements by hand, then look at the next append.
   for (int hop = 0; hop < 2; ++hop) {
     auto batch = std::move(c.pending());
@@ -131,11 +152,7 @@ TEST(ReplicationTest, InflightWindowBoundsUnacknowledgedAppendsAndBatchesTheRest
     c.ProcessReadys();
   }
   size_t largest = 0;
-  for (const auto& m : c.pending()) {
-    if (m.type() == cairnpb::MSG_APPEND && m.to() == 2) {
-      largest = std::max<size_t>(largest, m.entries_size());
-    }
-  }
+  AppendsTo(c, 2, &largest);
   EXPECT_EQ(largest, 4u);  // the waiting proposals travel together
   c.Stabilize();
   EXPECT_EQ(c.applied(2).size(), 7u);

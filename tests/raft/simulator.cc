@@ -540,7 +540,7 @@ std::string ReplayCommand(const Options& o) {
   return cmd;
 }
 
-Result Run(const Options& options) {
+Result RunSimulation(const Options& options) {
   const std::string replay = ReplayCommand(options);
   std::snprintf(g_replay_line, sizeof(g_replay_line), "%s", replay.c_str());
   std::signal(SIGABRT, PrintReplayOnAbort);

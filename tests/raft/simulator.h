@@ -45,7 +45,7 @@ struct Result {
   uint64_t messages_delivered = 0;
 };
 
-Result Run(const Options& options);
+Result RunSimulation(const Options& options);
 
 // One line that replays the run: "<path>/raft_sim --seed S --steps N --members M [...]".
 std::string ReplayCommand(const Options& options);

@@ -27,7 +27,7 @@ TEST_P(SimulatorShard, SafetyAndLivenessHoldForEverySeed) {
     o.seed = static_cast<uint64_t>(s) + 1;
     o.steps = steps;
     o.members = (s % 2 == 0) ? 3 : 5;
-    Result r = Run(o);
+    Result r = RunSimulation(o);
     ASSERT_TRUE(r.ok) << r.failure << "\nreplay: " << ReplayCommand(o);
     // A run that never elected or committed anything would prove nothing.
     EXPECT_GT(r.leaders_elected, 0u) << ReplayCommand(o);
@@ -46,7 +46,7 @@ TEST(SimulatorSelfTest, CatchesCommitWithoutQuorum) {
     o.steps = 3000;
     o.members = 3;
     o.unsafe_commit_without_quorum = true;
-    caught = !Run(o).ok;
+    caught = !RunSimulation(o).ok;
   }
   EXPECT_TRUE(caught);
 }
@@ -59,7 +59,7 @@ TEST(SimulatorSelfTest, CatchesReadsWithoutQuorum) {
     o.steps = 3000;
     o.members = 5;
     o.unsafe_read_without_quorum = true;
-    Result r = Run(o);
+    Result r = RunSimulation(o);
     caught = !r.ok && r.failure.find("stale read") != std::string::npos;
   }
   EXPECT_TRUE(caught);
@@ -70,7 +70,7 @@ TEST(SimulatorSelfTest, SameSeedSameRun) {
   o.seed = 7;
   o.steps = 2000;
   o.members = 5;
-  Result a = Run(o), b = Run(o);
+  Result a = RunSimulation(o), b = RunSimulation(o);
   EXPECT_EQ(a.messages_delivered, b.messages_delivered);
   EXPECT_EQ(a.entries_committed, b.entries_committed);
   EXPECT_EQ(a.reads_served, b.reads_served);
