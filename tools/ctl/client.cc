@@ -1,0 +1,348 @@
+#include "tools/ctl/client.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
+
+namespace cairn::ctl {
+namespace {
+
+using namespace etcdserverpb;  // NOLINT: every RPC type of the etcd API is used below
+using Clock = std::chrono::system_clock;
+
+const char* GoCodeName(int code) {
+  static const char* kNames[] = {"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
+                                 "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted",
+                                 "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented",
+                                 "Internal", "Unavailable", "DataLoss", "Unauthenticated"};
+  return code >= 0 && code <= 16 ? kNames[code] : "Unknown";
+}
+
+absl::Status ToStatus(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      EtcdErrorText(s.error_code(), s.error_message()));
+}
+
+std::string ReadFile(const std::string& path, bool* ok) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *ok = in.good() || in.eof();
+  return ss.str();
+}
+
+// One endpoint: its channel and a stub per service.
+struct Endpoint {
+  std::string name;  // as given by the user, for messages
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<KV::Stub> kv;
+  std::unique_ptr<Watch::Stub> watch;
+  std::unique_ptr<Lease::Stub> lease;
+  std::unique_ptr<Cluster::Stub> cluster;
+  std::unique_ptr<Maintenance::Stub> maintenance;
+  std::unique_ptr<Auth::Stub> auth;
+};
+
+absl::StatusOr<std::shared_ptr<Endpoint>> MakeEndpoint(const ClientConfig& cfg, const std::string& ep) {
+  std::string target = ep;
+  bool tls = !cfg.insecure_transport || !cfg.cacert.empty() || !cfg.cert.empty();
+  if (absl::StartsWith(target, "http://")) {
+    target = target.substr(7);
+  } else if (absl::StartsWith(target, "https://")) {
+    target = target.substr(8);
+    tls = true;
+  } else if (absl::StartsWith(target, "unix://") || absl::StartsWith(target, "unixs://")) {
+    target = "unix:" + target.substr(target.find("://") + 3);
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (tls) {
+    grpc::SslCredentialsOptions opts;
+    bool ok = true;
+    if (!cfg.cacert.empty()) opts.pem_root_certs = ReadFile(cfg.cacert, &ok);
+    if (ok && !cfg.cert.empty()) opts.pem_cert_chain = ReadFile(cfg.cert, &ok);
+    if (ok && !cfg.key.empty()) opts.pem_private_key = ReadFile(cfg.key, &ok);
+    if (!ok) return absl::InvalidArgumentError("open TLS file: no such file or directory");
+    creds = grpc::SslCredentials(opts);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  // Separate sockets per endpoint object so ForEndpoint() really talks to that member.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto e = std::make_shared<Endpoint>();
+  e->name = ep;
+  e->channel = grpc::CreateCustomChannel(target, creds, args);
+  e->kv = KV::NewStub(e->channel);
+  e->watch = Watch::NewStub(e->channel);
+  e->lease = Lease::NewStub(e->channel);
+  e->cluster = Cluster::NewStub(e->channel);
+  e->maintenance = Maintenance::NewStub(e->channel);
+  e->auth = Auth::NewStub(e->channel);
+  return e;
+}
+
+template <typename Resp, typename Stream>
+class StreamBase {
+ protected:
+  grpc::ClientContext ctx_;
+  std::unique_ptr<Stream> stream_;
+  std::mutex write_mu_;
+};
+
+class GrpcWatchStream : public WatchStream,
+                        StreamBase<WatchResponse, grpc::ClientReaderWriter<WatchRequest, WatchResponse>> {
+ public:
+  GrpcWatchStream(Endpoint& ep, const std::string& token) {
+    ctx_.AddMetadata("hasleader", "true");
+    if (!token.empty()) ctx_.AddMetadata("token", token);
+    stream_ = ep.watch->Watch(&ctx_);
+  }
+  bool Send(const WatchRequest& req) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    return stream_->Write(req);
+  }
+  bool Read(WatchResponse* resp) override { return stream_->Read(resp); }
+  void Cancel() override { ctx_.TryCancel(); }
+  absl::Status Finish() override { return ToStatus(stream_->Finish()); }
+};
+
+class GrpcKeepAliveStream
+    : public KeepAliveStream,
+      StreamBase<LeaseKeepAliveResponse, grpc::ClientReaderWriter<LeaseKeepAliveRequest, LeaseKeepAliveResponse>> {
+ public:
+  GrpcKeepAliveStream(Endpoint& ep, const std::string& token) {
+    if (!token.empty()) ctx_.AddMetadata("token", token);
+    stream_ = ep.lease->LeaseKeepAlive(&ctx_);
+  }
+  bool Send(int64_t id) override {
+    LeaseKeepAliveRequest req;
+    req.set_id(id);
+    std::lock_guard<std::mutex> l(write_mu_);
+    return stream_->Write(req);
+  }
+  bool Read(LeaseKeepAliveResponse* resp) override { return stream_->Read(resp); }
+  void Cancel() override { ctx_.TryCancel(); }
+  absl::Status Finish() override { return ToStatus(stream_->Finish()); }
+};
+
+class GrpcClient : public Client {
+ public:
+  GrpcClient(ClientConfig cfg, std::vector<std::shared_ptr<Endpoint>> eps, size_t current, std::string token)
+      : cfg_(std::move(cfg)), eps_(std::move(eps)), current_(current), token_(std::move(token)) {}
+
+  absl::StatusOr<std::unique_ptr<Client>> ForEndpoint(const std::string& endpoint) override {
+    auto ep = MakeEndpoint(cfg_, endpoint);
+    if (!ep.ok()) return ep.status();
+    ClientConfig one = cfg_;
+    one.endpoints = {endpoint};
+    return std::unique_ptr<Client>(new GrpcClient(one, {*ep}, 0, token_));
+  }
+
+  std::vector<std::string> Endpoints() const override {
+    std::vector<std::string> out;
+    for (const auto& e : eps_) out.push_back(e->name);
+    return out;
+  }
+
+  absl::Status Authenticate() {
+    AuthenticateRequest req;
+    req.set_name(cfg_.user);
+    req.set_password(cfg_.password);
+    token_.clear();
+    auto resp = Unary<AuthenticateResponse>(
+        [&](Endpoint& e, grpc::ClientContext* c, AuthenticateResponse* r) { return e.auth->Authenticate(c, req, r); });
+    if (!resp.ok()) return resp.status();
+    token_ = resp->token();
+    return absl::OkStatus();
+  }
+
+#define CAIRN_UNARY(Method, Service, Rpc, Req, Resp)                                          \
+  Result<Resp> Method(const Req& req) override {                                             \
+    return Unary<Resp>([&](Endpoint& e, grpc::ClientContext* c, Resp* r) {                   \
+      return e.Service->Rpc(c, req, r);                                                      \
+    });                                                                                      \
+  }
+  CAIRN_UNARY(Range, kv, Range, RangeRequest, RangeResponse)
+  CAIRN_UNARY(Put, kv, Put, PutRequest, PutResponse)
+  CAIRN_UNARY(DeleteRange, kv, DeleteRange, DeleteRangeRequest, DeleteRangeResponse)
+  CAIRN_UNARY(Txn, kv, Txn, TxnRequest, TxnResponse)
+  CAIRN_UNARY(Compact, kv, Compact, CompactionRequest, CompactionResponse)
+  CAIRN_UNARY(LeaseGrant, lease, LeaseGrant, LeaseGrantRequest, LeaseGrantResponse)
+  CAIRN_UNARY(LeaseRevoke, lease, LeaseRevoke, LeaseRevokeRequest, LeaseRevokeResponse)
+  CAIRN_UNARY(LeaseTimeToLive, lease, LeaseTimeToLive, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse)
+  CAIRN_UNARY(LeaseLeases, lease, LeaseLeases, LeaseLeasesRequest, LeaseLeasesResponse)
+  CAIRN_UNARY(MemberAdd, cluster, MemberAdd, MemberAddRequest, MemberAddResponse)
+  CAIRN_UNARY(MemberRemove, cluster, MemberRemove, MemberRemoveRequest, MemberRemoveResponse)
+  CAIRN_UNARY(MemberUpdate, cluster, MemberUpdate, MemberUpdateRequest, MemberUpdateResponse)
+  CAIRN_UNARY(MemberList, cluster, MemberList, MemberListRequest, MemberListResponse)
+  CAIRN_UNARY(MemberPromote, cluster, MemberPromote, MemberPromoteRequest, MemberPromoteResponse)
+  CAIRN_UNARY(Alarm, maintenance, Alarm, AlarmRequest, AlarmResponse)
+  CAIRN_UNARY(Status, maintenance, Status, StatusRequest, StatusResponse)
+  CAIRN_UNARY(Defragment, maintenance, Defragment, DefragmentRequest, DefragmentResponse)
+  CAIRN_UNARY(HashKV, maintenance, HashKV, HashKVRequest, HashKVResponse)
+  CAIRN_UNARY(MoveLeader, maintenance, MoveLeader, MoveLeaderRequest, MoveLeaderResponse)
+  CAIRN_UNARY(AuthEnable, auth, AuthEnable, AuthEnableRequest, AuthEnableResponse)
+  CAIRN_UNARY(AuthDisable, auth, AuthDisable, AuthDisableRequest, AuthDisableResponse)
+  CAIRN_UNARY(AuthStatus, auth, AuthStatus, AuthStatusRequest, AuthStatusResponse)
+  CAIRN_UNARY(UserAdd, auth, UserAdd, AuthUserAddRequest, AuthUserAddResponse)
+  CAIRN_UNARY(UserGet, auth, UserGet, AuthUserGetRequest, AuthUserGetResponse)
+  CAIRN_UNARY(UserList, auth, UserList, AuthUserListRequest, AuthUserListResponse)
+  CAIRN_UNARY(UserDelete, auth, UserDelete, AuthUserDeleteRequest, AuthUserDeleteResponse)
+  CAIRN_UNARY(UserChangePassword, auth, UserChangePassword, AuthUserChangePasswordRequest, AuthUserChangePasswordResponse)
+  CAIRN_UNARY(UserGrantRole, auth, UserGrantRole, AuthUserGrantRoleRequest, AuthUserGrantRoleResponse)
+  CAIRN_UNARY(UserRevokeRole, auth, UserRevokeRole, AuthUserRevokeRoleRequest, AuthUserRevokeRoleResponse)
+  CAIRN_UNARY(RoleAdd, auth, RoleAdd, AuthRoleAddRequest, AuthRoleAddResponse)
+  CAIRN_UNARY(RoleGet, auth, RoleGet, AuthRoleGetRequest, AuthRoleGetResponse)
+  CAIRN_UNARY(RoleList, auth, RoleList, AuthRoleListRequest, AuthRoleListResponse)
+  CAIRN_UNARY(RoleDelete, auth, RoleDelete, AuthRoleDeleteRequest, AuthRoleDeleteResponse)
+  CAIRN_UNARY(RoleGrantPermission, auth, RoleGrantPermission, AuthRoleGrantPermissionRequest, AuthRoleGrantPermissionResponse)
+  CAIRN_UNARY(RoleRevokePermission, auth, RoleRevokePermission, AuthRoleRevokePermissionRequest, AuthRoleRevokePermissionResponse)
+#undef CAIRN_UNARY
+
+  absl::Status Snapshot(const std::function<bool(const std::string&)>& sink) override {
+    grpc::ClientContext ctx;
+    if (!token_.empty()) ctx.AddMetadata("token", token_);
+    SnapshotRequest req;
+    auto reader = Current().maintenance->Snapshot(&ctx, req);
+    SnapshotResponse resp;
+    while (reader->Read(&resp)) {
+      if (!sink(resp.blob())) {
+        ctx.TryCancel();
+        break;
+      }
+    }
+    return ToStatus(reader->Finish());
+  }
+
+  absl::StatusOr<std::unique_ptr<WatchStream>> Watch() override {
+    return std::unique_ptr<WatchStream>(new GrpcWatchStream(Current(), token_));
+  }
+  absl::StatusOr<std::unique_ptr<KeepAliveStream>> KeepAlive() override {
+    return std::unique_ptr<KeepAliveStream>(new GrpcKeepAliveStream(Current(), token_));
+  }
+
+ private:
+  Endpoint& Current() {
+    std::lock_guard<std::mutex> l(mu_);
+    return *eps_[current_];
+  }
+
+  template <typename Resp, typename Fn>
+  Result<Resp> Unary(Fn fn) {
+    auto deadline = Clock::now() + std::chrono::nanoseconds(cfg_.command_timeout_ns);
+    size_t start;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      start = current_;
+    }
+    grpc::Status last;
+    for (size_t attempt = 0; attempt < eps_.size(); ++attempt) {
+      size_t idx = (start + attempt) % eps_.size();
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline);
+      // A fresh endpoint may still be connecting; give the last candidate the whole
+      // deadline, fail fast on the others so another endpoint can take over.
+      ctx.set_wait_for_ready(attempt + 1 == eps_.size() || eps_.size() == 1);
+      if (!token_.empty()) ctx.AddMetadata("token", token_);
+      Resp resp;
+      last = fn(*eps_[idx], &ctx, &resp);
+      if (last.ok()) {
+        std::lock_guard<std::mutex> l(mu_);
+        current_ = idx;
+        return resp;
+      }
+      if (last.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      if (Clock::now() >= deadline) break;
+    }
+    return ToStatus(last);
+  }
+
+  ClientConfig cfg_;
+  std::vector<std::shared_ptr<Endpoint>> eps_;
+  std::mutex mu_;
+  size_t current_;
+  std::string token_;
+};
+
+// Dials all endpoints at once and returns the index of the first that is READY, or -1 at
+// the deadline. State changes are watched through a completion queue because that is what
+// drives gRPC's I/O while no call is in flight; short watch slices keep the final drain quick.
+int WaitForAnyReady(const std::vector<std::shared_ptr<Endpoint>>& eps, Clock::time_point deadline) {
+  grpc::CompletionQueue cq;
+  int pending = 0;
+  int ready = -1;
+  auto watch = [&](size_t i) {
+    grpc_connectivity_state st = eps[i]->channel->GetState(true);
+    if (st == GRPC_CHANNEL_READY) {
+      ready = static_cast<int>(i);
+      return;
+    }
+    auto slice = std::min(deadline, Clock::now() + std::chrono::milliseconds(50));
+    eps[i]->channel->NotifyOnStateChange(st, slice, &cq, reinterpret_cast<void*>(i));
+    ++pending;
+  };
+  for (size_t i = 0; i < eps.size() && ready < 0; ++i) watch(i);
+  while (pending > 0) {
+    void* tag;
+    bool ok;
+    if (!cq.Next(&tag, &ok)) break;
+    --pending;
+    if (ready >= 0) continue;  // draining
+    size_t i = reinterpret_cast<size_t>(tag);
+    if (Clock::now() < deadline) {
+      watch(i);
+    } else if (eps[i]->channel->GetState(false) == GRPC_CHANNEL_READY) {
+      ready = static_cast<int>(i);
+    }
+  }
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+  return ready;
+}
+
+}  // namespace
+
+std::string EtcdErrorText(int code, const std::string& message) {
+  // etcd's client turns its own server errors into their bare message; a deadline that
+  // the client set itself reads as Go's context error; anything else keeps gRPC's form.
+  if (absl::StartsWith(message, "etcdserver: ")) return message;
+  if (code == static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED)) return "context deadline exceeded";
+  if (code == static_cast<int>(grpc::StatusCode::CANCELLED)) return "context canceled";
+  return absl::StrCat("rpc error: code = ", GoCodeName(code), " desc = ", message);
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientConfig& cfg) {
+  if (cfg.endpoints.empty()) return absl::InvalidArgumentError("no endpoints available");
+  std::vector<std::shared_ptr<Endpoint>> eps;
+  for (const auto& name : cfg.endpoints) {
+    auto ep = MakeEndpoint(cfg, name);
+    if (!ep.ok()) return ep.status();
+    eps.push_back(*ep);
+  }
+  int ready = WaitForAnyReady(eps, Clock::now() + std::chrono::nanoseconds(cfg.dial_timeout_ns));
+  if (ready < 0) {
+    return absl::DeadlineExceededError("context deadline exceeded");
+  }
+  auto client = std::make_unique<GrpcClient>(cfg, std::move(eps), static_cast<size_t>(ready), "");
+  if (!cfg.user.empty()) {
+    absl::Status st = client->Authenticate();
+    if (!st.ok()) return st;
+  }
+  return std::unique_ptr<Client>(std::move(client));
+}
+
+}  // namespace cairn::ctl
