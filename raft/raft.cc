@@ -75,11 +75,9 @@ absl::StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config) {
   std::unique_ptr<Raft> r(new Raft(config));
   r->tracker_.Reset(initial->conf_state, r->log_.LastIndex() + 1);
   const cairnpb::HardState& hs = initial->hard_state;
-  if (hs.commit() < r->log_.committed() || hs.commit() > r->log_.LastIndex()) {
-    if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) {
-      return absl::FailedPreconditionError(
-          "raft: persisted commit index is outside the persisted log");
-    }
+  if (hs.commit() > r->log_.LastIndex()) {
+    return absl::FailedPreconditionError(
+        "raft: persisted commit index is beyond the persisted log");
   }
   r->term_ = hs.term();
   r->vote_ = hs.vote();
@@ -275,8 +273,8 @@ bool Raft::AppendEntries(std::vector<cairnpb::Entry> ents) {
   if (Progress* self = tracker_.Get(id_)) self->MaybeUpdate(last);
   if (unsafe_commit_without_quorum_) {
     log_.CommitTo(last);
-  } else {
-    MaybeCommit();
+  } else if (MaybeCommit()) {
+    ReleaseReadsWaitingForCommit();  // a group of one commits as it appends
   }
   return true;
 }

@@ -29,6 +29,7 @@ void Report(const cairn::raft::sim::Options& o, const cairn::raft::sim::Result& 
     std::printf("  %s\n  replay: %s\n", r.failure.c_str(),
                 cairn::raft::sim::ReplayCommand(o).c_str());
   }
+  std::fflush(stdout);  // progress stays visible even if a later seed aborts
 }
 
 }  // namespace
