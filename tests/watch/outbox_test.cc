@@ -1,0 +1,105 @@
+// Outbox: the per-stream queue's flow control and consumer wake-ups.
+#include "server/watch/outbox.h"
+
+#include <gtest/gtest.h>
+
+namespace cairn::watch {
+namespace {
+
+OutboxItem Control(int64_t watch_id, size_t bytes) {
+  OutboxItem item;
+  item.watch_id = watch_id;
+  item.control = std::make_unique<etcdserverpb::WatchResponse>();
+  item.control->set_watch_id(watch_id);
+  item.bytes = bytes;
+  return item;
+}
+
+class CountingSink : public OutputSink {
+ public:
+  void OnOutputReady() override { ++calls; }
+  int calls = 0;
+};
+
+TEST(OutboxTest, RefusesPastTheBufferButAlwaysTakesOneItem) {
+  Outbox outbox({/*buffer_bytes=*/100, /*max_response_bytes=*/1000, nullptr}, nullptr);
+  bool kick = false;
+  OutboxItem big = Control(1, 500);
+  EXPECT_TRUE(outbox.TryPush(big, &kick)) << "an empty outbox takes anything";
+  OutboxItem small = Control(2, 10);
+  EXPECT_FALSE(outbox.TryPush(small, &kick));
+  outbox.Push(std::move(small), &kick);  // control responses ignore the limit
+  etcdserverpb::WatchResponse r;
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.watch_id(), 1);
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.watch_id(), 2);
+  EXPECT_FALSE(outbox.Pop(&r));
+}
+
+TEST(OutboxTest, KicksOnlyAnIdleConsumerAndNeverAfterClose) {
+  Outbox outbox({100, 1000, nullptr}, nullptr);
+  CountingSink sink;
+  outbox.SetSink(&sink);
+  bool kick = false;
+  outbox.Push(Control(1, 1), &kick);
+  EXPECT_TRUE(kick);
+  outbox.Kick();
+  outbox.Push(Control(2, 1), &kick);
+  EXPECT_FALSE(kick) << "the consumer is already busy draining";
+  etcdserverpb::WatchResponse r;
+  while (outbox.Pop(&r)) {
+  }
+  outbox.Push(Control(3, 1), &kick);
+  EXPECT_TRUE(kick) << "the consumer went idle when Pop came back empty";
+  outbox.Close();
+  outbox.Kick();
+  EXPECT_EQ(sink.calls, 1);
+  outbox.Push(Control(4, 1), &kick);
+  EXPECT_FALSE(kick);
+  EXPECT_FALSE(outbox.Pop(&r));
+}
+
+TEST(OutboxTest, CallsBackWhenDrainedBelowHalfAfterSayingFull) {
+  int room_calls = 0;
+  Outbox outbox({100, 1000, nullptr}, [&] { ++room_calls; });
+  bool kick = false;
+  for (int i = 0; i < 4; ++i) outbox.Push(Control(i, 30), &kick);
+  EXPECT_FALSE(outbox.HasRoom());
+  etcdserverpb::WatchResponse r;
+  ASSERT_TRUE(outbox.Pop(&r));  // 90 left
+  ASSERT_TRUE(outbox.Pop(&r));  // 60 left
+  EXPECT_EQ(room_calls, 0);
+  ASSERT_TRUE(outbox.Pop(&r));  // 30 left: below half
+  EXPECT_EQ(room_calls, 1);
+  EXPECT_TRUE(outbox.HasRoom());
+}
+
+TEST(OutboxTest, BuildsEventResponsesFromSharedBatchWithHeaderAndPrevKvChoice) {
+  Outbox outbox({1000, 1000, [](etcdserverpb::ResponseHeader* h) { h->set_member_id(9); }}, nullptr);
+  auto batch = std::make_shared<std::vector<mvccpb::Event>>(3);
+  for (int i = 0; i < 3; ++i) {
+    (*batch)[i].mutable_kv()->set_key("k" + std::to_string(i));
+    (*batch)[i].mutable_kv()->set_mod_revision(5);
+    (*batch)[i].mutable_prev_kv()->set_key("k" + std::to_string(i));
+  }
+  OutboxItem item;
+  item.watch_id = 4;
+  item.header_revision = 5;
+  item.batch = batch;
+  item.picks = {0, 2};
+  bool kick = false;
+  outbox.Push(std::move(item), &kick);
+  etcdserverpb::WatchResponse r;
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.watch_id(), 4);
+  EXPECT_EQ(r.header().revision(), 5);
+  EXPECT_EQ(r.header().member_id(), 9u);
+  ASSERT_EQ(r.events_size(), 2);
+  EXPECT_EQ(r.events(1).kv().key(), "k2");
+  EXPECT_FALSE(r.events(0).has_prev_kv());
+  EXPECT_TRUE((*batch)[0].has_prev_kv()) << "the shared batch is not modified";
+}
+
+}  // namespace
+}  // namespace cairn::watch
