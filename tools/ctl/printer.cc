@@ -238,7 +238,7 @@ absl::Status Printer::Watch(const WatchResponse& r) {
       for (const auto& e : r.events()) events.push_back(MessageJson(e));
       JsonObject o;
       o.Raw("Header", MessageJson(r.header()));
-      o.Raw("Events", events.empty() ? "null" : "[" + absl::StrJoin(events, ",") + "]");
+      o.Raw("Events", "[" + absl::StrJoin(events, ",") + "]");  // clientv3 always makes the slice
       o.Raw("CompactRevision", absl::StrCat(r.compact_revision()));
       o.Raw("Canceled", Bool(r.canceled()));
       o.Raw("Created", Bool(r.created()));
