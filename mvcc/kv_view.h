@@ -23,7 +23,6 @@ struct KeyRange {
   Kind kind = Kind::kSingle;
 
   static KeyRange From(absl::string_view key, absl::string_view range_end);
-  // Whether a key at the position of `user_key` ends the scan (everything after it is outside).
   bool Contains(absl::string_view user_key) const;
 };
 
@@ -65,7 +64,6 @@ class KvView {
   const Tables* tables_;
   int64_t current_;
   int64_t compacted_;
-  mutable std::string scratch_;
 };
 
 // Copies a decoded record into a KeyValue.

@@ -1,5 +1,6 @@
 #include "mvcc/store.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
@@ -58,7 +59,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   if (int rc = mdb_env_set_maxreaders(env, options.max_readers); rc != 0) return MdbStatus(rc, "set maxreaders");
   if (int rc = mdb_env_set_mapsize(env, options.quota_bytes + headroom); rc != 0) return MdbStatus(rc, "set mapsize");
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
-  if (!options.sync_commits) flags |= MDB_NOSYNC;
+  if (options.no_sync) {
+    flags |= MDB_NOSYNC;
+  } else if (!options.sync_commits) {
+    flags |= MDB_NOMETASYNC;
+  }
   if (int rc = mdb_env_open(env, options.dir.c_str(), flags, 0644); rc != 0) {
     return MdbStatus(rc, absl::StrCat("open ", options.dir));
   }
@@ -380,7 +385,7 @@ absl::Status Store::ReadEvents(absl::string_view key, absl::string_view range_en
   AppendRevision(Revision{from_rev, 0}, &seek);
   MDB_val k = Val(seek), v, hk, hv;
   int64_t last_main = -1;
-  *next_rev = state.current_revision + 1;
+  *next_rev = std::max(from_rev, state.current_revision + 1);
   for (bool ok = revisions.Get(&k, &v, MDB_SET_RANGE); ok; ok = revisions.Get(&k, &v, MDB_NEXT)) {
     const Revision rev = DecodeRevision(static_cast<const char*>(k.mv_data));
     if (events->size() >= max_events && rev.main != last_main && last_main != -1) {

@@ -9,9 +9,10 @@
 // and CompactStep(), never two of those at once. Any number of threads may call the const methods
 // concurrently with each other and with the writer; a read sees the last committed batch.
 //
-// Durability: with sync_commits=false commits are not fsync'ed (MDB_NOSYNC); the server's WAL is the
-// durable record and is replayed from AppliedIndex()+1 at start. The applied index/term are written
-// in the same LMDB transaction as the data they cover, so a replay never applies an entry twice.
+// Durability: see StoreOptions; by default a commit is crash-consistent but not durable on its own:
+// the server's WAL is the durable record and is replayed from AppliedIndex()+1 at start. The applied
+// index/term are written in the same LMDB transaction as the data they cover, so a replay never
+// applies an entry twice.
 //
 // Space: the quota bounds the pages in use (DbSizeInUse()). A request that would push the store past
 // it fails with ErrNoSpace() and leaves no trace; reads, deletes and compaction keep working, using
@@ -41,7 +42,12 @@ namespace cairn::mvcc {
 struct StoreOptions {
   std::string dir;                    // created if missing; holds LMDB's data.mdb and lock.mdb
   uint64_t quota_bytes = 2ull << 30;  // etcd's default backend quota
-  bool sync_commits = false;          // fsync each commit (only needed without a WAL in front)
+  // How a commit reaches the disk. Default (both false): LMDB's MDB_NOMETASYNC — the data pages are
+  // fdatasync'ed at each commit, the meta page only with the next one, so a power loss can undo the
+  // last commit (the WAL replays it from AppliedIndex()+1) but never leaves a corrupt file.
+  bool sync_commits = false;  // also sync the meta page: every commit durable on its own
+  bool no_sync = false;       // MDB_NOSYNC: no fsync at all. Survives process crashes, but a power
+                              // loss can corrupt the file. For tests and benchmarks.
   // Extra LMDB map space beyond the quota that only deletes, compaction and commit bookkeeping can
   // use. 0 picks max(quota/4, 8 MiB). Tests set it tiny to exercise LMDB's own MDB_MAP_FULL path.
   uint64_t headroom_bytes = 0;
@@ -96,7 +102,7 @@ class Store {
   // Events of keys in (key, range_end) (etcd's range convention) with revision >= from_rev, in
   // revision order, prev_kv filled when the previous version still exists. Stops after the revision
   // at which max_events is reached (a revision's events are never split) and sets *next_rev to the
-  // revision to continue from (current revision + 1 when caught up). ErrCompacted if
+  // revision to continue from (max(from_rev, current revision + 1) when caught up). ErrCompacted if
   // from_rev < the compacted revision, ErrFutureRev never (a future from_rev just yields nothing).
   absl::Status ReadEvents(absl::string_view key, absl::string_view range_end, int64_t from_rev, size_t max_events,
                           std::vector<mvccpb::Event>* events, int64_t* next_rev) const;
