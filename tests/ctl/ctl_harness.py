@@ -1,0 +1,175 @@
+"""Shared helpers for the cairnctl tests: servers on free loopback ports, running
+cairnctl and etcdctl side by side, and normalising what legitimately differs.
+
+Server kind comes from SERVER_KIND ('etcd' or 'cairnd'). For 'cairnd' the binary is
+$CAIRND, else <repo>/build/bin/cairnd; when it does not exist the test exits 77, which
+ctest reports as skipped.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ETCD = "/usr/bin/etcd"
+ETCDCTL = "/usr/bin/etcdctl"
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CMD_TIMEOUT_S = 20
+
+
+def cairnctl_path():
+    path = os.environ.get("CAIRNCTL") or os.path.join(REPO, "build", "bin", "cairnctl")
+    if not os.path.exists(path):
+        print(f"SKIP: cairnctl not built at {path}")
+        sys.exit(77)
+    return path
+
+
+def server_binary():
+    kind = os.environ.get("SERVER_KIND", "etcd")
+    if kind == "etcd":
+        return kind, ETCD
+    for path in (os.environ.get("CAIRND"), os.path.join(REPO, "build", "bin", "cairnd")):
+        if path and os.path.exists(path):
+            return kind, path
+    print("SKIP: cairnd is not built (set CAIRND=<path>)")
+    sys.exit(77)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One single-member server (etcd or cairnd; both take etcd's flag names)."""
+
+    def __init__(self, kind, binary, root, dirname, name="node"):
+        self.kind, self.binary, self.name = kind, binary, name
+        self.data_dir = os.path.join(root, dirname)
+        self.client_port, self.peer_port = free_port(), free_port()
+        self.proc = None
+        self.log_path = os.path.join(root, dirname + ".log")
+
+    @property
+    def endpoint(self):
+        return f"127.0.0.1:{self.client_port}"
+
+    def start(self, timeout=20):
+        client = f"http://127.0.0.1:{self.client_port}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        cmd = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
+               "--listen-client-urls", client, "--advertise-client-urls", client,
+               "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+               "--initial-cluster", f"{self.name}={peer}"]
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited early; log: {self.log_path}")
+            r = subprocess.run([ETCDCTL, "--endpoints", self.endpoint, "--dial-timeout", "1s",
+                                "--command-timeout", "2s", "get", "ready-probe"],
+                               capture_output=True, env=etcdctl_env(), timeout=10)
+            if r.returncode == 0:
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.kind} did not become ready; log: {self.log_path}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def etcdctl_env(extra=None):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("ETCDCTL_") and not k.startswith("CAIRNCTL_")}
+    env["ETCDCTL_API"] = "3"
+    env.update(extra or {})
+    return env
+
+
+_ZAP_LINE = re.compile(r'^\{"level":.*\n?', re.M)
+
+
+def run(binary, endpoint, args, stdin=b"", env=None, timeout=CMD_TIMEOUT_S):
+    """Runs one CLI; returns (stdout, stderr-without-etcdctl-log-lines, exit code).
+    endpoint None: no --endpoints flag (environment or default decides)."""
+    cmd = [binary] + (["--endpoints", endpoint] if endpoint else []) + list(args)
+    r = subprocess.run(cmd, input=stdin, capture_output=True, env=etcdctl_env(env),
+                       timeout=timeout)
+    err = _ZAP_LINE.sub("", r.stderr.decode("utf-8", "replace"))
+    return r.stdout.decode("utf-8", "replace"), err, r.returncode
+
+
+class Normaliser:
+    """Replaces values that differ between two servers or two runs: member/cluster IDs,
+    endpoint addresses, lease IDs, durations."""
+
+    def __init__(self):
+        self.subs = []
+
+    def add(self, literal, placeholder):
+        if literal:
+            self.subs.append((str(literal), placeholder))
+
+    def add_id(self, value, name):
+        self.add(str(value), f"<{name}>")
+        self.add(format(value, "x"), f"<{name}>")
+        self.add(format(value, "016x"), f"<{name}>")
+
+    def __call__(self, text):
+        # Longest first so that a decimal ID is not half-replaced by a shorter one.
+        for literal, placeholder in sorted(self.subs, key=lambda s: -len(s[0])):
+            text = text.replace(literal, placeholder)
+        text = re.sub(r"took = \S+", "took = <T>", text)
+        text = re.sub(r'"took":"[^"]*"', '"took":"<T>"', text)
+        text = re.sub(r'"Took" : \S+', '"Took" : <T>', text)
+        # A lease's remaining time ticks between two runs.
+        text = re.sub(r"remaining\(\d+s\)", "remaining(<N>s)", text)
+        text = re.sub(r'"ttl":\d+', '"ttl":<N>', text)
+        text = re.sub(r'"TTL" : \d+', '"TTL" : <N>', text)
+        # Placeholders change column widths: compare tables modulo padding.
+        lines = []
+        for line in text.split("\n"):
+            if line.startswith("|") or line.startswith("+"):
+                line = re.sub(r"\| [0-9.]+(ns|\u00b5s|ms|s|m[0-9.]+s) \|", "| <T> |", line)
+                line = re.sub(r"-+", "-", re.sub(r" +", " ", line))
+            lines.append(line)
+        return "\n".join(lines)
+
+
+def ids_of(endpoint):
+    """(cluster_id, member_id) of a server, read with etcdctl."""
+    out, _, _ = run(ETCDCTL, endpoint, ["-w", "fields", "endpoint", "status"])
+    cluster = int(re.search(r'"ClusterID" : (\d+)', out).group(1))
+    member = int(re.search(r'"MemberID" : (\d+)', out).group(1))
+    return cluster, member
+
+
+class TempDir:
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="cairnctl-test-")
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def main():
+    # Bound the whole file: a hung server or CLI must not hang ctest.
+    signal.alarm(int(os.environ.get("CTL_TEST_BUDGET_S", "240")))
+    unittest.main(verbosity=2)
