@@ -69,7 +69,56 @@ TEST_F(EventsTest, ReadEventsBelowCompactionFails) {
   EXPECT_EQ(events[1].prev_kv().value(), "2");
 }
 
+TEST_F(EventsTest, NextRevisionNeverGoesBackwards) {
+  Put("a", "1");
+  std::vector<mvccpb::Event> events;
+  int64_t next = 0;
+  ASSERT_TRUE(store_->ReadEvents("a", "", 10, 5, &events, &next).ok());
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(next, 10);
+}
+
 using LeaseTest = StoreTest;
+
+TEST_F(LeaseTest, DeletedOrReassignedKeysLeaveTheLease) {
+  {
+    auto batch = store_->BeginWrite();
+    ASSERT_TRUE(batch->LeaseGrant(1, 10).ok());
+    ASSERT_TRUE(batch->LeaseGrant(2, 10).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  Put("a", "1", 1);
+  Put("b", "1", 1);
+  Delete("a");
+  Put("b", "2", 2);  // moves b to lease 2
+  const int64_t rev = store_->CurrentRevision();
+  auto batch = store_->BeginWrite();
+  etcdserverpb::LeaseRevokeResponse resp;
+  ASSERT_TRUE(batch->LeaseRevoke(1, &resp).ok());
+  EXPECT_TRUE(batch->events().empty());
+  ASSERT_TRUE(batch->LeaseRevoke(2, &resp).ok());
+  ASSERT_EQ(batch->events().size(), 1u);
+  EXPECT_EQ(batch->events()[0].kv().key(), "b");
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), rev + 1);
+}
+
+TEST_F(LeaseTest, LeasesSurviveRestart) {
+  {
+    auto batch = store_->BeginWrite();
+    ASSERT_TRUE(batch->LeaseGrant(5, 30).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  Put("k", "v", 5);
+  Reopen();
+  auto batch = store_->BeginWrite();
+  EXPECT_TRUE(batch->LeaseExists(5));
+  etcdserverpb::LeaseRevokeResponse resp;
+  ASSERT_TRUE(batch->LeaseRevoke(5, &resp).ok());
+  EXPECT_EQ(batch->events().size(), 1u);
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(Get("k").count(), 0);
+}
 
 TEST_F(LeaseTest, RevokeDeletesAttachedKeysInOneRevision) {
   {
