@@ -9,6 +9,23 @@ bool SameHardState(const cairnpb::HardState& a, const cairnpb::HardState& b) {
 }
 }  // namespace
 
+BootstrapState BootstrapLog(const std::vector<uint64_t>& voters) {
+  BootstrapState b;
+  for (size_t i = 0; i < voters.size(); ++i) {
+    cairnpb::ConfChange cc;
+    cc.set_type(cairnpb::CONF_CHANGE_ADD_NODE);
+    cc.set_node_id(voters[i]);
+    cairnpb::Entry& e = b.entries.emplace_back();
+    e.set_term(1);
+    e.set_index(i + 1);
+    e.set_type(cairnpb::ENTRY_CONF_CHANGE);
+    e.set_data(cc.SerializeAsString());
+  }
+  b.hard_state.set_term(1);
+  b.hard_state.set_commit(voters.size());
+  return b;
+}
+
 RawNode::RawNode(std::unique_ptr<Raft> r) : raft_(std::move(r)) {
   prev_soft_ = CurrentSoftState();
   prev_hard_ = raft_->hard_state();

@@ -15,9 +15,13 @@
 //           the applied index reaches each state's index.
 //   3. Advance(rd). Call it before the next GetReady(); inputs may be fed in between.
 //
-// Bootstrapping a new group: before the first Create(), the storage must report the initial
-// membership as InitialState::conf_state (for MemoryStorage: ApplySnapshot of an empty snapshot
-// at index 0 whose metadata carries the ConfState). Restarting: create with the same storage and
+// Bootstrapping a new group: every founding member writes BootstrapLog(voters) into its storage
+// before its first Create(): the founding membership becomes the first log entries, so a member
+// added later (which starts with an empty storage) learns it by replaying the log. Like any
+// committed entries, they come out in the first Ready and must be applied (ApplyConfChange);
+// until then the member does not campaign. (Tests with a fixed membership may instead report it
+// as InitialState::conf_state of an empty index-0 snapshot; members added to such a group would
+// not learn the founding membership.) Restarting: create with the same storage and
 // Config::applied = the state machine's applied index.
 //
 // Batching: proposals accepted between two GetReady() calls leave in one append per follower
@@ -76,6 +80,14 @@ struct NodeStatus {
   uint64_t lead_transferee = 0;
   std::map<uint64_t, ProgressStatus> progress;  // filled only on the leader
 };
+
+// The founding log of a new group: one ENTRY_CONF_CHANGE (ADD_NODE) per voter at term 1, already
+// committed. Persist `entries` and `hard_state` before creating the founding members.
+struct BootstrapState {
+  std::vector<cairnpb::Entry> entries;
+  cairnpb::HardState hard_state;
+};
+BootstrapState BootstrapLog(const std::vector<uint64_t>& voters);
 
 class RawNode {
  public:

@@ -20,11 +20,12 @@ void Usage() {
 
 void Report(const cairn::raft::sim::Options& o, const cairn::raft::sim::Result& r) {
   std::printf("seed %llu members %d steps %d: %s  leaders=%llu committed=%llu reads=%llu "
-              "crashes=%llu snapshots=%llu delivered=%llu\n",
+              "crashes=%llu snapshots=%llu confchanges=%llu delivered=%llu\n",
               (unsigned long long)o.seed, o.members, r.steps_run, r.ok ? "ok" : "FAILED",
               (unsigned long long)r.leaders_elected, (unsigned long long)r.entries_committed,
               (unsigned long long)r.reads_served, (unsigned long long)r.crashes,
-              (unsigned long long)r.snapshots_installed, (unsigned long long)r.messages_delivered);
+              (unsigned long long)r.snapshots_installed, (unsigned long long)r.conf_changes_proposed,
+              (unsigned long long)r.messages_delivered);
   if (!r.ok) {
     std::printf("  %s\n  replay: %s\n", r.failure.c_str(),
                 cairn::raft::sim::ReplayCommand(o).c_str());

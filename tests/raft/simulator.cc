@@ -87,17 +87,19 @@ struct PendingRead {
 class Simulator {
  public:
   explicit Simulator(const Options& o) : opts_(o), rng_(o.seed * 0x2545F4914F6CDD1DULL + 1) {
-    for (int i = 0; i < o.members; ++i) voters_.add_voters(i + 1);
+    std::vector<uint64_t> founders;
+    for (int i = 0; i < o.members; ++i) founders.push_back(i + 1);
+    const BootstrapState boot = BootstrapLog(founders);
     for (int i = 0; i < o.members; ++i) {
       Member m;
       m.id = i + 1;
       m.storage = std::make_unique<MemoryStorage>();
-      cairnpb::Snapshot boot;
-      *boot.mutable_metadata()->mutable_conf_state() = voters_;
-      (void)m.storage->ApplySnapshot(boot);
+      (void)m.storage->Append(boot.entries);
+      m.storage->SetHardState(boot.hard_state);
       members_.push_back(std::move(m));
     }
     for (auto& m : members_) Start(m);
+    next_id_ = o.members + 1;
   }
 
   Result Run() {
@@ -122,6 +124,7 @@ class Simulator {
     std::unique_ptr<RawNode> node;            // null while down
     StateMachine sm;
     std::vector<PendingRead> reads;
+    cairnpb::ConfState conf;  // membership as applied by this member
     Role last_role = Role::kFollower;
     uint64_t last_term = 0;
   };
@@ -144,6 +147,7 @@ class Simulator {
     auto snap = m.storage->GetSnapshot();
     m.sm = StateMachine::Decode(snap->data());
     m.sm.applied = snap->metadata().index();
+    m.conf = snap->metadata().conf_state();
     m.reads.clear();
     m.random = std::make_unique<SeededRandom>(rng_.Next());
     Config c;
@@ -204,7 +208,9 @@ class Simulator {
         DropMessage(Rand(network_.size()));
       } else if (r < 18 && !network_.empty()) {
         network_.push_back(network_[Rand(network_.size())]);  // duplicate
-      } else if (r < 19) {
+      } else if (r < 20 && Chance(50)) {
+        ChangeMembership();
+      } else if (r < 20) {
         if (Member* m = PickUp(); m && m->node->raft().role() == Role::kLeader) {
           const uint64_t to = Rand(members_.size()) + 1;
           Log("transfer leadership " + std::to_string(m->id) + "->" + std::to_string(to));
@@ -212,7 +218,7 @@ class Simulator {
         }
       }
     }
-    if (r >= 20 && r < 21) {
+    if (r >= 20 && r < 22) {
       if (Member* m = PickUp()) Compact(*m);
     } else if (r >= 30 && r < 50) {
       if (Member* m = PickUp()) Propose(*m, "p" + std::to_string(++proposal_seq_));
@@ -265,11 +271,56 @@ class Simulator {
     auto snap = m.storage->GetSnapshot();
     const uint64_t snap_index = snap->metadata().index();
     if (m.sm.applied < snap_index + 5) return;
-    if (!m.storage->CreateSnapshot(m.sm.applied, voters_, m.sm.Encode()).ok()) return;
+    if (!m.storage->CreateSnapshot(m.sm.applied, m.conf, m.sm.Encode()).ok()) return;
     const uint64_t keep = Rand(4);
     const uint64_t compact_to = m.sm.applied > keep ? m.sm.applied - keep : m.sm.applied;
     if (compact_to > snap_index) (void)m.storage->Compact(compact_to);
     Log("compact " + std::to_string(m.id) + " at " + std::to_string(m.sm.applied));
+  }
+
+  // One membership change through the current leader: add a learner under a fresh id (ids are
+  // never reused), promote a learner, or remove a voter (possibly the leader itself).
+  void ChangeMembership() {
+    Member* leader = nullptr;
+    for (auto& m : members_) {
+      if (m.node && m.node->raft().role() == Role::kLeader &&
+          (!leader || m.node->raft().term() > leader->node->raft().term())) {
+        leader = &m;
+      }
+    }
+    if (!leader) return;
+    const ProgressTracker& tr = leader->node->raft().tracker();
+    const size_t max_voters = static_cast<size_t>(opts_.members) + 1;
+    cairnpb::ConfChange cc;
+    if (!tr.learners().empty()) {
+      cc.set_type(cairnpb::CONF_CHANGE_ADD_NODE);
+      cc.set_node_id(*tr.learners().begin());
+    } else if (tr.voters().size() < max_voters && (tr.voters().size() <= 3 || Chance(50))) {
+      if (members_.size() >= 64) return;
+      Member m;
+      m.id = next_id_;
+      m.storage = std::make_unique<MemoryStorage>();  // knows nothing; learns from the leader
+      members_.push_back(std::move(m));
+      Start(members_.back());
+      leader = nullptr;  // members_ may have moved
+      cc.set_type(cairnpb::CONF_CHANGE_ADD_LEARNER_NODE);
+      cc.set_node_id(next_id_++);
+    } else if (tr.voters().size() > 3) {
+      std::vector<uint64_t> voters(tr.voters().begin(), tr.voters().end());
+      cc.set_type(cairnpb::CONF_CHANGE_REMOVE_NODE);
+      cc.set_node_id(voters[Rand(voters.size())]);
+    } else {
+      return;
+    }
+    for (auto& m : members_) {
+      if (m.node && m.node->raft().role() == Role::kLeader &&
+          m.node->ProposeConfChange(cc).ok()) {
+        Log("propose conf change type " + std::to_string(cc.type()) + " node " +
+            std::to_string(cc.node_id()) + " via " + std::to_string(m.id));
+        ++result_.conf_changes_proposed;
+        break;
+      }
+    }
   }
 
   void Propose(Member& m, const std::string& data) {
@@ -392,6 +443,7 @@ class Simulator {
       return;
     }
     m.sm = sm;
+    m.conf = snap.metadata().conf_state();
     ++result_.snapshots_installed;
   }
 
@@ -404,6 +456,14 @@ class Simulator {
     const uint64_t data_hash = Mix(HashBytes(e.data()), e.type());
     m.sm.hash = Mix(Mix(m.sm.hash, e.term()), data_hash);
     m.sm.applied = e.index();
+    if (e.type() == cairnpb::ENTRY_CONF_CHANGE) {
+      cairnpb::ConfChange cc;
+      if (!cc.ParseFromString(e.data())) {
+        Fail("unparseable conf change at index " + std::to_string(e.index()));
+        return;
+      }
+      m.conf = m.node->ApplyConfChange(cc);
+    }
     if (e.index() <= applied_.size()) {
       const AppliedRecord& rec = applied_[e.index() - 1];
       if (rec.term != e.term() || rec.data_hash != data_hash || rec.state_hash != m.sm.hash) {
@@ -511,11 +571,11 @@ class Simulator {
 
   Options opts_;
   SeededRandom rng_;
-  cairnpb::ConfState voters_;
   std::vector<Member> members_;
   std::vector<cairnpb::Message> network_;
   std::set<std::pair<uint64_t, uint64_t>> blocked_;
   int step_ = 0;
+  uint64_t next_id_ = 0;
   uint64_t proposal_seq_ = 0;
   uint64_t read_seq_ = 0;
   Result result_;

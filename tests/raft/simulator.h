@@ -3,7 +3,8 @@
 // A seed drives every choice: which member ticks, which message is delivered, lost, duplicated
 // or held back (reordering, delay), symmetric and one-way partitions, crash-restarts that lose
 // whatever the member had not persisted, log compaction, proposals, reads and leadership
-// transfers. Each run alternates fault periods with calm periods (all members up, no partition,
+// transfers, and membership changes (learners added under fresh ids, promoted, voters removed).
+// Each run alternates fault periods with calm periods (all members up, no partition,
 // no loss) and after every step checks:
 //   * election safety: at most one leader per term;
 //   * log matching: entries with the same index and term carry the same data and follow the same
@@ -43,6 +44,7 @@ struct Result {
   uint64_t crashes = 0;
   uint64_t snapshots_installed = 0;
   uint64_t messages_delivered = 0;
+  uint64_t conf_changes_proposed = 0;
 };
 
 Result RunSimulation(const Options& options);
