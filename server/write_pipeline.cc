@@ -52,7 +52,7 @@ absl::Status WritePipeline::Replay(const std::vector<wal::Record>& records) {
     if (auto s = batch->Commit(); !s.ok()) return s;
   }
   last_index_ = last;
-  compaction_pending_ = store_->CompactedRevision() > 0;
+  compaction_pending_ = store_->CompactionPending();
   return absl::OkStatus();
 }
 
