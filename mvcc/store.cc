@@ -53,8 +53,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   store->options_ = options;
   if (int rc = mdb_env_create(&store->env_); rc != 0) return MdbStatus(rc, "create env");
   MDB_env* env = store->env_;
+  // Below about 1 MiB, a batch's own freed-but-not-yet-reusable pages can fill the map and make
+  // the commit itself fail.
   const uint64_t headroom =
-      options.headroom_bytes != 0 ? options.headroom_bytes : std::max<uint64_t>(options.quota_bytes / 4, 8ull << 20);
+      std::max<uint64_t>(options.headroom_bytes != 0 ? options.headroom_bytes
+                                                     : std::max<uint64_t>(options.quota_bytes / 4, 8ull << 20),
+                         1ull << 20);
   if (int rc = mdb_env_set_maxdbs(env, 16); rc != 0) return MdbStatus(rc, "set maxdbs");
   if (int rc = mdb_env_set_maxreaders(env, options.max_readers); rc != 0) return MdbStatus(rc, "set maxreaders");
   if (int rc = mdb_env_set_mapsize(env, options.quota_bytes + headroom); rc != 0) return MdbStatus(rc, "set mapsize");

@@ -48,8 +48,8 @@ struct StoreOptions {
   bool sync_commits = false;  // also sync the meta page: every commit durable on its own
   bool no_sync = false;       // MDB_NOSYNC: no fsync at all. Survives process crashes, but a power
                               // loss can corrupt the file. For tests and benchmarks.
-  // Extra LMDB map space beyond the quota that only deletes, compaction and commit bookkeeping can
-  // use. 0 picks max(quota/4, 8 MiB). Tests set it tiny to exercise LMDB's own MDB_MAP_FULL path.
+  // Extra LMDB map space beyond the quota that only deletes, compaction, pages freed but not yet
+  // reusable, and commit bookkeeping can use. 0 picks max(quota/4, 8 MiB); at least 1 MiB.
   uint64_t headroom_bytes = 0;
   unsigned max_readers = 1024;        // concurrent read transactions (LMDB reader slots)
 };
