@@ -267,6 +267,12 @@ def make_subject(tmp, name="subj", extra_flags=(), member_name=None):
                   extra_flags=extra_flags)
 
 
+def fail_if_any(test, problems, message):
+    """Fails `test` with `message` (which lists the problems) if there are any."""
+    if problems:
+        test.fail(message)
+
+
 class ServerPairTest(unittest.TestCase):
     """Base: every test gets a fresh reference etcd and a fresh subject.
 

@@ -166,7 +166,7 @@ class BadInputLimits(harness.ServerPairTest):
             if ref_state != subj_state:
                 problems.append(f"state after the bad requests differs:\n   etcd:    {ref_state}\n"
                                 f"   subject: {subj_state}")
-        self.assertFalse(problems, "\n".join(problems))
+        harness.fail_if_any(self, problems, "\n".join(problems))
 
     def test_etcdctl_errors(self):
         big = "x" * (MAX_REQUEST_BYTES * 2)

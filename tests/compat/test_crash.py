@@ -116,7 +116,7 @@ class CrashTest(harness.unittest.TestCase):
             problems.append(f"revisions not contiguous: {len(store)} keys, current revision {current}, "
                             f"missing revisions {holes[:10]}, duplicates "
                             f"{len(mod_revs) - len(set(mod_revs))}")
-        self.assertFalse(problems, f"round {round_no}:\n" + "\n".join(problems[:30]))
+        harness.fail_if_any(self, problems, f"round {round_no}:\n" + "\n".join(problems[:30]))
         return current
 
     def test_kill9_keeps_acknowledged_puts(self):

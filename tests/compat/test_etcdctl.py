@@ -127,7 +127,7 @@ class EtcdctlWatch(harness.ServerPairTest):
             s = harness.etcdctl_stream(self.subj, *args, lines=lines)
             steps = [Step(*args, compare_stderr=False)]
             diffs += harness.compare_scripts(steps, [r], [s])
-        self.assertFalse(diffs, "\n".join(diffs))
+        harness.fail_if_any(self, diffs, "\n".join(diffs))
 
 
 class EtcdctlCluster(harness.ServerPairTest):

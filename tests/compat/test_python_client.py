@@ -259,7 +259,7 @@ class PythonClient(harness.ServerPairTest):
                  for a, b in zip(ref, subj) if a != b]
         if len(ref) != len(subj):
             diffs.append(f"record lengths differ: {len(ref)} vs {len(subj)}")
-        self.assertFalse(diffs, f"{len(diffs)} observations differ (etcd vs {self.subj.kind}):\n"
+        harness.fail_if_any(self, diffs, f"{len(diffs)} observations differ (etcd vs {self.subj.kind}):\n"
                          + "\n".join(diffs))
         return ref
 
@@ -275,7 +275,7 @@ class PythonClient(harness.ServerPairTest):
         results = [scenario_raw_range(s) for s in self.servers()]
         diffs = [f"{a[0]}:\n   etcd:    {a[1:]}\n   subject: {b[1:]}"
                  for a, b in zip(*results) if a != b]
-        self.assertFalse(diffs, "\n".join(diffs))
+        harness.fail_if_any(self, diffs, "\n".join(diffs))
 
     def test_compact(self):
         self.run_both(scenario_compact)

@@ -110,7 +110,7 @@ class RestartTest(harness.unittest.TestCase):
                  Step("get", "a", "--rev", str(COMPACT_AT - 1))]
         diffs = harness.compare_scripts(steps, harness.run_script(self.ref, steps),
                                         harness.run_script(self.subj, steps))
-        self.assertFalse(diffs, "\n".join(diffs))
+        harness.fail_if_any(self, diffs, "\n".join(diffs))
 
     def test_sigterm_while_idle_is_quick_and_clean(self):
         self.subj.start()

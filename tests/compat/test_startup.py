@@ -36,6 +36,8 @@ class StartupErrors(harness.unittest.TestCase):
             p = subprocess.run(cmd, capture_output=True, timeout=EXIT_WITHIN_S,
                                stdin=subprocess.DEVNULL, preexec_fn=preexec)
         except subprocess.TimeoutExpired:
+            p = None    # subprocess.run has killed it
+        if p is None:
             self.fail(f"still running {EXIT_WITHIN_S}s after a start-up error: {' '.join(cmd)}")
         out = (p.stdout + p.stderr).decode(errors="replace")
         return p.returncode, out
