@@ -103,6 +103,48 @@ TEST(MembershipTest, RemovedLeaderStepsDownAndOthersElect) {
   EXPECT_TRUE(c.Leader() == 2 || c.Leader() == 3);
 }
 
+TEST(MembershipTest, MemberAddedLaterLearnsFoundingMembershipFromTheLog) {
+  auto c = TestCluster::WithLogBootstrap({1, 2, 3});
+  EXPECT_EQ(c->raft(1).tracker().voters(), (std::set<uint64_t>{1, 2, 3}));
+  c->Elect(1);
+  ASSERT_EQ(c->Leader(), 1u);
+  c->AddMember(4, cairnpb::ConfState());  // empty storage: knows nothing yet
+  ASSERT_TRUE(c->node(1).ProposeConfChange(Change(cairnpb::CONF_CHANGE_ADD_LEARNER_NODE, 4)).ok());
+  c->Stabilize();
+  ASSERT_TRUE(c->node(1).ProposeConfChange(Change(cairnpb::CONF_CHANGE_ADD_NODE, 4)).ok());
+  c->Stabilize();
+  EXPECT_EQ(c->raft(4).tracker().voters(), (std::set<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(c->applied(4).size(), c->applied(1).size());
+  // It can now lead the group it joined.
+  c->node(1).TransferLeadership(4);
+  c->Stabilize();
+  EXPECT_EQ(c->Leader(), 4u);
+}
+
+TEST(MembershipTest, NoCampaignBeforeBootstrapMembershipIsApplied) {
+  MemoryStorage storage;
+  const BootstrapState boot = BootstrapLog({1, 2, 3});
+  ASSERT_TRUE(storage.Append(boot.entries).ok());
+  storage.SetHardState(boot.hard_state);
+  Config cfg;
+  cfg.id = 1;
+  cfg.storage = &storage;
+  auto node = RawNode::Create(cfg);
+  ASSERT_TRUE(node.ok());
+  (*node)->Campaign();
+  EXPECT_EQ((*node)->raft().role(), Role::kFollower);
+  Ready rd = (*node)->GetReady();
+  ASSERT_EQ(rd.committed_entries.size(), 3u);
+  for (const auto& e : rd.committed_entries) {
+    cairnpb::ConfChange cc;
+    ASSERT_TRUE(cc.ParseFromString(e.data()));
+    (*node)->ApplyConfChange(cc);
+  }
+  (*node)->Advance(rd);
+  (*node)->Campaign();
+  EXPECT_EQ((*node)->raft().role(), Role::kPreCandidate);
+}
+
 TEST(TransferTest, LeadershipMovesToNamedMember) {
   TestCluster c({1, 2, 3});
   c.Elect(1);

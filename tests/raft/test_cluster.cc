@@ -52,6 +52,20 @@ TestCluster::TestCluster(std::vector<uint64_t> ids,
   }
 }
 
+std::unique_ptr<TestCluster> TestCluster::WithLogBootstrap(std::vector<uint64_t> ids) {
+  auto c = std::unique_ptr<TestCluster>(new TestCluster({}, {}, {}, {}));
+  const BootstrapState boot = BootstrapLog(ids);
+  for (uint64_t id : ids) {
+    Member& m = c->members_[id];
+    m.storage = std::make_unique<MemoryStorage>();
+    (void)m.storage->Append(boot.entries);
+    m.storage->SetHardState(boot.hard_state);
+    c->Start(id, {});
+  }
+  c->ProcessReadys();
+  return c;
+}
+
 void TestCluster::AddMember(uint64_t id, const cairnpb::ConfState& cs) {
   Member& m = members_[id];
   m.storage = std::make_unique<MemoryStorage>();

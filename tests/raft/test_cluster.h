@@ -29,6 +29,9 @@ class TestCluster {
 
   // A fresh group whose members are `ids` (all voters).
   explicit TestCluster(std::vector<uint64_t> ids, Tweak tweak = {});
+  // A fresh group bootstrapped the production way: membership as the first log entries
+  // (BootstrapLog), already applied when this returns.
+  static std::unique_ptr<TestCluster> WithLogBootstrap(std::vector<uint64_t> ids);
   // A group whose member i starts with the given log and term (for log-shape scenarios).
   TestCluster(std::vector<uint64_t> ids, const std::map<uint64_t, std::vector<uint64_t>>& logs,
               const std::map<uint64_t, uint64_t>& terms, Tweak tweak = {});
@@ -40,7 +43,8 @@ class TestCluster {
   std::vector<ReadState>& reads(uint64_t id) { return members_.at(id).reads; }
   size_t messages_delivered() const { return delivered_; }
 
-  // Adds a member that knows the given configuration (used for membership changes).
+  // Adds a member that knows the given configuration (empty: a member that knows nothing and
+  // learns everything from the leader).
   void AddMember(uint64_t id, const cairnpb::ConfState& cs);
 
   void Isolate(uint64_t id);             // cut every link to and from id
