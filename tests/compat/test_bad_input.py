@@ -21,6 +21,7 @@ MAX_TXN_OPS = 4
 EMPTY_KEY = ("INVALID_ARGUMENT", "etcdserver: key is not provided")
 KEY_NOT_FOUND = ("INVALID_ARGUMENT", "etcdserver: key not found")
 VALUE_PROVIDED = ("INVALID_ARGUMENT", "etcdserver: value is provided")
+LEASE_NOT_FOUND = ("NOT_FOUND", "etcdserver: requested lease not found")
 LEASE_PROVIDED = ("INVALID_ARGUMENT", "etcdserver: lease is provided")
 TOO_MANY_OPS = ("INVALID_ARGUMENT", "etcdserver: too many operations in txn request")
 DUPLICATE_KEY = ("INVALID_ARGUMENT", "etcdserver: duplicate key given in txn request")
@@ -67,6 +68,14 @@ def bad_grpc_cases():
         ("put ignore_lease with a lease", LEASE_PROVIDED,
          lambda kv: kv.Put(rpc.PutRequest(key=b"a", value=b"x", lease=1234, ignore_lease=True),
                            timeout=T)),
+        ("put with a lease that does not exist", LEASE_NOT_FOUND,
+         lambda kv: kv.Put(rpc.PutRequest(key=b"a", value=b"x", lease=999), timeout=T)),
+        ("txn put with a lease that does not exist", LEASE_NOT_FOUND,
+         lambda kv: kv.Txn(rpc.TxnRequest(success=[rpc.RequestOp(
+             request_put=rpc.PutRequest(key=b"a", value=b"x", lease=999))]), timeout=T)),
+        ("txn compare on empty key", EMPTY_KEY,
+         lambda kv: kv.Txn(rpc.TxnRequest(compare=[rpc.Compare(
+             key=b"", target=rpc.Compare.VALUE, result=rpc.Compare.EQUAL, value=b"x")]), timeout=T)),
         ("put over --max-request-bytes", TOO_LARGE,
          lambda kv: kv.Put(rpc.PutRequest(key=b"big", value=big), timeout=T)),
         ("txn over --max-request-bytes", TOO_LARGE,
@@ -82,6 +91,13 @@ def bad_grpc_cases():
         ("txn at --max-txn-ops is fine", OK,
          lambda kv: kv.Txn(rpc.TxnRequest(success=[put_op(b"t%d" % i) for i in range(MAX_TXN_OPS)]),
                            timeout=T)),
+        ("nested txn over --max-txn-ops", TOO_MANY_OPS,
+         lambda kv: kv.Txn(rpc.TxnRequest(success=[put_op(b"x1"), rpc.RequestOp(request_txn=rpc.TxnRequest(
+             success=[put_op(b"y%d" % i) for i in range(MAX_TXN_OPS)]))]), timeout=T)),
+        ("nested txn duplicate of outer put", DUPLICATE_KEY,
+         lambda kv: kv.Txn(rpc.TxnRequest(success=[put_op(b"a"), rpc.RequestOp(request_txn=rpc.TxnRequest(
+             failure=[put_op(b"a")]))]), timeout=T)),
+        ("empty txn is fine", OK, lambda kv: kv.Txn(rpc.TxnRequest(), timeout=T)),
         ("txn duplicate put", DUPLICATE_KEY,
          lambda kv: kv.Txn(rpc.TxnRequest(success=[put_op(b"a"), put_op(b"a", b"w")]), timeout=T)),
         ("txn put inside deleted range", DUPLICATE_KEY,
@@ -107,6 +123,8 @@ def bad_grpc_cases():
          lambda kv: kv.Compact(rpc.CompactionRequest(revision=2), timeout=T)),
         ("compact at compacted revision", COMPACTED,
          lambda kv: kv.Compact(rpc.CompactionRequest(revision=3), timeout=T)),
+        ("compact negative revision", COMPACTED,
+         lambda kv: kv.Compact(rpc.CompactionRequest(revision=-5), timeout=T)),
         ("compact future revision", FUTURE_REV,
          lambda kv: kv.Compact(rpc.CompactionRequest(revision=1000), timeout=T)),
         ("range with range_end before key is empty, not an error", OK,
