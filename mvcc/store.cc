@@ -300,6 +300,48 @@ int64_t Store::DbSize() const {
   return static_cast<int64_t>((info.me_last_pgno + 1) * page_size_);
 }
 
+absl::Status Store::ListLeases(std::vector<LeaseRecord>* leases) const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return txn.status();
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  Cursor cursor;
+  if (auto s = cursor.Open(reader.get(), tables_.leases); !s.ok()) return s;
+  MDB_val k, v;
+  for (bool ok = cursor.Get(&k, &v, MDB_FIRST); ok; ok = cursor.Get(&k, &v, MDB_NEXT)) {
+    if (k.mv_size != 8 || v.mv_size != 8) return absl::DataLossError("mvcc: malformed lease record");
+    leases->push_back(LeaseRecord{static_cast<int64_t>(GetBigEndian64(static_cast<const char*>(k.mv_data))),
+                                  static_cast<int64_t>(GetBigEndian64(static_cast<const char*>(v.mv_data)))});
+  }
+  return cursor.error();
+}
+
+absl::Status Store::LeaseKeys(int64_t id, std::vector<std::string>* keys) const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return txn.status();
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  Cursor cursor;
+  if (auto s = cursor.Open(reader.get(), tables_.lease_keys); !s.ok()) return s;
+  char prefix[8];
+  PutBigEndian64(static_cast<uint64_t>(id), prefix);
+  const absl::string_view lease(prefix, 8);
+  MDB_val k = Val(lease), v;
+  for (bool ok = cursor.Get(&k, &v, MDB_SET_RANGE); ok; ok = cursor.Get(&k, &v, MDB_NEXT)) {
+    const absl::string_view entry = View(k);
+    if (entry.size() < 8 || entry.substr(0, 8) != lease) break;
+    const absl::string_view stored = entry.substr(8);
+    if (!IsHashedStoredKey(stored)) {
+      keys->emplace_back(stored);
+      continue;
+    }
+    MDB_val sk = Val(stored), sv;  // the full key of a long one lives in its record
+    Record record;
+    if (mdb_get(reader.get(), tables_.latest, &sk, &sv) == 0 && DecodeRecord(View(sv), &record)) {
+      keys->emplace_back(record.full_key);
+    }
+  }
+  return cursor.error();
+}
+
 int64_t Store::StoredVersions() const {
   auto txn = AcquireReader();
   if (!txn.ok()) return -1;

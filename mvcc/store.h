@@ -87,6 +87,15 @@ class Store {
   // thread, between batches). Returns true when no compaction work remains.
   absl::StatusOr<bool> CompactStep(size_t max_revisions);
 
+  // Lease records as granted through WriteBatch::LeaseGrant (for the lessor to load at start), and
+  // the keys currently attached to one lease (LeaseTimeToLive keys=true), in key order.
+  struct LeaseRecord {
+    int64_t id = 0;
+    int64_t ttl = 0;
+  };
+  absl::Status ListLeases(std::vector<LeaseRecord>* leases) const;
+  absl::Status LeaseKeys(int64_t id, std::vector<std::string>* keys) const;
+
   // Versions (including deletion markers) physically stored; for tests and metrics.
   int64_t StoredVersions() const;
 

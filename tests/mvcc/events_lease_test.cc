@@ -110,14 +110,26 @@ TEST_F(LeaseTest, LeasesSurviveRestart) {
     ASSERT_TRUE(batch->Commit().ok());
   }
   Put("k", "v", 5);
+  Put(std::string(500, 'L'), "v", 5);
   Reopen();
+  std::vector<Store::LeaseRecord> leases;
+  ASSERT_TRUE(store_->ListLeases(&leases).ok());
+  ASSERT_EQ(leases.size(), 1u);
+  EXPECT_EQ(leases[0].id, 5);
+  EXPECT_EQ(leases[0].ttl, 30);
+  std::vector<std::string> keys;
+  ASSERT_TRUE(store_->LeaseKeys(5, &keys).ok());
+  EXPECT_EQ(keys, (std::vector<std::string>{std::string(500, 'L'), "k"}));
   auto batch = store_->BeginWrite();
   EXPECT_TRUE(batch->LeaseExists(5));
   etcdserverpb::LeaseRevokeResponse resp;
   ASSERT_TRUE(batch->LeaseRevoke(5, &resp).ok());
-  EXPECT_EQ(batch->events().size(), 1u);
+  EXPECT_EQ(batch->events().size(), 2u);
   ASSERT_TRUE(batch->Commit().ok());
   EXPECT_EQ(Get("k").count(), 0);
+  leases.clear();
+  ASSERT_TRUE(store_->ListLeases(&leases).ok());
+  EXPECT_TRUE(leases.empty());
 }
 
 TEST_F(LeaseTest, RevokeDeletesAttachedKeysInOneRevision) {
