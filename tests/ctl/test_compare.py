@@ -273,6 +273,56 @@ class CompareTest(unittest.TestCase):
             self.leases[(name, server)] = format(lease, "x")
             self.norm.add_id(lease, "LEASE_" + name)
 
+    def test_user_role_auth(self):
+        steps = [
+            ["role", "add", "r1"], ["role", "add", "r1"], ["role", "add", "r2"],
+            ["role", "grant-permission", "r1", "read", "foo"],
+            ["role", "grant-permission", "r1", "readwrite", "p/", "--prefix"],
+            ["role", "grant-permission", "r1", "write", "a", "b"],
+            ["role", "grant-permission", "r1", "READ", "z", "--from-key"],
+            ["role", "grant-permission", "r2", "read", "", "--prefix"],
+            ["role", "grant-permission", "r1", "admin", "x"],
+            ["role", "grant-permission", "r1", "read", "x", "y", "--prefix"],
+            ["role", "grant-permission", "r1"],
+            ["user", "add", "u1:pw"], ["user", "add", "u1:pw"], ["user", "add", ":pw"],
+            ["user", "add", "u2", "--new-user-password", "secret"],
+            ["user", "add", "u3", "--no-password"],
+            ["user", "grant-role", "u1", "r1"], ["user", "grant-role", "u1", "r2"],
+            ["user", "grant-role", "u1", "nope"], ["user", "grant-role", "u1"],
+            ["user", "get", "u1", "--detail"], ["user", "get", "nobody"],
+        ]
+        for args in steps:
+            self.mirrored(args)
+        self.mirrored(["user", "add", "u4", "--interactive=false"], stdin=b"pw4\n")
+        self.mirrored(["user", "passwd", "u4", "--interactive=false"], stdin=b"pw5\n")
+        for fmt in ("simple", "json", "fields", "table"):
+            for args in (["role", "get", "r1"], ["role", "get", "r2"], ["role", "list"],
+                         ["user", "get", "u1"], ["user", "list"], ["role", "get", "nope"]):
+                self.mirrored(["-w", fmt] + args)
+        for args in (["role", "revoke-permission", "r1", "foo"],
+                     ["role", "revoke-permission", "r1", "p/", "--prefix"],
+                     ["role", "revoke-permission", "r1", "a", "b"],
+                     ["role", "revoke-permission", "r1", "z", "--from-key"],
+                     ["role", "revoke-permission", "r1", "nothing"],
+                     ["user", "revoke-role", "u1", "r2"], ["user", "revoke-role", "u1", "r2"],
+                     ["-w", "json", "user", "revoke-role", "u1", "r1"]):
+            self.mirrored(args)
+        try:
+            self.mirrored(["user", "add", "root:rootpw"])
+            self.mirrored(["auth", "enable"])
+            self.mirrored(["get", "foo"])
+            self.mirrored(["--user", "root:rootpw", "get", "foo"])
+            self.mirrored(["--user", "root", "--password", "rootpw", "get", "foo"])
+            self.mirrored(["--user", "u4:pw5", "get", "foo"])
+            self.mirrored(["--user", "u4:wrong", "get", "foo"])
+            self.mirrored(["--user", "root:rootpw", "auth", "disable"])
+        finally:
+            for srv in (self.a, self.b):
+                h.run(h.ETCDCTL, srv.endpoint, ["--user", "root:rootpw", "auth", "disable"])
+        for args in (["user", "delete", "u1"], ["user", "delete", "u1"], ["role", "delete", "r2"],
+                     ["-w", "json", "role", "delete", "r1"], ["user", "list"], ["role", "list"]):
+            self.mirrored(args)
+
     def test_lease_list(self):
         # Every lease of the server, so only the count and format are comparable.
         for fmt in ("simple", "json", "fields"):
