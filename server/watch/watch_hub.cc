@@ -433,7 +433,10 @@ void WatchHub::CatchupLoop() {
 
     {
       absl::MutexLock lock(&mu_);
-      for (CatchupJob& job : jobs) ApplyCatchupResult(job, &kicks);
+      bool progressed = false;
+      for (CatchupJob& job : jobs) progressed |= ApplyCatchupResult(job, &kicks);
+      // Others may be waiting behind this round's budget; a round that moved nobody forward does not spin.
+      if (progressed) catchup_signal_ = true;
     }
     RunKicks(kicks);
   }
@@ -489,7 +492,8 @@ void WatchHub::RunCatchupJob(CatchupJob& job) {
   job.events = std::move(events);
 }
 
-void WatchHub::ApplyCatchupResult(CatchupJob& job, Kicks* kicks) {
+bool WatchHub::ApplyCatchupResult(CatchupJob& job, Kicks* kicks) {
+  bool progressed_any = false;
   std::shared_ptr<const std::vector<mvccpb::Event>> batch = job.events;
   std::vector<size_t> sizes(batch->size(), 0);
   for (const std::shared_ptr<Watcher>& watcher : job.watchers) {
@@ -511,6 +515,7 @@ void WatchHub::ApplyCatchupResult(CatchupJob& job, Kicks* kicks) {
         PushControl(stream, std::move(response), last_published_, kicks);
         AnswerProgressIfCaughtUp(stream, kicks);
       }
+      progressed_any = true;
       continue;
     }
 
@@ -532,14 +537,11 @@ void WatchHub::ApplyCatchupResult(CatchupJob& job, Kicks* kicks) {
       if (kick) AddKick(w->stream, kicks);
       w->events_since_tick = true;
     }
-    const bool progressed = job.next_rev > w->next_rev;
+    progressed_any |= job.next_rev > w->next_rev;
     w->next_rev = std::max(w->next_rev, job.next_rev);
-    if (w->next_rev > last_published_) {
-      MarkSynced(w, kicks);
-    } else if (progressed) {
-      catchup_signal_ = true;  // more history to read for it
-    }
+    if (w->next_rev > last_published_) MarkSynced(w, kicks);
   }
+  return progressed_any;
 }
 
 void WatchHub::SendProgressNotifications(Kicks* kicks) {

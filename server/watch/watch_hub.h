@@ -135,7 +135,8 @@ class WatchHub {
   void CatchupLoop();
   std::vector<CatchupJob> PickCatchupJobs(Kicks* kicks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunCatchupJob(CatchupJob& job);
-  void ApplyCatchupResult(CatchupJob& job, Kicks* kicks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if some watcher moved forward (or ended).
+  bool ApplyCatchupResult(CatchupJob& job, Kicks* kicks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendProgressNotifications(Kicks* kicks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SignalCatchup();
   void Park(Watcher* w, int64_t first_unsent_revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -52,6 +52,22 @@ class HubTest : public ::testing::Test {
     return created.watch_id();
   }
 
+  // Like Create, for streams that may already be receiving events: those are kept in *got.
+  int64_t CreateKeeping(WatchStream* stream, const etcdserverpb::WatchCreateRequest& request, Responses* got) {
+    stream->Create(request);
+    size_t seen = got->size();
+    EXPECT_TRUE(PopUntil(stream, got, [&](const Responses& r) {
+      for (; seen < r.size(); ++seen) {
+        if (r[seen].created()) return true;
+      }
+      return false;
+    }));
+    const etcdserverpb::WatchResponse created = (*got)[seen];
+    got->erase(got->begin() + static_cast<std::ptrdiff_t>(seen));
+    EXPECT_FALSE(created.canceled()) << created.cancel_reason();
+    return created.watch_id();
+  }
+
   FakeHistory history_;
   WatchHub hub_;
   TestWriter writer_;
@@ -334,6 +350,7 @@ TEST_F(SmallBufferHubTest, ManyWatchersRandomReadersConcurrentWriterExactlyOnce)
   std::vector<std::vector<std::pair<int64_t, WatchShape>>> watchers(kStreams);
   std::mt19937 rng(42);
   for (int i = 0; i < 30; ++i) writer_.Put("k" + std::to_string(i % 9), "pre");  // revs 2..31
+  std::vector<Responses> got(kStreams);
   for (int s = 0; s < kStreams; ++s) {
     streams.push_back(hub_.OpenStream());
     for (int w = 0; w < kWatchersPerStream; ++w) {
@@ -344,7 +361,7 @@ TEST_F(SmallBufferHubTest, ManyWatchersRandomReadersConcurrentWriterExactlyOnce)
       shape.no_delete = (w % 4 == 1);
       auto request = CreateRequest(shape.key, shape.range_end, shape.start_revision);
       if (shape.no_delete) request.add_filters(etcdserverpb::WatchCreateRequest::NODELETE);
-      watchers[s].push_back({Create(streams[s].get(), request), shape});
+      watchers[s].push_back({CreateKeeping(streams[s].get(), request, &got[s]), shape});
     }
   }
   std::atomic<bool> writing{true};
@@ -362,7 +379,6 @@ TEST_F(SmallBufferHubTest, ManyWatchersRandomReadersConcurrentWriterExactlyOnce)
     }
     writing = false;
   });
-  std::vector<Responses> got(kStreams);
   std::vector<std::thread> readers;
   for (int s = 0; s < kStreams; ++s) {
     readers.emplace_back([&, s] {
