@@ -267,6 +267,32 @@ class NoSpace(harness.ServerPairTest):
             Step("put", "k", "v"),
             Step("get", "fill/0001", "--keys-only"),
         ])
+        ref_recovery, subj_recovery = self.recover(self.ref), self.recover(self.subj)
+        self.assertEqual(ref_recovery["put after disarm"], OK, f"[harness] etcd: {ref_recovery}")
+        self.assertEqual(subj_recovery, ref_recovery)
+
+    def recover(self, server):
+        """The documented way out of NOSPACE: free space, compact, defragment, disarm."""
+        out = {}
+        with server.channel() as ch:
+            kv, maint = rpc.KVStub(ch), rpc.MaintenanceStub(ch)
+            resp = kv.DeleteRange(rpc.DeleteRangeRequest(key=b"fill/", range_end=b"fill0"), timeout=10)
+            out["compact"] = grpc_error(lambda: kv.Compact(
+                rpc.CompactionRequest(revision=resp.header.revision, physical=True), timeout=10))
+            out["defragment"] = grpc_error(lambda: maint.Defragment(rpc.DefragmentRequest(),
+                                                                    timeout=30))
+            out["put while still alarmed"] = grpc_error(lambda: kv.Put(
+                rpc.PutRequest(key=b"k", value=b"v"), timeout=5))
+            alarms = maint.Alarm(rpc.AlarmRequest(action=rpc.AlarmRequest.GET), timeout=5).alarms
+            out["alarms"] = [a.alarm for a in alarms]
+            for a in alarms:
+                out[f"disarm {a.alarm}"] = grpc_error(lambda: maint.Alarm(rpc.AlarmRequest(
+                    action=rpc.AlarmRequest.DEACTIVATE, memberID=a.memberID, alarm=a.alarm), timeout=5))
+            out["alarms after disarm"] = [a.alarm for a in maint.Alarm(
+                rpc.AlarmRequest(action=rpc.AlarmRequest.GET), timeout=5).alarms]
+            out["put after disarm"] = grpc_error(lambda: kv.Put(
+                rpc.PutRequest(key=b"k", value=b"v"), timeout=5))
+        return out
 
 
 if __name__ == "__main__":
