@@ -27,6 +27,10 @@ cairnpb::ConfState Raft::ApplyConfChange(const cairnpb::ConfChange& cc) {
         break;
     }
   }
+  if (role_ != Role::kLeader && role_ != Role::kFollower && !tracker_.IsVoter(id_)) {
+    // A campaign started before our removal must not go on to win an election.
+    BecomeFollower(term_, 0);
+  }
   if (role_ == Role::kLeader) {
     if (lead_transferee_ != 0 && !tracker_.IsVoter(lead_transferee_)) AbortLeaderTransfer();
     if (!tracker_.IsVoter(id_)) {

@@ -68,7 +68,9 @@ void Raft::HandleVoteResponse(const cairnpb::Message& m) {
   tracker_.RecordVote(m.from(), !m.reject());
   switch (tracker_.TallyVotes()) {
     case ProgressTracker::VoteResult::kWon:
-      if (role_ == Role::kPreCandidate) {
+      if (!Promotable()) {
+        BecomeFollower(term_, 0);  // removed while campaigning: the votes no longer count
+      } else if (role_ == Role::kPreCandidate) {
         CampaignAs(CampaignKind::kElection);
       } else {
         BecomeLeader();

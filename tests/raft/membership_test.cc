@@ -145,6 +145,15 @@ TEST(MembershipTest, NoCampaignBeforeBootstrapMembershipIsApplied) {
   EXPECT_EQ((*node)->raft().role(), Role::kPreCandidate);
 }
 
+TEST(MembershipTest, MemberRemovedWhileCampaigningDoesNotBecomeLeader) {
+  TestCluster c({1, 2, 3}, [](Config& cfg) { cfg.pre_vote = false; });
+  c.node(3).Campaign();
+  ASSERT_EQ(c.raft(3).role(), Role::kCandidate);
+  c.node(3).ApplyConfChange(Change(cairnpb::CONF_CHANGE_REMOVE_NODE, 3));
+  c.Stabilize();  // the vote grants arrive after the removal
+  EXPECT_NE(c.raft(3).role(), Role::kLeader);
+}
+
 TEST(TransferTest, LeadershipMovesToNamedMember) {
   TestCluster c({1, 2, 3});
   c.Elect(1);

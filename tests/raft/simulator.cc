@@ -136,6 +136,27 @@ class Simulator {
     if (!result_.ok) return;
     result_.ok = false;
     result_.failure = "step " + std::to_string(step_) + ": " + what;
+    if (opts_.verbose) DumpMembers();
+  }
+
+  void DumpMembers() {
+    for (auto& m : members_) {
+      if (!m.node) {
+        std::fprintf(stderr, "  member %llu: down\n", (unsigned long long)m.id);
+        continue;
+      }
+      const Raft& r = m.node->raft();
+      std::string voters, learners;
+      for (uint64_t v : r.tracker().voters()) voters += std::to_string(v) + ",";
+      for (uint64_t v : r.tracker().learners()) learners += std::to_string(v) + ",";
+      std::fprintf(stderr,
+                   "  member %llu: %s term %llu lead %llu vote %llu commit %llu applied %llu "
+                   "last %llu voters {%s} learners {%s}\n",
+                   (unsigned long long)m.id, RoleName(r.role()), (unsigned long long)r.term(),
+                   (unsigned long long)r.lead(), (unsigned long long)r.vote(),
+                   (unsigned long long)r.log().committed(), (unsigned long long)r.log().applied(),
+                   (unsigned long long)r.log().LastIndex(), voters.c_str(), learners.c_str());
+    }
   }
 
   void Log(const std::string& what) {
