@@ -34,6 +34,12 @@ inline bool PopUntil(WatchStream* stream, Responses* got, const std::function<bo
   return true;
 }
 
+// Pops whatever is queued right now.
+inline void DrainAvailable(WatchStream* stream, Responses* got) {
+  etcdserverpb::WatchResponse response;
+  while (stream->Pop(&response)) got->push_back(response);
+}
+
 // The events delivered to `watch_id`, in delivery order.
 inline std::vector<mvccpb::Event> EventsOf(const Responses& responses, int64_t watch_id) {
   std::vector<mvccpb::Event> out;

@@ -16,6 +16,7 @@ namespace {
 using testing::CountEvents;
 using testing::CreateRequest;
 using testing::Describe;
+using testing::DrainAvailable;
 using testing::EventsOf;
 using testing::Expected;
 using testing::FakeHistory;
@@ -110,7 +111,7 @@ TEST_F(HubTest, PrefixAndFromKeyRanges) {
   for (const char* key : {"a", "p/1", "p0", "z", "p/2"}) writer_.Put(key, "v");
   Responses got;
   ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) { return CountEvents(r, everything) == 5; }));
-  ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses&) { return true; }));
+  DrainAvailable(stream.get(), &got);
   EXPECT_EQ(Describe(EventsOf(got, prefix)), (std::vector<std::string>{"put p/1@3", "put p/2@6"}));
   EXPECT_EQ(Describe(EventsOf(got, from_key)),
             (std::vector<std::string>{"put p/1@3", "put p0@4", "put z@5", "put p/2@6"}));
@@ -159,7 +160,7 @@ TEST_F(HubTest, FiltersDropPutsOrDeletes) {
   writer_.Put("a", "2");
   Responses got;
   ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) { return CountEvents(r, puts_only) == 2; }));
-  ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses&) { return true; }));
+  DrainAvailable(stream.get(), &got);
   EXPECT_EQ(Describe(EventsOf(got, deletes_only)), (std::vector<std::string>{"del a@3"}));
   EXPECT_EQ(Describe(EventsOf(got, puts_only)), (std::vector<std::string>{"put a@2", "put a@4"}));
   for (const auto& r : got) EXPECT_GT(r.events_size() + r.created(), 0) << "no empty event responses";
@@ -237,7 +238,7 @@ TEST_F(HubTest, CancelAnswersAndStopsEvents) {
   writer_.Put("a", "2");
   Responses got;
   ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) { return CountEvents(r, other) == 2; }));
-  ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses&) { return true; }));
+  DrainAvailable(stream.get(), &got);
   ASSERT_EQ(CountEvents(got, id), 1u);
   int canceled = 0;
   bool after_cancel = false;
@@ -311,9 +312,7 @@ TEST_F(SmallBufferHubTest, SlowReaderIsParkedThenCaughtUpExactlyOnceInOrder) {
   for (int i = 0; i < 300; ++i) {
     writer_.Put("k" + std::to_string(i % 7), std::to_string(i));
     if (i % 3 == 0) writer_.Delete("k" + std::to_string(i % 5));
-    ASSERT_TRUE(PopUntil(fast.get(), &fast_got, [](const Responses&) { return true; }));
-    etcdserverpb::WatchResponse drained;
-    while (fast->Pop(&drained)) fast_got.push_back(drained);
+    DrainAvailable(fast.get(), &fast_got);
   }
   EXPECT_GE(hub_.UnsyncedWatcherCount(), 1u) << "the slow stream's watcher is parked";
   const auto expected = Describe(Expected(history_.All(), {"k", "l", 2}));
