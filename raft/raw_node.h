@@ -97,7 +97,10 @@ class RawNode {
   // Starts an election now, if this member is a voter.
   void Campaign() { raft_->Campaign(); }
   absl::Status Propose(std::string data);
-  // Proposes one membership change. FailedPrecondition if another is still pending.
+  // Proposes one membership change; it takes effect when its committed entry is applied. On the
+  // leader: FailedPrecondition while the previous change (or the leader's first no-op) is not yet
+  // applied. A follower forwards it; a leader that cannot accept a forwarded change turns it into
+  // an empty entry, so callers must match applied changes, not rely on an error.
   absl::Status ProposeConfChange(const cairnpb::ConfChange& cc);
   // A message from a peer. InvalidArgument for a message raft must never receive from the network.
   absl::Status Step(const cairnpb::Message& m);

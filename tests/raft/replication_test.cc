@@ -185,6 +185,49 @@ TEST(ReplicationTest, LaggingFollowerCatchesUpFromSnapshot) {
   EXPECT_EQ(c.applied(3).back().data(), "after");
 }
 
+TEST(ReplicationTest, LostSnapshotIsRetriedAfterReport) {
+  TestCluster c({1, 2, 3});
+  c.Elect(1);
+  c.Isolate(3);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(c.node(1).Propose("v" + std::to_string(i)).ok());
+    c.Stabilize();
+  }
+  const uint64_t applied = c.applied(1).back().index();
+  ASSERT_TRUE(c.storage(1).CreateSnapshot(applied, testing::Voters({1, 2, 3}), "image").ok());
+  ASSERT_TRUE(c.storage(1).Compact(applied).ok());
+  c.Heal();
+  c.DropType(cairnpb::MSG_SNAPSHOT);
+  for (int i = 0; i < 3; ++i) {
+    c.TickAll(1);
+    c.Stabilize();
+  }
+  ASSERT_EQ(c.node(1).Status().progress.at(3).state, ProgressState::kSnapshot);
+  c.node(1).ReportSnapshot(3, false);  // the transport tells raft the snapshot was lost
+  EXPECT_EQ(c.node(1).Status().progress.at(3).state, ProgressState::kProbe);
+  c.Heal();
+  for (int i = 0; i < 3; ++i) {
+    c.TickAll(1);
+    c.Stabilize();
+  }
+  EXPECT_EQ(*c.storage(3).LastIndex(), *c.storage(1).LastIndex());
+  ASSERT_TRUE(c.node(1).Propose("after").ok());
+  c.Stabilize();
+  EXPECT_EQ(c.node(1).Status().progress.at(3).state, ProgressState::kReplicate);
+  EXPECT_EQ(c.applied(3).back().data(), "after");
+}
+
+TEST(ReplicationTest, UnreachableFollowerFallsBackToProbing) {
+  TestCluster c({1, 2, 3});
+  c.Elect(1);
+  ASSERT_EQ(c.node(1).Status().progress.at(2).state, ProgressState::kReplicate);
+  c.node(1).ReportUnreachable(2);
+  EXPECT_EQ(c.node(1).Status().progress.at(2).state, ProgressState::kProbe);
+  ASSERT_TRUE(c.node(1).Propose("x").ok());
+  c.Stabilize();
+  EXPECT_EQ(c.node(1).Status().progress.at(2).state, ProgressState::kReplicate);
+}
+
 TEST(ReplicationTest, RestartKeepsPersistedStateAndSkipsApplied) {
   TestCluster c({1});
   c.Elect(1);
