@@ -77,6 +77,28 @@ TEST(ElectionTest, AtMostOneVotePerTerm) {
   EXPECT_FALSE(vote(2));  // asking again gets the same answer
 }
 
+// The persist-before-send contract relies on this: the Ready that carries a vote also carries the
+// hard state recording it, flagged for fsync, so the caller can make it durable before sending.
+TEST(ElectionTest, VoteTravelsWithTheHardStateThatRecordsIt) {
+  TestCluster c({1, 2, 3}, [](Config& cfg) { cfg.pre_vote = false; });
+  cairnpb::Message vote;
+  vote.set_type(cairnpb::MSG_VOTE);
+  vote.set_from(2);
+  vote.set_to(1);
+  vote.set_term(3);
+  ASSERT_TRUE(c.node(1).Step(vote).ok());
+  Ready rd = c.node(1).GetReady();
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->term(), 3u);
+  EXPECT_EQ(rd.hard_state->vote(), 2u);
+  EXPECT_TRUE(rd.must_sync);
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type(), cairnpb::MSG_VOTE_RESPONSE);
+  EXPECT_FALSE(rd.messages[0].reject());
+  c.node(1).Advance(rd);
+  EXPECT_FALSE(c.node(1).HasReady());
+}
+
 TEST(ElectionTest, PreVoteKeepsPartitionedMemberFromDisruptingCluster) {
   TestCluster c({1, 2, 3});
   c.Elect(1);
