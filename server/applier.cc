@@ -18,6 +18,8 @@ absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest&
                              google::protobuf::Message* response) {
   switch (request.request_case()) {
     case cairnpb::LogRequest::kPut: {
+      const int64_t lease = request.put().lease();
+      if (lease != 0 && !batch->LeaseExists(lease)) return mvcc::ErrLeaseNotFound();
       etcdserverpb::PutResponse scratch;
       return batch->Put(request.put(), OrScratch(response, &scratch));
     }

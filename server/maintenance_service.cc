@@ -121,7 +121,7 @@ void ClusterService::FillSelf(etcdserverpb::Member* member) const {
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* context,
                                                      const etcdserverpb::MemberListRequest* request,
                                                      etcdserverpb::MemberListResponse* response) {
-  response->mutable_header()->set_revision(store_->CurrentRevision());
+  // etcd's member list header carries no revision: membership is not part of the key space.
   StampHeader(header_, response->mutable_header());
   FillSelf(response->add_members());
   return FinishUnary(context, absl::OkStatus());

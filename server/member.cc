@@ -81,6 +81,9 @@ struct Member::Parts {
   std::unique_ptr<UnimplementedService> unimplemented;
   std::unique_ptr<grpc::Server> grpc_server;
   std::vector<std::unique_ptr<HttpEndpoint>> http;
+  std::unique_ptr<UnimplementedService> peer_unimplemented;
+  std::unique_ptr<grpc::Server> peer_server;
+  std::vector<int> peer_ports;
   std::vector<int> client_ports;
   std::vector<int> metrics_ports;
   int64_t quota_bytes = 0;
@@ -105,6 +108,9 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
 
   // Listen problems are the most common start-up mistake; find them before touching any data.
   for (const Endpoint& e : config.listen_client_urls) {
+    if (auto s = ProbeListen(e); !s.ok()) return s;
+  }
+  for (const Endpoint& e : config.listen_peer_urls) {
     if (auto s = ProbeListen(e); !s.ok()) return s;
   }
 
@@ -175,6 +181,24 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
           absl::StrCat("cannot listen on ", config.listen_client_urls[i].HostPort()));
     }
   }
+  // The peer port is held from the start, as etcd does, so a second member cannot take it. Until
+  // replication lands it serves only the catch-all that names what is not implemented.
+  grpc::ServerBuilder peer_builder;
+  p->peer_ports.assign(config.listen_peer_urls.size(), 0);
+  for (size_t i = 0; i < config.listen_peer_urls.size(); ++i) {
+    peer_builder.AddListeningPort(config.listen_peer_urls[i].HostPort(), grpc::InsecureServerCredentials(),
+                                  &p->peer_ports[i]);
+  }
+  p->peer_unimplemented = std::make_unique<UnimplementedService>();
+  peer_builder.RegisterCallbackGenericService(p->peer_unimplemented.get());
+  p->peer_server = peer_builder.BuildAndStart();
+  for (size_t i = 0; i < p->peer_ports.size(); ++i) {
+    if (p->peer_server == nullptr || p->peer_ports[i] == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for peers on ", config.listen_peer_urls[i].HostPort()));
+    }
+  }
+
   for (const Endpoint& e : config.listen_metrics_urls) {
     auto http = HttpEndpoint::Start(e.host, e.port, MakeHttpProviders(p.get()));
     if (!http.ok()) return http.status();
@@ -228,6 +252,7 @@ void Member::Shutdown() {
   }
   if (parts_->pipeline) parts_->pipeline->Stop();
   if (parts_->grpc_server) parts_->grpc_server->Wait();
+  if (parts_->peer_server) parts_->peer_server->Shutdown(std::chrono::system_clock::now());
   parts_->http.clear();
 }
 

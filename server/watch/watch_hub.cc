@@ -49,6 +49,33 @@ size_t EventBytes(const mvccpb::Event& event) { return event.ByteSizeLong() + 6;
 
 constexpr absl::Duration kIdleRecheck = absl::Seconds(1);
 
+// Part of one watcher's events that goes out as one response.
+struct Piece {
+  std::vector<uint32_t> picks;
+  size_t bytes = 0;
+  int64_t last_rev = 0;
+};
+
+// Cuts a watcher's events into responses of about `max_bytes`, only between revisions, so that a catch-up
+// batch or a large write batch does not become one response bigger than clients accept. `sizes` caches
+// EventBytes per batch index (0 = not computed yet).
+std::vector<Piece> CutAtRevisions(const std::vector<mvccpb::Event>& batch, const std::vector<uint32_t>& picks,
+                                  std::vector<size_t>* sizes, size_t max_bytes) {
+  std::vector<Piece> pieces(1);
+  for (uint32_t i : picks) {
+    const int64_t rev = batch[i].kv().mod_revision();
+    if ((*sizes)[i] == 0) (*sizes)[i] = EventBytes(batch[i]);
+    if (!pieces.back().picks.empty() && pieces.back().bytes >= max_bytes && rev != pieces.back().last_rev) {
+      pieces.emplace_back();
+    }
+    Piece& piece = pieces.back();
+    piece.picks.push_back(i);
+    piece.bytes += (*sizes)[i];
+    piece.last_rev = rev;
+  }
+  return pieces;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- WatchStream
@@ -192,23 +219,24 @@ void WatchHub::Publish(const std::vector<mvccpb::Event>& events, int64_t revisio
     auto batch = std::make_shared<const std::vector<mvccpb::Event>>(events);
     std::vector<size_t> sizes(events.size(), 0);
     for (auto& [w, indices] : picks) {
-      OutboxItem item;
-      item.watch_id = w->id;
-      item.header_revision = revision_after_batch;
-      item.batch = batch;
-      item.with_prev_kv = w->prev_kv;
-      item.fragment = w->fragment;
-      for (uint32_t i : indices) {
-        if (sizes[i] == 0) sizes[i] = EventBytes(events[i]);
-        item.bytes += sizes[i];
-      }
-      item.picks = std::move(indices);
-      bool kick = false;
-      if (w->stream->outbox_.TryPush(item, &kick)) {
+      std::vector<Piece> pieces = CutAtRevisions(events, indices, &sizes, options_.max_response_bytes);
+      for (size_t p = 0; p < pieces.size(); ++p) {
+        OutboxItem item;
+        item.watch_id = w->id;
+        item.header_revision = p + 1 == pieces.size() ? revision_after_batch : pieces[p].last_rev;
+        item.batch = batch;
+        item.with_prev_kv = w->prev_kv;
+        item.fragment = w->fragment;
+        item.bytes = pieces[p].bytes;
+        item.picks = std::move(pieces[p].picks);
+        bool kick = false;
+        if (!w->stream->outbox_.TryPush(item, &kick)) {
+          // Everything before this piece is queued; the watcher resumes from its first revision.
+          Park(w, p == 0 ? first_new : events[item.picks.front()].kv().mod_revision());
+          break;
+        }
         w->events_since_tick = true;
         if (kick) AddKick(w->stream, &kicks);
-      } else {
-        Park(w, first_new);
       }
     }
   }
@@ -519,22 +547,25 @@ bool WatchHub::ApplyCatchupResult(CatchupJob& job, Kicks* kicks) {
       continue;
     }
 
-    OutboxItem item;
+    std::vector<uint32_t> wanted;
     for (uint32_t i = 0; i < batch->size(); ++i) {
-      if (!w->Wants((*batch)[i])) continue;
-      item.picks.push_back(i);
-      if (sizes[i] == 0) sizes[i] = EventBytes((*batch)[i]);
-      item.bytes += sizes[i];
+      if (w->Wants((*batch)[i])) wanted.push_back(i);
     }
-    if (!item.picks.empty()) {
-      item.watch_id = w->id;
-      item.header_revision = job.next_rev - 1;
-      item.batch = batch;
-      item.with_prev_kv = w->prev_kv;
-      item.fragment = w->fragment;
-      bool kick = false;
-      w->stream->outbox_.Push(std::move(item), &kick);
-      if (kick) AddKick(w->stream, kicks);
+    if (!wanted.empty()) {
+      std::vector<Piece> pieces = CutAtRevisions(*batch, wanted, &sizes, options_.max_response_bytes);
+      for (size_t p = 0; p < pieces.size(); ++p) {
+        OutboxItem item;
+        item.watch_id = w->id;
+        item.header_revision = p + 1 == pieces.size() ? job.next_rev - 1 : pieces[p].last_rev;
+        item.batch = batch;
+        item.with_prev_kv = w->prev_kv;
+        item.fragment = w->fragment;
+        item.bytes = pieces[p].bytes;
+        item.picks = std::move(pieces[p].picks);
+        bool kick = false;
+        w->stream->outbox_.Push(std::move(item), &kick);
+        if (kick) AddKick(w->stream, kicks);
+      }
       w->events_since_tick = true;
     }
     progressed_any |= job.next_rev > w->next_rev;

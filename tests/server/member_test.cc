@@ -26,7 +26,7 @@ class MemberTest : public ::testing::Test {
   }
 
   void StartMember() {
-    auto config = ParseFlags({"--data-dir", dir_ + "/data", "--listen-client-urls", "http://127.0.0.1:0",
+    auto config = ParseFlags({"--data-dir", dir_ + "/data", "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0",
                               "--max-txn-ops", "4", "--max-request-bytes", "4096"});
     ASSERT_TRUE(config.ok()) << config.status();
     auto member = Member::Start(*config);
@@ -196,7 +196,8 @@ TEST_F(MemberTest, StatusReportsIndexesAndSize) {
 }
 
 TEST_F(MemberTest, SecondMemberOnSameDataDirIsRefused) {
-  auto config = ParseFlags({"--data-dir", dir_ + "/data", "--listen-client-urls", "http://127.0.0.1:0"});
+  auto config = ParseFlags({"--data-dir", dir_ + "/data", "--listen-client-urls", "http://127.0.0.1:0",
+                               "--listen-peer-urls", "http://127.0.0.1:0"});
   ASSERT_TRUE(config.ok());
   auto second = Member::Start(*config);
   ASSERT_FALSE(second.ok());
