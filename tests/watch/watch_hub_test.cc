@@ -493,6 +493,21 @@ TEST_F(FragmentHubTest, LargeResponsesAreSplitOnlyForWatchersThatAskForFragments
   EXPECT_EQ(Describe(EventsOf(got, frag_id)), Describe(EventsOf(got, whole_id)));
 }
 
+TEST_F(FragmentHubTest, ReplayedHistoryIsCutIntoResponsesNearTheLimitBetweenRevisions) {
+  for (int i = 0; i < 20; ++i) writer_.Put("k", std::string(40, 'x'));  // revs 2..21, ~60-byte events
+  auto stream = hub_.OpenStream();
+  int64_t id = Create(stream.get(), CreateRequest("k", "", 2));
+  Responses got;
+  ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) { return CountEvents(r, id) == 20; }));
+  EXPECT_GE(got.size(), 4u) << "not one response of 20 events";
+  for (const auto& r : got) {
+    EXPECT_LT(r.ByteSizeLong(), 300u + 200u);
+    EXPECT_FALSE(r.fragment()) << "cut between revisions: complete responses, not fragments";
+    EXPECT_EQ(r.header().revision(), r.events(r.events_size() - 1).kv().mod_revision());
+  }
+  EXPECT_EQ(Describe(EventsOf(got, id)), Describe(Expected(history_.All(), {"k", "", 2})));
+}
+
 class SplitHistoryHubTest : public HubTest {
  protected:
   static HubOptions Batches() {
