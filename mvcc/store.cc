@@ -125,6 +125,11 @@ Store::~Store() {
   if (env_ != nullptr) mdb_env_close(env_);
 }
 
+absl::Status Store::Sync() {
+  // Forced: with MDB_NOSYNC a plain sync would be skipped, and this is the one place that must reach disk.
+  return MdbStatus(mdb_env_sync(env_, 1), "sync");
+}
+
 void Store::Publish(const StoreState& state) {
   current_revision_.store(state.current_revision, std::memory_order_release);
   compact_revision_.store(state.compact_revision, std::memory_order_release);

@@ -96,6 +96,10 @@ class Store {
   absl::Status ListLeases(std::vector<LeaseRecord>* leases) const;
   absl::Status LeaseKeys(int64_t id, std::vector<std::string>* keys) const;
 
+  // Makes every committed batch durable (fsync), whatever sync_commits says. After it returns, the
+  // log entries up to AppliedIndex() are no longer needed for recovery. Writer thread only.
+  absl::Status Sync();
+
   // Versions (including deletion markers) physically stored; for tests and metrics.
   int64_t StoredVersions() const;
 

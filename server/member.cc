@@ -124,6 +124,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
 
   wal::WalOptions wal_options;
   wal_options.dir = p->data_dir->WalDir();
+  // Small segments keep start-up replay short: the log is trimmed each time a segment fills.
+  wal_options.segment_bytes = 16 << 20;
   std::vector<wal::Record> replay;
   auto wal = wal::Wal::Open(wal_options, &replay);
   if (!wal.ok()) return wal.status();

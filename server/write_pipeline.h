@@ -75,6 +75,8 @@ class WritePipeline {
   void Run();
   void ProcessBatch(std::vector<PendingWrite>& batch);
   void FinishPhysicalCompactions(bool all_done);
+  // Syncs the store and deletes the log segments it now covers. Writer thread (or after it joined).
+  void TrimLog();
 
   wal::Wal* const wal_;
   mvcc::Store* const store_;
