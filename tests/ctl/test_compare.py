@@ -156,6 +156,7 @@ class CompareTest(unittest.TestCase):
     def test_endpoint_environment_and_failover(self):
         dead = f"127.0.0.1:{h.free_port()}"
         fast = ["--dial-timeout", "1s", "--command-timeout", "2s"]
+        self.norm.add(dead, "<DEAD>")
         # Environment instead of --endpoints.
         env = {"ETCDCTL_ENDPOINTS": self.a.endpoint}
         want = h.run(h.ETCDCTL, None, ["get", "foo"], env=env)
@@ -170,10 +171,14 @@ class CompareTest(unittest.TestCase):
         self.assertEqual(want, got)
         # One endpoint down: the other answers.
         self.same_server(fast + ["--endpoints", f"{dead},{self.a.endpoint}", "get", "foo"])
-        # All down: same error and exit code.
-        want = h.run(h.ETCDCTL, dead, fast + ["get", "foo"])
-        got = h.run(CAIRNCTL, dead, fast + ["get", "foo"])
-        self.assertEqual((want[0], want[1], want[2]), (got[0], got[1], got[2]))
+        # All down: same output, errors and exit codes.
+        for args in (["get", "foo"], ["put", "k", "v"], ["endpoint", "status"], ["-w", "json", "endpoint", "status"],
+                     ["endpoint", "hashkv"], ["defrag"], ["endpoint", "health"], ["-w", "table", "endpoint", "health"],
+                     ["move-leader", "1"]):
+            want = h.run(h.ETCDCTL, dead, fast + args)
+            got = h.run(CAIRNCTL, dead, fast + args)
+            self.assertEqual(tuple(map(self.norm_text, want[:2])) + (want[2],),
+                             tuple(map(self.norm_text, got[:2])) + (got[2],), f"args: {args}")
 
     def test_snapshot_save(self):
         with h.TempDir() as d:
@@ -360,7 +365,7 @@ class CompareTest(unittest.TestCase):
     def test_watch_exec(self):
         want, _ = self.mirrored(["-w", "json", "put", "wx/a", "1"])
         start = str(self.revision_of(want[0]))
-        outs = []
+        outs, errs = [], []
         for binary, srv in ((h.ETCDCTL, self.a), (CAIRNCTL, self.b)):
             proc = subprocess.Popen([binary, "--endpoints", srv.endpoint, "watch", "--rev", start, "wx/a",
                                      "--", "sh", "-c", "echo $ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE"],
@@ -369,7 +374,8 @@ class CompareTest(unittest.TestCase):
             proc.terminate()
             out, err = proc.communicate(timeout=10)
             outs.append(out.decode())
-        self.skip_if_unimplemented(outs[0])
+            errs.append(err.decode())
+        self.skip_if_unimplemented(outs[0], errs[0])
         self.assertIn('"PUT" "wx/a" "1"', outs[0])
         self.assertEqual(outs[0], outs[1])
 

@@ -33,7 +33,8 @@ std::vector<std::string> TargetEndpoints(Invocation& inv) {
   return out;
 }
 
-// Connects to exactly one endpoint with the user's settings.
+// Connects to exactly one endpoint with the user's settings; an unreachable endpoint is
+// reported for that endpoint alone, as etcdctl does.
 absl::StatusOr<std::unique_ptr<Client>> ConnectOne(const Invocation& inv, const std::string& ep) {
   ClientConfig cfg = inv.client_config;
   cfg.endpoints = {ep};
@@ -80,11 +81,10 @@ int RunEndpointHealth(Invocation& inv) {
 
 int RunEndpointStatus(Invocation& inv) {
   std::vector<std::string> eps = TargetEndpoints(inv);
-  Client& base = inv.client();
   std::vector<EndpointStatusRow> rows;
   bool failed = false;
   for (const auto& ep : eps) {
-    auto one = base.ForEndpoint(ep);
+    auto one = ConnectOne(inv, ep);
     absl::StatusOr<etcdserverpb::StatusResponse> resp =
         one.ok() ? (*one)->Status(etcdserverpb::StatusRequest()) : one.status();
     if (!resp.ok()) {
@@ -100,13 +100,12 @@ int RunEndpointStatus(Invocation& inv) {
 
 int RunEndpointHashKV(Invocation& inv) {
   std::vector<std::string> eps = TargetEndpoints(inv);
-  Client& base = inv.client();
   std::vector<EndpointHashKVRow> rows;
   absl::Status last;
   for (const auto& ep : eps) {
     etcdserverpb::HashKVRequest req;
     req.set_revision(inv.flags->GetInt64("rev"));
-    auto one = base.ForEndpoint(ep);
+    auto one = ConnectOne(inv, ep);
     absl::StatusOr<etcdserverpb::HashKVResponse> resp = one.ok() ? (*one)->HashKV(req) : one.status();
     if (!resp.ok()) {
       last = resp.status();
@@ -242,10 +241,9 @@ int RunDefrag(Invocation& inv) {
     return kExitError;
   }
   std::vector<std::string> eps = TargetEndpoints(inv);
-  Client& base = inv.client();
   int failures = 0;
   for (const auto& ep : eps) {
-    auto one = base.ForEndpoint(ep);
+    auto one = ConnectOne(inv, ep);
     absl::StatusOr<etcdserverpb::DefragmentResponse> resp =
         one.ok() ? (*one)->Defragment(etcdserverpb::DefragmentRequest()) : one.status();
     if (!resp.ok()) {

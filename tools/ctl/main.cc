@@ -110,6 +110,11 @@ ClientConfig ConfigFromFlags(const FlagSet& f) {
   return c;
 }
 
+int RunVersion(Invocation&) {
+  Out("cairnctl version: 0.1.0\nAPI version: 3.4\n");
+  return kExitSuccess;
+}
+
 void PrintUsage(const std::vector<CommandDef>& cmds) {
   std::string text =
       "NAME:\n\tcairnctl - A simple command line client for Cairn (etcd v3 API compatible).\n\n"
@@ -151,6 +156,7 @@ int Main(int argc, char** argv) {
   AddLeaseWatchCommands(&cmds);
   AddAuthCommands(&cmds);
   AddServiceCommands(&cmds);
+  cmds.push_back({"version", "version", {}, RunVersion});
   std::map<std::string, const CommandDef*> by_path;
   std::set<std::string> groups;
   for (const auto& c : cmds) {
