@@ -61,17 +61,26 @@ class Server:
     def endpoint(self):
         return f"127.0.0.1:{self.client_port}"
 
-    def start(self, timeout=20):
+    @property
+    def peer_url(self):
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def start(self, timeout=20, initial_cluster=None, wait=True):
         client = f"http://127.0.0.1:{self.client_port}"
-        peer = f"http://127.0.0.1:{self.peer_port}"
+        peer = self.peer_url
         cmd = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
                "--listen-client-urls", client, "--advertise-client-urls", client,
                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-               "--initial-cluster", f"{self.name}={peer}"]
+               "--initial-cluster", initial_cluster or f"{self.name}={peer}"]
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
+        if not wait:
+            return self
+        return self.wait_ready(timeout)
+
+    def wait_ready(self, timeout=20):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -84,6 +93,11 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"{self.kind} did not become ready; log: {self.log_path}")
 
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -92,6 +106,17 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def start_cluster(kind, binary, root, size=3):
+    """A cluster of `size` members on free ports; returns the started Servers."""
+    members = [Server(kind, binary, root, f"m{i}", name=f"m{i}") for i in range(size)]
+    initial = ",".join(f"{m.name}={m.peer_url}" for m in members)
+    for m in members:
+        m.start(initial_cluster=initial, wait=False)
+    for m in members:
+        m.wait_ready()
+    return members
 
 
 def etcdctl_env(extra=None):

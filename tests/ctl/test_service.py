@@ -29,7 +29,7 @@ class ServiceTest(unittest.TestCase):
         for p in cls.procs:
             if p.poll() is None:
                 p.kill()
-                p.wait()
+            p.communicate()
         cls.server.stop()
         cls.tmp.__exit__(None, None, None)
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -337,6 +338,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientConfig& cfg)
   if (ready < 0) {
     return absl::DeadlineExceededError("context deadline exceeded");
   }
+  if (cfg.debug) std::fprintf(stderr, "cairnctl: using endpoint %s\n", cfg.endpoints[ready].c_str());
   auto client = std::make_unique<GrpcClient>(cfg, std::move(eps), static_cast<size_t>(ready), "");
   if (!cfg.user.empty()) {
     absl::Status st = client->Authenticate();

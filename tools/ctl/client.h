@@ -34,6 +34,7 @@ struct ClientConfig {
   bool insecure_transport = true;
   bool insecure_skip_verify = false;
   std::string user, password;  // empty user: no authentication
+  bool debug = false;          // --debug: report the endpoint chosen on each connect
 };
 
 // Converts a gRPC-style failure into etcdctl's error text (exposed for tests).

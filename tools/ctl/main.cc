@@ -92,6 +92,7 @@ ClientConfig ConfigFromFlags(const FlagSet& f) {
   c.cacert = f.GetString("cacert");
   c.insecure_transport = f.GetBool("insecure-transport");
   c.insecure_skip_verify = f.GetBool("insecure-skip-tls-verify");
+  c.debug = f.GetBool("debug");
   std::string user = f.GetString("user");
   if (!user.empty()) {
     std::string password = f.GetString("password");
