@@ -194,6 +194,7 @@ absl::Status WriteBatch::ApplyDelete(Request& r, const etcdserverpb::DeleteRange
 
 absl::Status WriteBatch::Put(const etcdserverpb::PutRequest& request, etcdserverpb::PutResponse* response) {
   if (auto s = ValidatePut(request); !s.ok()) return s;
+  if (request.lease() != 0 && !LeaseExists(request.lease())) return ErrLeaseNotFound();
   return RunRequest(true, [&](Request& r) { return ApplyPut(r, request, response); });
 }
 
@@ -242,6 +243,7 @@ absl::Status WriteBatch::CheckTxnOps(const KvView& before, const etcdserverpb::T
     } else if (op.has_request_put()) {
       const auto& put = op.request_put();
       if (auto s = ValidatePut(put); !s.ok()) return s;
+      if (put.lease() != 0 && !LeaseExists(put.lease())) return ErrLeaseNotFound();
       if (put.ignore_value() || put.ignore_lease()) {
         std::string stored;
         EncodeStoredKey(put.key(), &stored);

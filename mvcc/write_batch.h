@@ -30,7 +30,8 @@ class WriteBatch {
   WriteBatch(const WriteBatch&) = delete;
   WriteBatch& operator=(const WriteBatch&) = delete;
 
-  // Errors: ErrKeyNotFound (ignore_value/ignore_lease on a missing key), ErrNoSpace.
+  // Errors: ErrLeaseNotFound (a lease that was never granted or is revoked), ErrKeyNotFound
+  // (ignore_value/ignore_lease on a missing key), ErrNoSpace.
   absl::Status Put(const etcdserverpb::PutRequest& request, etcdserverpb::PutResponse* response);
   absl::Status DeleteRange(const etcdserverpb::DeleteRangeRequest& request, etcdserverpb::DeleteRangeResponse* response);
   // Compares are all evaluated (nested ones too) against the state before the txn, like etcd; reads

@@ -15,11 +15,9 @@ Response* OrScratch(google::protobuf::Message* response, Response* scratch) {
 }  // namespace
 
 absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
-                             google::protobuf::Message* response) {
+                             google::protobuf::Message* response, std::vector<LeaseChange>* lease_changes) {
   switch (request.request_case()) {
     case cairnpb::LogRequest::kPut: {
-      const int64_t lease = request.put().lease();
-      if (lease != 0 && !batch->LeaseExists(lease)) return mvcc::ErrLeaseNotFound();
       etcdserverpb::PutResponse scratch;
       return batch->Put(request.put(), OrScratch(response, &scratch));
     }
@@ -34,6 +32,26 @@ absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest&
     case cairnpb::LogRequest::kCompaction: {
       etcdserverpb::CompactionResponse scratch;
       return batch->Compact(request.compaction(), OrScratch(response, &scratch));
+    }
+    case cairnpb::LogRequest::kLeaseGrant: {
+      etcdserverpb::LeaseGrantResponse scratch;
+      auto* out = OrScratch(response, &scratch);
+      const auto& grant = request.lease_grant();
+      if (auto s = batch->LeaseGrant(grant.id(), grant.ttl()); !s.ok()) return s;
+      out->set_id(grant.id());
+      out->set_ttl(grant.ttl());
+      out->mutable_header()->set_revision(batch->revision());
+      if (lease_changes) lease_changes->push_back({LeaseChange::kGranted, grant.id(), grant.ttl()});
+      return absl::OkStatus();
+    }
+    case cairnpb::LogRequest::kLeaseRevoke: {
+      etcdserverpb::LeaseRevokeResponse scratch;
+      auto* out = OrScratch(response, &scratch);
+      const int64_t id = request.lease_revoke().id();
+      if (auto s = batch->LeaseRevoke(id, out); !s.ok()) return s;
+      if (!out->header().revision()) out->mutable_header()->set_revision(batch->revision());
+      if (lease_changes) lease_changes->push_back({LeaseChange::kRevoked, id, 0});
+      return absl::OkStatus();
     }
     default:
       return absl::InternalError("cairn: log entry of a kind this version cannot apply");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "cairnpb/internal.pb.h"
@@ -20,11 +21,20 @@ struct HeaderInfo {
   uint64_t raft_term = 0;
 };
 
+// What applying a request changed beyond the key space, for the lessor to follow.
+struct LeaseChange {
+  enum Kind { kGranted, kRevoked } kind;
+  int64_t id = 0;
+  int64_t ttl = 0;
+};
+
 // Applies `request` inside `batch`. `response` must be the response type matching the request
 // (PutResponse for put, ...) or null when nobody waits (replay). A returned error means the request
 // had no effect; the batch stays usable.
+// Lease grants and revocations that succeeded are appended to `lease_changes` (may be null).
 absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
-                             google::protobuf::Message* response);
+                             google::protobuf::Message* response,
+                             std::vector<LeaseChange>* lease_changes = nullptr);
 
 // Sets cluster_id, member_id and raft_term; the revision is left as the store set it.
 void StampHeader(const HeaderInfo& info, etcdserverpb::ResponseHeader* header);

@@ -26,7 +26,8 @@ grpc::ServerUnaryReactor* KvService::Propose(grpc::CallbackServerContext* contex
                                              cairnpb::LogRequest request,
                                              google::protobuf::Message* response,
                                              etcdserverpb::ResponseHeader* header) {
-  if (static_cast<int64_t>(request.ByteSizeLong()) > limits_.max_request_bytes) {
+  const size_t bytes = request.ByteSizeLong();
+  if (static_cast<int64_t>(bytes) > limits_.max_request_bytes) {
     return FinishUnary(context, ErrRequestTooLarge());
   }
   auto* reactor = context->DefaultReactor();
@@ -34,6 +35,7 @@ grpc::ServerUnaryReactor* KvService::Propose(grpc::CallbackServerContext* contex
   write.request = std::move(request);
   write.response = response;
   write.header = header;
+  write.bytes = bytes;
   write.done = [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); };
   pipeline_->Submit(std::move(write));
   return reactor;

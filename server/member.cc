@@ -21,6 +21,9 @@
 #include "server/kv_service.h"
 #include "server/maintenance_service.h"
 #include "server/unimplemented_service.h"
+#include "server/watch/event_history.h"
+#include "server/watch/watch_hub.h"
+#include "server/watch/watch_service.h"
 #include "server/write_pipeline.h"
 
 namespace cairn::server {
@@ -68,6 +71,21 @@ std::string ClusterSeed(const Config& config) {
   return absl::StrCat(config.initial_cluster, "|", config.initial_cluster_token);
 }
 
+// The watch hub reads history through this narrow view of the store.
+class StoreHistory final : public watch::EventHistory {
+ public:
+  explicit StoreHistory(const mvcc::Store* store) : store_(store) {}
+  absl::Status ReadEvents(const std::string& key, const std::string& range_end, int64_t from_rev,
+                          size_t max_events, std::vector<mvccpb::Event>* out, int64_t* next_rev) const override {
+    return store_->ReadEvents(key, range_end, from_rev, max_events, out, next_rev);
+  }
+  int64_t CurrentRevision() const override { return store_->CurrentRevision(); }
+  int64_t CompactedRevision() const override { return store_->CompactedRevision(); }
+
+ private:
+  const mvcc::Store* store_;
+};
+
 }  // namespace
 
 struct Member::Parts {
@@ -75,6 +93,10 @@ struct Member::Parts {
   std::unique_ptr<mvcc::Store> store;
   std::unique_ptr<wal::Wal> wal;
   std::unique_ptr<WritePipeline> pipeline;
+  // Declared after the store and before the services: destroyed after them, before the store.
+  std::unique_ptr<StoreHistory> history;
+  std::unique_ptr<watch::WatchHub> watch_hub;
+  std::unique_ptr<watch::WatchService> watch;
   std::unique_ptr<KvService> kv;
   std::unique_ptr<MaintenanceService> maintenance;
   std::unique_ptr<ClusterService> cluster;
@@ -142,6 +164,20 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   if (auto s = p->pipeline->Replay(replay); !s.ok()) return s;
   replay.clear();
   replay.shrink_to_fit();
+
+  p->history = std::make_unique<StoreHistory>(p->store.get());
+  watch::HubOptions hub_options;
+  hub_options.max_response_bytes = static_cast<size_t>(config.max_request_bytes + kGrpcOverheadBytes);
+  p->watch_hub = std::make_unique<watch::WatchHub>(
+      p->history.get(), [header](etcdserverpb::ResponseHeader* h) { StampHeader(header, h); }, hub_options);
+  p->watch = std::make_unique<watch::WatchService>(p->watch_hub.get());
+  PipelineObservers observers;
+  watch::WatchHub* hub = p->watch_hub.get();
+  observers.on_events = [hub](const std::vector<mvccpb::Event>& events, int64_t revision) {
+    hub->Publish(events, revision);
+  };
+  observers.on_compacted = [hub](int64_t revision) { hub->Compacted(revision); };
+  p->pipeline->SetObservers(std::move(observers));
   p->pipeline->Start();
 
   KvLimits limits;
@@ -171,6 +207,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   builder.RegisterService(p->kv.get());
   builder.RegisterService(p->maintenance.get());
   builder.RegisterService(p->cluster.get());
+  builder.RegisterService(p->watch.get());
   builder.RegisterCallbackGenericService(p->unimplemented.get());
   p->grpc_server = builder.BuildAndStart();
   if (p->grpc_server == nullptr) {
@@ -248,12 +285,15 @@ HttpProviders Member::MakeHttpProviders(Parts* p) {
 void Member::Shutdown() {
   if (parts_ == nullptr || parts_->stopped) return;
   parts_->stopped = true;
+  // Open watch streams end first (UNAVAILABLE, as etcd's clients expect on a stopping server).
+  if (parts_->watch) parts_->watch->Shutdown();
   if (parts_->grpc_server) {
     // In-flight writes get a short grace period to be answered; then calls are cancelled.
     parts_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   }
   if (parts_->pipeline) parts_->pipeline->Stop();
   if (parts_->grpc_server) parts_->grpc_server->Wait();
+  if (parts_->watch_hub) parts_->watch_hub->Shutdown();
   if (parts_->peer_server) parts_->peer_server->Shutdown(std::chrono::system_clock::now());
   parts_->http.clear();
 }

@@ -30,6 +30,7 @@ absl::Status WritePipeline::Replay(const std::vector<wal::Record>& records) {
   size_t i = 0;
   while (i < records.size()) {
     std::unique_ptr<mvcc::WriteBatch> batch = store_->BeginWrite();
+    if (batch == nullptr) return absl::UnavailableError("cairn: the store cannot start a write transaction");
     size_t in_batch = 0;
     for (; i < records.size() && in_batch < kReplayBatch; ++i) {
       const wal::Record& record = records[i];
@@ -106,7 +107,10 @@ void WritePipeline::Run() {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || compaction_pending_; });
       if (stopping_) return;
-      while (!queue_.empty() && batch.size() < options_.max_batch) {
+      size_t bytes = 0;
+      while (!queue_.empty() && batch.size() < options_.max_batch &&
+             (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
+        bytes += queue_.front().bytes;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -162,10 +166,17 @@ void WritePipeline::ProcessBatch(std::vector<PendingWrite>& batch) {
   }
 
   std::unique_ptr<mvcc::WriteBatch> txn = store_->BeginWrite();
+  if (txn == nullptr) {
+    broken_ = absl::UnavailableError("cairn: the store cannot start a write transaction");
+    std::fprintf(stderr, "cairnd: %s, refusing further writes\n", std::string(broken_.message()).c_str());
+    for (PendingWrite& w : batch) w.done(broken_);
+    return;
+  }
   std::vector<absl::Status> results;
   results.reserve(batch.size());
+  std::vector<LeaseChange> lease_changes;
   for (PendingWrite& w : batch) {
-    absl::Status s = ApplyLogRequest(txn.get(), w.request, w.response);
+    absl::Status s = ApplyLogRequest(txn.get(), w.request, w.response, &lease_changes);
     if (IsNoSpace(s)) nospace_ = true;
     results.push_back(std::move(s));
   }
@@ -181,6 +192,17 @@ void WritePipeline::ProcessBatch(std::vector<PendingWrite>& batch) {
   }
   last_index_ = index;
   batches_.fetch_add(1, std::memory_order_relaxed);
+  // Watchers and the lessor learn of the batch before its writers are answered, so a client that
+  // sees its put acknowledged can count on watchers having it queued.
+  if (observers_.on_events && !txn->events().empty()) observers_.on_events(txn->events(), txn->revision());
+  if (observers_.on_lease_change) {
+    for (const LeaseChange& change : lease_changes) observers_.on_lease_change(change);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (results[i].ok() && batch[i].request.has_compaction() && observers_.on_compacted) {
+      observers_.on_compacted(batch[i].request.compaction().revision());
+    }
+  }
   writes_.fetch_add(batch.size(), std::memory_order_relaxed);
 
   for (size_t i = 0; i < batch.size(); ++i) {

@@ -37,13 +37,24 @@ struct PendingWrite {
   // Response of the type matching the request, owned by the caller until `done` runs.
   google::protobuf::Message* response = nullptr;
   etcdserverpb::ResponseHeader* header = nullptr;  // the response's header, stamped on success
+  size_t bytes = 0;  // serialized size if the caller knows it; bounds a batch's size
   std::function<void(absl::Status)> done;
+};
+
+// Who hears about committed changes. Called on the writer thread right after each commit, in log
+// order; each must be quick and must never block (the watch hub queues, the lessor updates a map).
+struct PipelineObservers {
+  std::function<void(const std::vector<mvccpb::Event>& events, int64_t revision)> on_events;
+  std::function<void(int64_t compact_revision)> on_compacted;
+  std::function<void(const LeaseChange& change)> on_lease_change;
 };
 
 class WritePipeline {
  public:
   struct Options {
     size_t max_batch = 1024;  // most writes sharing one fsync and one LMDB commit
+    // LMDB caps the pages one write transaction may dirty; a batch stays far below it.
+    size_t max_batch_bytes = 64 << 20;
     uint64_t term = 1;        // the log term records carry until consensus drives it
     HeaderInfo header;
   };
@@ -54,6 +65,9 @@ class WritePipeline {
   // Applies the log records the store has not applied yet (index > store applied index).
   // Call once, before Start().
   absl::Status Replay(const std::vector<wal::Record>& records);
+
+  // Set before Start(); not thread-safe.
+  void SetObservers(PipelineObservers observers) { observers_ = std::move(observers); }
 
   void Start();
   // Finishes the batch in progress, answers every other queued write with "server stopped",
@@ -81,6 +95,7 @@ class WritePipeline {
   wal::Wal* const wal_;
   mvcc::Store* const store_;
   const Options options_;
+  PipelineObservers observers_;
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

@@ -107,6 +107,25 @@ TEST_F(PutTest, IgnoreFlagsOnMissingKeyFailWithoutConsumingARevision) {
   EXPECT_EQ(Get("missing").count(), 0);
 }
 
+TEST_F(PutTest, UnknownLeaseIsRefusedWithoutConsumingARevision) {
+  etcdserverpb::PutRequest req;
+  req.set_key("k");
+  req.set_value("v");
+  req.set_lease(12345);
+  etcdserverpb::PutResponse resp;
+  auto batch = store_->BeginWrite();
+  absl::Status s = batch->Put(req, &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "etcdserver: requested lease not found");
+  etcdserverpb::TxnRequest txn;
+  *txn.add_success()->mutable_request_put() = req;
+  etcdserverpb::TxnResponse txn_resp;
+  s = batch->Txn(txn, &txn_resp);
+  EXPECT_EQ(s.message(), "etcdserver: requested lease not found");
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+}
+
 TEST_F(PutTest, ValidatePutMessages) {
   etcdserverpb::PutRequest req;
   EXPECT_EQ(ValidatePut(req).message(), "etcdserver: key is not provided");
