@@ -27,6 +27,10 @@ class FailoverTest(unittest.TestCase):
             self.skipTest(f"{KIND} could not form a 3-member cluster: {e}")
         self.endpoints = ",".join(m.endpoint for m in self.members)
         self.procs = []
+        out, _, _ = h.run(h.ETCDCTL, self.members[0].endpoint, ["member", "list"])
+        if len(out.splitlines()) != 3:
+            self.tearDown()
+            self.skipTest(f"{KIND} did not form a 3-member cluster")
 
     def tearDown(self):
         for p in self.procs:
@@ -35,6 +39,7 @@ class FailoverTest(unittest.TestCase):
             p.communicate()
         for m in self.members:
             m.stop()
+        self.members = []
         self.tmp.__exit__(None, None, None)
 
     def spawn(self, *args):
@@ -60,7 +65,13 @@ class FailoverTest(unittest.TestCase):
     def test_register_and_watch_survive_member_loss(self):
         reg = self.spawn("service", "register", "web", "1", "10.0.0.1:80", "--ttl", str(TTL))
         reg_ep = self.chosen_endpoint(reg)
-        self.assertTrue(reg.stdout.readline().decode().startswith("registered /services/web/1"))
+        first = reg.stdout.readline().decode()
+        if not first:
+            err = reg.stderr.read().decode()
+            if "Unimplemented" in err:
+                self.skipTest(f"{KIND} has no leases yet: {err.strip()[:160]}")
+            self.fail(f"register failed: {err}")
+        self.assertTrue(first.startswith("registered /services/web/1"), first)
         # Watch through the same member so that one kill hits both.
         watch = subprocess.Popen([CAIRNCTL, "--debug", "--endpoints",
                                   ",".join([reg_ep] + [m.endpoint for m in self.members if m.endpoint != reg_ep]),

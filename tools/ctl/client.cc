@@ -335,10 +335,13 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientConfig& cfg)
     eps.push_back(*ep);
   }
   int ready = WaitForAnyReady(eps, Clock::now() + std::chrono::nanoseconds(cfg.dial_timeout_ns));
-  if (ready < 0) {
-    return absl::DeadlineExceededError("context deadline exceeded");
+  // Like clientv3, an unreachable cluster is not an error yet: each request then fails on
+  // its own deadline with "context deadline exceeded", wrapped the way its command
+  // wraps errors.
+  if (ready < 0) ready = 0;
+  if (cfg.debug && eps[ready]->channel->GetState(false) == GRPC_CHANNEL_READY) {
+    std::fprintf(stderr, "cairnctl: using endpoint %s\n", cfg.endpoints[ready].c_str());
   }
-  if (cfg.debug) std::fprintf(stderr, "cairnctl: using endpoint %s\n", cfg.endpoints[ready].c_str());
   auto client = std::make_unique<GrpcClient>(cfg, std::move(eps), static_cast<size_t>(ready), "");
   if (!cfg.user.empty()) {
     absl::Status st = client->Authenticate();

@@ -6,7 +6,7 @@
 // text etcdctl would print after "Error: " (e.g. "etcdserver: key is not provided",
 // "context deadline exceeded", "rpc error: code = Unimplemented desc = ...").
 //
-// Failover: Connect() dials every endpoint and uses the first that becomes ready within
+// Failover: Connect() dials every endpoint and prefers the first that becomes ready within
 // the dial timeout; a unary call that fails with UNAVAILABLE (connection lost before the
 // request was taken) moves on to the next endpoint and is retried there.
 // Thread safety: unary calls may be made from several threads; each stream object is used
@@ -65,8 +65,9 @@ class Client {
  public:
   virtual ~Client() = default;
 
-  // Dials the endpoints; fails with "context deadline exceeded" when none is reachable in
-  // the dial timeout, or with the authentication error when --user is given and wrong.
+  // Dials the endpoints and waits up to the dial timeout for one to answer. When none does,
+  // the client is still returned and its calls fail with "context deadline exceeded", as
+  // etcd's client behaves. Fails with the authentication error when --user is wrong.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const ClientConfig& config);
   // A client bound to exactly one endpoint (for per-endpoint maintenance calls).
   virtual absl::StatusOr<std::unique_ptr<Client>> ForEndpoint(const std::string& endpoint) = 0;

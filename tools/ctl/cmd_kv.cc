@@ -211,8 +211,6 @@ int RunTxn(Invocation& inv) {
       std::fflush(stdout);
     }
   };
-  // etcdctl connects before reading the request.
-  Client& client = inv.client();
   etcdserverpb::TxnRequest req;
   prompt("compares:");
   ReadSection([&](const std::string& l) { *req.add_compare() = ParseCompare(l); });
@@ -220,7 +218,7 @@ int RunTxn(Invocation& inv) {
   ReadSection([&](const std::string& l) { *req.add_success() = ParseRequestOp(l); });
   prompt("failure requests (get, put, del):");
   ReadSection([&](const std::string& l) { *req.add_failure() = ParseRequestOp(l); });
-  auto resp = client.Txn(req);
+  auto resp = inv.client().Txn(req);
   if (!resp.ok()) Fail(kExitError, std::string(resp.status().message()));
   CheckPrinted(inv.printer->Txn(*resp));
   return kExitSuccess;

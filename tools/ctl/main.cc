@@ -142,8 +142,9 @@ Client& Invocation::client() {
   if (!connected) {
     auto c = Client::Connect(client_config);
     if (!c.ok()) {
-      int code = c.status().code() == absl::StatusCode::kDeadlineExceeded ? kExitError : kExitBadConnection;
-      Fail(code, std::string(c.status().message()));
+      // Only authentication or TLS set-up can fail here (reachability is checked per call);
+      // etcdctl reports both as a bad connection.
+      Fail(kExitBadConnection, std::string(c.status().message()));
     }
     connected = std::move(*c);
   }
