@@ -55,6 +55,8 @@ class Server:
         self.data_dir = os.path.join(root, dirname)
         self.client_port, self.peer_port = free_port(), free_port()
         self.proc = None
+        self.scheme = "http"   # client URLs; "https" with TLS flags in `extra`
+        self.extra = []        # additional server flags
         self.log_path = os.path.join(root, dirname + ".log")
 
     @property
@@ -65,13 +67,14 @@ class Server:
     def peer_url(self):
         return f"http://127.0.0.1:{self.peer_port}"
 
-    def start(self, timeout=20, initial_cluster=None, wait=True):
-        client = f"http://127.0.0.1:{self.client_port}"
+    def start(self, timeout=20, initial_cluster=None, wait=True, probe_flags=()):
+        client = f"{self.scheme}://127.0.0.1:{self.client_port}"
+        self.probe_flags = list(probe_flags)
         peer = self.peer_url
         cmd = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
                "--listen-client-urls", client, "--advertise-client-urls", client,
                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-               "--initial-cluster", initial_cluster or f"{self.name}={peer}"]
+               "--initial-cluster", initial_cluster or f"{self.name}={peer}"] + self.extra
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -85,7 +88,8 @@ class Server:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited early; log: {self.log_path}")
-            r = subprocess.run([ETCDCTL, "--endpoints", self.endpoint, "--dial-timeout", "1s",
+            r = subprocess.run([ETCDCTL, "--endpoints", f"{self.scheme}://{self.endpoint}"]
+                               + getattr(self, "probe_flags", []) + ["--dial-timeout", "1s",
                                 "--command-timeout", "2s", "get", "ready-probe"],
                                capture_output=True, env=etcdctl_env(), timeout=10)
             if r.returncode == 0:

@@ -9,6 +9,8 @@
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -72,7 +74,21 @@ absl::StatusOr<std::shared_ptr<Endpoint>> MakeEndpoint(const ClientConfig& cfg, 
     if (ok && !cfg.cert.empty()) opts.pem_cert_chain = ReadFile(cfg.cert, &ok);
     if (ok && !cfg.key.empty()) opts.pem_private_key = ReadFile(cfg.key, &ok);
     if (!ok) return absl::InvalidArgumentError("open TLS file: no such file or directory");
-    creds = grpc::SslCredentials(opts);
+    if (cfg.insecure_skip_verify) {
+      // Encrypted but unauthenticated, for tests only (as the flag's help says).
+      std::vector<grpc::experimental::IdentityKeyCertPair> pairs;
+      if (!opts.pem_cert_chain.empty()) pairs.push_back({opts.pem_private_key, opts.pem_cert_chain});
+      auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(opts.pem_root_certs, pairs);
+      grpc::experimental::TlsChannelCredentialsOptions tls_opts;
+      tls_opts.set_certificate_provider(provider);
+      if (!opts.pem_root_certs.empty()) tls_opts.watch_root_certs();
+      if (!pairs.empty()) tls_opts.watch_identity_key_cert_pairs();
+      tls_opts.set_verify_server_certs(false);
+      tls_opts.set_check_call_host(false);
+      creds = grpc::experimental::TlsCredentials(tls_opts);
+    } else {
+      creds = grpc::SslCredentials(opts);
+    }
   } else {
     creds = grpc::InsecureChannelCredentials();
   }

@@ -152,6 +152,9 @@ Client& Invocation::client() {
 }
 
 int Main(int argc, char** argv) {
+  // gRPC's own log lines (handshake failures, reconnects) are not part of etcdctl's output;
+  // a user who wants them can still set GRPC_VERBOSITY.
+  setenv("GRPC_VERBOSITY", "NONE", /*overwrite=*/0);
   std::vector<CommandDef> cmds;
   AddKvCommands(&cmds);
   AddMaintenanceCommands(&cmds);

@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""TLS flags: cairnctl and etcdctl against a server that requires client certificates
+(--cacert/--cert/--key over https://), server verification failures, and
+--insecure-skip-tls-verify. Certificates are made with the openssl command line.
+SERVER_KIND=etcd|cairnd; skipped when the server does not start with etcd's TLS flags."""
+import os
+import subprocess
+import unittest
+
+import ctl_harness as h
+
+CAIRNCTL = h.cairnctl_path()
+KIND, BINARY = h.server_binary()
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True, timeout=30)
+
+
+def make_certs(d):
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+            "-days", "2", "-subj", "/CN=cairn-test-ca", cwd=d)
+    with open(os.path.join(d, "san.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    for name in ("server", "client", "other"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN={name}", cwd=d)
+        ca = "ca" if name != "other" else "other-ca"
+        if name == "other":
+            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key",
+                    "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=other-ca", cwd=d)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+                "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", "san.cnf", cwd=d)
+
+
+class TlsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = h.TempDir()
+        cls.dir = cls.tmp.__enter__()
+        make_certs(cls.dir)
+        p = lambda n: os.path.join(cls.dir, n)
+        cls.server = h.Server(KIND, BINARY, cls.dir, "tls")
+        cls.server.scheme = "https"
+        cls.server.extra = ["--cert-file", p("server.crt"), "--key-file", p("server.key"),
+                            "--trusted-ca-file", p("ca.crt"), "--client-cert-auth"]
+        cls.client_flags = ["--cacert", p("ca.crt"), "--cert", p("client.crt"), "--key", p("client.key")]
+        try:
+            cls.server.start(probe_flags=cls.client_flags)
+        except RuntimeError as e:
+            cls.server.stop()
+            cls.tmp.__exit__(None, None, None)
+            raise unittest.SkipTest(f"{KIND} did not start with TLS flags: {e}")
+        cls.url = f"https://{cls.server.endpoint}"
+        out, err, rc = h.run(h.ETCDCTL, cls.url, cls.client_flags + ["put", "foo", "bar"])
+        assert rc == 0, err
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.__exit__(None, None, None)
+
+    def compare(self, args):
+        want = h.run(h.ETCDCTL, self.url, args)
+        got = h.run(CAIRNCTL, self.url, args)
+        self.assertEqual(want, got, f"args: {args}")
+        return got
+
+    def test_mutual_tls(self):
+        out, _, rc = self.compare(self.client_flags + ["get", "foo"])
+        self.assertEqual((out, rc), ("foo\nbar\n", 0))
+        self.compare(self.client_flags + ["-w", "json", "get", "foo"])
+
+    def test_https_endpoint_without_scheme_needs_insecure_transport_false(self):
+        flags = self.client_flags + ["--insecure-transport=false"]
+        want = h.run(h.ETCDCTL, self.server.endpoint, flags + ["get", "foo"])
+        got = h.run(CAIRNCTL, self.server.endpoint, flags + ["get", "foo"])
+        self.assertEqual(want, got)
+
+    def test_untrusted_server_fails_and_skip_verify_connects(self):
+        p = lambda n: os.path.join(self.dir, n)
+        wrong_ca = ["--cacert", p("other-ca.crt"), "--cert", p("client.crt"), "--key", p("client.key"),
+                    "--dial-timeout", "1s", "--command-timeout", "2s"]
+        out, err, rc = h.run(CAIRNCTL, self.url, wrong_ca + ["get", "foo"])
+        self.assertEqual((out, rc), ("", 1), err)
+        self.assertIn("Error: ", err)
+        skip = wrong_ca + ["--insecure-skip-tls-verify"]
+        got = h.run(CAIRNCTL, self.url, skip + ["get", "foo"])
+        self.assertEqual(got, ("foo\nbar\n", "", 0))
+
+    def test_empty_tls_flag_is_rejected_like_etcdctl(self):
+        self.compare(["--cacert", "", "get", "foo"])
+
+
+if __name__ == "__main__":
+    h.main()
