@@ -8,6 +8,7 @@ history, and compare after replacing what differs between two servers (member an
 cluster IDs, client address, lease IDs). SERVER_KIND=etcd|cairnd picks the server; with
 cairnd a case whose etcdctl output says the RPC is unimplemented is skipped.
 """
+import concurrent.futures
 import os
 import re
 import subprocess
@@ -64,20 +65,28 @@ class CompareTest(unittest.TestCase):
                 self.skipTest(f"{KIND} does not implement this yet: {t.strip()[:120]}")
 
     def same_server(self, args, stdin=b"", env=None):
-        want = h.run(h.ETCDCTL, self.a.endpoint, args, stdin, env)
-        got = h.run(CAIRNCTL, self.a.endpoint, args, stdin, env)
+        want, got = self.both((h.ETCDCTL, self.a.endpoint, args, stdin, env),
+                              (CAIRNCTL, self.a.endpoint, args, stdin, env))
         self.skip_if_unimplemented(want[0], want[1])
         self.assertEqual(tuple(map(self.norm_text, want[:2])) + (want[2],),
                          tuple(map(self.norm_text, got[:2])) + (got[2],), f"args: {args}")
         return got
+
+    POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+
+    def both(self, etcdctl_call, cairnctl_call):
+        """Runs the two CLIs at the same time (they never change the same server)."""
+        want = self.POOL.submit(h.run, *etcdctl_call)
+        got = self.POOL.submit(h.run, *cairnctl_call)
+        return want.result(), got.result()
 
     def mirrored(self, args, stdin=b"", env=None):
         """etcdctl against A, cairnctl against B. '{L:name}' in args is replaced by each
         server's own lease ID recorded under that name."""
         def subst(server):
             return [re.sub(r"\{L:(\w+)\}", lambda m: self.leases[(m.group(1), server)], a) for a in args]
-        want = h.run(h.ETCDCTL, self.a.endpoint, subst("a"), stdin, env)
-        got = h.run(CAIRNCTL, self.b.endpoint, subst("b"), stdin, env)
+        want, got = self.both((h.ETCDCTL, self.a.endpoint, subst("a"), stdin, env),
+                              (CAIRNCTL, self.b.endpoint, subst("b"), stdin, env))
         self.skip_if_unimplemented(want[0], want[1])
         self.assertEqual(tuple(map(self.norm_text, want[:2])) + (want[2],),
                          tuple(map(self.norm_text, got[:2])) + (got[2],), f"args: {args}")
@@ -155,7 +164,7 @@ class CompareTest(unittest.TestCase):
 
     def test_endpoint_environment_and_failover(self):
         dead = f"127.0.0.1:{h.free_port()}"
-        fast = ["--dial-timeout", "1s", "--command-timeout", "2s"]
+        fast = ["--dial-timeout", "500ms", "--command-timeout", "1s"]
         self.norm.add(dead, "<DEAD>")
         # Environment instead of --endpoints.
         env = {"ETCDCTL_ENDPOINTS": self.a.endpoint}
@@ -175,8 +184,7 @@ class CompareTest(unittest.TestCase):
         for args in (["get", "foo"], ["put", "k", "v"], ["endpoint", "status"], ["-w", "json", "endpoint", "status"],
                      ["endpoint", "hashkv"], ["defrag"], ["endpoint", "health"], ["-w", "table", "endpoint", "health"],
                      ["move-leader", "1"]):
-            want = h.run(h.ETCDCTL, dead, fast + args)
-            got = h.run(CAIRNCTL, dead, fast + args)
+            want, got = self.both((h.ETCDCTL, dead, fast + args), (CAIRNCTL, dead, fast + args))
             self.assertEqual(tuple(map(self.norm_text, want[:2])) + (want[2],),
                              tuple(map(self.norm_text, got[:2])) + (got[2],), f"args: {args}")
 
