@@ -328,6 +328,14 @@ int WaitForAnyReady(const std::vector<std::shared_ptr<Endpoint>>& eps, Clock::ti
   bool ok;
   while (cq.Next(&tag, &ok)) {
   }
+  // Prefer the endpoints in the order given: an earlier one that is merely a little slower
+  // to connect gets a short grace period.
+  if (ready > 0) {
+    auto grace = std::min(deadline, Clock::now() + std::chrono::milliseconds(100));
+    for (int j = 0; j < ready; ++j) {
+      if (eps[j]->channel->WaitForConnected(grace)) return j;
+    }
+  }
   return ready;
 }
 
