@@ -42,6 +42,8 @@ KvServer* Backends::Server(KvServer::Kind kind, std::string* why) {
 }
 
 void ConcurrencyTest::SetUp() {
+  static int runs = 0;
+  run_ = ++runs;
   const auto kind =
       GetParam() == Target::kOursOnCairnd ? KvServer::Kind::kCairnd : KvServer::Kind::kEtcd;
   std::string why;
@@ -65,7 +67,8 @@ void ConcurrencyTest::SetUp() {
 
 std::string ConcurrencyTest::Name(const std::string& suffix) const {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string("/conc/") + info->name() + suffix;  // name() includes the target
+  // name() includes the target; the run number keeps --gtest_repeat runs apart.
+  return absl::StrFormat("/conc/%d-%d/%s%s", getpid(), run_, info->name(), suffix);
 }
 
 int64_t ConcurrencyTest::GrantLease(int64_t ttl) {

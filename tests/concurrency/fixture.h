@@ -71,6 +71,7 @@ class ConcurrencyTest : public ::testing::TestWithParam<Target> {
   std::unique_ptr<PendingCall<v3electionpb::CampaignResponse>> PendingCampaign(
       const std::string& name, int64_t lease, const std::string& value);
 
+  int run_ = 0;
   KvServer* backend_ = nullptr;
   std::unique_ptr<InProcessServices> services_;
   std::string services_endpoint_;

@@ -123,8 +123,11 @@ InProcessServices::InProcessServices(std::shared_ptr<grpc::Channel> backend)
   endpoint_ = "127.0.0.1:" + std::to_string(port);
 }
 
-InProcessServices::~InProcessServices() {
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+void InProcessServices::Shutdown(std::chrono::milliseconds grace) {
+  if (server_ == nullptr) return;
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  server_.reset();
 }
 
 }  // namespace cairn::concurrency::testing

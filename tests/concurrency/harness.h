@@ -60,8 +60,10 @@ class KvServer {
 class InProcessServices {
  public:
   explicit InProcessServices(std::shared_ptr<grpc::Channel> backend);
-  ~InProcessServices();
+  ~InProcessServices() { Shutdown(std::chrono::seconds(5)); }
   const std::string& endpoint() const { return endpoint_; }
+  // Stops the server; calls still running after `grace` are cancelled. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace);
 
  private:
   LockService lock_;
