@@ -64,15 +64,17 @@ class LeaseService::KeepAliveReactor final
   }
 
   void OnReadDone(bool ok) override {
-    {
-      absl::MutexLock lock(&mu_);
-      reading_ = false;
-      if (!ok) half_closed_ = true;
-    }
     if (!ok) {
+      {
+        absl::MutexLock lock(&mu_);
+        reading_ = false;
+        half_closed_ = true;
+      }
       RequestFinish(grpc::Status::OK, /*drain=*/true);
       return;
     }
+    // reading_ stays set until this request is answered or parked: no other read may start (from
+    // OnWriteDone) and overwrite request_ or overtake this answer.
     Handle(request_.id());
   }
 
@@ -125,7 +127,7 @@ class LeaseService::KeepAliveReactor final
         Deliver(std::move(response), /*was_pending=*/false);
         return;
       case RenewOutcome::kNotFound:
-        Deliver(std::move(response), false);  // TTL 0: etcd's "lease is gone"
+        Deliver(std::move(response), /*was_pending=*/false);  // TTL 0: etcd's "lease is gone"
         return;
       case RenewOutcome::kRevoking:
         BeginPending();
@@ -142,9 +144,11 @@ class LeaseService::KeepAliveReactor final
     }
   }
 
+  // The request just read waits on the lessor or the leader; reads stay paused until it is answered.
   void BeginPending() {
     absl::MutexLock lock(&mu_);
     pending_ = true;
+    reading_ = false;
   }
 
   // A renewal that waited on the lessor is settled.
@@ -189,12 +193,17 @@ class LeaseService::KeepAliveReactor final
   }
 
   // Queues an answer, starts writing it if nothing is in flight, and reads on if allowed.
+  // was_pending: the answer to a parked request (else: to the request just read).
   void Deliver(etcdserverpb::LeaseKeepAliveResponse response, bool was_pending) {
     grpc::Status final_status;
     bool start_write = false, start_read = false, finish_now = false;
     {
       absl::MutexLock lock(&mu_);
-      if (was_pending) pending_ = false;
+      if (was_pending) {
+        pending_ = false;
+      } else {
+        reading_ = false;
+      }
       if (finish_requested_ && !drain_) {
         finish_now = FinishReadyLocked(&final_status);
       } else {
@@ -239,7 +248,7 @@ class LeaseService::KeepAliveReactor final
   absl::Mutex mu_;
   std::deque<etcdserverpb::LeaseKeepAliveResponse> outbox_ ABSL_GUARDED_BY(mu_);
   etcdserverpb::LeaseKeepAliveResponse writing_;  // the write in flight; touched only by its owner
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;  // a read outstanding, or its request not yet answered
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool pending_ ABSL_GUARDED_BY(mu_) = false;  // a renewal waits on the lessor or the leader
   bool half_closed_ ABSL_GUARDED_BY(mu_) = false;
