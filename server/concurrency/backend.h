@@ -3,10 +3,12 @@
 // The Lock and Election services are clients of the KV/Lease/Watch services, as in etcd, so they
 // need nothing from the server's internals and work against any etcd v3 endpoint.
 //
-// Every call takes a CancelScope (may be null for clean-up calls that must run even after the
-// caller went away) and a completion callback. The callback runs exactly once, on a gRPC callback
-// thread (or inline when the scope is already cancelled); it must not block. Calls carry a
-// deadline so that a wedged backend cannot hold a unary step forever.
+// Every call runs in the CallScope of the request it serves (the caller's token, cancellation)
+// and takes a completion callback. The callback runs exactly once, on a gRPC callback thread
+// (or inline when the scope is already cancelled); it must not block. A call made with
+// Cancellation::kIgnore runs to completion even if the caller goes away (for clean-up, and for
+// writes whose outcome the operation must learn). Calls carry a deadline so that a wedged
+// backend cannot hold a step forever. `scope` must outlive the call.
 //
 // Thread safety: a Backend may be used from any number of threads at once.
 #pragma once
@@ -18,9 +20,11 @@
 #include <memory>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
-#include "server/concurrency/cancel_scope.h"
+#include "server/concurrency/call_scope.h"
 
 namespace cairn::concurrency {
+
+enum class Cancellation { kAbort, kIgnore };
 
 template <typename Response>
 using Completion = std::function<void(const grpc::Status&, Response&&)>;
@@ -31,20 +35,25 @@ class Backend {
   explicit Backend(std::shared_ptr<grpc::Channel> channel,
                    std::chrono::milliseconds unary_timeout = std::chrono::seconds(30));
 
-  void Txn(etcdserverpb::TxnRequest request, CancelScope* scope,
-           Completion<etcdserverpb::TxnResponse> done);
-  void Range(etcdserverpb::RangeRequest request, CancelScope* scope,
-             Completion<etcdserverpb::RangeResponse> done);
-  void DeleteRange(etcdserverpb::DeleteRangeRequest request, CancelScope* scope,
-                   Completion<etcdserverpb::DeleteRangeResponse> done);
-  void LeaseGrant(etcdserverpb::LeaseGrantRequest request, CancelScope* scope,
-                  Completion<etcdserverpb::LeaseGrantResponse> done);
+  void Txn(etcdserverpb::TxnRequest request, CallScope& scope,
+           Completion<etcdserverpb::TxnResponse> done,
+           Cancellation cancellation = Cancellation::kAbort);
+  void Range(etcdserverpb::RangeRequest request, CallScope& scope,
+             Completion<etcdserverpb::RangeResponse> done,
+           Cancellation cancellation = Cancellation::kAbort);
+  void DeleteRange(etcdserverpb::DeleteRangeRequest request, CallScope& scope,
+                   Completion<etcdserverpb::DeleteRangeResponse> done,
+           Cancellation cancellation = Cancellation::kAbort);
+  void LeaseGrant(etcdserverpb::LeaseGrantRequest request, CallScope& scope,
+                  Completion<etcdserverpb::LeaseGrantResponse> done,
+           Cancellation cancellation = Cancellation::kAbort);
 
   etcdserverpb::Watch::Stub& watch() { return *watch_; }
 
  private:
   template <typename Request, typename Response, typename StartFn>
-  void CallUnary(StartFn start, Request request, CancelScope* scope, Completion<Response> done);
+  void CallUnary(StartFn start, Request request, CallScope& scope, Completion<Response> done,
+                 Cancellation cancellation);
 
   std::chrono::milliseconds unary_timeout_;
   std::unique_ptr<etcdserverpb::KV::Stub> kv_;

@@ -2,7 +2,7 @@
 
 namespace cairn::concurrency {
 
-void ResolveLease(Backend& backend, int64_t requested, CancelScope* scope,
+void ResolveLease(Backend& backend, int64_t requested, CallScope& scope,
                   Completion<int64_t> done) {
   if (requested != 0) return done(grpc::Status::OK, int64_t{requested});
   etcdserverpb::LeaseGrantRequest grant;

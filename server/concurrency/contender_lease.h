@@ -11,13 +11,13 @@
 #include <cstdint>
 
 #include "server/concurrency/backend.h"
-#include "server/concurrency/cancel_scope.h"
+#include "server/concurrency/call_scope.h"
 
 namespace cairn::concurrency {
 
 inline constexpr int64_t kDefaultSessionTtlSeconds = 60;
 
-void ResolveLease(Backend& backend, int64_t requested, CancelScope* scope,
+void ResolveLease(Backend& backend, int64_t requested, CallScope& scope,
                   Completion<int64_t> done);
 
 }  // namespace cairn::concurrency

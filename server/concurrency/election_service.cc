@@ -15,10 +15,10 @@ grpc::Status Cancelled() { return grpc::Status(grpc::StatusCode::CANCELLED, "con
 
 class CampaignOperation final : public UnaryOperation {
  public:
-  CampaignOperation(std::shared_ptr<Backend> backend,
+  CampaignOperation(std::shared_ptr<Backend> backend, const grpc::CallbackServerContext& caller,
                     const v3electionpb::CampaignRequest& request,
                     v3electionpb::CampaignResponse* response)
-      : UnaryOperation(std::move(backend)),
+      : UnaryOperation(std::move(backend), caller),
         name_(request.name()),
         prefix_(ContenderPrefix(request.name())),
         requested_lease_(request.lease()),
@@ -43,10 +43,11 @@ class CampaignOperation final : public UnaryOperation {
     *txn.add_success() = PutOp(key_, value_, lease_);
     *txn.add_failure() = GetOp(key_);
     // Not under the scope, so that we always learn whether our key exists (see Lock).
-    backend().Txn(std::move(txn), nullptr,
+    backend().Txn(std::move(txn), scope(),
                   [this](const grpc::Status& status, etcdserverpb::TxnResponse&& response) {
                     OnEntered(status, std::move(response));
-                  });
+                  },
+                  Cancellation::kIgnore);
   }
 
   void OnEntered(const grpc::Status& status, etcdserverpb::TxnResponse&& response) {
@@ -67,20 +68,21 @@ class CampaignOperation final : public UnaryOperation {
     etcdserverpb::TxnRequest txn;
     *txn.add_compare() = CreateRevisionIs(key_, revision_);
     *txn.add_success() = PutOp(key_, value_, lease_);
-    backend().Txn(std::move(txn), nullptr,
+    backend().Txn(std::move(txn), scope(),
                   [this](const grpc::Status& status, etcdserverpb::TxnResponse&& response) {
                     if (!status.ok()) return Resign(ForCaller(status));
                     if (!response.succeeded()) return Resign(ElectionNotLeader());
                     AfterValueSet();
-                  });
+                  },
+                  Cancellation::kIgnore);
   }
 
   void AfterValueSet() {
-    if (scope()->cancelled()) return Resign(Cancelled());
+    if (scope().cancelled()) return Resign(Cancelled());
     WaitForOlderContenders(
         backend(), prefix_, revision_ - 1, scope(),
         [this](const grpc::Status& status, etcdserverpb::ResponseHeader&&) {
-          if (scope()->cancelled()) return Resign(Cancelled());
+          if (scope().cancelled()) return Resign(Cancelled());
           if (!status.ok()) return Finish(ForCaller(status));
           Elected();
         });
@@ -98,8 +100,9 @@ class CampaignOperation final : public UnaryOperation {
 
   // Withdraws the candidacy (if it is still ours), then reports `why`.
   void Resign(grpc::Status why) {
-    backend().Txn(DeleteIfCreatedAt(key_, revision_), nullptr,
-                  [this, why](const grpc::Status&, etcdserverpb::TxnResponse&&) { Finish(why); });
+    backend().Txn(DeleteIfCreatedAt(key_, revision_), scope(),
+                  [this, why](const grpc::Status&, etcdserverpb::TxnResponse&&) { Finish(why); },
+                  Cancellation::kIgnore);
   }
 
   const std::string name_;
@@ -118,9 +121,10 @@ class LeaderTxnOperation final : public UnaryOperation {
  public:
   using OnDone = std::function<grpc::Status(etcdserverpb::TxnResponse&&)>;
 
-  LeaderTxnOperation(std::shared_ptr<Backend> backend, etcdserverpb::TxnRequest txn,
+  LeaderTxnOperation(std::shared_ptr<Backend> backend, const grpc::CallbackServerContext& caller,
+                     etcdserverpb::TxnRequest txn,
                      OnDone on_done)
-      : UnaryOperation(std::move(backend)), txn_(std::move(txn)), on_done_(std::move(on_done)) {}
+      : UnaryOperation(std::move(backend), caller), txn_(std::move(txn)), on_done_(std::move(on_done)) {}
 
   void Start() {
     backend().Txn(std::move(txn_), scope(),
@@ -137,9 +141,10 @@ class LeaderTxnOperation final : public UnaryOperation {
 
 class LeaderOperation final : public UnaryOperation {
  public:
-  LeaderOperation(std::shared_ptr<Backend> backend, const v3electionpb::LeaderRequest& request,
+  LeaderOperation(std::shared_ptr<Backend> backend, const grpc::CallbackServerContext& caller,
+                  const v3electionpb::LeaderRequest& request,
                   v3electionpb::LeaderResponse* response)
-      : UnaryOperation(std::move(backend)), name_(request.name()), response_(response) {}
+      : UnaryOperation(std::move(backend), caller), name_(request.name()), response_(response) {}
 
   void Start() {
     backend().Range(OldestContender(ContenderPrefix(name_)), scope(),
@@ -168,7 +173,7 @@ ElectionService::ElectionService(std::shared_ptr<Backend> backend)
 grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext* context,
                                                     const v3electionpb::CampaignRequest* request,
                                                     v3electionpb::CampaignResponse* response) {
-  auto* operation = new CampaignOperation(backend_, *request, response);
+  auto* operation = new CampaignOperation(backend_, *context, *request, response);
   operation->Start();
   return operation;
 }
@@ -186,7 +191,7 @@ grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*
   *txn.add_compare() = CreateRevisionIs(leader.key(), leader.rev());
   *txn.add_success() = PutOp(leader.key(), request->value(), leader.lease());
   auto* operation = new LeaderTxnOperation(
-      backend_, std::move(txn), [response](etcdserverpb::TxnResponse&& txn_response) {
+      backend_, *context, std::move(txn), [response](etcdserverpb::TxnResponse&& txn_response) {
         if (!txn_response.succeeded()) return ElectionNotLeader();
         *response->mutable_header() = std::move(*txn_response.mutable_header());
         return grpc::Status::OK;
@@ -205,7 +210,7 @@ grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* c
   }
   // Resigning a leadership that is already over is not an error, as in etcd.
   auto* operation = new LeaderTxnOperation(
-      backend_, DeleteIfCreatedAt(request->leader().key(), request->leader().rev()),
+      backend_, *context, DeleteIfCreatedAt(request->leader().key(), request->leader().rev()),
       [response](etcdserverpb::TxnResponse&& txn_response) {
         *response->mutable_header() = std::move(*txn_response.mutable_header());
         return grpc::Status::OK;
@@ -217,14 +222,14 @@ grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* context,
                                                   const v3electionpb::LeaderRequest* request,
                                                   v3electionpb::LeaderResponse* response) {
-  auto* operation = new LeaderOperation(backend_, *request, response);
+  auto* operation = new LeaderOperation(backend_, *context, *request, response);
   operation->Start();
   return operation;
 }
 
 grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe(
     grpc::CallbackServerContext* context, const v3electionpb::LeaderRequest* request) {
-  return StartObserve(backend_, request->name());
+  return StartObserve(backend_, *context, request->name());
 }
 
 }  // namespace cairn::concurrency

@@ -4,13 +4,14 @@
 
 namespace cairn::concurrency {
 
-KeyWatch::KeyWatch(CancelScope* scope, Handlers handlers)
+KeyWatch::KeyWatch(CallScope& scope, Handlers handlers)
     : scope_(scope), handlers_(std::move(handlers)) {}
 
 void KeyWatch::Start(Backend& backend, etcdserverpb::WatchCreateRequest create,
-                     CancelScope* scope, Handlers handlers) {
+                     CallScope& scope, Handlers handlers) {
   auto* watch = new KeyWatch(scope, std::move(handlers));
-  if (scope != nullptr && !scope->Attach(watch->context_)) {
+  scope.Prepare(*watch->context_);
+  if (!scope.Attach(watch->context_)) {
     auto on_end = std::move(watch->handlers_.on_end);
     delete watch;
     on_end(grpc::Status(grpc::StatusCode::CANCELLED, "context canceled"));
@@ -53,7 +54,7 @@ void KeyWatch::OnReadDone(bool ok) {
 }
 
 void KeyWatch::OnDone(const grpc::Status& status) {
-  if (scope_ != nullptr) scope_->Detach(context_.get());
+  scope_.Detach(context_.get());
   grpc::Status result = status;
   if (!watch_error_.ok()) {
     result = watch_error_;
@@ -69,7 +70,7 @@ void KeyWatch::OnDone(const grpc::Status& status) {
 }
 
 void WatchForDelete(Backend& backend, const std::string& key, int64_t start_revision,
-                    CancelScope* scope, std::function<void(const grpc::Status&)> done) {
+                    CallScope& scope, std::function<void(const grpc::Status&)> done) {
   etcdserverpb::WatchCreateRequest create;
   create.set_key(key);
   create.set_start_revision(start_revision);

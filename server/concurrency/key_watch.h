@@ -19,7 +19,7 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/concurrency/backend.h"
-#include "server/concurrency/cancel_scope.h"
+#include "server/concurrency/call_scope.h"
 
 namespace cairn::concurrency {
 
@@ -32,7 +32,7 @@ class KeyWatch final
   };
 
   // Starts watching. If `scope` is already cancelled, on_end(CANCELLED) runs inline.
-  static void Start(Backend& backend, etcdserverpb::WatchCreateRequest create, CancelScope* scope,
+  static void Start(Backend& backend, etcdserverpb::WatchCreateRequest create, CallScope& scope,
                     Handlers handlers);
 
   void ReadNext();
@@ -43,9 +43,9 @@ class KeyWatch final
   void OnDone(const grpc::Status& status) override;
 
  private:
-  KeyWatch(CancelScope* scope, Handlers handlers);
+  KeyWatch(CallScope& scope, Handlers handlers);
 
-  CancelScope* scope_;
+  CallScope& scope_;
   Handlers handlers_;
   std::shared_ptr<grpc::ClientContext> context_ = std::make_shared<grpc::ClientContext>();
   etcdserverpb::WatchRequest create_;
@@ -58,6 +58,6 @@ class KeyWatch final
 
 // Calls done(OK) once `key` is deleted at or after `start_revision`.
 void WatchForDelete(Backend& backend, const std::string& key, int64_t start_revision,
-                    CancelScope* scope, std::function<void(const grpc::Status&)> done);
+                    CallScope& scope, std::function<void(const grpc::Status&)> done);
 
 }  // namespace cairn::concurrency

@@ -12,9 +12,10 @@ namespace {
 
 class LockOperation final : public UnaryOperation {
  public:
-  LockOperation(std::shared_ptr<Backend> backend, const v3lockpb::LockRequest& request,
+  LockOperation(std::shared_ptr<Backend> backend, const grpc::CallbackServerContext& caller,
+                const v3lockpb::LockRequest& request,
                 v3lockpb::LockResponse* response)
-      : UnaryOperation(std::move(backend)),
+      : UnaryOperation(std::move(backend), caller),
         prefix_(ContenderPrefix(request.name())),
         requested_lease_(request.lease()),
         response_(response) {}
@@ -39,10 +40,11 @@ class LockOperation final : public UnaryOperation {
     *txn.add_failure() = GetOp(OldestContender(prefix_));
     // Not under the scope: once sent, we want to know whether the key was written, so that a
     // caller who cancels meanwhile never leaves a key behind.
-    backend().Txn(std::move(txn), nullptr,
+    backend().Txn(std::move(txn), scope(),
                   [this](const grpc::Status& status, etcdserverpb::TxnResponse&& response) {
                     OnEnqueued(status, std::move(response));
-                  });
+                  },
+                  Cancellation::kIgnore);
   }
 
   void OnEnqueued(const grpc::Status& status, etcdserverpb::TxnResponse&& response) {
@@ -57,7 +59,7 @@ class LockOperation final : public UnaryOperation {
     my_revision_ = response.succeeded()
                        ? response.header().revision()
                        : response.responses(0).response_range().kvs(0).create_revision();
-    if (scope()->cancelled()) return Abandon(grpc::Status(grpc::StatusCode::CANCELLED,
+    if (scope().cancelled()) return Abandon(grpc::Status(grpc::StatusCode::CANCELLED,
                                                           "context canceled"));
     const auto& holder = response.responses(1).response_range().kvs();
     if (holder.empty() || holder[0].create_revision() == my_revision_) {
@@ -67,7 +69,7 @@ class LockOperation final : public UnaryOperation {
         backend(), prefix_, my_revision_ - 1, scope(),
         [this](const grpc::Status& status, etcdserverpb::ResponseHeader&& header) {
           // A caller who left must not keep a lock nobody will ever release.
-          if (scope()->cancelled()) {
+          if (scope().cancelled()) {
             return Abandon(grpc::Status(grpc::StatusCode::CANCELLED, "context canceled"));
           }
           if (!status.ok()) return Abandon(ForCaller(status));
@@ -83,8 +85,9 @@ class LockOperation final : public UnaryOperation {
 
   // The wait failed or the caller left: take our key out of the queue, then report `why`.
   void Abandon(grpc::Status why) {
-    backend().Txn(DeleteIfCreatedAt(key_, my_revision_), nullptr,
-                  [this, why](const grpc::Status&, etcdserverpb::TxnResponse&&) { Finish(why); });
+    backend().Txn(DeleteIfCreatedAt(key_, my_revision_), scope(),
+                  [this, why](const grpc::Status&, etcdserverpb::TxnResponse&&) { Finish(why); },
+                  Cancellation::kIgnore);
   }
 
   const std::string prefix_;
@@ -96,9 +99,10 @@ class LockOperation final : public UnaryOperation {
 
 class UnlockOperation final : public UnaryOperation {
  public:
-  UnlockOperation(std::shared_ptr<Backend> backend, const v3lockpb::UnlockRequest& request,
+  UnlockOperation(std::shared_ptr<Backend> backend, const grpc::CallbackServerContext& caller,
+                  const v3lockpb::UnlockRequest& request,
                   v3lockpb::UnlockResponse* response)
-      : UnaryOperation(std::move(backend)), key_(request.key()), response_(response) {}
+      : UnaryOperation(std::move(backend), caller), key_(request.key()), response_(response) {}
 
   void Start() {
     etcdserverpb::DeleteRangeRequest del;
@@ -127,7 +131,7 @@ LockService::LockService(std::shared_ptr<Backend> backend) : backend_(std::move(
 grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* context,
                                             const v3lockpb::LockRequest* request,
                                             v3lockpb::LockResponse* response) {
-  auto* operation = new LockOperation(backend_, *request, response);
+  auto* operation = new LockOperation(backend_, *context, *request, response);
   operation->Start();
   return operation;
 }
@@ -135,7 +139,7 @@ grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* context
 grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* context,
                                               const v3lockpb::UnlockRequest* request,
                                               v3lockpb::UnlockResponse* response) {
-  auto* operation = new UnlockOperation(backend_, *request, response);
+  auto* operation = new UnlockOperation(backend_, *context, *request, response);
   operation->Start();
   return operation;
 }

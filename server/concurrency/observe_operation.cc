@@ -4,7 +4,7 @@
 #include <functional>
 
 #include "mvccpb/kv.pb.h"
-#include "server/concurrency/cancel_scope.h"
+#include "server/concurrency/call_scope.h"
 #include "server/concurrency/errors.h"
 #include "server/concurrency/key_watch.h"
 #include "server/concurrency/keys.h"
@@ -14,8 +14,9 @@ namespace {
 
 class ObserveOperation final : public grpc::ServerWriteReactor<v3electionpb::LeaderResponse> {
  public:
-  ObserveOperation(std::shared_ptr<Backend> backend, const std::string& name)
-      : backend_(std::move(backend)), prefix_(ContenderPrefix(name)) {}
+  ObserveOperation(std::shared_ptr<Backend> backend, const grpc::CallbackServerContext& caller,
+                   const std::string& name)
+      : backend_(std::move(backend)), prefix_(ContenderPrefix(name)), scope_(caller) {}
 
   void Start() { FindLeader(); }
 
@@ -34,7 +35,7 @@ class ObserveOperation final : public grpc::ServerWriteReactor<v3electionpb::Lea
 
  private:
   void FindLeader() {
-    backend_->Range(OldestContender(prefix_), &scope_,
+    backend_->Range(OldestContender(prefix_), scope_,
                     [this](const grpc::Status& status, etcdserverpb::RangeResponse&& response) {
                       if (!status.ok()) return End(ForCaller(status));
                       if (response.kvs().empty()) {
@@ -67,7 +68,7 @@ class ObserveOperation final : public grpc::ServerWriteReactor<v3electionpb::Lea
       if (!status.ok()) return End(ForCaller(status));
       Announce(std::move(first_header_), std::move(first_kv_));
     };
-    KeyWatch::Start(*backend_, std::move(create), &scope_, std::move(handlers));
+    KeyWatch::Start(*backend_, std::move(create), scope_, std::move(handlers));
   }
 
   // Sends the leader's key-value, then follows that key until it is deleted.
@@ -100,7 +101,7 @@ class ObserveOperation final : public grpc::ServerWriteReactor<v3electionpb::Lea
       if (!status.ok()) return End(ForCaller(status));
       FindLeader();  // the leader's key was deleted: whoever is oldest now leads
     };
-    KeyWatch::Start(*backend_, std::move(create), &scope_, std::move(handlers));
+    KeyWatch::Start(*backend_, std::move(create), scope_, std::move(handlers));
   }
 
   void Queue(etcdserverpb::ResponseHeader&& header, mvccpb::KeyValue&& kv) {
@@ -125,7 +126,7 @@ class ObserveOperation final : public grpc::ServerWriteReactor<v3electionpb::Lea
 
   std::shared_ptr<Backend> backend_;
   const std::string prefix_;
-  CancelScope scope_;
+  CallScope scope_;
   std::deque<v3electionpb::LeaderResponse> outbox_;
   std::function<void()> after_sent_;
   etcdserverpb::ResponseHeader first_header_;
@@ -135,8 +136,9 @@ class ObserveOperation final : public grpc::ServerWriteReactor<v3electionpb::Lea
 }  // namespace
 
 grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* StartObserve(
-    std::shared_ptr<Backend> backend, const std::string& name) {
-  auto* operation = new ObserveOperation(std::move(backend), name);
+    std::shared_ptr<Backend> backend, const grpc::CallbackServerContext& caller,
+    const std::string& name) {
+  auto* operation = new ObserveOperation(std::move(backend), caller, name);
   operation->Start();
   return operation;
 }

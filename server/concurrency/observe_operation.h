@@ -23,6 +23,7 @@ namespace cairn::concurrency {
 
 // Returns the reactor for one Observe call; it deletes itself when the call is done.
 grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* StartObserve(
-    std::shared_ptr<Backend> backend, const std::string& name);
+    std::shared_ptr<Backend> backend, const grpc::CallbackServerContext& caller,
+    const std::string& name);
 
 }  // namespace cairn::concurrency

@@ -12,10 +12,10 @@ struct Waiter : std::enable_shared_from_this<Waiter> {
   Backend& backend;
   std::string prefix;
   int64_t max_create_revision;
-  CancelScope* scope;
+  CallScope& scope;
   Completion<etcdserverpb::ResponseHeader> done;
 
-  Waiter(Backend& b, std::string p, int64_t max, CancelScope* s,
+  Waiter(Backend& b, std::string p, int64_t max, CallScope& s,
          Completion<etcdserverpb::ResponseHeader> d)
       : backend(b), prefix(std::move(p)), max_create_revision(max), scope(s), done(std::move(d)) {}
 
@@ -42,7 +42,7 @@ struct Waiter : std::enable_shared_from_this<Waiter> {
 }  // namespace
 
 void WaitForOlderContenders(Backend& backend, std::string prefix, int64_t max_create_revision,
-                            CancelScope* scope,
+                            CallScope& scope,
                             Completion<etcdserverpb::ResponseHeader> done) {
   std::make_shared<Waiter>(backend, std::move(prefix), max_create_revision, scope,
                            std::move(done))

@@ -18,12 +18,12 @@
 
 #include "etcdserverpb/rpc.pb.h"
 #include "server/concurrency/backend.h"
-#include "server/concurrency/cancel_scope.h"
+#include "server/concurrency/call_scope.h"
 
 namespace cairn::concurrency {
 
 void WaitForOlderContenders(Backend& backend, std::string prefix, int64_t max_create_revision,
-                            CancelScope* scope,
+                            CallScope& scope,
                             Completion<etcdserverpb::ResponseHeader> done);
 
 }  // namespace cairn::concurrency

@@ -1,10 +1,25 @@
-#include "server/concurrency/cancel_scope.h"
+#include "server/concurrency/call_scope.h"
 
 #include <vector>
 
 namespace cairn::concurrency {
 
-bool CancelScope::Attach(std::shared_ptr<grpc::ClientContext> context) {
+namespace {
+constexpr char kTokenMetadata[] = "token";  // etcd's name for the auth token
+}  // namespace
+
+CallScope::CallScope(const grpc::CallbackServerContext& caller) {
+  const auto& metadata = caller.client_metadata();
+  if (auto it = metadata.find(kTokenMetadata); it != metadata.end()) {
+    token_.assign(it->second.data(), it->second.size());
+  }
+}
+
+void CallScope::Prepare(grpc::ClientContext& context) const {
+  if (!token_.empty()) context.AddMetadata(kTokenMetadata, token_);
+}
+
+bool CallScope::Attach(std::shared_ptr<grpc::ClientContext> context) {
   absl::MutexLock lock(&mu_);
   if (cancelled_) return false;
   const grpc::ClientContext* key = context.get();
@@ -12,7 +27,7 @@ bool CancelScope::Attach(std::shared_ptr<grpc::ClientContext> context) {
   return true;
 }
 
-void CancelScope::Detach(const grpc::ClientContext* context) {
+void CallScope::Detach(const grpc::ClientContext* context) {
   std::shared_ptr<grpc::ClientContext> released;  // destroyed after the lock is dropped
   absl::MutexLock lock(&mu_);
   auto it = attached_.find(context);
@@ -21,7 +36,7 @@ void CancelScope::Detach(const grpc::ClientContext* context) {
   attached_.erase(it);
 }
 
-void CancelScope::Cancel() {
+void CallScope::Cancel() {
   std::vector<std::shared_ptr<grpc::ClientContext>> to_cancel;
   {
     absl::MutexLock lock(&mu_);
@@ -32,7 +47,7 @@ void CancelScope::Cancel() {
   for (auto& context : to_cancel) context->TryCancel();
 }
 
-bool CancelScope::cancelled() const {
+bool CallScope::cancelled() const {
   absl::MutexLock lock(&mu_);
   return cancelled_;
 }
