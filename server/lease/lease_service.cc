@@ -292,6 +292,7 @@ void LeaseService::FillHeader(etcdserverpb::ResponseHeader* header) const {
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* context,
                                                    const etcdserverpb::LeaseGrantRequest* request,
                                                    etcdserverpb::LeaseGrantResponse* response) {
+  if (options_.no_space && options_.no_space()) return FinishNow(context, mvcc::ErrNoSpace());
   absl::StatusOr<int64_t> ttl = lessor_->GrantTtl(request->ttl());
   if (!ttl.ok()) return FinishNow(context, ttl.status());
   int64_t id = request->id();

@@ -1,7 +1,8 @@
 // cairn::lease::LeaseService — etcd's Lease gRPC service (callback API) over the Lessor.
 //
 //   LeaseGrant       TTL checked and raised to the minimum, ID picked if 0, then proposed to the log;
-//                    answers {ID, TTL} once applied. Errors: too large TTL, lease already exists.
+//                    answers {ID, TTL} once applied. Errors: too large TTL, lease already exists,
+//                    database space exceeded (NOSPACE alarm).
 //   LeaseRevoke      proposed to the log; the store deletes the attached keys in one revision.
 //   LeaseKeepAlive   bidirectional stream; each request renews in memory and answers {ID, TTL};
 //                    TTL 0 when the lease does not exist (etcd's answer, not an error). A request for
@@ -55,6 +56,10 @@ class LeaderForwarder {
 
 struct LeaseServiceOptions {
   size_t max_queued_responses = 64;  // per keep-alive stream, before it stops reading
+  // True while the NOSPACE alarm is raised (cairnd: WritePipeline::NoSpaceAlarm). Grants are then
+  // refused with "etcdserver: mvcc: database space exceeded" before proposing, as etcd's quota check
+  // does; revokes and keep-alives still work (they free space or cost none).
+  std::function<bool()> no_space;
 };
 
 class LeaseService final : public etcdserverpb::Lease::CallbackService {

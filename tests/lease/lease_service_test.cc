@@ -56,6 +56,17 @@ TEST_F(LeaseServiceTest, GrantWithClientIdAndItsErrors) {
   EXPECT_EQ(response.ttl(), 5);
 }
 
+TEST_F(LeaseServiceTest, GrantIsRefusedWhileTheSpaceAlarmIsRaisedButRevokeWorks) {
+  const int64_t id = MustGrant(60);
+  no_space_ = true;
+  etcdserverpb::LeaseGrantResponse response;
+  grpc::Status s = Grant(60, 0, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: database space exceeded");
+  etcdserverpb::LeaseRevokeResponse revoked;
+  EXPECT_TRUE(Revoke(id, &revoked).ok());
+}
+
 TEST_F(LeaseServiceTest, PutWithUnknownLeaseIsRefused) {
   absl::Status s = log_->Put("k", "v", 999);
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);

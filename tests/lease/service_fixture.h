@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -42,7 +43,10 @@ class LeaseServiceTest : public ::testing::Test {
     lessor_->Promote(election_timeout);
     if (!fake_clock) lessor_->Start();
     server::HeaderInfo header{kClusterId, kMemberId, kTerm};
-    service_ = std::make_unique<LeaseService>(lessor_.get(), log_->records(), log_->AsProposer(), header);
+    LeaseServiceOptions service_options;
+    service_options.no_space = [this] { return no_space_.load(); };
+    service_ = std::make_unique<LeaseService>(lessor_.get(), log_->records(), log_->AsProposer(), header,
+                                              service_options);
 
     grpc::ServerBuilder builder;
     int port = 0;
@@ -120,6 +124,7 @@ class LeaseServiceTest : public ::testing::Test {
   }
 
   FakeClock clock_;
+  std::atomic<bool> no_space_{false};
   int port_ = 0;
   std::unique_ptr<StoreLog> log_;
   std::unique_ptr<Lessor> lessor_;
