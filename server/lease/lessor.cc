@@ -85,14 +85,19 @@ absl::Status Lessor::Recover(const LeaseRecords& records) {
   std::vector<LeaseRecord> stored;
   if (auto s = records.AllLeases(&stored); !s.ok()) return s;
   const Time now = clock_->Now();
-  absl::MutexLock lock(&mu_);
-  leases_.clear();
-  for (const LeaseRecord& r : stored) {
-    Lease& lease = leases_[r.id];
-    lease.ttl = std::clamp(r.ttl, min_ttl_, kMaxLeaseTtl);
-    if (primary_) lease.expiry = now + std::chrono::seconds(lease.ttl);
+  std::vector<std::function<void(RenewResult)>> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    waiters = TakeAllWaiters();  // their leases are about to be replaced: let them ask again
+    leases_.clear();
+    for (const LeaseRecord& r : stored) {
+      Lease& lease = leases_[r.id];
+      lease.ttl = std::clamp(r.ttl, min_ttl_, kMaxLeaseTtl);
+      if (primary_) lease.expiry = now + std::chrono::seconds(lease.ttl);
+    }
+    RebuildQueue();
   }
-  RebuildQueue();
+  for (auto& then : waiters) then(RenewResult{RenewOutcome::kNotPrimary, 0});
   return absl::OkStatus();
 }
 

@@ -118,7 +118,9 @@ class Lessor {
   void OnRevoked(int64_t id);
 
   // --- Start-up and leadership.
-  // Replaces the known leases with the store's (none expiring until Promote).
+  // Replaces the known leases with the store's: at start-up after the log replay, or after
+  // installing a snapshot. Not primary: no deadlines until Promote; primary: a full TTL from now.
+  // Pending AwaitRevoke callers get kNotPrimary.
   absl::Status Recover(const LeaseRecords& records);
   // Becomes primary: every lease expires TTL + `extend` from now, spread so that no more than 3/4 of
   // revoke_rate fall due in any one second (a mass expiry would otherwise queue behind the rate limit).
