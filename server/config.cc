@@ -119,6 +119,7 @@ absl::StatusOr<Config> ParseFlags(const std::vector<std::string>& args) {
   const std::map<std::string, bool*> bool_flags = {
       {"version", &c.show_version},
       {"help", &c.show_help},
+      {"backend-fsync", &c.backend_fsync},
   };
 
   for (size_t i = 0; i < args.size(); ++i) {
@@ -201,6 +202,8 @@ Member:
   --max-request-bytes N            largest client request in bytes (default 1572864)
   --max-txn-ops N                  most operations in one txn (default 128)
   --quota-backend-bytes N          database size limit; 0 means 2 GiB (default 0)
+  --backend-fsync                  also fsync every LMDB commit (power-loss safe store file,
+                                   slower writes; the WAL is always fsync'ed) (default false)
   --heartbeat-interval MS          raft heartbeat interval (default 100)
   --election-timeout MS            raft election timeout (default 1000)
   --log-level LEVEL                debug, info, warn or error (default info)

@@ -19,6 +19,9 @@
 #include "server/data_dir.h"
 #include "server/http_endpoint.h"
 #include "server/kv_service.h"
+#include "server/lease/lease_records.h"
+#include "server/lease/lease_service.h"
+#include "server/lease/lessor.h"
 #include "server/maintenance_service.h"
 #include "server/unimplemented_service.h"
 #include "server/watch/event_history.h"
@@ -97,6 +100,9 @@ struct Member::Parts {
   std::unique_ptr<StoreHistory> history;
   std::unique_ptr<watch::WatchHub> watch_hub;
   std::unique_ptr<watch::WatchService> watch;
+  std::unique_ptr<lease::LeaseRecords> lease_records;
+  std::unique_ptr<lease::Lessor> lessor;
+  std::unique_ptr<lease::LeaseService> lease;
   std::unique_ptr<KvService> kv;
   std::unique_ptr<MaintenanceService> maintenance;
   std::unique_ptr<ClusterService> cluster;
@@ -108,6 +114,10 @@ struct Member::Parts {
   std::vector<int> peer_ports;
   std::vector<int> client_ports;
   std::vector<int> metrics_ports;
+
+  // Stops everything in dependency order; also runs when start-up fails half way.
+  void Stop();
+  ~Parts() { Stop(); }
   int64_t quota_bytes = 0;
   bool stopped = false;
 };
@@ -140,6 +150,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   store_options.dir = p->data_dir->DbDir();
   store_options.quota_bytes = static_cast<uint64_t>(config.EffectiveQuotaBytes());
   p->quota_bytes = config.EffectiveQuotaBytes();
+  // The WAL is the durability point; the store is replayed from it (see docs/ARCHITECTURE.md).
+  store_options.no_sync = !config.backend_fsync;
   auto store = mvcc::Store::Open(store_options);
   if (!store.ok()) return store.status();
   p->store = std::move(*store);
@@ -171,7 +183,41 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   p->watch_hub = std::make_unique<watch::WatchHub>(
       p->history.get(), [header](etcdserverpb::ResponseHeader* h) { StampHeader(header, h); }, hub_options);
   p->watch = std::make_unique<watch::WatchService>(p->watch_hub.get());
+  // Grants and revocations reach the log like every other write.
+  WritePipeline* pipeline = p->pipeline.get();
+  lease::Proposer proposer = [pipeline](cairnpb::LogRequest request, google::protobuf::Message* response,
+                                        etcdserverpb::ResponseHeader* header,
+                                        std::function<void(absl::Status)> done) {
+    PendingWrite write;
+    write.bytes = request.ByteSizeLong();
+    write.request = std::move(request);
+    write.response = response;
+    write.header = header;
+    write.done = std::move(done);
+    pipeline->Submit(std::move(write));
+  };
+  lease::LessorOptions lessor_options;
+  lessor_options.election_timeout = std::chrono::milliseconds(config.election_timeout_ms);
+  p->lessor = std::make_unique<lease::Lessor>(lessor_options, proposer);
+  p->lease_records = lease::StoreLeaseRecords(p->store.get());
+  if (auto s = p->lessor->Recover(*p->lease_records); !s.ok()) return s;
+  // A single member is always the leader: every lease gets its full TTL from now (plus an election
+  // timeout, as a new etcd leader grants), so a restart never expires a fleet.
+  p->lessor->Promote(std::chrono::milliseconds(config.election_timeout_ms));
+  lease::LeaseServiceOptions lease_options;
+  lease_options.no_space = [pipeline] { return pipeline->NoSpaceAlarm(); };
+  p->lease = std::make_unique<lease::LeaseService>(p->lessor.get(), p->lease_records.get(), proposer, header,
+                                                   lease_options);
+
   PipelineObservers observers;
+  lease::Lessor* lessor = p->lessor.get();
+  observers.on_lease_change = [lessor](const LeaseChange& change) {
+    if (change.kind == LeaseChange::kGranted) {
+      lessor->OnGranted(change.id, change.ttl);
+    } else {
+      lessor->OnRevoked(change.id);
+    }
+  };
   watch::WatchHub* hub = p->watch_hub.get();
   observers.on_events = [hub](const std::vector<mvccpb::Event>& events, int64_t revision) {
     hub->Publish(events, revision);
@@ -179,6 +225,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   observers.on_compacted = [hub](int64_t revision) { hub->Compacted(revision); };
   p->pipeline->SetObservers(std::move(observers));
   p->pipeline->Start();
+  p->lessor->Start();
 
   KvLimits limits;
   limits.max_request_bytes = config.max_request_bytes;
@@ -208,6 +255,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   builder.RegisterService(p->maintenance.get());
   builder.RegisterService(p->cluster.get());
   builder.RegisterService(p->watch.get());
+  builder.RegisterService(p->lease.get());
   builder.RegisterCallbackGenericService(p->unimplemented.get());
   p->grpc_server = builder.BuildAndStart();
   if (p->grpc_server == nullptr) {
@@ -282,20 +330,27 @@ HttpProviders Member::MakeHttpProviders(Parts* p) {
   return providers;
 }
 
-void Member::Shutdown() {
-  if (parts_ == nullptr || parts_->stopped) return;
-  parts_->stopped = true;
+void Member::Parts::Stop() {
+  if (stopped) return;
+  stopped = true;
   // Open watch streams end first (UNAVAILABLE, as etcd's clients expect on a stopping server).
-  if (parts_->watch) parts_->watch->Shutdown();
-  if (parts_->grpc_server) {
+  if (watch) watch->Shutdown();
+  if (lease) lease->Shutdown();
+  // No expiry may be proposed while the pipeline drains.
+  if (lessor) lessor->Stop();
+  if (grpc_server) {
     // In-flight writes get a short grace period to be answered; then calls are cancelled.
-    parts_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   }
-  if (parts_->pipeline) parts_->pipeline->Stop();
-  if (parts_->grpc_server) parts_->grpc_server->Wait();
-  if (parts_->watch_hub) parts_->watch_hub->Shutdown();
-  if (parts_->peer_server) parts_->peer_server->Shutdown(std::chrono::system_clock::now());
-  parts_->http.clear();
+  if (pipeline) pipeline->Stop();
+  if (grpc_server) grpc_server->Wait();
+  if (watch_hub) watch_hub->Shutdown();
+  if (peer_server) peer_server->Shutdown(std::chrono::system_clock::now());
+  http.clear();
+}
+
+void Member::Shutdown() {
+  if (parts_ != nullptr) parts_->Stop();
 }
 
 }  // namespace cairn::server

@@ -105,7 +105,8 @@ void WritePipeline::Run() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || compaction_pending_; });
+      wake_.wait_for(lock, options_.store_sync_interval,
+                     [&] { return stopping_ || !queue_.empty() || compaction_pending_; });
       if (stopping_) return;
       size_t bytes = 0;
       while (!queue_.empty() && batch.size() < options_.max_batch &&
@@ -121,6 +122,9 @@ void WritePipeline::Run() {
       // The log rolled to a new segment: make the store durable and drop the segments it covers,
       // so the log (and start-up replay) stays about one segment long whatever the data size.
       if (wal_->stats().live_segments > 1) TrimLog();
+    }
+    if (std::chrono::steady_clock::now() - last_store_sync_ >= options_.store_sync_interval) {
+      SyncStore();
     }
     if (compaction_pending_) {
       auto done = store_->CompactStep(kCompactionSliceRevisions);
@@ -219,13 +223,22 @@ void WritePipeline::ProcessBatch(std::vector<PendingWrite>& batch) {
   }
 }
 
-void WritePipeline::TrimLog() {
-  if (!broken_.ok()) return;
+bool WritePipeline::SyncStore() {
+  last_store_sync_ = std::chrono::steady_clock::now();
+  if (store_->AppliedIndex() == synced_index_) return true;
   const uint64_t applied = store_->AppliedIndex();
   if (auto s = store_->Sync(); !s.ok()) {
     std::fprintf(stderr, "cairnd: store sync failed, keeping the log: %s\n", s.ToString().c_str());
-    return;
+    return false;
   }
+  synced_index_ = applied;
+  return true;
+}
+
+void WritePipeline::TrimLog() {
+  if (!broken_.ok()) return;
+  const uint64_t applied = store_->AppliedIndex();
+  if (!SyncStore()) return;
   if (auto s = wal_->ReleaseBefore(applied + 1); !s.ok()) {
     std::fprintf(stderr, "cairnd: releasing old log segments failed: %s\n", s.ToString().c_str());
   }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -55,6 +56,8 @@ class WritePipeline {
     size_t max_batch = 1024;  // most writes sharing one fsync and one LMDB commit
     // LMDB caps the pages one write transaction may dirty; a batch stays far below it.
     size_t max_batch_bytes = 64 << 20;
+    // How often the store is forced to disk, bounding what replay must redo after a power loss.
+    std::chrono::milliseconds store_sync_interval{1000};
     uint64_t term = 1;        // the log term records carry until consensus drives it
     HeaderInfo header;
   };
@@ -91,6 +94,8 @@ class WritePipeline {
   void FinishPhysicalCompactions(bool all_done);
   // Syncs the store and deletes the log segments it now covers. Writer thread (or after it joined).
   void TrimLog();
+  // Forces the store to disk if it changed since the last time; false if the sync failed.
+  bool SyncStore();
 
   wal::Wal* const wal_;
   mvcc::Store* const store_;
@@ -110,6 +115,8 @@ class WritePipeline {
   // Writer-thread state: physical compactions whose callers wait for old revisions to be gone.
   std::vector<PendingWrite> awaiting_compaction_;
   bool compaction_pending_ = false;
+  std::chrono::steady_clock::time_point last_store_sync_ = std::chrono::steady_clock::now();
+  uint64_t synced_index_ = 0;
   // Set when the log or the store failed: from then on every write gets this error (fail-stop).
   absl::Status broken_;
 

@@ -3,10 +3,24 @@
 namespace cairn::concurrency {
 
 Backend::Backend(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds unary_timeout)
-    : unary_timeout_(unary_timeout),
-      kv_(etcdserverpb::KV::NewStub(channel)),
-      lease_(etcdserverpb::Lease::NewStub(channel)),
-      watch_(etcdserverpb::Watch::NewStub(channel)) {}
+    : Backend([channel] { return channel; }, unary_timeout) {}
+
+Backend::Backend(ChannelFactory connect, std::chrono::milliseconds unary_timeout)
+    : unary_timeout_(unary_timeout), connect_(std::move(connect)) {}
+
+void Backend::Connect() {
+  absl::call_once(connected_, [this] {
+    std::shared_ptr<grpc::Channel> channel = connect_();
+    kv_ = etcdserverpb::KV::NewStub(channel);
+    lease_ = etcdserverpb::Lease::NewStub(channel);
+    watch_ = etcdserverpb::Watch::NewStub(channel);
+  });
+}
+
+etcdserverpb::Watch::Stub& Backend::watch() {
+  Connect();
+  return *watch_;
+}
 
 template <typename Request, typename Response, typename StartFn>
 void Backend::CallUnary(StartFn start, Request request, CallScope& scope,
@@ -18,6 +32,7 @@ void Backend::CallUnary(StartFn start, Request request, CallScope& scope,
     Request request;
     Response response;
   };
+  Connect();
   auto call = std::make_shared<Call>();
   call->request = std::move(request);
   call->context->set_deadline(std::chrono::system_clock::now() + unary_timeout_);

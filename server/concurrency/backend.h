@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 
+#include "absl/base/call_once.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/concurrency/call_scope.h"
 
@@ -31,9 +32,17 @@ using Completion = std::function<void(const grpc::Status&, Response&&)>;
 
 class Backend {
  public:
-  // `channel` points at an etcd v3 client endpoint (in cairnd: the member's own client port).
+  using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>()>;
+  static constexpr std::chrono::milliseconds kDefaultUnaryTimeout{30'000};
+
+  // `channel` reaches an etcd v3 endpoint serving KV, Lease and Watch.
   explicit Backend(std::shared_ptr<grpc::Channel> channel,
-                   std::chrono::milliseconds unary_timeout = std::chrono::seconds(30));
+                   std::chrono::milliseconds unary_timeout = kDefaultUnaryTimeout);
+  // The channel is made by `connect` on first use (once, thread-safe). This lets a server hand
+  // its services a channel that exists only once it has started, such as
+  // grpc::Server::InProcessChannel().
+  explicit Backend(ChannelFactory connect,
+                   std::chrono::milliseconds unary_timeout = kDefaultUnaryTimeout);
 
   void Txn(etcdserverpb::TxnRequest request, CallScope& scope,
            Completion<etcdserverpb::TxnResponse> done,
@@ -48,14 +57,19 @@ class Backend {
                   Completion<etcdserverpb::LeaseGrantResponse> done,
            Cancellation cancellation = Cancellation::kAbort);
 
-  etcdserverpb::Watch::Stub& watch() { return *watch_; }
+  etcdserverpb::Watch::Stub& watch();
 
  private:
   template <typename Request, typename Response, typename StartFn>
   void CallUnary(StartFn start, Request request, CallScope& scope, Completion<Response> done,
                  Cancellation cancellation);
 
+  void Connect();
+
   std::chrono::milliseconds unary_timeout_;
+  ChannelFactory connect_;
+  absl::once_flag connected_;
+  // Set once by Connect(), read-only afterwards.
   std::unique_ptr<etcdserverpb::KV::Stub> kv_;
   std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
   std::unique_ptr<etcdserverpb::Watch::Stub> watch_;

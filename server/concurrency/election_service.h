@@ -26,6 +26,7 @@ namespace cairn::concurrency {
 class ElectionService final : public v3electionpb::Election::CallbackService {
  public:
   // `channel` reaches an etcd v3 endpoint serving KV, Lease and Watch (the member's own).
+  // Several services may share one Backend (see backend.h for a lazily made channel).
   explicit ElectionService(std::shared_ptr<grpc::Channel> channel);
   explicit ElectionService(std::shared_ptr<Backend> backend);
 

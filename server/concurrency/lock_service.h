@@ -25,6 +25,7 @@ namespace cairn::concurrency {
 class LockService final : public v3lockpb::Lock::CallbackService {
  public:
   // `channel` reaches an etcd v3 endpoint serving KV, Lease and Watch (the member's own).
+  // Several services may share one Backend (see backend.h for a lazily made channel).
   explicit LockService(std::shared_ptr<grpc::Channel> channel);
   explicit LockService(std::shared_ptr<Backend> backend);
 

@@ -36,6 +36,7 @@ class MemberTest : public ::testing::Test {
                                        grpc::InsecureChannelCredentials());
     kv_ = etcdserverpb::KV::NewStub(channel);
     lease_ = etcdserverpb::Lease::NewStub(channel);
+    auth_ = etcdserverpb::Auth::NewStub(channel);
     maintenance_ = etcdserverpb::Maintenance::NewStub(channel);
   }
 
@@ -71,6 +72,7 @@ class MemberTest : public ::testing::Test {
   std::unique_ptr<Member> member_;
   std::unique_ptr<etcdserverpb::KV::Stub> kv_;
   std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
+  std::unique_ptr<etcdserverpb::Auth::Stub> auth_;
   std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance_;
 };
 
@@ -177,12 +179,59 @@ TEST_F(MemberTest, CompactionIsPhysicalAndOldRevisionsAreGone) {
 
 TEST_F(MemberTest, UnbuiltRpcNamesItself) {
   grpc::ClientContext ctx;
-  etcdserverpb::LeaseGrantRequest req;
-  req.set_ttl(10);
-  etcdserverpb::LeaseGrantResponse resp;
-  auto s = lease_->LeaseGrant(&ctx, req, &resp);
+  etcdserverpb::AuthStatusRequest req;
+  etcdserverpb::AuthStatusResponse resp;
+  auto s = auth_->AuthStatus(&ctx, req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(s.error_message().find("LeaseGrant"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("AuthStatus"), std::string::npos) << s.error_message();
+}
+
+TEST_F(MemberTest, LeaseRevokeDeletesAttachedKeysAndLeasesSurviveRestart) {
+  grpc::ClientContext grant_ctx;
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(60);
+  etcdserverpb::LeaseGrantResponse granted;
+  ASSERT_TRUE(lease_->LeaseGrant(&grant_ctx, grant, &granted).ok());
+  ASSERT_NE(granted.id(), 0);
+  for (const char* key : {"/services/a/1", "/services/a/2"}) {
+    grpc::ClientContext ctx;
+    etcdserverpb::PutRequest put;
+    put.set_key(key);
+    put.set_value("v");
+    put.set_lease(granted.id());
+    etcdserverpb::PutResponse resp;
+    ASSERT_TRUE(kv_->Put(&ctx, put, &resp).ok());
+  }
+  Restart();
+  grpc::ClientContext ttl_ctx;
+  etcdserverpb::LeaseTimeToLiveRequest ttl_req;
+  ttl_req.set_id(granted.id());
+  ttl_req.set_keys(true);
+  etcdserverpb::LeaseTimeToLiveResponse ttl;
+  ASSERT_TRUE(lease_->LeaseTimeToLive(&ttl_ctx, ttl_req, &ttl).ok());
+  EXPECT_EQ(ttl.grantedttl(), 60);
+  EXPECT_EQ(ttl.keys_size(), 2);
+  const int64_t before = Get("/services/", "/services0").header().revision();
+
+  grpc::ClientContext revoke_ctx;
+  etcdserverpb::LeaseRevokeRequest revoke;
+  revoke.set_id(granted.id());
+  etcdserverpb::LeaseRevokeResponse revoked;
+  ASSERT_TRUE(lease_->LeaseRevoke(&revoke_ctx, revoke, &revoked).ok());
+  auto after = Get("/services/", "/services0");
+  EXPECT_EQ(after.count(), 0);
+  EXPECT_EQ(after.header().revision(), before + 1);  // both keys go in one revision
+}
+
+TEST_F(MemberTest, PutWithUnknownLeaseIsRefused) {
+  grpc::ClientContext ctx;
+  etcdserverpb::PutRequest put;
+  put.set_key("k");
+  put.set_lease(424242);
+  etcdserverpb::PutResponse resp;
+  auto s = kv_->Put(&ctx, put, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(s.error_message(), "etcdserver: requested lease not found");
 }
 
 TEST_F(MemberTest, StatusReportsIndexesAndSize) {
