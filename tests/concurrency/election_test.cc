@@ -38,7 +38,7 @@ TEST_P(ElectionTest, SoleCampaignerLeadsAndLeaderReportsItsValue) {
   const std::string name = Name();
   const int64_t lease = GrantLease(60);
   v3electionpb::CampaignResponse elected;
-  ASSERT_TRUE(Campaign(name, lease, "alpha", &elected).ok());
+  ASSERT_OK(Campaign(name, lease, "alpha", &elected));
   EXPECT_EQ(elected.leader().name(), name);
   EXPECT_EQ(elected.leader().key(), KeyOf(name, lease));
   EXPECT_EQ(elected.leader().lease(), lease);
@@ -46,7 +46,7 @@ TEST_P(ElectionTest, SoleCampaignerLeadsAndLeaderReportsItsValue) {
   EXPECT_EQ(elected.header().revision(), elected.leader().rev());
 
   v3electionpb::LeaderResponse leader;
-  ASSERT_TRUE(Leader(name, &leader).ok());
+  ASSERT_OK(Leader(name, &leader));
   EXPECT_EQ(leader.kv().key(), KeyOf(name, lease));
   EXPECT_EQ(leader.kv().value(), "alpha");
   EXPECT_EQ(leader.kv().create_revision(), elected.leader().rev());
@@ -65,16 +65,16 @@ TEST_P(ElectionTest, ResignHandsLeadershipToTheNextCampaigner) {
   const int64_t lease_a = GrantLease(60);
   const int64_t lease_b = GrantLease(60);
   v3electionpb::CampaignResponse a;
-  ASSERT_TRUE(Campaign(name, lease_a, "a", &a).ok());
+  ASSERT_OK(Campaign(name, lease_a, "a", &a));
   auto b = PendingCampaign(name, lease_b, "b");
   ASSERT_TRUE(WaitUntil([&] { return KeyExists(KeyOf(name, lease_b)); }));
   EXPECT_FALSE(b->done()) << "b was elected while a leads";
 
-  ASSERT_TRUE(Resign(a.leader()).ok());
-  ASSERT_TRUE(b->Wait().ok());
+  ASSERT_OK(Resign(a.leader()));
+  ASSERT_OK(b->Wait());
   EXPECT_EQ(b->response().leader().key(), KeyOf(name, lease_b));
   v3electionpb::LeaderResponse leader;
-  ASSERT_TRUE(Leader(name, &leader).ok());
+  ASSERT_OK(Leader(name, &leader));
   EXPECT_EQ(leader.kv().value(), "b");
 }
 
@@ -83,13 +83,13 @@ TEST_P(ElectionTest, RevokedLeaderLeaseHandsLeadershipToTheNextCampaigner) {
   const int64_t lease_a = GrantLease(60);
   const int64_t lease_b = GrantLease(60);
   v3electionpb::CampaignResponse a;
-  ASSERT_TRUE(Campaign(name, lease_a, "a", &a).ok());
+  ASSERT_OK(Campaign(name, lease_a, "a", &a));
   auto b = PendingCampaign(name, lease_b, "b");
   ASSERT_TRUE(WaitUntil([&] { return KeyExists(KeyOf(name, lease_b)); }));
   RevokeLease(lease_a);
-  ASSERT_TRUE(b->Wait().ok());
+  ASSERT_OK(b->Wait());
   v3electionpb::LeaderResponse leader;
-  ASSERT_TRUE(Leader(name, &leader).ok());
+  ASSERT_OK(Leader(name, &leader));
   EXPECT_EQ(leader.kv().value(), "b");
 }
 
@@ -99,13 +99,13 @@ TEST_P(ElectionTest, ExpiredLeaderLeaseHandsLeadershipToTheNextCampaigner) {
   const int64_t lease_a = GrantLease(2);
   const int64_t lease_b = GrantLease(60);
   v3electionpb::CampaignResponse a;
-  ASSERT_TRUE(Campaign(name, lease_a, "a", &a).ok());
+  ASSERT_OK(Campaign(name, lease_a, "a", &a));
   auto b = PendingCampaign(name, lease_b, "b");
   grpc::Status status = b->Wait();
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_FALSE(KeyExists(KeyOf(name, lease_a)));
   v3electionpb::LeaderResponse leader;
-  ASSERT_TRUE(Leader(name, &leader).ok());
+  ASSERT_OK(Leader(name, &leader));
   EXPECT_EQ(leader.kv().value(), "b");
 }
 
@@ -113,10 +113,10 @@ TEST_P(ElectionTest, ProclaimChangesTheLeadersValue) {
   const std::string name = Name();
   const int64_t lease = GrantLease(60);
   v3electionpb::CampaignResponse a;
-  ASSERT_TRUE(Campaign(name, lease, "v1", &a).ok());
-  ASSERT_TRUE(Proclaim(a.leader(), "v2").ok());
+  ASSERT_OK(Campaign(name, lease, "v1", &a));
+  ASSERT_OK(Proclaim(a.leader(), "v2"));
   v3electionpb::LeaderResponse leader;
-  ASSERT_TRUE(Leader(name, &leader).ok());
+  ASSERT_OK(Leader(name, &leader));
   EXPECT_EQ(leader.kv().value(), "v2");
   EXPECT_EQ(leader.kv().create_revision(), a.leader().rev());
 }
@@ -125,8 +125,8 @@ TEST_P(ElectionTest, ProclaimAfterResigningFailsLikeEtcd) {
   const std::string name = Name();
   const int64_t lease = GrantLease(60);
   v3electionpb::CampaignResponse a;
-  ASSERT_TRUE(Campaign(name, lease, "v1", &a).ok());
-  ASSERT_TRUE(Resign(a.leader()).ok());
+  ASSERT_OK(Campaign(name, lease, "v1", &a));
+  ASSERT_OK(Resign(a.leader()));
   grpc::Status status = Proclaim(a.leader(), "v2");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN);
   EXPECT_EQ(status.error_message(), "election: not leader");
@@ -155,8 +155,8 @@ TEST_P(ElectionTest, CampaigningAgainWithTheSameLeaseUpdatesTheValue) {
   const std::string name = Name();
   const int64_t lease = GrantLease(60);
   v3electionpb::CampaignResponse first, second;
-  ASSERT_TRUE(Campaign(name, lease, "v1", &first).ok());
-  ASSERT_TRUE(Campaign(name, lease, "v2", &second).ok());
+  ASSERT_OK(Campaign(name, lease, "v1", &first));
+  ASSERT_OK(Campaign(name, lease, "v2", &second));
   EXPECT_EQ(second.leader().key(), first.leader().key());
   EXPECT_EQ(second.leader().rev(), first.leader().rev());
   EXPECT_EQ(Get(first.leader().key()), "v2");
@@ -167,7 +167,7 @@ TEST_P(ElectionTest, CancelledCampaignLeavesNoKeyBehind) {
   const int64_t lease_a = GrantLease(60);
   const int64_t lease_b = GrantLease(60);
   v3electionpb::CampaignResponse a;
-  ASSERT_TRUE(Campaign(name, lease_a, "a", &a).ok());
+  ASSERT_OK(Campaign(name, lease_a, "a", &a));
   auto b = PendingCampaign(name, lease_b, "b");
   ASSERT_TRUE(WaitUntil([&] { return KeyExists(KeyOf(name, lease_b)); }));
   b->Cancel();
@@ -180,22 +180,22 @@ TEST_P(ElectionTest, ObserveSeesEachLeaderAndValueInOrder) {
   const int64_t lease_a = GrantLease(60);
   const int64_t lease_b = GrantLease(60);
   v3electionpb::CampaignResponse a;
-  ASSERT_TRUE(Campaign(name, lease_a, "a1", &a).ok());
+  ASSERT_OK(Campaign(name, lease_a, "a1", &a));
 
   Observer observer(election_.get(), name);
   mvccpb::KeyValue kv;
   EXPECT_EQ(observer.Next(&kv), "a1");
   EXPECT_EQ(kv.key(), KeyOf(name, lease_a));
 
-  ASSERT_TRUE(Proclaim(a.leader(), "a2").ok());
+  ASSERT_OK(Proclaim(a.leader(), "a2"));
   EXPECT_EQ(observer.Next(), "a2");
 
   auto b = PendingCampaign(name, lease_b, "b1");
   ASSERT_TRUE(WaitUntil([&] { return KeyExists(KeyOf(name, lease_b)); }));
-  ASSERT_TRUE(Resign(a.leader()).ok());
+  ASSERT_OK(Resign(a.leader()));
   EXPECT_EQ(observer.Next(&kv), "b1");
   EXPECT_EQ(kv.key(), KeyOf(name, lease_b));
-  ASSERT_TRUE(b->Wait().ok());
+  ASSERT_OK(b->Wait());
 
   // Leadership ending with the lease is observed too.
   const int64_t lease_c = GrantLease(60);
@@ -203,7 +203,7 @@ TEST_P(ElectionTest, ObserveSeesEachLeaderAndValueInOrder) {
   ASSERT_TRUE(WaitUntil([&] { return KeyExists(KeyOf(name, lease_c)); }));
   RevokeLease(lease_b);
   EXPECT_EQ(observer.Next(), "c1");
-  ASSERT_TRUE(c->Wait().ok());
+  ASSERT_OK(c->Wait());
 }
 
 TEST_P(ElectionTest, ObserveWaitsForTheFirstCandidate) {
@@ -211,7 +211,7 @@ TEST_P(ElectionTest, ObserveWaitsForTheFirstCandidate) {
   Observer observer(election_.get(), name);
   const int64_t lease = GrantLease(60);
   v3electionpb::CampaignResponse a;
-  ASSERT_TRUE(Campaign(name, lease, "first", &a).ok());
+  ASSERT_OK(Campaign(name, lease, "first", &a));
   mvccpb::KeyValue kv;
   EXPECT_EQ(observer.Next(&kv), "first");
   EXPECT_EQ(kv.key(), KeyOf(name, lease));

@@ -14,6 +14,16 @@
 #include "absl/strings/str_format.h"
 #include "tests/concurrency/harness.h"
 
+// Status assertions that show the code and message on failure.
+#define CONC_STATUS_CHECK_(check, expr)                                              \
+  do {                                                                               \
+    const grpc::Status conc_status_ = (expr);                                        \
+    check(conc_status_.ok()) << #expr << " -> " << conc_status_.error_code() << ": " \
+                             << conc_status_.error_message();                        \
+  } while (0)
+#define ASSERT_OK(expr) CONC_STATUS_CHECK_(ASSERT_TRUE, expr)
+#define EXPECT_OK(expr) CONC_STATUS_CHECK_(EXPECT_TRUE, expr)
+
 namespace cairn::concurrency::testing {
 
 enum class Target { kOursOnEtcd, kEtcdItself, kOursOnCairnd };

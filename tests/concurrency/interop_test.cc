@@ -58,12 +58,12 @@ TEST_P(InteropTest, LockRpcHolderExcludesEtcdctlLock) {
   const std::string name = Name();
   const int64_t lease = GrantLease(60);
   v3lockpb::LockResponse ours;
-  ASSERT_TRUE(Lock(name, lease, &ours).ok());
+  ASSERT_OK(Lock(name, lease, &ours));
 
   auto etcdctl = Etcdctl({"lock", name});
   ASSERT_TRUE(WaitUntil([&] { return Contenders(name).size() == 2; }));  // etcdctl queued
   const std::string etcdctl_key = Contenders(name)[1].key();
-  ASSERT_TRUE(Unlock(ours.key()).ok());
+  ASSERT_OK(Unlock(ours.key()));
   std::optional<std::string> held = etcdctl->ReadLine();
   ASSERT_TRUE(held.has_value()) << EtcdctlLog();
   EXPECT_EQ(*held, etcdctl_key);
@@ -78,7 +78,7 @@ TEST_P(InteropTest, ObserveAndLeaderSeeAnEtcdctlCampaigner) {
   ASSERT_TRUE(key.has_value()) << EtcdctlLog();
 
   v3electionpb::LeaderResponse leader;
-  ASSERT_TRUE(Leader(name, &leader).ok());
+  ASSERT_OK(Leader(name, &leader));
   EXPECT_EQ(leader.kv().key(), *key);
   EXPECT_EQ(leader.kv().value(), "from-etcdctl");
 
@@ -91,12 +91,12 @@ TEST_P(InteropTest, EtcdctlObserverSeesCampaignAndProclaimRpcs) {
   const std::string name = Name();
   const int64_t lease = GrantLease(60);
   v3electionpb::CampaignResponse elected;
-  ASSERT_TRUE(Campaign(name, lease, "v1", &elected).ok());
+  ASSERT_OK(Campaign(name, lease, "v1", &elected));
 
   auto etcdctl = Etcdctl({"elect", "--listen", name});
   EXPECT_EQ(etcdctl->ReadLine().value_or("<end>"), KeyOf(name, lease));
   EXPECT_EQ(etcdctl->ReadLine().value_or("<end>"), "v1");
-  ASSERT_TRUE(Proclaim(elected.leader(), "v2").ok());
+  ASSERT_OK(Proclaim(elected.leader(), "v2"));
   EXPECT_EQ(etcdctl->ReadLine().value_or("<end>"), KeyOf(name, lease));
   EXPECT_EQ(etcdctl->ReadLine().value_or("<end>"), "v2");
   etcdctl->Signal(SIGINT);

@@ -12,7 +12,7 @@ TEST_P(LockTest, SecondLockWaitsUntilTheFirstUnlocks) {
   const int64_t lease_b = GrantLease(60);
 
   v3lockpb::LockResponse a;
-  ASSERT_TRUE(Lock(name, lease_a, &a).ok());
+  ASSERT_OK(Lock(name, lease_a, &a));
   EXPECT_EQ(a.key(), KeyOf(name, lease_a));
   EXPECT_GT(a.header().revision(), 0);
 
@@ -20,12 +20,12 @@ TEST_P(LockTest, SecondLockWaitsUntilTheFirstUnlocks) {
   ASSERT_TRUE(WaitUntil([&] { return KeyExists(KeyOf(name, lease_b)); }));  // b is queued
   EXPECT_FALSE(b->done()) << "b got the lock while a holds it";
 
-  ASSERT_TRUE(Unlock(a.key()).ok());
+  ASSERT_OK(Unlock(a.key()));
   grpc::Status status = b->Wait();
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(b->response().key(), KeyOf(name, lease_b));
   EXPECT_FALSE(KeyExists(a.key()));
-  EXPECT_TRUE(Unlock(b->response().key()).ok());
+  EXPECT_OK(Unlock(b->response().key()));
 }
 
 // Two clients increment a shared counter with a read-then-write inside the lock; without
@@ -43,7 +43,7 @@ TEST_P(LockTest, CriticalSectionsDoNotOverlap) {
       const int value = std::stoi(Get(counter));
       std::this_thread::yield();
       Put(counter, std::to_string(value + 1));
-      ASSERT_TRUE(Unlock(held.key()).ok());
+      ASSERT_OK(Unlock(held.key()));
     }
   };
   const int64_t lease_a = GrantLease(60);
@@ -59,8 +59,8 @@ TEST_P(LockTest, LockingAgainWithTheSameLeaseReturnsTheSameKey) {
   const std::string name = Name();
   const int64_t lease = GrantLease(60);
   v3lockpb::LockResponse first, second;
-  ASSERT_TRUE(Lock(name, lease, &first).ok());
-  ASSERT_TRUE(Lock(name, lease, &second).ok());
+  ASSERT_OK(Lock(name, lease, &first));
+  ASSERT_OK(Lock(name, lease, &second));
   EXPECT_EQ(first.key(), second.key());
   EXPECT_EQ(Contenders(name).size(), 1u);
 }
@@ -70,7 +70,7 @@ TEST_P(LockTest, RevokingTheHoldersLeaseHandsTheLockToTheNextWaiter) {
   const int64_t lease_a = GrantLease(60);
   const int64_t lease_b = GrantLease(60);
   v3lockpb::LockResponse a;
-  ASSERT_TRUE(Lock(name, lease_a, &a).ok());
+  ASSERT_OK(Lock(name, lease_a, &a));
   auto b = PendingLock(name, lease_b);
   ASSERT_TRUE(WaitUntil([&] { return KeyExists(KeyOf(name, lease_b)); }));
   EXPECT_FALSE(b->done());
@@ -85,7 +85,7 @@ TEST_P(LockTest, WaitersAreServedInArrivalOrder) {
   const std::string name = Name();
   const int64_t holder = GrantLease(60);
   v3lockpb::LockResponse held;
-  ASSERT_TRUE(Lock(name, holder, &held).ok());
+  ASSERT_OK(Lock(name, holder, &held));
   std::vector<int64_t> leases;
   std::vector<std::unique_ptr<PendingCall<v3lockpb::LockResponse>>> waiters;
   for (int i = 0; i < 3; ++i) {
@@ -96,8 +96,8 @@ TEST_P(LockTest, WaitersAreServedInArrivalOrder) {
   std::string previous = held.key();
   for (int i = 0; i < 3; ++i) {
     for (int j = i; j < 3; ++j) EXPECT_FALSE(waiters[j]->done()) << "waiter " << j;
-    ASSERT_TRUE(Unlock(previous).ok());
-    ASSERT_TRUE(waiters[i]->Wait().ok());
+    ASSERT_OK(Unlock(previous));
+    ASSERT_OK(waiters[i]->Wait());
     EXPECT_EQ(waiters[i]->response().key(), KeyOf(name, leases[i]));
     previous = waiters[i]->response().key();
   }
@@ -108,7 +108,7 @@ TEST_P(LockTest, CancelledWaiterLeavesNoKeyBehind) {
   const int64_t lease_a = GrantLease(60);
   const int64_t lease_b = GrantLease(60);
   v3lockpb::LockResponse a;
-  ASSERT_TRUE(Lock(name, lease_a, &a).ok());
+  ASSERT_OK(Lock(name, lease_a, &a));
   auto b = PendingLock(name, lease_b);
   ASSERT_TRUE(WaitUntil([&] { return KeyExists(KeyOf(name, lease_b)); }));
 
@@ -123,7 +123,7 @@ TEST_P(LockTest, WaiterPastItsDeadlineLeavesNoKeyBehind) {
   const int64_t lease_a = GrantLease(60);
   const int64_t lease_b = GrantLease(60);
   v3lockpb::LockResponse a;
-  ASSERT_TRUE(Lock(name, lease_a, &a).ok());
+  ASSERT_OK(Lock(name, lease_a, &a));
 
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
@@ -139,7 +139,7 @@ TEST_P(LockTest, WaiterPastItsDeadlineLeavesNoKeyBehind) {
 TEST_P(LockTest, LockWithoutALeaseGetsAMinuteLongOne) {
   const std::string name = Name();
   v3lockpb::LockResponse held;
-  ASSERT_TRUE(Lock(name, 0, &held).ok());
+  ASSERT_OK(Lock(name, 0, &held));
   auto contenders = Contenders(name);
   ASSERT_EQ(contenders.size(), 1u);
   const int64_t lease = contenders[0].lease();
@@ -150,7 +150,7 @@ TEST_P(LockTest, LockWithoutALeaseGetsAMinuteLongOne) {
   request.set_id(lease);
   etcdserverpb::LeaseTimeToLiveResponse ttl;
   grpc::ClientContext context;
-  ASSERT_TRUE(lease_->LeaseTimeToLive(&context, request, &ttl).ok());
+  ASSERT_OK(lease_->LeaseTimeToLive(&context, request, &ttl));
   EXPECT_EQ(ttl.grantedttl(), 60);
   RevokeLease(lease);
 }
@@ -163,7 +163,7 @@ TEST_P(LockTest, LockWithAnUnknownLeaseFailsLikeEtcd) {
 }
 
 TEST_P(LockTest, UnlockOfAMissingKeySucceeds) {
-  EXPECT_TRUE(Unlock(Name() + "/1234").ok());
+  EXPECT_OK(Unlock(Name() + "/1234"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, LockTest,

@@ -40,7 +40,7 @@ TEST_P(ServiceTest, ContendersThatGiveUpNeverBreakExclusionOrBlockTheQueue) {
             << status.error_message();
       }
       // Unlock after a failure too: the grant may have raced the deadline.
-      EXPECT_TRUE(Unlock(KeyOf(name, lease)).ok());
+      EXPECT_OK(Unlock(KeyOf(name, lease)));
     }
   };
   std::vector<std::thread> threads;
@@ -60,10 +60,10 @@ TEST_P(ServiceTest, ShutdownCancelsWaitersAndRemovesTheirKeys) {
   const int64_t lease_b = GrantLease(60);
   const int64_t lease_c = GrantLease(60);
   v3lockpb::LockResponse a;
-  ASSERT_TRUE(Lock(name, lease_a, &a).ok());
+  ASSERT_OK(Lock(name, lease_a, &a));
   auto b = PendingLock(name, lease_b);
   auto c = PendingCampaign(Name("-election"), lease_c, "c");  // leads at once
-  ASSERT_TRUE(c->Wait().ok());
+  ASSERT_OK(c->Wait());
   auto d = PendingCampaign(Name("-election"), lease_b, "d");  // waits behind c
   ASSERT_TRUE(WaitUntil([&] {
     return KeyExists(KeyOf(name, lease_b)) && KeyExists(KeyOf(Name("-election"), lease_b));
@@ -82,7 +82,7 @@ TEST_P(ServiceTest, ObserversEndWhenTheServerShutsDown) {
   const std::string name = Name();
   const int64_t lease = GrantLease(60);
   v3electionpb::CampaignResponse elected;
-  ASSERT_TRUE(Campaign(name, lease, "v", &elected).ok());
+  ASSERT_OK(Campaign(name, lease, "v", &elected));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kGiveUp);
   v3electionpb::LeaderRequest request;
