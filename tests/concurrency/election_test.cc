@@ -218,8 +218,7 @@ TEST_P(ElectionTest, ObserveWaitsForTheFirstCandidate) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, ElectionTest,
-                         ::testing::Values(Target::kOursOnEtcd, Target::kEtcdItself,
-                                           Target::kOursOnCairnd),
+                         AllTargets(),
                          TargetName);
 
 }  // namespace

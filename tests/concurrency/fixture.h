@@ -2,7 +2,8 @@
 //   ours_on_etcd   - Cairn's services, backed by real etcd 3.4's KV/Lease/Watch;
 //   etcd_itself    - etcd 3.4's own Lock/Election services (the reference behaviour);
 //   ours_on_cairnd - Cairn's services backed by cairnd (skipped until cairnd serves Lease
-//                    and Watch, or when build/bin/cairnd is missing).
+//                    and Watch, or when build/bin/cairnd is missing);
+//   cairnd_itself  - the Lock/Election services cairnd serves itself (skipped until it does).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -26,13 +27,14 @@
 
 namespace cairn::concurrency::testing {
 
-enum class Target { kOursOnEtcd, kEtcdItself, kOursOnCairnd };
+enum class Target { kOursOnEtcd, kEtcdItself, kOursOnCairnd, kCairndItself };
 
 inline std::string TargetName(const ::testing::TestParamInfo<Target>& info) {
   switch (info.param) {
     case Target::kOursOnEtcd: return "ours_on_etcd";
     case Target::kEtcdItself: return "etcd_itself";
     case Target::kOursOnCairnd: return "ours_on_cairnd";
+    case Target::kCairndItself: return "cairnd_itself";
   }
   return "unknown";
 }
@@ -49,6 +51,11 @@ class Backends : public ::testing::Environment {
   std::map<KvServer::Kind, std::unique_ptr<KvServer>> servers_;
   std::map<KvServer::Kind, std::string> unavailable_;
 };
+
+inline auto AllTargets() {
+  return ::testing::Values(Target::kOursOnEtcd, Target::kEtcdItself, Target::kOursOnCairnd,
+                           Target::kCairndItself);
+}
 
 class ConcurrencyTest : public ::testing::TestWithParam<Target> {
  protected:

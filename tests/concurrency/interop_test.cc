@@ -143,8 +143,7 @@ print("ok")
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, InteropTest,
-                         ::testing::Values(Target::kOursOnEtcd, Target::kEtcdItself,
-                                           Target::kOursOnCairnd),
+                         AllTargets(),
                          TargetName);
 
 }  // namespace

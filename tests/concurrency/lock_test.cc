@@ -167,8 +167,7 @@ TEST_P(LockTest, UnlockOfAMissingKeySucceeds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, LockTest,
-                         ::testing::Values(Target::kOursOnEtcd, Target::kEtcdItself,
-                                           Target::kOursOnCairnd),
+                         AllTargets(),
                          TargetName);
 
 }  // namespace
