@@ -111,12 +111,13 @@ absl::Status CairndProcess::Start(std::chrono::milliseconds timeout) {
     return absl::InternalError("posix_spawn " + argv[0] + " failed: " + std::to_string(rc));
   }
 
-  auto channel = NewChannel();
-  auto kv = etcdserverpb::KV::NewStub(channel);
   const auto deadline = Clock::now() + timeout;
   std::string last_error;
   while (Clock::now() < deadline) {
     if (!Running()) return absl::InternalError("cairnd exited during start-up:\n" + LogTail());
+    // A fresh channel per probe: a channel that failed to connect waits out gRPC's reconnect backoff.
+    auto channel = NewChannel();
+    auto kv = etcdserverpb::KV::NewStub(channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
     etcdserverpb::RangeRequest request;

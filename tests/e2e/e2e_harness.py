@@ -1,0 +1,264 @@
+"""Process harness for Cairn's Python end-to-end tests (watches and leases).
+
+Starts cairnd (the subject) and, where a test compares, Debian's etcd 3.4 (the
+reference) on free 127.0.0.1 ports with data dirs in a temp dir; runs Debian's
+etcdctl 3.4 against either; every process started here is killed at cleanup
+and at interpreter exit, and every wait is bounded.
+
+Subject binary: env CAIRND (a path; "etcd" runs the tests against etcd itself,
+to check the tests), else /work/main/build/bin/cairnd. main() exits 77 (ctest
+SKIP) when it is missing. Run with Debian's /usr/bin/python3 (python3-etcd3).
+"""
+
+import atexit
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import grpc
+import etcd3
+import etcd3.etcdrpc as rpc
+
+ETCD_BIN = "/usr/bin/etcd"
+ETCDCTL_BIN = "/usr/bin/etcdctl"
+DEFAULT_CAIRND = "/work/main/build/bin/cairnd"
+SKIP = 77
+
+_processes = []
+
+
+@atexit.register
+def _kill_everything():
+    for proc in list(_processes):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _quiet_closed_watch_threads(args):
+    # python3-etcd3's watch thread dies with "Channel closed" once its client closes.
+    if args.thread is not None and args.thread.name.startswith("etcd3_watch"):
+        return
+    _default_excepthook(args)
+
+
+_default_excepthook = threading.excepthook
+threading.excepthook = _quiet_closed_watch_threads
+
+
+def subject_path():
+    env = os.environ.get("CAIRND", "")
+    if env in ("etcd", ETCD_BIN):
+        return ETCD_BIN
+    return env or DEFAULT_CAIRND
+
+
+def main():
+    path = subject_path()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        print(f"SKIP: cairnd not found at {path} (set CAIRND=<path>)")
+        sys.exit(SKIP)
+    print(f"subject: {path}", file=sys.stderr)
+    unittest.main(verbosity=2)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One etcd-API server process; data dir and ports are kept across restarts."""
+
+    def __init__(self, binary, work_dir, name):
+        self.binary = binary
+        self.name = name
+        self.data_dir = os.path.join(work_dir, f"{name}.data")
+        self.log_path = os.path.join(work_dir, f"{name}.log")
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.proc = None
+        self.ready_at = None  # time.monotonic() when the last start() saw it answer
+
+    @property
+    def endpoint(self):
+        return f"127.0.0.1:{self.client_port}"
+
+    def start(self, timeout=20):
+        client = f"http://{self.endpoint}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        cmd = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
+               "--listen-client-urls", client, "--advertise-client-urls", client,
+               "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+               "--initial-cluster", f"{self.name}={peer}"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        _processes.append(self.proc)
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.binary} exited {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with grpc.insecure_channel(self.endpoint) as ch:
+                    rpc.KVStub(ch).Range(rpc.RangeRequest(key=b"readiness-probe"), timeout=1)
+                self.ready_at = time.monotonic()
+                return self
+            except grpc.RpcError as e:
+                last = e
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.binary} not ready in {timeout}s ({last}):\n{self.log_tail()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Sends sig, waits (SIGKILL after timeout); returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def kill(self):
+        self.stop(signal.SIGKILL, timeout=5)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.log_path, "rb") as f:
+                return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def client(self, timeout=10):
+        return etcd3.client(host="127.0.0.1", port=self.client_port, timeout=timeout)
+
+    def channel(self):
+        return grpc.insecure_channel(self.endpoint)
+
+
+class E2eTest(unittest.TestCase):
+    """Base: self.tmp is a fresh temp dir; self.server(kind) starts a server killed at cleanup."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="cairn-e2e-py-")
+        self.addCleanup(self._remove_tmp)
+
+    def _remove_tmp(self):
+        if not os.environ.get("E2E_KEEP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def server(self, kind="subject", name=None):
+        binary = subject_path() if kind == "subject" else ETCD_BIN
+        s = Server(binary, self.tmp, name or kind)
+        self.addCleanup(s.kill)
+        s.start()
+        return s
+
+
+# ----------------------------------------------------------------------------
+# etcdctl
+
+class Ctl:
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+
+    def __repr__(self):
+        return f"exit {self.rc}\nstdout: {self.out!r}\nstderr: {self.err!r}"
+
+
+def etcdctl(server, *args, stdin="", timeout=20):
+    cmd = [ETCDCTL_BIN, "--endpoints", server.endpoint, "--dial-timeout", "3s",
+           "--command-timeout", "8s"] + list(args)
+    try:
+        p = subprocess.run(cmd, input=stdin.encode(), capture_output=True, timeout=timeout,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        return Ctl(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+    except subprocess.TimeoutExpired:
+        return Ctl("timeout", "", "")
+
+
+class CtlStream:
+    """A long-running etcdctl (watch, watch -i): lines are collected by a thread; stdin stays open."""
+
+    def __init__(self, server, *args):
+        cmd = [ETCDCTL_BIN, "--endpoints", server.endpoint, "--dial-timeout", "3s"] + list(args)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=dict(os.environ, ETCDCTL_API="3"))
+        _processes.append(self.proc)
+        self.lines = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            with self._lock:
+                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def wait_lines(self, n, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.lines) >= n:
+                    return True
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        with self._lock:
+            return len(self.lines) >= n
+
+    def output(self):
+        with self._lock:
+            return list(self.lines)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(2)
+        err = self.proc.stderr.read().decode(errors="replace")
+        return self.output(), err
+
+
+# Lease IDs are random per server; printed in hex by etcdctl (and in decimal in JSON).
+def normalise_ids(text, ids):
+    """Replaces each lease id (int) in `ids` by <lease-N>, in hex and decimal forms."""
+    for n, lease_id in enumerate(ids):
+        text = text.replace(format(lease_id, "x"), f"<lease-{n}>")
+        text = text.replace(str(lease_id), f"<lease-{n}>")
+    return text
+
+
+def normalise_header(text):
+    text = re.sub(r'"(cluster_id|member_id|raft_term)":\d+', r'"\1":<id>', text)
+    return text
+
+
+def lease_id_from_grant(output):
+    m = re.match(r"lease ([0-9a-f]+) granted with TTL\((\d+)s\)", output)
+    if not m:
+        raise AssertionError(f"unexpected lease grant output: {output!r}")
+    return int(m.group(1), 16)
