@@ -6,7 +6,8 @@ etcdctl 3.4 against either; every process started here is killed at cleanup
 and at interpreter exit, and every wait is bounded.
 
 Subject binary: env CAIRND (a path; "etcd" runs the tests against etcd itself,
-to check the tests), else /work/main/build/bin/cairnd. main() exits 77 (ctest
+to check the tests), else env E2E_DEFAULT_CAIRND (set by ctest to the build
+tree's cairnd), else /work/main/build/bin/cairnd. main() exits 77 (ctest
 SKIP) when it is missing. Run with Debian's /usr/bin/python3 (python3-etcd3).
 """
 
@@ -58,7 +59,7 @@ def subject_path():
     env = os.environ.get("CAIRND", "")
     if env in ("etcd", ETCD_BIN):
         return ETCD_BIN
-    return env or DEFAULT_CAIRND
+    return env or os.environ.get("E2E_DEFAULT_CAIRND") or DEFAULT_CAIRND
 
 
 def main():
