@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -223,6 +224,7 @@ TEST_F(ServiceDiscoveryTest, AbandonedInstancesVanishKeptOnesStayWatcherSeesEach
   // Poll the prefix. For each abandoned key remember the start of the last Range that still saw it:
   // the key was certainly present at that moment (the Range's snapshot is taken after it is sent).
   std::map<int, Clock::time_point> last_seen_present;
+  std::map<int, Clock::time_point> first_seen_absent;  // for the report: an upper bound on each delay
   const auto give_up = stopped_at + seconds(kTtlSeconds + 6);
   size_t abandoned_present = abandoned.size();
   while (abandoned_present > 0 && Clock::now() < give_up) {
@@ -230,13 +232,19 @@ TEST_F(ServiceDiscoveryTest, AbandonedInstancesVanishKeptOnesStayWatcherSeesEach
     etcdserverpb::RangeResponse range;
     const grpc::Status status = RangePrefix(kv.get(), "/services/", /*keys_only=*/true, &range);
     ASSERT_TRUE(status.ok()) << status.error_message();
+    const auto received = Clock::now();
     abandoned_present = 0;
+    std::set<int> seen_now;
     for (const auto& item : range.kvs()) {
       const int i = instance_of_key.at(item.key());
       if (abandoned.count(i) != 0) {
         last_seen_present[i] = sent;
+        seen_now.insert(i);
         ++abandoned_present;
       }
+    }
+    for (int i : abandoned) {
+      if (seen_now.count(i) == 0 && first_seen_absent.count(i) == 0) first_seen_absent[i] = received;
     }
     std::this_thread::sleep_for(milliseconds(50));
   }
@@ -257,6 +265,14 @@ TEST_F(ServiceDiscoveryTest, AbandonedInstancesVanishKeptOnesStayWatcherSeesEach
     }
   }
   EXPECT_EQ(late, 0) << late << " abandoned keys outlived TTL + 1 s; first: " << first_late;
+  milliseconds slowest{0};
+  for (const auto& [i, absent] : first_seen_absent) {
+    const Clock::time_point last_answer{Clock::duration(instances[i].last_answer_ns.load())};
+    slowest = std::max(slowest, std::chrono::duration_cast<milliseconds>(absent - last_answer));
+  }
+  std::printf("abandoned keys gone at most %lld ms after their last keep-alive answer (bound %lld ms)\n",
+              static_cast<long long>(slowest.count()),
+              static_cast<long long>(std::chrono::duration_cast<milliseconds>(bound).count()));
 
   // The kept half must survive 2 x TTL more with their keep-alives running.
   std::this_thread::sleep_for(seconds(2 * kTtlSeconds));
