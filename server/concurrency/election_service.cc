@@ -119,24 +119,26 @@ class CampaignOperation final : public UnaryOperation {
 // Proclaim and Resign: one conditional txn on the leader's key.
 class LeaderTxnOperation final : public UnaryOperation {
  public:
-  using OnDone = std::function<grpc::Status(etcdserverpb::TxnResponse&&)>;
+  // Turns the txn's response into the call's status (filling the call's response).
+  using Interpret = std::function<grpc::Status(etcdserverpb::TxnResponse&&)>;
 
   LeaderTxnOperation(std::shared_ptr<Backend> backend, const grpc::CallbackServerContext& caller,
-                     etcdserverpb::TxnRequest txn,
-                     OnDone on_done)
-      : UnaryOperation(std::move(backend), caller), txn_(std::move(txn)), on_done_(std::move(on_done)) {}
+                     etcdserverpb::TxnRequest txn, Interpret interpret)
+      : UnaryOperation(std::move(backend), caller),
+        txn_(std::move(txn)),
+        interpret_(std::move(interpret)) {}
 
   void Start() {
     backend().Txn(std::move(txn_), scope(),
                   [this](const grpc::Status& status, etcdserverpb::TxnResponse&& response) {
                     if (!status.ok()) return Finish(ForCaller(status));
-                    Finish(on_done_(std::move(response)));
+                    Finish(interpret_(std::move(response)));
                   });
   }
 
  private:
   etcdserverpb::TxnRequest txn_;
-  OnDone on_done_;
+  Interpret interpret_;
 };
 
 class LeaderOperation final : public UnaryOperation {

@@ -29,7 +29,9 @@ struct Waiter : std::enable_shared_from_this<Waiter> {
 
   void OnPredecessor(const grpc::Status& status, etcdserverpb::RangeResponse&& response) {
     if (!status.ok()) return done(status, {});
-    if (response.kvs().empty()) return done(grpc::Status::OK, std::move(*response.mutable_header()));
+    if (response.kvs().empty()) {
+      return done(grpc::Status::OK, std::move(*response.mutable_header()));
+    }
     // Watching from the revision of the read that saw the key cannot miss its deletion.
     WatchForDelete(backend, response.kvs(0).key(), response.header().revision(), scope,
                    [self = shared_from_this()](const grpc::Status& status) {

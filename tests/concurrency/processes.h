@@ -25,7 +25,8 @@ extern char** environ;
 namespace cairn::concurrency::testing {
 
 inline std::string MakeTempDir(const std::string& tag) {
-  std::string pattern = (std::filesystem::temp_directory_path() / ("cairn-" + tag + "-XXXXXX")).string();
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / ("cairn-" + tag + "-XXXXXX")).string();
   char* made = mkdtemp(pattern.data());
   return made == nullptr ? std::string() : std::string(made);
 }
@@ -62,9 +63,11 @@ class ChildProcess {
       posix_spawn_file_actions_addclose(&actions, out[0]);
       posix_spawn_file_actions_addclose(&actions, out[1]);
     } else {
-      posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(),
+                                       O_WRONLY | O_CREAT | O_APPEND, 0644);
     }
-    posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
     std::vector<char*> c_args;
     for (const auto& a : argv) c_args.push_back(const_cast<char*>(a.c_str()));
     c_args.push_back(nullptr);
