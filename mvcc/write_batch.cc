@@ -234,16 +234,18 @@ bool HasPuts(const etcdserverpb::TxnRequest& req) {
 
 }  // namespace
 
-absl::Status WriteBatch::CheckTxnOps(const KvView& before, const etcdserverpb::TxnRequest& req,
+absl::Status WriteBatch::CheckTxnOps(MDB_txn* child, const KvView& before, const etcdserverpb::TxnRequest& req,
                                      const std::vector<bool>& path, size_t* pos) {
   const bool succeeded = path[(*pos)++];
   for (const auto& op : succeeded ? req.success() : req.failure()) {
     if (op.has_request_txn()) {
-      if (auto s = CheckTxnOps(before, op.request_txn(), path, pos); !s.ok()) return s;
+      if (auto s = CheckTxnOps(child, before, op.request_txn(), path, pos); !s.ok()) return s;
     } else if (op.has_request_put()) {
       const auto& put = op.request_put();
       if (auto s = ValidatePut(put); !s.ok()) return s;
-      if (put.lease() != 0 && !LeaseExists(put.lease())) return ErrLeaseNotFound();
+      // Through the request's own (child) transaction: LMDB refuses reads on a parent while a
+      // child is open.
+      if (put.lease() != 0 && !LeaseExistsIn(child, put.lease())) return ErrLeaseNotFound();
       if (put.ignore_value() || put.ignore_lease()) {
         std::string stored;
         EncodeStoredKey(put.key(), &stored);
@@ -298,7 +300,7 @@ absl::Status WriteBatch::Txn(const etcdserverpb::TxnRequest& request, etcdserver
     std::vector<bool> path;
     ComputePath(before, request, &path);
     size_t pos = 0;
-    if (auto s = CheckTxnOps(before, request, path, &pos); !s.ok()) return s;
+    if (auto s = CheckTxnOps(r.txn, before, request, path, &pos); !s.ok()) return s;
     pos = 0;
     if (auto s = ApplyTxnOps(r, request, path, &pos, response); !s.ok()) return s;
     response->mutable_header()->set_revision(r.read_rev());
@@ -322,12 +324,13 @@ absl::Status WriteBatch::Range(const etcdserverpb::RangeRequest& request, etcdse
   return KvView(txn_, &store_->tables_, state_.current_revision, state_.compact_revision).Range(request, response);
 }
 
-bool WriteBatch::LeaseExists(int64_t id) {
-  if (txn_ == nullptr) return false;
+bool WriteBatch::LeaseExists(int64_t id) { return txn_ != nullptr && LeaseExistsIn(txn_, id); }
+
+bool WriteBatch::LeaseExistsIn(MDB_txn* txn, int64_t id) const {
   char k[8];
   PutBigEndian64(static_cast<uint64_t>(id), k);
   MDB_val key = Val(absl::string_view(k, 8)), data;
-  return mdb_get(txn_, store_->tables_.leases, &key, &data) == 0;
+  return mdb_get(txn, store_->tables_.leases, &key, &data) == 0;
 }
 
 absl::Status WriteBatch::LeaseGrant(int64_t id, int64_t ttl) {

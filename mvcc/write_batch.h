@@ -82,7 +82,8 @@ class WriteBatch {
   absl::Status ApplyPut(Request& r, const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp);
   absl::Status ApplyDelete(Request& r, const etcdserverpb::DeleteRangeRequest& req,
                            etcdserverpb::DeleteRangeResponse* resp);
-  absl::Status CheckTxnOps(const internal::KvView& before, const etcdserverpb::TxnRequest& req,
+  bool LeaseExistsIn(MDB_txn* txn, int64_t id) const;
+  absl::Status CheckTxnOps(MDB_txn* child, const internal::KvView& before, const etcdserverpb::TxnRequest& req,
                            const std::vector<bool>& path, size_t* path_pos);
   absl::Status ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest& req, const std::vector<bool>& path,
                            size_t* path_pos, etcdserverpb::TxnResponse* resp);

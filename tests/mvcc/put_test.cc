@@ -126,6 +126,20 @@ TEST_F(PutTest, UnknownLeaseIsRefusedWithoutConsumingARevision) {
   EXPECT_EQ(store_->CurrentRevision(), 1);
 }
 
+TEST_F(PutTest, TxnPutUnderAGrantedLeaseAttachesTheKey) {
+  auto batch = store_->BeginWrite();
+  ASSERT_TRUE(batch->LeaseGrant(77, 30).ok());
+  etcdserverpb::TxnRequest txn;
+  auto* put = txn.add_success()->mutable_request_put();
+  put->set_key("leased");
+  put->set_value("v");
+  put->set_lease(77);
+  etcdserverpb::TxnResponse resp;
+  ASSERT_TRUE(batch->Txn(txn, &resp).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(Get("leased").kvs(0).lease(), 77);
+}
+
 TEST_F(PutTest, ValidatePutMessages) {
   etcdserverpb::PutRequest req;
   EXPECT_EQ(ValidatePut(req).message(), "etcdserver: key is not provided");
