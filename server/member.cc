@@ -16,6 +16,9 @@
 #include "absl/strings/str_join.h"
 #include "mvcc/store.h"
 #include "raft/wal/wal.h"
+#include "server/concurrency/backend.h"
+#include "server/concurrency/election_service.h"
+#include "server/concurrency/lock_service.h"
 #include "server/data_dir.h"
 #include "server/http_endpoint.h"
 #include "server/kv_service.h"
@@ -107,6 +110,11 @@ struct Member::Parts {
   std::unique_ptr<MaintenanceService> maintenance;
   std::unique_ptr<ClusterService> cluster;
   std::unique_ptr<UnimplementedService> unimplemented;
+  // Lock and Election are clients of this member's own KV/Lease/Watch, through an in-process
+  // channel that exists once the server has started (etcd's server builds them the same way).
+  std::shared_ptr<concurrency::Backend> concurrency_backend;
+  std::unique_ptr<concurrency::LockService> lock;
+  std::unique_ptr<concurrency::ElectionService> election;
   std::unique_ptr<grpc::Server> grpc_server;
   std::vector<std::unique_ptr<HttpEndpoint>> http;
   std::unique_ptr<UnimplementedService> peer_unimplemented;
@@ -256,6 +264,13 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   builder.RegisterService(p->cluster.get());
   builder.RegisterService(p->watch.get());
   builder.RegisterService(p->lease.get());
+  Parts* parts = p.get();
+  p->concurrency_backend = std::make_shared<concurrency::Backend>(
+      [parts] { return parts->grpc_server->InProcessChannel(grpc::ChannelArguments()); });
+  p->lock = std::make_unique<concurrency::LockService>(p->concurrency_backend);
+  p->election = std::make_unique<concurrency::ElectionService>(p->concurrency_backend);
+  builder.RegisterService(p->lock.get());
+  builder.RegisterService(p->election.get());
   builder.RegisterCallbackGenericService(p->unimplemented.get());
   p->grpc_server = builder.BuildAndStart();
   if (p->grpc_server == nullptr) {
