@@ -16,8 +16,12 @@ FROM debian:bookworm
 COPY scripts/install-deps.sh /usr/local/lib/cairn/install-deps.sh
 RUN /usr/local/lib/cairn/install-deps.sh --runtime && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/bin/ /usr/local/bin/
+# Settings come from the environment (CAIRN_<FLAG>, or etcd's ETCD_<FLAG>), so `cairnd` with no
+# arguments inside the container serves every interface; flags on the command line still win.
+ENV CAIRN_DATA_DIR=/var/lib/cairn \
+    CAIRN_LISTEN_CLIENT_URLS=http://0.0.0.0:2379 \
+    CAIRN_ADVERTISE_CLIENT_URLS=http://127.0.0.1:2379 \
+    CAIRN_LISTEN_PEER_URLS=http://0.0.0.0:2380
 VOLUME /var/lib/cairn
 EXPOSE 2379 2380
-ENTRYPOINT ["cairnd"]
-CMD ["--name", "default", "--data-dir", "/var/lib/cairn", \
-     "--listen-client-urls", "http://0.0.0.0:2379", "--advertise-client-urls", "http://127.0.0.1:2379"]
+CMD ["cairnd"]

@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include <cctype>
 #include <functional>
 #include <map>
 
@@ -68,6 +69,28 @@ absl::StatusOr<std::vector<Endpoint>> ParseUrls(const std::string& flag, const s
 }
 
 absl::StatusOr<Config> ParseFlags(const std::vector<std::string>& args) {
+  return ParseFlagsWithEnv(args, [](const char*) -> const char* { return nullptr; });
+}
+
+absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_args,
+                                         const std::function<const char*(const char*)>& getenv) {
+  // Environment values go first, so the command line overrides them.
+  std::vector<std::string> args;
+  for (const char* flag : {"name", "data-dir", "listen-client-urls", "advertise-client-urls",
+                           "listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster",
+                           "initial-cluster-state", "initial-cluster-token", "listen-metrics-urls",
+                           "max-request-bytes", "max-txn-ops", "quota-backend-bytes",
+                           "heartbeat-interval", "election-timeout", "log-level", "backend-fsync"}) {
+    std::string suffix(flag);
+    for (char& ch : suffix) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+    for (const char* prefix : {"CAIRN_", "ETCD_"}) {
+      if (const char* value = getenv((prefix + suffix).c_str()); value != nullptr) {
+        args.push_back(absl::StrCat("--", flag, "=", value));
+        break;
+      }
+    }
+  }
+  args.insert(args.end(), cli_args.begin(), cli_args.end());
   Config c;
   std::string listen_client = "http://127.0.0.1:2379";
   std::string advertise_client = "http://127.0.0.1:2379";

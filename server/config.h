@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,12 @@ struct Config {
 // Parses argv (argv[0] is skipped). Accepts "--flag=value", "--flag value" and "-flag" forms as
 // etcd does; booleans accept a bare flag or "=true/false". Fails on unknown flags or bad values.
 absl::StatusOr<Config> ParseFlags(const std::vector<std::string>& args);
+
+// As ParseFlags, but a flag not given on the command line is taken from the environment, as etcd
+// does: CAIRN_<FLAG> first, then ETCD_<FLAG> (upper case, '-' as '_'; e.g. ETCD_DATA_DIR).
+// `getenv` returns null for an unset variable.
+absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& args,
+                                         const std::function<const char*(const char*)>& getenv);
 
 // Splits "http://a:1,http://b:2" into endpoints; every URL needs a scheme, host and port.
 absl::StatusOr<std::vector<Endpoint>> ParseUrls(const std::string& flag, const std::string& value);

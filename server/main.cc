@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@ int main(int argc, char** argv) {
   // that debugging aid costs several percent of CPU on every request.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto config = cairn::server::ParseFlags(args);
+  auto config = cairn::server::ParseFlagsWithEnv(args, [](const char* name) { return std::getenv(name); });
   if (!config.ok()) {
     std::fprintf(stderr, "cairnd: %s\n", std::string(config.status().message()).c_str());
     return 2;

@@ -40,5 +40,21 @@ TEST(Config, RejectsUnknownFlagsAndBadValues) {
   EXPECT_FALSE(ParseFlags({"--name"}).ok());
 }
 
+TEST(Config, EnvironmentFillsFlagsTheCommandLineDoesNotGive) {
+  auto env = [](const char* name) -> const char* {
+    std::string n(name);
+    if (n == "ETCD_NAME") return "from-etcd-env";
+    if (n == "CAIRN_DATA_DIR") return "/from/cairn/env";
+    if (n == "ETCD_DATA_DIR") return "/ignored";
+    if (n == "ETCD_MAX_TXN_OPS") return "9";
+    return nullptr;
+  };
+  auto c = ParseFlagsWithEnv({"--max-txn-ops", "3"}, env);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->name, "from-etcd-env");
+  EXPECT_EQ(c->EffectiveDataDir(), "/from/cairn/env");
+  EXPECT_EQ(c->max_txn_ops, 3);  // the command line wins
+}
+
 }  // namespace
 }  // namespace cairn::server
