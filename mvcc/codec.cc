@@ -9,6 +9,7 @@ namespace {
 
 constexpr uint8_t kFlagTombstone = 1;
 constexpr uint8_t kFlagFullKey = 2;
+constexpr uint8_t kFlagModSub = 4;
 
 void AppendVarint(uint64_t v, std::string* out) {
   char buf[10];
@@ -86,9 +87,11 @@ void EncodeRecord(const Record& record, std::string* out) {
   uint8_t flags = 0;
   if (record.tombstone) flags |= kFlagTombstone;
   if (!record.full_key.empty()) flags |= kFlagFullKey;
+  if (record.mod_sub != 0) flags |= kFlagModSub;
   out->push_back(static_cast<char>(flags));
   AppendVarint(static_cast<uint64_t>(record.create_revision), out);
   AppendVarint(static_cast<uint64_t>(record.mod_revision), out);
+  if (record.mod_sub != 0) AppendVarint(static_cast<uint64_t>(record.mod_sub), out);
   AppendVarint(static_cast<uint64_t>(record.version), out);
   AppendVarint(static_cast<uint64_t>(record.lease), out);
   if (!record.full_key.empty()) {
@@ -102,11 +105,13 @@ bool DecodeRecord(absl::string_view data, Record* record) {
   if (data.empty()) return false;
   const uint8_t flags = static_cast<uint8_t>(data[0]);
   data.remove_prefix(1);
-  uint64_t create, mod, version, lease;
-  if (!ReadVarint(&data, &create) || !ReadVarint(&data, &mod) || !ReadVarint(&data, &version) ||
+  uint64_t create, mod, sub = 0, version, lease;
+  if (!ReadVarint(&data, &create) || !ReadVarint(&data, &mod) ||
+      ((flags & kFlagModSub) && !ReadVarint(&data, &sub)) || !ReadVarint(&data, &version) ||
       !ReadVarint(&data, &lease)) {
     return false;
   }
+  record->mod_sub = static_cast<int64_t>(sub);
   record->tombstone = flags & kFlagTombstone;
   record->create_revision = static_cast<int64_t>(create);
   record->mod_revision = static_cast<int64_t>(mod);
@@ -121,6 +126,16 @@ bool DecodeRecord(absl::string_view data, Record* record) {
   }
   record->value = data;
   return true;
+}
+
+absl::string_view RecordForHash(absl::string_view data, std::string* scratch) {
+  if (data.empty() || !(static_cast<uint8_t>(data[0]) & kFlagModSub)) return data;
+  Record record;
+  if (!DecodeRecord(data, &record)) return data;
+  record.mod_sub = 0;
+  scratch->clear();
+  EncodeRecord(record, scratch);
+  return *scratch;
 }
 
 uint32_t Crc32c(uint32_t crc, absl::string_view data) {

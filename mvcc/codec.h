@@ -46,6 +46,7 @@ struct Record {
   bool tombstone = false;
   int64_t create_revision = 0;
   int64_t mod_revision = 0;
+  int64_t mod_sub = 0;  // sub revision of mod_revision; stored only when non-zero
   int64_t version = 0;
   int64_t lease = 0;
   absl::string_view full_key;  // empty unless the stored key is hashed
@@ -56,6 +57,9 @@ struct Record {
 void EncodeRecord(const Record& record, std::string* out);
 // Views into `data` (which must outlive the Record). False if `data` is malformed.
 bool DecodeRecord(absl::string_view data, Record* record);
+// The record without its sub revision, i.e. in format 1's encoding, which HashKV hashes so the hash
+// stays the same across formats: `data` itself when it has no sub revision, else re-encoded in *scratch.
+absl::string_view RecordForHash(absl::string_view data, std::string* scratch);
 
 // CRC-32C (Castagnoli), extended from `crc`.
 uint32_t Crc32c(uint32_t crc, absl::string_view data);

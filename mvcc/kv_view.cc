@@ -110,14 +110,15 @@ void FillKeyValue(absl::string_view user_key, const Record& record, mvccpb::KeyV
   kv->set_value(record.value.data(), record.value.size());
 }
 
-absl::Status KvView::GetLatest(absl::string_view stored_key, absl::string_view user_key, Record* record,
-                               bool* found) const {
+absl::Status KvView::GetLatest(absl::string_view stored_key, absl::string_view user_key, Record* record, bool* found,
+                               absl::string_view* raw) const {
   *found = false;
   MDB_val k = Val(stored_key), v;
   int rc = mdb_get(txn_, tables_->latest, &k, &v);
   if (rc == MDB_NOTFOUND) return absl::OkStatus();
   if (rc != 0) return MdbStatus(rc, "get latest");
   if (!DecodeRecord(View(v), record)) return absl::DataLossError("mvcc: malformed record in latest");
+  if (raw != nullptr) *raw = View(v);
   *found = UserKey(stored_key, *record) == user_key;
   return absl::OkStatus();
 }
@@ -146,19 +147,23 @@ absl::Status KvView::ScanLatest(const KeyRange& range, Visit&& visit) const {
   return cursor.error();
 }
 
+// A past revision: `latest` holds each key's live version, `history` the superseded versions and
+// deletion markers. A key's state at `rev` is its latest record when that is not newer than `rev`,
+// else the newest history entry at or before `rev`. Range scans walk both tables in stored-key order
+// (a key may be in either or both) with one cursor each.
 template <typename Visit>
 absl::Status KvView::ScanHistory(const KeyRange& range, int64_t rev, Visit&& visit) const {
-  Cursor cursor;
-  if (auto s = cursor.Open(txn_, tables_->history); !s.ok()) return s;
+  Cursor history;
+  if (auto s = history.Open(txn_, tables_->history); !s.ok()) return s;
   std::string seek;
   Record record;
   MDB_val k, v;
-  // Positions on the newest version of `stored` at or before `rev`; true if it exists and is live.
+  // Sets `record` to the newest history version of `stored` at or before `rev`; true if it exists and is live.
   auto find_version = [&](absl::string_view stored) -> bool {
     seek.assign(stored.data(), stored.size());
     AppendRevision(Revision{rev + 1, 0}, &seek);
     k = Val(seek);
-    bool ok = cursor.Get(&k, &v, MDB_SET_RANGE) ? cursor.Get(&k, &v, MDB_PREV) : cursor.Get(&k, &v, MDB_LAST);
+    bool ok = history.Get(&k, &v, MDB_SET_RANGE) ? history.Get(&k, &v, MDB_PREV) : history.Get(&k, &v, MDB_LAST);
     if (!ok || k.mv_size < kRevisionBytes) return false;
     if (View(k).substr(0, k.mv_size - kRevisionBytes) != stored) return false;
     return DecodeRecord(View(v), &record) && !record.tombstone;
@@ -167,28 +172,71 @@ absl::Status KvView::ScanHistory(const KeyRange& range, int64_t rev, Visit&& vis
   if (range.kind == KeyRange::Kind::kSingle) {
     std::string stored;
     EncodeStoredKey(range.key, &stored);
-    if (find_version(stored) && UserKey(stored, record) == range.key) visit(absl::string_view(stored), record);
-    return cursor.error();
+    MDB_val lk = Val(stored), lv;
+    const int rc = mdb_get(txn_, tables_->latest, &lk, &lv);
+    if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "get latest");
+    bool live = false;
+    if (rc == 0) {
+      if (!DecodeRecord(View(lv), &record)) return absl::DataLossError("mvcc: malformed record in latest");
+      live = record.mod_revision <= rev || find_version(stored);
+    } else {
+      live = find_version(stored);
+    }
+    if (live && UserKey(stored, record) == range.key) visit(absl::string_view(stored), record);
+    return history.error();
   }
 
+  Cursor latest;
+  if (auto s = latest.Open(txn_, tables_->latest); !s.ok()) return s;
+  const absl::string_view start = KeyPrefix(range.key);
+  MDB_val lk = Val(start), lv;
+  bool have_latest = latest.Get(&lk, &lv, MDB_SET_RANGE);
+  absl::string_view history_group;  // stored key of the history entry under the cursor
+  MDB_val hk, hv;
+  auto seek_history = [&](absl::string_view stored, char fill) -> bool {
+    seek.assign(stored.data(), stored.size());
+    seek.append(kRevisionBytes, fill);
+    hk = Val(seek);
+    if (!history.Get(&hk, &hv, MDB_SET_RANGE)) return false;
+    history_group = View(hk).substr(0, hk.mv_size - kRevisionBytes);
+    return true;
+  };
+  bool have_history = seek_history(start, '\0');
   std::string group;
-  seek.assign(KeyPrefix(range.key).data(), KeyPrefix(range.key).size());
-  seek.append(kRevisionBytes, '\0');
-  k = Val(seek);
-  bool ok = cursor.Get(&k, &v, MDB_SET_RANGE);
-  while (ok) {
-    group.assign(static_cast<const char*>(k.mv_data), k.mv_size - kRevisionBytes);
-    if (!DecodeRecord(View(v), &record)) return absl::DataLossError("mvcc: malformed record in history");
-    const Step step = Classify(range, group, UserKey(group, record));
+  Record latest_record;
+  while (have_latest || have_history) {
+    const absl::string_view latest_key = have_latest ? View(lk) : absl::string_view();
+    int order = !have_latest ? 1 : (!have_history ? -1 : CompareStored(latest_key, history_group));
+    const bool in_latest = order <= 0, in_history = order >= 0;
+    const absl::string_view key = in_latest ? latest_key : history_group;
+    group.assign(key.data(), key.size());
+    // The user key, for the range test: any record of the key carries it.
+    absl::string_view user_key;
+    if (in_latest) {
+      if (!DecodeRecord(View(lv), &latest_record)) return absl::DataLossError("mvcc: malformed record in latest");
+      user_key = UserKey(group, latest_record);
+    } else {
+      if (!DecodeRecord(View(hv), &record)) return absl::DataLossError("mvcc: malformed record in history");
+      user_key = UserKey(group, record);
+    }
+    const Step step = Classify(range, group, user_key);
     if (step == Step::kStop) break;
-    if (step == Step::kTake && find_version(group) && !visit(absl::string_view(group), record)) break;
-    // Jump past every version of this key.
-    seek.assign(group);
-    seek.append(kRevisionBytes, '\xff');
-    k = Val(seek);
-    ok = cursor.Get(&k, &v, MDB_SET_RANGE);
+    if (step == Step::kTake) {
+      bool live;
+      const Record* found = &record;
+      if (in_latest && latest_record.mod_revision <= rev) {
+        live = true;
+        found = &latest_record;
+      } else {
+        live = in_history && find_version(group);
+      }
+      if (live && !visit(absl::string_view(group), *found)) break;
+    }
+    if (in_latest) have_latest = latest.Get(&lk, &lv, MDB_NEXT);
+    if (in_history) have_history = seek_history(group, '\xff');
   }
-  return cursor.error();
+  if (!latest.error().ok()) return latest.error();
+  return history.error();
 }
 
 absl::Status KvView::CheckRevision(int64_t rev) const {

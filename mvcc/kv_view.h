@@ -45,10 +45,10 @@ class KvView {
   // etcd's full Range request: filters, sort, limit/more, keys_only, count_only, header.revision.
   absl::Status Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response) const;
 
-  // The live version of `key`, or nullptr-like false when absent. *record's views point into LMDB
-  // memory valid until the next write in this txn.
-  absl::Status GetLatest(absl::string_view stored_key, absl::string_view user_key, Record* record,
-                         bool* found) const;
+  // The live version of `key`, or nullptr-like false when absent. *record's views (and *raw, the
+  // encoded record, when given) point into LMDB memory valid until the next write in this txn.
+  absl::Status GetLatest(absl::string_view stored_key, absl::string_view user_key, Record* record, bool* found,
+                         absl::string_view* raw = nullptr) const;
 
   // etcd's txn compare: every key in the compare's range must satisfy it; a missing key compares as
   // an all-zero KeyValue, except that a VALUE compare on a missing key is false.

@@ -351,9 +351,10 @@ int64_t Store::StoredVersions() const {
   auto txn = AcquireReader();
   if (!txn.ok()) return -1;
   ReadTxn reader(this, *txn, &Store::ReleaseReader);
-  MDB_stat st;
-  if (mdb_stat(reader.get(), tables_.history, &st) != 0) return -1;
-  return static_cast<int64_t>(st.ms_entries);
+  MDB_stat history, latest;
+  if (mdb_stat(reader.get(), tables_.history, &history) != 0) return -1;
+  if (mdb_stat(reader.get(), tables_.latest, &latest) != 0) return -1;
+  return static_cast<int64_t>(history.ms_entries + latest.ms_entries);
 }
 
 int64_t Store::DbSizeInUse() const {
@@ -376,43 +377,66 @@ absl::StatusOr<uint32_t> Store::HashKV(int64_t rev, int64_t* hash_revision, int6
 
   // Hash the logical history at `rev`: every version above the compacted revision, plus each key's
   // newest version at or below it when live. Whatever physical compaction has or has not removed
-  // yet is therefore invisible to the hash.
+  // yet is therefore invisible to the hash. A key's versions are its history entries followed by
+  // its live record in `latest` (newer than all of them); each is hashed as (S ‖ revision, record
+  // in format 1's encoding), the same bytes format 1 hashed from its history table.
   uint32_t crc = 0;
-  Cursor cursor;
-  if (auto s = cursor.Open(reader.get(), tables_.history); !s.ok()) return s;
-  MDB_val k, v;
-  MDB_val held_k{0, nullptr}, held_v{0, nullptr};  // newest version <= compacted of the current key
-  absl::string_view group;
+  Cursor history, latest;
+  if (auto s = history.Open(reader.get(), tables_.history); !s.ok()) return s;
+  if (auto s = latest.Open(reader.get(), tables_.latest); !s.ok()) return s;
+  std::string held_key, held_record, version_key, scratch;  // held: newest version <= compacted of the key
+  bool holding = false;
   auto flush_held = [&] {
-    if (held_k.mv_data == nullptr) return;
+    if (!holding) return;
     Record record;
-    if (DecodeRecord(View(held_v), &record) && !record.tombstone) {
-      crc = Crc32c(crc, View(held_k));
-      crc = Crc32c(crc, View(held_v));
+    if (DecodeRecord(held_record, &record) && !record.tombstone) {
+      crc = Crc32c(crc, held_key);
+      crc = Crc32c(crc, RecordForHash(held_record, &scratch));
     }
-    held_k = MDB_val{0, nullptr};
+    holding = false;
   };
-  for (bool ok = cursor.Get(&k, &v, MDB_FIRST); ok; ok = cursor.Get(&k, &v, MDB_NEXT)) {
-    // Read-only txn: the mapped pages stay put until the txn ends, so views stay valid.
-    const absl::string_view key = View(k);
-    const absl::string_view stored = key.substr(0, key.size() - kRevisionBytes);
-    if (stored != group) {
-      flush_held();
-      group = stored;
-    }
-    const Revision r = DecodeRevision(key.data() + stored.size());
-    if (r.main > rev) continue;
+  // Read-only txn: the mapped pages stay put until the txn ends, so views stay valid.
+  auto add_version = [&](absl::string_view key, Revision r, absl::string_view data) {
+    if (r.main > rev) return;
     if (r.main <= compacted) {
-      held_k = k;
-      held_v = v;
-      continue;
+      held_key.assign(key.data(), key.size());
+      held_record.assign(data.data(), data.size());
+      holding = true;
+      return;
     }
     flush_held();
     crc = Crc32c(crc, key);
-    crc = Crc32c(crc, View(v));
+    crc = Crc32c(crc, RecordForHash(data, &scratch));
+  };
+  MDB_val hk, hv, lk, lv;
+  bool have_history = history.Get(&hk, &hv, MDB_FIRST);
+  bool have_latest = latest.Get(&lk, &lv, MDB_FIRST);
+  while (have_history || have_latest) {
+    const absl::string_view history_group =
+        have_history ? View(hk).substr(0, hk.mv_size - kRevisionBytes) : absl::string_view();
+    const int order = !have_latest ? 1 : (!have_history ? -1 : internal::CompareStored(View(lk), history_group));
+    const std::string group(order <= 0 ? View(lk) : history_group);
+    flush_held();
+    if (order >= 0) {
+      while (have_history && hk.mv_size == group.size() + kRevisionBytes &&
+             View(hk).substr(0, group.size()) == group) {
+        add_version(View(hk), DecodeRevision(static_cast<const char*>(hk.mv_data) + group.size()), View(hv));
+        have_history = history.Get(&hk, &hv, MDB_NEXT);
+      }
+    }
+    if (order <= 0) {
+      Record record;
+      if (!DecodeRecord(View(lv), &record)) return absl::DataLossError("mvcc: malformed record in latest");
+      version_key.assign(group);
+      const Revision r{record.mod_revision, record.mod_sub};
+      AppendRevision(r, &version_key);
+      add_version(version_key, r, View(lv));
+      have_latest = latest.Get(&lk, &lv, MDB_NEXT);
+    }
   }
   flush_held();
-  if (!cursor.error().ok()) return cursor.error();
+  if (!history.error().ok()) return history.error();
+  if (!latest.error().ok()) return latest.error();
   *hash_revision = rev;
   *compact_revision = compacted;
   return crc;
@@ -445,12 +469,25 @@ absl::Status Store::ReadEvents(absl::string_view key, absl::string_view range_en
     }
     last_main = rev.main;
     const absl::string_view stored = View(v);
+    // The version is the live one in `latest` or a superseded one (or deletion marker) in `history`;
+    // a tombstone at the compacted revision may be gone already.
+    Record record;
+    MDB_val lk = Val(stored), lv;
+    const int rc = mdb_get(reader.get(), tables_.latest, &lk, &lv);
+    if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "get latest");
+    bool found = false, in_history = false;
+    if (rc == 0) {
+      if (!DecodeRecord(View(lv), &record)) return absl::DataLossError("mvcc: malformed record in latest");
+      found = record.mod_revision == rev.main && record.mod_sub == rev.sub;
+    }
     history_key.assign(stored.data(), stored.size());
     AppendRevision(rev, &history_key);
     hk = Val(history_key);
-    if (!history.Get(&hk, &hv, MDB_SET_KEY)) continue;  // tombstone at the compacted revision, gone
-    Record record;
-    if (!DecodeRecord(View(hv), &record)) return absl::DataLossError("mvcc: malformed record in history");
+    if (!found) {
+      if (!history.Get(&hk, &hv, MDB_SET_KEY)) continue;
+      if (!DecodeRecord(View(hv), &record)) return absl::DataLossError("mvcc: malformed record in history");
+      in_history = true;
+    }
     const absl::string_view user_key = internal::UserKey(stored, record);
     if (!range.Contains(user_key)) continue;
     mvccpb::Event& event = events->emplace_back();
@@ -462,8 +499,16 @@ absl::Status Store::ReadEvents(absl::string_view key, absl::string_view range_en
       event.set_type(mvccpb::Event::PUT);
       internal::FillKeyValue(user_key, record, event.mutable_kv());
     }
-    if (history.Get(&hk, &hv, MDB_PREV) && hk.mv_size == stored.size() + kRevisionBytes &&
-        View(hk).substr(0, stored.size()) == stored) {
+    // The previous version is always a history entry: the one just before S ‖ rev.
+    bool positioned;
+    if (in_history) {
+      positioned = history.Get(&hk, &hv, MDB_PREV);
+    } else {
+      hk = Val(history_key);
+      positioned =
+          history.Get(&hk, &hv, MDB_SET_RANGE) ? history.Get(&hk, &hv, MDB_PREV) : history.Get(&hk, &hv, MDB_LAST);
+    }
+    if (positioned && hk.mv_size == stored.size() + kRevisionBytes && View(hk).substr(0, stored.size()) == stored) {
       Record prev;
       if (DecodeRecord(View(hv), &prev) && !prev.tombstone) internal::FillKeyValue(user_key, prev, event.mutable_prev_kv());
     }

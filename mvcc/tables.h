@@ -34,12 +34,19 @@ struct StoreState {
 };
 
 inline constexpr char kFormatKey[] = "format";
-inline constexpr char kFormatVersion[] = "cairn-mvcc-1";
+inline constexpr char kFormatVersion[] = "cairn-mvcc-2";
 inline constexpr char kStateKey[] = "state";
 
 // Orders `history` keys: stored user key first (bytewise, shorter first on a tie), then the
 // 16-byte big-endian revision suffix.
 int HistoryCompare(const MDB_val* a, const MDB_val* b);
+
+// The order of stored keys in `latest` (LMDB's default: bytewise, shorter first on a tie), which is
+// also the order of the stored-key part of `history` keys.
+inline int CompareStored(absl::string_view a, absl::string_view b) {
+  const int c = a.compare(b);
+  return c < 0 ? -1 : (c > 0 ? 1 : 0);
+}
 
 // Opens (creating when `create`) every table and installs the comparators; `txn` must be a write txn
 // when creating.

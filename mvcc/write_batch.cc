@@ -69,13 +69,24 @@ absl::Status WriteBatch::SetLeaseKey(MDB_txn* txn, int64_t lease, absl::string_v
   return rc == MDB_NOTFOUND ? absl::OkStatus() : MdbStatus(rc, "detach lease");
 }
 
+absl::Status WriteBatch::MoveToHistory(Request& r, absl::string_view stored, Revision rev,
+                                       absl::string_view record) {
+  std::string& history_key = buf2_;
+  history_key.assign(stored.data(), stored.size());
+  AppendRevision(rev, &history_key);
+  MDB_val k = Val(history_key), v = Val(record);
+  return MdbStatus(mdb_put(r.txn, store_->tables_.history, &k, &v, 0), "put history");
+}
+
 absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
-                                mvccpb::KeyValue* prev) {
-  // stored_ holds the stored form of `key`; `prev` is its live version or nullptr.
+                                mvccpb::KeyValue* prev, Revision prev_rev) {
+  // stored_ holds the stored form of `key`; `prev` is its live version or nullptr, whose encoded
+  // record is in prev_record_ and moves to `history` as it is superseded.
   const Revision rev{r.rev(), r.changes};
   Record record;
   record.create_revision = prev != nullptr ? prev->create_revision() : rev.main;
   record.mod_revision = rev.main;
+  record.mod_sub = rev.sub;
   record.version = prev != nullptr ? prev->version() + 1 : 1;
   record.lease = lease;
   if (IsHashedStoredKey(stored_)) record.full_key = key;
@@ -84,15 +95,19 @@ absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_
   EncodeRecord(record, &buf_);
 
   const internal::Tables& t = store_->tables_;
+  if (prev != nullptr) {
+    if (auto s = MoveToHistory(r, stored_, prev_rev, prev_record_); !s.ok()) return s;
+  }
   MDB_val k = Val(stored_), v = Val(buf_);
-  if (int rc = mdb_put(r.txn, t.latest, &k, &v, 0); rc != 0) return MdbStatus(rc, "put latest");
-  std::string& history_key = buf2_;
-  history_key.assign(stored_);
-  AppendRevision(rev, &history_key);
-  k = Val(history_key);
-  if (int rc = mdb_put(r.txn, t.history, &k, &v, 0); rc != 0) return MdbStatus(rc, "put history");
-  history_key.erase(0, stored_.size());  // now just the revision
-  k = Val(history_key);
+  // A new key past the last one (sequential loads) is appended: LMDB then leaves full pages behind
+  // instead of splitting them in half. It refuses (MDB_KEYEXIST, nothing written) any other key.
+  int rc = prev == nullptr ? mdb_put(r.txn, t.latest, &k, &v, MDB_APPEND) : MDB_KEYEXIST;
+  if (rc == MDB_KEYEXIST) rc = mdb_put(r.txn, t.latest, &k, &v, 0);
+  if (rc != 0) return MdbStatus(rc, "put latest");
+  std::string& revision_key = buf2_;
+  revision_key.clear();
+  AppendRevision(rev, &revision_key);
+  k = Val(revision_key);
   v = Val(stored_);
   if (int rc = mdb_put(r.txn, t.revisions, &k, &v, MDB_APPEND); rc != 0) return MdbStatus(rc, "put revision");
 
@@ -117,8 +132,16 @@ absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_
 absl::Status WriteBatch::DeleteStoredKey(Request& r, absl::string_view stored, const mvccpb::KeyValue& prev) {
   const internal::Tables& t = store_->tables_;
   const Revision rev{r.rev(), r.changes};
-  MDB_val k = Val(stored);
+  // The live record moves to `history` (copied first: deleting it frees its page memory).
+  MDB_val k = Val(stored), v;
+  if (int rc = mdb_get(r.txn, t.latest, &k, &v); rc != 0) return MdbStatus(rc, "read latest");
+  prev_record_.assign(static_cast<const char*>(v.mv_data), v.mv_size);
+  Record live;
+  if (!DecodeRecord(prev_record_, &live)) return absl::DataLossError("mvcc: malformed record in latest");
+  const Revision live_rev{live.mod_revision, live.mod_sub};
+  k = Val(stored);
   if (int rc = mdb_del(r.txn, t.latest, &k, nullptr); rc != 0) return MdbStatus(rc, "delete latest");
+  if (auto s = MoveToHistory(r, stored, live_rev, prev_record_); !s.ok()) return s;
   Record tombstone;
   tombstone.tombstone = true;
   tombstone.mod_revision = rev.main;
@@ -129,7 +152,7 @@ absl::Status WriteBatch::DeleteStoredKey(Request& r, absl::string_view stored, c
   history_key.assign(stored.data(), stored.size());
   AppendRevision(rev, &history_key);
   k = Val(history_key);
-  MDB_val v = Val(buf_);
+  v = Val(buf_);
   if (int rc = mdb_put(r.txn, t.history, &k, &v, 0); rc != 0) return MdbStatus(rc, "put tombstone");
   history_key.erase(0, stored.size());
   k = Val(history_key);
@@ -168,13 +191,20 @@ absl::Status WriteBatch::ApplyPut(Request& r, const etcdserverpb::PutRequest& re
   EncodeStoredKey(req.key(), &stored_);
   Record current;
   bool found = false;
-  if (auto s = View(r).GetLatest(stored_, req.key(), &current, &found); !s.ok()) return s;
+  absl::string_view current_raw;
+  if (auto s = View(r).GetLatest(stored_, req.key(), &current, &found, &current_raw); !s.ok()) return s;
   if ((req.ignore_value() || req.ignore_lease()) && !found) return ErrKeyNotFound();
   mvccpb::KeyValue prev;
-  if (found) internal::FillKeyValue(req.key(), current, &prev);  // copy: the write below may move pages
+  Revision prev_rev;
+  if (found) {
+    // Copies: the writes below may move pages.
+    internal::FillKeyValue(req.key(), current, &prev);
+    prev_record_.assign(current_raw.data(), current_raw.size());
+    prev_rev = Revision{current.mod_revision, current.mod_sub};
+  }
   absl::string_view value = req.ignore_value() ? absl::string_view(prev.value()) : absl::string_view(req.value());
   const int64_t lease = req.ignore_lease() ? prev.lease() : req.lease();
-  if (auto s = PutKey(r, req.key(), value, lease, found ? &prev : nullptr); !s.ok()) return s;
+  if (auto s = PutKey(r, req.key(), value, lease, found ? &prev : nullptr, prev_rev); !s.ok()) return s;
   if (req.prev_kv() && found) resp->mutable_prev_kv()->Swap(&prev);
   resp->mutable_header()->set_revision(r.rev());
   return absl::OkStatus();
