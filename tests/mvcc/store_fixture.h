@@ -42,7 +42,9 @@ class StoreTest : public ::testing::Test {
     etcdserverpb::PutResponse scratch;
     auto batch = store_->BeginWrite();
     // Tests that attach leases mean leases that exist; the unknown-lease rule has its own test.
-    if (req.lease() != 0 && !batch->LeaseExists(req.lease())) EXPECT_TRUE(batch->LeaseGrant(req.lease(), 60).ok());
+    if (req.lease() != 0 && !batch->LeaseExists(req.lease())) {
+      EXPECT_TRUE(batch->LeaseGrant(req.lease(), 60).ok());
+    }
     absl::Status s = batch->Put(req, resp ? resp : &scratch);
     absl::Status c = batch->Commit();
     return s.ok() ? c : s;
