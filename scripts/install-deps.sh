@@ -10,7 +10,7 @@ BUILD_PKGS="build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   liblmdb-dev libabsl-dev libboost-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev"
-TEST_PKGS="etcd-client etcd-server python3 python3-etcd3 procps"
+TEST_PKGS="etcd-client etcd-server python3 python3-etcd3 procps openssl"
 
 RUNTIME_PKGS="libgrpc++1.51 libgrpc29 libprotobuf32 liblmdb0 libabsl20220623 libssl3 ca-certificates"
 
