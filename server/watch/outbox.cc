@@ -1,5 +1,6 @@
 #include "server/watch/outbox.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace cairn::watch {
@@ -65,6 +66,7 @@ bool Outbox::Pop(etcdserverpb::WatchResponse* out) {
     item = std::move(queue_.front());
     queue_.pop_front();
     queued_bytes_ -= item.bytes;
+    if (item.control == nullptr) MergeLaterEventsLocked(&item);
     if (wants_room_ && queued_bytes_ < options_.buffer_bytes / 2) {
       wants_room_ = false;
       room = true;
@@ -81,6 +83,43 @@ bool Outbox::Pop(etcdserverpb::WatchResponse* out) {
     }
   }
   return true;
+}
+
+void Outbox::MergeLaterEventsLocked(OutboxItem* item) {
+  // A watcher whose events queued up while a write was in flight gets them in one response rather
+  // than one response per batch: with many watchers per stream this divides the number of gRPC
+  // writes (and their cost) by the backlog. Only events of the same watcher merge, in their order,
+  // and never past a control response of that watcher (a cancel must stay after its events).
+  constexpr size_t kScanLimit = 256;
+  size_t bytes = item->bytes;
+  size_t scanned = 0;
+  for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanLimit; ++scanned) {
+    if (it->watch_id != item->watch_id) {
+      ++it;
+      continue;
+    }
+    if (it->control != nullptr || it->with_prev_kv != item->with_prev_kv || it->fragment != item->fragment ||
+        bytes + it->bytes > options_.max_response_bytes) {
+      break;
+    }
+    if (it->batch == item->batch) {
+      item->picks.insert(item->picks.end(), it->picks.begin(), it->picks.end());
+    } else {
+      // Different batches: keep the merged events in their own vector so picks stay indices.
+      auto merged = std::make_shared<std::vector<mvccpb::Event>>();
+      merged->reserve(item->picks.size() + it->picks.size());
+      for (uint32_t index : item->picks) merged->push_back((*item->batch)[index]);
+      for (uint32_t index : it->picks) merged->push_back((*it->batch)[index]);
+      item->picks.resize(merged->size());
+      for (uint32_t i = 0; i < item->picks.size(); ++i) item->picks[i] = i;
+      item->batch = std::move(merged);
+    }
+    item->header_revision = std::max(item->header_revision, it->header_revision);
+    bytes += it->bytes;
+    item->bytes += it->bytes;
+    queued_bytes_ -= it->bytes;
+    it = queue_.erase(it);
+  }
 }
 
 void Outbox::Build(OutboxItem& item, etcdserverpb::WatchResponse* out) const {

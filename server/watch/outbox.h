@@ -96,6 +96,7 @@ class Outbox {
 
   mutable absl::Mutex mu_;
   std::deque<OutboxItem> queue_ ABSL_GUARDED_BY(mu_);
+  void MergeLaterEventsLocked(OutboxItem* item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::deque<etcdserverpb::WatchResponse> fragments_ ABSL_GUARDED_BY(mu_);  // built, not yet popped
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool consumer_active_ ABSL_GUARDED_BY(mu_) = false;

@@ -37,6 +37,54 @@ TEST(OutboxTest, RefusesPastTheBufferButAlwaysTakesOneItem) {
   EXPECT_FALSE(outbox.Pop(&r));
 }
 
+OutboxItem Events(int64_t watch_id, std::shared_ptr<const std::vector<mvccpb::Event>> batch,
+                  std::vector<uint32_t> picks, int64_t revision) {
+  OutboxItem item;
+  item.watch_id = watch_id;
+  item.batch = std::move(batch);
+  item.picks = std::move(picks);
+  item.header_revision = revision;
+  item.bytes = 10;
+  return item;
+}
+
+std::shared_ptr<const std::vector<mvccpb::Event>> Batch(const std::vector<std::string>& keys, int64_t rev) {
+  auto batch = std::make_shared<std::vector<mvccpb::Event>>();
+  for (const auto& key : keys) {
+    mvccpb::Event e;
+    e.mutable_kv()->set_key(key);
+    e.mutable_kv()->set_mod_revision(rev);
+    batch->push_back(e);
+  }
+  return batch;
+}
+
+TEST(OutboxTest, AWatchersQueuedEventsLeaveInOneResponseInOrderButNotPastItsCancel) {
+  Outbox outbox({/*buffer_bytes=*/1000, /*max_response_bytes=*/1000, nullptr}, nullptr);
+  bool kick = false;
+  auto b2 = Batch({"a"}, 2), b3 = Batch({"b"}, 3), b4 = Batch({"c"}, 4);
+  outbox.Push(Events(1, b2, {0}, 2), &kick);
+  outbox.Push(Events(2, b2, {0}, 2), &kick);
+  outbox.Push(Events(1, b3, {0}, 3), &kick);
+  outbox.Push(Control(1, 10), &kick);  // e.g. the watcher's cancel
+  outbox.Push(Events(1, b4, {0}, 4), &kick);
+  etcdserverpb::WatchResponse r;
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.watch_id(), 1);
+  ASSERT_EQ(r.events_size(), 2);
+  EXPECT_EQ(r.events(0).kv().key(), "a");
+  EXPECT_EQ(r.events(1).kv().key(), "b");
+  EXPECT_EQ(r.header().revision(), 3);
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.watch_id(), 2);
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.watch_id(), 1);
+  EXPECT_EQ(r.events_size(), 0) << "the control response";
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.events(0).kv().key(), "c");
+  EXPECT_FALSE(outbox.Pop(&r));
+}
+
 TEST(OutboxTest, KicksOnlyAnIdleConsumerAndNeverAfterClose) {
   Outbox outbox({100, 1000, nullptr}, nullptr);
   CountingSink sink;
