@@ -1,5 +1,5 @@
 // Catches every RPC no registered service handles and answers UNIMPLEMENTED with a message that
-// names the method ("cairn: /etcdserverpb.Lease/LeaseGrant is not implemented yet"), instead of
+// names the method ("cairn: /etcdserverpb.Auth/AuthEnable is not implemented yet"), instead of
 // gRPC's bare UNIMPLEMENTED, so a user knows exactly what Cairn does not serve yet.
 #pragma once
 
