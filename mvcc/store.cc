@@ -44,6 +44,16 @@ absl::Status ValidatePut(const etcdserverpb::PutRequest& request) {
   return absl::OkStatus();
 }
 
+bool TxnHasPuts(const etcdserverpb::TxnRequest& request) {
+  for (const auto* ops : {&request.success(), &request.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.has_request_put()) return true;
+      if (op.has_request_txn() && TxnHasPuts(op.request_txn())) return true;
+    }
+  }
+  return false;
+}
+
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);

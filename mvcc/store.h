@@ -58,6 +58,10 @@ struct StoreOptions {
 // ignore_lease with a lease. (Whether the key exists is only known when applying.)
 absl::Status ValidatePut(const etcdserverpb::PutRequest& request);
 
+// Whether either branch of the txn, at any nesting depth, puts a key. Txns that only read or delete
+// stay possible when the quota is reached (NOSPACE), so space can be freed.
+bool TxnHasPuts(const etcdserverpb::TxnRequest& request);
+
 class Store {
  public:
   // Opens or creates the store in options.dir. Costs the same whatever the number of keys (the key

@@ -251,17 +251,6 @@ void ComputePath(const KvView& view, const etcdserverpb::TxnRequest& req, std::v
   }
 }
 
-// Txns that only read or delete stay possible when the quota is reached, so space can be freed.
-bool HasPuts(const etcdserverpb::TxnRequest& req) {
-  for (const auto* ops : {&req.success(), &req.failure()}) {
-    for (const auto& op : *ops) {
-      if (op.has_request_put()) return true;
-      if (op.has_request_txn() && HasPuts(op.request_txn())) return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 absl::Status WriteBatch::CheckTxnOps(MDB_txn* child, const KvView& before, const etcdserverpb::TxnRequest& req,
@@ -325,7 +314,7 @@ absl::Status WriteBatch::ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest&
 }
 
 absl::Status WriteBatch::Txn(const etcdserverpb::TxnRequest& request, etcdserverpb::TxnResponse* response) {
-  return RunRequest(HasPuts(request), [&](Request& r) {
+  return RunRequest(TxnHasPuts(request), [&](Request& r) {
     const KvView before = View(r);
     std::vector<bool> path;
     ComputePath(before, request, &path);

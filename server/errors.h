@@ -12,20 +12,14 @@
 
 namespace cairn::server {
 
-// Request validation (v3 RPC layer).
-absl::Status ErrEmptyKey();            // InvalidArgument "etcdserver: key is not provided"
-absl::Status ErrKeyNotFound();         // InvalidArgument "etcdserver: key not found"
-absl::Status ErrValueProvided();       // InvalidArgument "etcdserver: value is provided"
-absl::Status ErrLeaseProvided();       // InvalidArgument "etcdserver: lease is provided"
+// Request validation (v3 RPC layer). Errors about keys, values, leases and space are the store's
+// (mvcc/errors.h); these are the ones only the RPC layer raises.
 absl::Status ErrTooManyOps();          // InvalidArgument "etcdserver: too many operations in txn request"
 absl::Status ErrDuplicateKey();        // InvalidArgument "etcdserver: duplicate key given in txn request"
 absl::Status ErrRequestTooLarge();     // InvalidArgument "etcdserver: request is too large"
-absl::Status ErrNoSpace();             // ResourceExhausted "etcdserver: mvcc: database space exceeded"
 
 // Server state.
 absl::Status ErrStopped();             // Unavailable "etcdserver: server stopped"
-absl::Status ErrTimeout();             // Unavailable "etcdserver: request timed out"
-absl::Status ErrNotCapable();          // Unavailable "etcdserver: not capable"
 absl::Status ErrMemberNotFound();      // NotFound "etcdserver: member not found"
 
 // For RPCs Cairn does not serve yet: names the method so the caller knows what is missing.

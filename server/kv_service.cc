@@ -1,24 +1,11 @@
 #include "server/kv_service.h"
 
+#include "mvcc/errors.h"
 #include "server/errors.h"
 #include "server/reactors.h"
 #include "server/request_checks.h"
 
 namespace cairn::server {
-namespace {
-
-bool TxnWrites(const etcdserverpb::TxnRequest& txn) {
-  for (const auto* ops : {&txn.success(), &txn.failure()}) {
-    for (const auto& op : *ops) {
-      if (op.has_request_put()) return true;
-      if (op.has_request_txn() && TxnWrites(op.request_txn())) return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
-
 KvService::KvService(mvcc::Store* store, WritePipeline* pipeline, KvLimits limits, HeaderInfo header)
     : store_(store), pipeline_(pipeline), limits_(limits), header_(header) {}
 
@@ -56,7 +43,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
                                          const etcdserverpb::PutRequest* request,
                                          etcdserverpb::PutResponse* response) {
   if (auto s = CheckPut(*request); !s.ok()) return FinishUnary(context, s);
-  if (pipeline_->NoSpaceAlarm()) return FinishUnary(context, ErrNoSpace());
+  if (pipeline_->NoSpaceAlarm()) return FinishUnary(context, mvcc::ErrNoSpace());
   cairnpb::LogRequest log;
   *log.mutable_put() = *request;
   return Propose(context, std::move(log), response, response->mutable_header());
@@ -75,7 +62,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
                                          const etcdserverpb::TxnRequest* request,
                                          etcdserverpb::TxnResponse* response) {
   if (auto s = CheckTxn(*request, limits_.max_txn_ops); !s.ok()) return FinishUnary(context, s);
-  if (pipeline_->NoSpaceAlarm() && TxnWrites(*request)) return FinishUnary(context, ErrNoSpace());
+  if (pipeline_->NoSpaceAlarm() && mvcc::TxnHasPuts(*request)) return FinishUnary(context, mvcc::ErrNoSpace());
   cairnpb::LogRequest log;
   *log.mutable_txn() = *request;
   return Propose(context, std::move(log), response, response->mutable_header());

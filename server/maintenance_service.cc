@@ -18,28 +18,22 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
                                                     etcdserverpb::AlarmResponse* response) {
   Stamp(response->mutable_header());
   const bool for_me = request->memberid() == 0 || request->memberid() == header_.member_id;
-  switch (request->action()) {
-    case etcdserverpb::AlarmRequest::DEACTIVATE:
-      // Only NOSPACE exists on a single member; disarming it lets writes through again.
-      if (for_me && (request->alarm() == etcdserverpb::NOSPACE || request->alarm() == etcdserverpb::NONE)) {
-        if (pipeline_->NoSpaceAlarm()) {
-          auto* a = response->add_alarms();
-          a->set_memberid(header_.member_id);
-          a->set_alarm(etcdserverpb::NOSPACE);
-        }
-        pipeline_->DisarmNoSpace();
-      }
-      break;
-    case etcdserverpb::AlarmRequest::ACTIVATE:
-      return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Alarm ACTIVATE"));
-    default:
-      if (pipeline_->NoSpaceAlarm()) {
-        auto* a = response->add_alarms();
-        a->set_memberid(header_.member_id);
-        a->set_alarm(etcdserverpb::NOSPACE);
-      }
-      break;
+  // Only NOSPACE exists on a single member. GET lists it while raised; DEACTIVATE lists what it
+  // disarmed, and disarming lets writes through again.
+  const bool deactivate = request->action() == etcdserverpb::AlarmRequest::DEACTIVATE;
+  if (request->action() == etcdserverpb::AlarmRequest::ACTIVATE) {
+    return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Alarm ACTIVATE"));
   }
+  if (deactivate && !(for_me && (request->alarm() == etcdserverpb::NOSPACE ||
+                                 request->alarm() == etcdserverpb::NONE))) {
+    return FinishUnary(context, absl::OkStatus());
+  }
+  if (pipeline_->NoSpaceAlarm()) {
+    auto* a = response->add_alarms();
+    a->set_memberid(header_.member_id);
+    a->set_alarm(etcdserverpb::NOSPACE);
+  }
+  if (deactivate) pipeline_->DisarmNoSpace();
   return FinishUnary(context, absl::OkStatus());
 }
 

@@ -147,11 +147,10 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   p->data_dir = std::move(*dir);
 
   // Listen problems are the most common start-up mistake; find them before touching any data.
-  for (const Endpoint& e : config.listen_client_urls) {
-    if (auto s = ProbeListen(e); !s.ok()) return s;
-  }
-  for (const Endpoint& e : config.listen_peer_urls) {
-    if (auto s = ProbeListen(e); !s.ok()) return s;
+  for (const auto* urls : {&config.listen_client_urls, &config.listen_peer_urls}) {
+    for (const Endpoint& e : *urls) {
+      if (auto s = ProbeListen(e); !s.ok()) return s;
+    }
   }
 
   mvcc::StoreOptions store_options;

@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "mvcc/errors.h"
+#include "mvcc/store.h"
 #include "server/errors.h"
 
 namespace cairn::server {
@@ -91,14 +93,14 @@ absl::Status CheckOp(const RequestOp& op, int64_t max_txn_ops) {
       break;
   }
   // etcd answers an empty op this way; clients depend on the same text.
-  return ErrKeyNotFound();
+  return mvcc::ErrKeyNotFound();
 }
 
 absl::Status CheckTxnShape(const etcdserverpb::TxnRequest& request, int64_t max_txn_ops) {
   int64_t ops = std::max({request.compare_size(), request.success_size(), request.failure_size()});
   if (ops > max_txn_ops) return ErrTooManyOps();
   for (const auto& compare : request.compare()) {
-    if (compare.key().empty()) return ErrEmptyKey();
+    if (compare.key().empty()) return mvcc::ErrEmptyKey();
   }
   // Nested txns share the budget of their parent, as etcd counts it.
   for (const RequestOp& op : request.success()) {
@@ -113,19 +115,14 @@ absl::Status CheckTxnShape(const etcdserverpb::TxnRequest& request, int64_t max_
 }  // namespace
 
 absl::Status CheckRange(const etcdserverpb::RangeRequest& request) {
-  if (request.key().empty()) return ErrEmptyKey();
+  if (request.key().empty()) return mvcc::ErrEmptyKey();
   return absl::OkStatus();
 }
 
-absl::Status CheckPut(const etcdserverpb::PutRequest& request) {
-  if (request.key().empty()) return ErrEmptyKey();
-  if (request.ignore_value() && !request.value().empty()) return ErrValueProvided();
-  if (request.ignore_lease() && request.lease() != 0) return ErrLeaseProvided();
-  return absl::OkStatus();
-}
+absl::Status CheckPut(const etcdserverpb::PutRequest& request) { return mvcc::ValidatePut(request); }
 
 absl::Status CheckDeleteRange(const etcdserverpb::DeleteRangeRequest& request) {
-  if (request.key().empty()) return ErrEmptyKey();
+  if (request.key().empty()) return mvcc::ErrEmptyKey();
   return absl::OkStatus();
 }
 
