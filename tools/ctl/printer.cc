@@ -162,31 +162,21 @@ void Printer::FieldsDel(const DeleteRangeResponse& r) {
   for (const auto& kv : r.prev_kvs()) FieldsKv("Prev", kv);
 }
 
-absl::Status Printer::Get(const RangeResponse& r) {
+template <typename Response>
+absl::Status Printer::SimpleOrFields(const Response& r, void (Printer::*simple)(const Response&),
+                                     void (Printer::*fields)(const Response&)) {
   absl::Status st;
   if (RawMessage(r, &st)) return st;
-  if (format_ == OutputFormat::kSimple) SimpleGet(r);
-  else if (format_ == OutputFormat::kFields) FieldsGet(r);
+  if (format_ == OutputFormat::kSimple) (this->*simple)(r);
+  else if (format_ == OutputFormat::kFields) (this->*fields)(r);
   else return Unsupported();
   return absl::OkStatus();
 }
 
-absl::Status Printer::Put(const PutResponse& r) {
-  absl::Status st;
-  if (RawMessage(r, &st)) return st;
-  if (format_ == OutputFormat::kSimple) SimplePut(r);
-  else if (format_ == OutputFormat::kFields) FieldsPut(r);
-  else return Unsupported();
-  return absl::OkStatus();
-}
-
+absl::Status Printer::Get(const RangeResponse& r) { return SimpleOrFields(r, &Printer::SimpleGet, &Printer::FieldsGet); }
+absl::Status Printer::Put(const PutResponse& r) { return SimpleOrFields(r, &Printer::SimplePut, &Printer::FieldsPut); }
 absl::Status Printer::Del(const DeleteRangeResponse& r) {
-  absl::Status st;
-  if (RawMessage(r, &st)) return st;
-  if (format_ == OutputFormat::kSimple) SimpleDel(r);
-  else if (format_ == OutputFormat::kFields) FieldsDel(r);
-  else return Unsupported();
-  return absl::OkStatus();
+  return SimpleOrFields(r, &Printer::SimpleDel, &Printer::FieldsDel);
 }
 
 absl::Status Printer::Txn(const TxnResponse& r) {

@@ -89,6 +89,10 @@ class Printer {
   void PrintKv(const mvccpb::KeyValue& kv);
   void FieldsHeader(const etcdserverpb::ResponseHeader& h);
   void FieldsKv(const std::string& prefix, const mvccpb::KeyValue& kv);
+  // Prints `r` raw (json/protobuf), or with `simple` / `fields`; other formats are unsupported.
+  template <typename Response>
+  absl::Status SimpleOrFields(const Response& r, void (Printer::*simple)(const Response&),
+                              void (Printer::*fields)(const Response&));
   void SimpleGet(const etcdserverpb::RangeResponse& r);
   void SimplePut(const etcdserverpb::PutResponse& r);
   void SimpleDel(const etcdserverpb::DeleteRangeResponse& r);
