@@ -195,6 +195,17 @@ absl::Status Store::Range(const etcdserverpb::RangeRequest& request, etcdserverp
   return KvView(reader.get(), &tables_, state.current_revision, state.compact_revision).Range(request, response);
 }
 
+absl::StatusOr<std::string> Store::Membership() const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return txn.status();
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  MDB_val key = internal::Val(internal::kMembershipKey), data;
+  int rc = mdb_get(reader.get(), tables_.meta, &key, &data);
+  if (rc == MDB_NOTFOUND) return std::string();
+  if (rc != 0) return internal::MdbStatus(rc, "read membership");
+  return std::string(static_cast<const char*>(data.mv_data), data.mv_size);
+}
+
 std::unique_ptr<WriteBatch> Store::BeginWrite() {
   if (batch_open_) return nullptr;
   MDB_txn* txn = nullptr;

@@ -100,6 +100,9 @@ class Store {
   absl::Status ListLeases(std::vector<LeaseRecord>* leases) const;
   absl::Status LeaseKeys(int64_t id, std::vector<std::string>* keys) const;
 
+  // The membership record last written with WriteBatch::SetMembership ("" if never written).
+  absl::StatusOr<std::string> Membership() const;
+
   // Makes every committed batch durable (fsync), whatever sync_commits says. After it returns, the
   // log entries up to AppliedIndex() are no longer needed for recovery. Writer thread only.
   absl::Status Sync();

@@ -36,6 +36,7 @@ struct StoreState {
 inline constexpr char kFormatKey[] = "format";
 inline constexpr char kFormatVersion[] = "cairn-mvcc-2";
 inline constexpr char kStateKey[] = "state";
+inline constexpr char kMembershipKey[] = "membership";  // opaque to the store (WriteBatch::SetMembership)
 
 // Orders `history` keys: stored user key first (bytewise, shorter first on a tie), then the
 // 16-byte big-endian revision suffix.

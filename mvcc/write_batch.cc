@@ -408,6 +408,12 @@ void WriteBatch::SetApplied(uint64_t index, uint64_t term) {
   state_.applied_term = term;
 }
 
+absl::Status WriteBatch::SetMembership(absl::string_view blob) {
+  if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
+  MDB_val key = internal::Val(internal::kMembershipKey), data = internal::Val(blob);
+  return internal::MdbStatus(mdb_put(txn_, store_->tables_.meta, &key, &data, 0), "write membership");
+}
+
 absl::Status WriteBatch::Commit() {
   if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
   absl::Status s = internal::WriteState(txn_, store_->tables_, state_);

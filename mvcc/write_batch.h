@@ -52,6 +52,9 @@ class WriteBatch {
   bool LeaseExists(int64_t id);
 
   void SetApplied(uint64_t index, uint64_t term);  // written in this same transaction
+  // Replaces the opaque membership record (the server's cluster configuration) in this transaction,
+  // so the membership a snapshot of the store carries always matches its applied index.
+  absl::Status SetMembership(absl::string_view blob);
 
   // DELETE events carry the key and mod_revision = deletion revision; prev_kv is set when a previous
   // version existed. In revision order.

@@ -55,6 +55,26 @@ TEST_F(RestartTest, AppliedIndexCommitsWithTheDataItCovers) {
   EXPECT_EQ(Get("a").count(), 0);
 }
 
+TEST_F(RestartTest, MembershipRecordCommitsWithTheBatchAndSurvivesReopen) {
+  EXPECT_EQ(*store_->Membership(), "");
+  {
+    auto batch = store_->BeginWrite();
+    ASSERT_TRUE(batch->SetMembership("members v1").ok());
+    batch->SetApplied(3, 1);
+    // Not committed: the record is not kept.
+  }
+  EXPECT_EQ(*store_->Membership(), "");
+  {
+    auto batch = store_->BeginWrite();
+    ASSERT_TRUE(batch->SetMembership(std::string("members\0v2", 10)).ok());
+    batch->SetApplied(4, 2);
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  Reopen();
+  EXPECT_EQ(*store_->Membership(), std::string("members\0v2", 10));
+  EXPECT_EQ(store_->AppliedIndex(), 4u);
+}
+
 TEST_F(RestartTest, RefusesAnIncompatibleFormat) {
   store_.reset();
   MDB_env* env;
