@@ -1,0 +1,39 @@
+// Connections between members: the client channel to one peer, the settings the peer listener
+// needs to accept it, and the status mapping across the hop.
+//
+// Channels are plain insecure HTTP/2 for now (TLS later). They reconnect on their own with a short
+// backoff (50 ms .. 1 s) so a peer that comes back is reached quickly, and send keepalive pings so
+// a peer that vanished without closing its connections (power loss, partition) is noticed and
+// blocked writes fail instead of waiting forever.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace cairn::peer {
+
+// Metadata key carrying the sender's cluster ID on calls whose messages have no field for it
+// (the forwarded lease calls). Lower-case hex.
+inline constexpr char kClusterIdMetadata[] = "cairn-cluster-id";
+
+// The largest message the peer listener accepts: a batch of raft appends or a snapshot chunk.
+inline constexpr int kMaxPeerMessageBytes = 64 << 20;
+
+// A channel to "host:port" with the peer keepalive and reconnect settings. Never null.
+std::shared_ptr<grpc::Channel> MakePeerChannel(const std::string& host_port);
+
+// Applies to the member's peer listener what the peer channels rely on: it accepts their
+// keepalive pings (gRPC's default answers frequent pings with GOAWAY "too_many_pings") and
+// messages up to kMaxPeerMessageBytes (default 4 MiB). Call before BuildAndStart().
+void ConfigurePeerServer(grpc::ServerBuilder& builder);
+
+// absl and gRPC share status code numbers; code and message pass through unchanged, so etcd's
+// error strings (e.g. "etcdserver: requested lease not found") survive the hop.
+grpc::Status ToGrpc(const absl::Status& status);
+absl::Status ToAbsl(const grpc::Status& status);
+
+}  // namespace cairn::peer

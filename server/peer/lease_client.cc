@@ -1,0 +1,95 @@
+#include "server/peer/lease_client.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "server/peer/channel.h"
+
+namespace cairn::peer {
+
+bool UnaryCalls::Add(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return false;
+  open_.insert(context);
+  return true;
+}
+
+void UnaryCalls::Remove(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  open_.erase(context);
+}
+
+void UnaryCalls::CancelAllAndWait() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  // TryCancel only marks the call; its callback runs later on a gRPC thread, so holding mu_ is safe.
+  for (grpc::ClientContext* context : open_) context->TryCancel();
+  mu_.Await(absl::Condition(
+      +[](absl::flat_hash_set<grpc::ClientContext*>* open) { return open->empty(); }, &open_));
+}
+
+namespace {
+
+template <typename Request, typename Response>
+struct UnaryCall {
+  grpc::ClientContext context;
+  Request request;
+  Response response;
+};
+
+// Starts one call through `start(stub, context, request, response, on_status)`.
+template <typename Request, typename Response, typename Start>
+void Forward(UnaryCalls& calls, const LeaseCallTarget& target, const Request& request,
+             std::function<void(absl::StatusOr<Response>)> done, Start start) {
+  if (target.stub == nullptr) {
+    done(absl::UnavailableError(absl::StrFormat("peer transport: member %x is not a known peer", target.peer_id)));
+    return;
+  }
+  auto call = std::make_shared<UnaryCall<Request, Response>>();
+  call->request = request;
+  call->context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(target.timeout));
+  call->context.AddMetadata(kClusterIdMetadata, absl::StrFormat("%x", target.cluster_id));
+  if (!calls.Add(&call->context)) {
+    done(absl::UnavailableError("peer transport: member is stopping"));
+    return;
+  }
+  // The stub is kept alive by the callback: the peer may be removed while the call is in flight.
+  start(target.stub, &call->context, &call->request, &call->response,
+        [&calls, call, stub = target.stub, done = std::move(done)](grpc::Status status) {
+          if (status.ok()) {
+            done(std::move(call->response));
+          } else {
+            done(ToAbsl(status));
+          }
+          calls.Remove(&call->context);
+        });
+}
+
+}  // namespace
+
+void ForwardLeaseRenew(UnaryCalls& calls, const LeaseCallTarget& target,
+                       const etcdserverpb::LeaseKeepAliveRequest& request,
+                       std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done) {
+  Forward<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>(
+      calls, target, request, std::move(done),
+      [](const std::shared_ptr<cairnpb::Peer::Stub>& stub, grpc::ClientContext* context,
+         const etcdserverpb::LeaseKeepAliveRequest* req, etcdserverpb::LeaseKeepAliveResponse* resp,
+         std::function<void(grpc::Status)> on_status) {
+        stub->async()->LeaseRenew(context, req, resp, std::move(on_status));
+      });
+}
+
+void ForwardLeaseTimeToLive(UnaryCalls& calls, const LeaseCallTarget& target,
+                            const etcdserverpb::LeaseTimeToLiveRequest& request,
+                            std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
+  Forward<etcdserverpb::LeaseTimeToLiveRequest, etcdserverpb::LeaseTimeToLiveResponse>(
+      calls, target, request, std::move(done),
+      [](const std::shared_ptr<cairnpb::Peer::Stub>& stub, grpc::ClientContext* context,
+         const etcdserverpb::LeaseTimeToLiveRequest* req, etcdserverpb::LeaseTimeToLiveResponse* resp,
+         std::function<void(grpc::Status)> on_status) {
+        stub->async()->LeaseTimeToLive(context, req, resp, std::move(on_status));
+      });
+}
+
+}  // namespace cairn::peer
