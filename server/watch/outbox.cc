@@ -19,8 +19,7 @@ bool Outbox::TryPush(OutboxItem& item, bool* kick) {
   *kick = false;
   if (closed_) return true;  // the stream is going away; nobody will read this
   if (queued_bytes_ > 0 && queued_bytes_ + item.bytes > options_.buffer_bytes) return false;
-  queued_bytes_ += item.bytes;
-  queue_.push_back(std::move(item));
+  Enqueue(std::move(item));
   if (!consumer_active_) {
     consumer_active_ = true;
     *kick = true;
@@ -32,11 +31,22 @@ void Outbox::Push(OutboxItem item, bool* kick) {
   absl::MutexLock lock(&mu_);
   *kick = false;
   if (closed_) return;
-  queued_bytes_ += item.bytes;
-  queue_.push_back(std::move(item));
+  Enqueue(std::move(item));
   if (!consumer_active_) {
     consumer_active_ = true;
     *kick = true;
+  }
+}
+
+void Outbox::Enqueue(OutboxItem item) {
+  queued_bytes_ += item.bytes;
+  const int64_t watch_id = item.watch_id;
+  Slot& slot = queue_.emplace_back();
+  slot.item = std::move(item);
+  auto [it, inserted] = last_of_watcher_.try_emplace(watch_id, &slot);
+  if (!inserted) {
+    it->second->next = &slot;
+    it->second = &slot;
   }
 }
 
@@ -45,8 +55,8 @@ void Outbox::Kick() {
   if (sink_ != nullptr) sink_->OnOutputReady();
 }
 
-bool Outbox::Pop(etcdserverpb::WatchResponse* out) {
-  OutboxItem item;
+bool Outbox::Pop(WireResponse* out) {
+  Taken taken;
   bool room = false;
   {
     absl::MutexLock lock(&mu_);
@@ -59,14 +69,12 @@ bool Outbox::Pop(etcdserverpb::WatchResponse* out) {
       fragments_.pop_front();
       return true;
     }
+    while (!queue_.empty() && queue_.front().taken) queue_.pop_front();
     if (queue_.empty()) {
       consumer_active_ = false;
       return false;
     }
-    item = std::move(queue_.front());
-    queue_.pop_front();
-    queued_bytes_ -= item.bytes;
-    if (item.control == nullptr) MergeLaterEventsLocked(&item);
+    TakeFrontLocked(&taken);
     if (wants_room_ && queued_bytes_ < options_.buffer_bytes / 2) {
       wants_room_ = false;
       room = true;
@@ -74,99 +82,127 @@ bool Outbox::Pop(etcdserverpb::WatchResponse* out) {
   }
   if (room && on_room_) on_room_();
 
-  Build(item, out);
-  if (item.fragment && out->events_size() >= 2 && out->ByteSizeLong() >= options_.max_response_bytes) {
-    std::vector<etcdserverpb::WatchResponse> rest = Fragment(out);
-    if (!rest.empty()) {
-      absl::MutexLock lock(&mu_);
+  std::vector<WireResponse> rest;
+  Build(taken, out, &rest);
+  if (!rest.empty()) {
+    absl::MutexLock lock(&mu_);
+    if (!closed_) {
       for (auto& piece : rest) fragments_.push_back(std::move(piece));
     }
   }
   return true;
 }
 
-void Outbox::MergeLaterEventsLocked(OutboxItem* item) {
-  // A watcher whose events queued up while a write was in flight gets them in one response rather
-  // than one response per batch: with many watchers per stream this divides the number of gRPC
-  // writes (and their cost) by the backlog. Only events of the same watcher merge, in their order,
-  // and never past a control response of that watcher (a cancel must stay after its events).
-  constexpr size_t kScanLimit = 256;
-  size_t bytes = item->bytes;
-  size_t scanned = 0;
-  for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanLimit; ++scanned) {
-    if (it->watch_id != item->watch_id) {
-      ++it;
-      continue;
-    }
-    if (it->control != nullptr || it->with_prev_kv != item->with_prev_kv || it->fragment != item->fragment ||
-        bytes + it->bytes > options_.max_response_bytes) {
-      break;
-    }
-    if (it->batch == item->batch) {
-      item->picks.insert(item->picks.end(), it->picks.begin(), it->picks.end());
-    } else {
-      // Different batches: keep the merged events in their own vector so picks stay indices.
-      auto merged = std::make_shared<std::vector<mvccpb::Event>>();
-      merged->reserve(item->picks.size() + it->picks.size());
-      for (uint32_t index : item->picks) merged->push_back((*item->batch)[index]);
-      for (uint32_t index : it->picks) merged->push_back((*it->batch)[index]);
-      item->picks.resize(merged->size());
-      for (uint32_t i = 0; i < item->picks.size(); ++i) item->picks[i] = i;
-      item->batch = std::move(merged);
-    }
-    item->header_revision = std::max(item->header_revision, it->header_revision);
-    bytes += it->bytes;
-    item->bytes += it->bytes;
-    queued_bytes_ -= it->bytes;
-    it = queue_.erase(it);
-  }
+bool Outbox::Pop(etcdserverpb::WatchResponse* out) {
+  WireResponse wire;
+  if (!Pop(&wire)) return false;
+  out->Clear();
+  return wire.ParseTo(out);
 }
 
-void Outbox::Build(OutboxItem& item, etcdserverpb::WatchResponse* out) const {
-  if (item.control != nullptr) {
-    *out = std::move(*item.control);
-  } else {
-    out->Clear();
-    out->set_watch_id(item.watch_id);
-    out->mutable_events()->Reserve(static_cast<int>(item.picks.size()));
-    for (uint32_t index : item.picks) {
-      mvccpb::Event* event = out->add_events();
-      *event = (*item.batch)[index];
-      if (!item.with_prev_kv) event->clear_prev_kv();
+void Outbox::TakeFrontLocked(Taken* taken) {
+  // A watcher whose events queued up while a write was in flight gets them in one response rather than
+  // one response per batch: with many watchers per stream this divides the number of gRPC writes (and
+  // their cost) by the backlog. Only events of the same watcher go together, in their order, and never
+  // past a control response of that watcher (a cancel must stay after its events).
+  Slot& front = queue_.front();
+  Slot* last = &front;
+  const int64_t watch_id = front.item.watch_id;
+  const bool events = front.item.control == nullptr;
+  const bool with_prev_kv = front.item.with_prev_kv;
+  const bool fragment = front.item.fragment;
+  size_t bytes = front.item.bytes;
+  queued_bytes_ -= front.item.bytes;
+  taken->push_back(std::move(front.item));
+  if (events) {
+    for (Slot* slot = front.next; slot != nullptr; slot = slot->next) {
+      const OutboxItem& item = slot->item;
+      if (item.control != nullptr || item.with_prev_kv != with_prev_kv || item.fragment != fragment ||
+          bytes + item.bytes > options_.max_response_bytes) {
+        break;
+      }
+      bytes += item.bytes;
+      queued_bytes_ -= item.bytes;
+      taken->push_back(std::move(slot->item));
+      slot->taken = true;
+      last = slot;
     }
   }
-  etcdserverpb::ResponseHeader* header = out->mutable_header();
-  if (options_.stamper) options_.stamper(header);
-  header->set_revision(item.header_revision);
+  if (auto it = last_of_watcher_.find(watch_id); it != last_of_watcher_.end() && it->second == last) {
+    last_of_watcher_.erase(it);
+  }
+  queue_.pop_front();
 }
 
-std::vector<etcdserverpb::WatchResponse> Outbox::Fragment(etcdserverpb::WatchResponse* out) const {
-  // Every piece carries the same header and watch id; all but the last are marked as fragments.
-  etcdserverpb::WatchResponse whole = std::move(*out);
-  etcdserverpb::WatchResponse shell = whole;
-  shell.clear_events();
-  shell.set_fragment(true);
-  const size_t shell_bytes = shell.ByteSizeLong();
+etcdserverpb::ResponseHeader Outbox::Header(int64_t revision) const {
+  etcdserverpb::ResponseHeader header;
+  if (options_.stamper) options_.stamper(&header);
+  header.set_revision(revision);
+  return header;
+}
 
-  std::vector<etcdserverpb::WatchResponse> pieces;
-  etcdserverpb::WatchResponse piece = shell;
+void Outbox::Build(Taken& taken, WireResponse* out, std::vector<WireResponse>* rest) const {
+  OutboxItem& first = taken.front();
+  if (first.control != nullptr) {
+    *first.control->mutable_header() = Header(first.header_revision);
+    *out = WireResponse::FromMessage(*first.control);
+    return;
+  }
+
+  const bool prev_kv = first.with_prev_kv;
+  int64_t revision = 0;
+  size_t events = 0;
+  size_t event_bytes = 0;
+  for (const OutboxItem& item : taken) {
+    revision = std::max(revision, item.header_revision);
+    for (const EventRun& run : item.runs) {
+      events += run.end - run.begin;
+      event_bytes += item.batch->SpanBytes(run.begin, run.end, prev_kv);
+    }
+  }
+  const etcdserverpb::ResponseHeader header = Header(revision);
+  *out = WireResponse::WithPrefix(header, first.watch_id, /*fragment=*/false);
+  if (!first.fragment || events < 2 || out->bytes() + event_bytes < options_.max_response_bytes) {
+    for (const OutboxItem& item : taken) {
+      for (const EventRun& run : item.runs) out->Append(item.batch->Span(run.begin, run.end, prev_kv));
+    }
+    return;
+  }
+
+  // Fragments: every piece carries the same header and watch id, all but the last marked as fragments.
+  // Pieces are cut before the event that would take a piece to max_response_bytes (counting each event as
+  // its message plus a field's worst-case overhead), as long as the piece has an event already.
+  const size_t shell_bytes = WireResponse::WithPrefix(header, first.watch_id, /*fragment=*/true).bytes();
+  std::vector<WireResponse> pieces(1);  // event slices only; prefixes added below
   size_t piece_bytes = shell_bytes;
-  for (auto& event : *whole.mutable_events()) {
-    const size_t event_bytes = FieldBytes(event.ByteSizeLong());
-    if (piece.events_size() > 0 && piece_bytes + event_bytes >= options_.max_response_bytes) {
-      pieces.push_back(std::move(piece));
-      piece = shell;
-      piece_bytes = shell_bytes;
+  size_t piece_events = 0;
+  for (const OutboxItem& item : taken) {
+    for (const EventRun& run : item.runs) {
+      uint32_t span_begin = run.begin;
+      for (uint32_t i = run.begin; i < run.end; ++i) {
+        const size_t bytes = FieldBytes(item.batch->EventBytes(i, prev_kv));
+        if (piece_events > 0 && piece_bytes + bytes >= options_.max_response_bytes) {
+          if (i > span_begin) pieces.back().Append(item.batch->Span(span_begin, i, prev_kv));
+          span_begin = i;
+          pieces.emplace_back();
+          piece_bytes = shell_bytes;
+          piece_events = 0;
+        }
+        piece_bytes += bytes;
+        ++piece_events;
+      }
+      if (run.end > span_begin) pieces.back().Append(item.batch->Span(span_begin, run.end, prev_kv));
     }
-    *piece.add_events() = std::move(event);
-    piece_bytes += event_bytes;
   }
-  piece.set_fragment(false);
-  pieces.push_back(std::move(piece));
-
-  *out = std::move(pieces.front());
-  pieces.erase(pieces.begin());
-  return pieces;
+  for (size_t p = 0; p < pieces.size(); ++p) {
+    WireResponse piece = WireResponse::WithPrefix(header, first.watch_id, /*fragment=*/p + 1 < pieces.size());
+    for (const grpc::Slice& slice : pieces[p].slices()) piece.Append(slice);
+    if (p == 0) {
+      *out = std::move(piece);
+    } else {
+      rest->push_back(std::move(piece));
+    }
+  }
 }
 
 bool Outbox::HasRoom() {
@@ -195,6 +231,7 @@ void Outbox::Close() {
   absl::MutexLock lock(&mu_);
   closed_ = true;
   queue_.clear();
+  last_of_watcher_.clear();
   fragments_.clear();
   queued_bytes_ = 0;
 }

@@ -2,9 +2,15 @@
 //
 // Producers (the writer thread through the hub, the catch-up thread, the stream's own request handling) push
 // items; exactly one consumer at a time pops them (the gRPC reactor's write loop, or a test). Event items hold
-// a shared pointer to the batch they came from plus the indices this watcher gets, so the producer only
-// copies indices: building the protobuf, dropping unwanted prev_kv and splitting into fragments happen in
-// Pop(), on the consumer's thread.
+// a shared pointer to the encoded batch they came from plus the runs of events this watcher gets, so the
+// producer only copies indices. Pop() turns them into a WireResponse on the consumer's thread: a small
+// per-watcher prefix followed by slices of the batch's shared bytes (nothing per event is copied or built),
+// split into fragments when the watcher asked for them.
+//
+// Batching: Pop() sends, with the item at the front, every later event item of the same watcher (across
+// batches, up to max_response_bytes, never past a control response of that watcher), so a watcher that fell
+// behind while a write was in flight catches up in one response. Each item is linked to the next item of its
+// watcher, so this costs nothing per item skipped.
 //
 // Flow control: TryPush refuses an item that would take the queued bytes past `buffer_bytes` (an empty outbox
 // accepts anything, so one big response can always go); the hub then parks the watcher instead of waiting.
@@ -27,9 +33,12 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
 #include "etcdserverpb/rpc.pb.h"
-#include "mvccpb/kv.pb.h"
+#include "server/watch/encoded_events.h"
+#include "server/watch/wire_response.h"
 
 namespace cairn::watch {
 
@@ -37,12 +46,18 @@ namespace cairn::watch {
 // Called on consumer threads; must be thread-safe.
 using HeaderStamper = std::function<void(etcdserverpb::ResponseHeader*)>;
 
+// Events [begin, end) of a batch.
+struct EventRun {
+  uint32_t begin = 0;
+  uint32_t end = 0;
+};
+
 struct OutboxItem {
   int64_t watch_id = 0;
   int64_t header_revision = 0;
-  // An event response: events `picks` of `batch`, in that order.
-  std::shared_ptr<const std::vector<mvccpb::Event>> batch;
-  std::vector<uint32_t> picks;
+  // An event response: the runs of `batch`, in that order.
+  std::shared_ptr<const EncodedBatch> batch;
+  absl::InlinedVector<EventRun, 1> runs;
   bool with_prev_kv = false;
   bool fragment = false;  // the watcher accepts fragmented responses
   // Otherwise a control response (created, canceled, progress), complete except for its header.
@@ -77,6 +92,8 @@ class Outbox {
 
   // Builds the next response into *out. False when nothing is queued: the consumer is then idle and the
   // next push kicks the sink.
+  bool Pop(WireResponse* out);
+  // The same, decoded (tests).
   bool Pop(etcdserverpb::WatchResponse* out);
 
   // True while the queue is below half the buffer; otherwise arranges for on_room to be called later.
@@ -87,17 +104,29 @@ class Outbox {
   void Close();
 
  private:
-  void Build(OutboxItem& item, etcdserverpb::WatchResponse* out) const;
-  // Splits an oversized fragment-enabled response; returns the pieces in order (first one in *out).
-  std::vector<etcdserverpb::WatchResponse> Fragment(etcdserverpb::WatchResponse* out) const;
+  // A queued item. `next` is the next queued item of the same watch id; `taken` marks an item already sent
+  // with an earlier one (it leaves the queue when it reaches the front).
+  struct Slot {
+    OutboxItem item;
+    Slot* next = nullptr;
+    bool taken = false;
+  };
+  using Taken = absl::InlinedVector<OutboxItem, 4>;
+
+  void Enqueue(OutboxItem item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the front item, and the later event items of its watcher that may go with it, into *taken.
+  void TakeFrontLocked(Taken* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Builds the response for *taken into *out; pieces after the first (fragments) into *rest.
+  void Build(Taken& taken, WireResponse* out, std::vector<WireResponse>* rest) const;
+  etcdserverpb::ResponseHeader Header(int64_t revision) const;
 
   const Options options_;
   const std::function<void()> on_room_;
 
   mutable absl::Mutex mu_;
-  std::deque<OutboxItem> queue_ ABSL_GUARDED_BY(mu_);
-  void MergeLaterEventsLocked(OutboxItem* item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::deque<etcdserverpb::WatchResponse> fragments_ ABSL_GUARDED_BY(mu_);  // built, not yet popped
+  std::deque<Slot> queue_ ABSL_GUARDED_BY(mu_);  // deque: slots never move while others come and go
+  absl::flat_hash_map<int64_t, Slot*> last_of_watcher_ ABSL_GUARDED_BY(mu_);
+  std::deque<WireResponse> fragments_ ABSL_GUARDED_BY(mu_);  // built, not yet popped
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool consumer_active_ ABSL_GUARDED_BY(mu_) = false;
   bool wants_room_ ABSL_GUARDED_BY(mu_) = false;

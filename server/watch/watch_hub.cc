@@ -5,6 +5,8 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
+#include "server/watch/encoded_events.h"
 #include "server/watch/history_reader.h"
 
 namespace cairn::watch {
@@ -26,6 +28,7 @@ struct Watcher {
   bool reading = false;  // a catch-up read for it is in flight
   bool removed = false;  // cancelled, compacted or its stream closed; late results are dropped
   bool events_since_tick = false;
+  std::vector<uint32_t> picks;  // Publish's scratch: this batch's events for it (empty between calls)
 
   bool Wants(const mvccpb::Event& event) const {
     if (event.kv().mod_revision() < next_rev) return false;
@@ -39,41 +42,55 @@ struct WatchHub::CatchupJob {
   int64_t from_rev = 0;
   std::vector<std::shared_ptr<Watcher>> watchers;
   absl::Status status;
-  std::shared_ptr<std::vector<mvccpb::Event>> events;
+  std::vector<mvccpb::Event> events;
+  std::shared_ptr<const EncodedBatch> encoded;  // the same events in wire form
   int64_t next_rev = 0;
 };
 
 namespace {
 
-size_t EventBytes(const mvccpb::Event& event) { return event.ByteSizeLong() + 6; }
-
 constexpr absl::Duration kIdleRecheck = absl::Seconds(1);
 
 // Part of one watcher's events that goes out as one response.
 struct Piece {
-  std::vector<uint32_t> picks;
+  absl::InlinedVector<EventRun, 1> runs;
   size_t bytes = 0;
   int64_t last_rev = 0;
 };
 
 // Cuts a watcher's events into responses of about `max_bytes`, only between revisions, so that a catch-up
-// batch or a large write batch does not become one response bigger than clients accept. `sizes` caches
-// EventBytes per batch index (0 = not computed yet).
-std::vector<Piece> CutAtRevisions(const std::vector<mvccpb::Event>& batch, const std::vector<uint32_t>& picks,
-                                  std::vector<size_t>* sizes, size_t max_bytes) {
-  std::vector<Piece> pieces(1);
+// batch or a large write batch does not become one response bigger than clients accept.
+absl::InlinedVector<Piece, 1> CutAtRevisions(const EncodedBatch& batch, const std::vector<uint32_t>& picks,
+                                             bool prev_kv, size_t max_bytes) {
+  absl::InlinedVector<Piece, 1> pieces(1);
   for (uint32_t i : picks) {
-    const int64_t rev = batch[i].kv().mod_revision();
-    if ((*sizes)[i] == 0) (*sizes)[i] = EventBytes(batch[i]);
-    if (!pieces.back().picks.empty() && pieces.back().bytes >= max_bytes && rev != pieces.back().last_rev) {
-      pieces.emplace_back();
+    const int64_t rev = batch.revision(i);
+    Piece* piece = &pieces.back();
+    if (!piece->runs.empty() && piece->bytes >= max_bytes && rev != piece->last_rev) {
+      piece = &pieces.emplace_back();
     }
-    Piece& piece = pieces.back();
-    piece.picks.push_back(i);
-    piece.bytes += (*sizes)[i];
-    piece.last_rev = rev;
+    if (!piece->runs.empty() && piece->runs.back().end == i) {
+      ++piece->runs.back().end;
+    } else {
+      piece->runs.push_back(EventRun{i, i + 1});
+    }
+    piece->bytes += batch.EntryBytes(i, prev_kv);
+    piece->last_rev = rev;
   }
   return pieces;
+}
+
+OutboxItem EventItem(const Watcher& w, const std::shared_ptr<const EncodedBatch>& batch, Piece& piece,
+                     int64_t header_revision) {
+  OutboxItem item;
+  item.watch_id = w.id;
+  item.header_revision = header_revision;
+  item.batch = batch;
+  item.runs = std::move(piece.runs);
+  item.with_prev_kv = w.prev_kv;
+  item.fragment = w.fragment;
+  item.bytes = piece.bytes;
+  return item;
 }
 
 }  // namespace
@@ -200,39 +217,42 @@ void WatchHub::Publish(const std::vector<mvccpb::Event>& events, int64_t revisio
     if (events.empty() || (synced_keys_.empty() && synced_ranges_.empty())) return;
 
     // Which synced watcher gets which events of the batch (indices, in revision order).
-    absl::flat_hash_map<Watcher*, std::vector<uint32_t>> picks;
+    std::vector<Watcher*>& touched = publish_scratch_;
+    touched.clear();
+    auto pick = [&touched](Watcher* w, uint32_t index) {
+      if (w->picks.empty()) touched.push_back(w);
+      w->picks.push_back(index);
+    };
     for (uint32_t i = 0; i < events.size(); ++i) {
       const mvccpb::Event& event = events[i];
       const std::string& key = event.kv().key();
       if (auto it = synced_keys_.find(key); it != synced_keys_.end()) {
         for (Watcher* w : it->second) {
-          if (w->Wants(event)) picks[w].push_back(i);
+          if (w->Wants(event)) pick(w, i);
         }
       }
       for (Watcher* w : synced_ranges_) {
-        if (w->range.Contains(key) && w->Wants(event)) picks[w].push_back(i);
+        if (w->range.Contains(key) && w->Wants(event)) pick(w, i);
       }
     }
-    if (picks.empty()) return;
+    if (touched.empty()) return;
 
-    // Copied once, shared by every watcher's outbox item; the protobufs are built by the consumers.
-    auto batch = std::make_shared<const std::vector<mvccpb::Event>>(events);
-    std::vector<size_t> sizes(events.size(), 0);
-    for (auto& [w, indices] : picks) {
-      std::vector<Piece> pieces = CutAtRevisions(events, indices, &sizes, options_.max_response_bytes);
+    // Encoded once, shared by every watcher's responses.
+    EncodedBatch::Needs needs;
+    for (Watcher* w : touched) (w->prev_kv ? needs.with_prev_kv : needs.without_prev_kv) = true;
+    const std::shared_ptr<const EncodedBatch> batch = EncodedBatch::Encode(events, needs);
+    for (Watcher* w : touched) {
+      absl::InlinedVector<Piece, 1> pieces =
+          CutAtRevisions(*batch, w->picks, w->prev_kv, options_.max_response_bytes);
+      w->picks.clear();
       for (size_t p = 0; p < pieces.size(); ++p) {
-        OutboxItem item;
-        item.watch_id = w->id;
-        item.header_revision = p + 1 == pieces.size() ? revision_after_batch : pieces[p].last_rev;
-        item.batch = batch;
-        item.with_prev_kv = w->prev_kv;
-        item.fragment = w->fragment;
-        item.bytes = pieces[p].bytes;
-        item.picks = std::move(pieces[p].picks);
+        const int64_t first_rev = batch->revision(pieces[p].runs.front().begin);
+        OutboxItem item =
+            EventItem(*w, batch, pieces[p], p + 1 == pieces.size() ? revision_after_batch : pieces[p].last_rev);
         bool kick = false;
         if (!w->stream->outbox_.TryPush(item, &kick)) {
           // Everything before this piece is queued; the watcher resumes from its first revision.
-          Park(w, p == 0 ? first_new : events[item.picks.front()].kv().mod_revision());
+          Park(w, p == 0 ? first_new : first_rev);
           break;
         }
         w->events_since_tick = true;
@@ -514,16 +534,17 @@ std::vector<WatchHub::CatchupJob> WatchHub::PickCatchupJobs(Kicks* kicks) {
 }
 
 void WatchHub::RunCatchupJob(CatchupJob& job) {
-  auto events = std::make_shared<std::vector<mvccpb::Event>>();
   job.status = ReadWholeRevisions(*history_, job.range, job.from_rev, options_.catchup_batch_events,
-                                  events.get(), &job.next_rev);
-  job.events = std::move(events);
+                                  &job.events, &job.next_rev);
+  if (!job.status.ok() || job.events.empty()) return;
+  EncodedBatch::Needs needs;
+  for (const auto& w : job.watchers) (w->prev_kv ? needs.with_prev_kv : needs.without_prev_kv) = true;
+  job.encoded = EncodedBatch::Encode(job.events, needs);
 }
 
 bool WatchHub::ApplyCatchupResult(CatchupJob& job, Kicks* kicks) {
   bool progressed_any = false;
-  std::shared_ptr<const std::vector<mvccpb::Event>> batch = job.events;
-  std::vector<size_t> sizes(batch->size(), 0);
+  const std::vector<mvccpb::Event>& events = job.events;
   for (const std::shared_ptr<Watcher>& watcher : job.watchers) {
     Watcher* w = watcher.get();
     if (w->removed) continue;
@@ -548,20 +569,15 @@ bool WatchHub::ApplyCatchupResult(CatchupJob& job, Kicks* kicks) {
     }
 
     std::vector<uint32_t> wanted;
-    for (uint32_t i = 0; i < batch->size(); ++i) {
-      if (w->Wants((*batch)[i])) wanted.push_back(i);
+    for (uint32_t i = 0; i < events.size(); ++i) {
+      if (w->Wants(events[i])) wanted.push_back(i);
     }
     if (!wanted.empty()) {
-      std::vector<Piece> pieces = CutAtRevisions(*batch, wanted, &sizes, options_.max_response_bytes);
+      absl::InlinedVector<Piece, 1> pieces =
+          CutAtRevisions(*job.encoded, wanted, w->prev_kv, options_.max_response_bytes);
       for (size_t p = 0; p < pieces.size(); ++p) {
-        OutboxItem item;
-        item.watch_id = w->id;
-        item.header_revision = p + 1 == pieces.size() ? job.next_rev - 1 : pieces[p].last_rev;
-        item.batch = batch;
-        item.with_prev_kv = w->prev_kv;
-        item.fragment = w->fragment;
-        item.bytes = pieces[p].bytes;
-        item.picks = std::move(pieces[p].picks);
+        OutboxItem item = EventItem(*w, job.encoded, pieces[p],
+                                    p + 1 == pieces.size() ? job.next_rev - 1 : pieces[p].last_rev);
         bool kick = false;
         w->stream->outbox_.Push(std::move(item), &kick);
         if (kick) AddKick(w->stream, kicks);

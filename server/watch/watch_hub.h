@@ -77,7 +77,8 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   // while some watcher is still catching up the answer waits for it (so the revision is never a lie).
   void RequestProgress();
 
-  bool Pop(etcdserverpb::WatchResponse* out) { return outbox_.Pop(out); }
+  bool Pop(WireResponse* out) { return outbox_.Pop(out); }
+  bool Pop(etcdserverpb::WatchResponse* out) { return outbox_.Pop(out); }  // decoded (tests)
   size_t QueuedBytes() const { return outbox_.QueuedBytes(); }
   // The sink is told when output arrives while the consumer is idle (see Outbox).
   void SetSink(OutputSink* sink) { outbox_.SetSink(sink); }
@@ -174,6 +175,7 @@ class WatchHub {
   size_t unsynced_count_ ABSL_GUARDED_BY(mu_) = 0;
 
   size_t round_robin_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Watcher*> publish_scratch_ ABSL_GUARDED_BY(mu_);  // reused so Publish does not allocate
 
   std::thread catchup_thread_;
 };

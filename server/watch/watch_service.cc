@@ -1,9 +1,18 @@
 #include "server/watch/watch_service.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/impl/codegen/server_callback_handlers.h>
+#include <grpcpp/impl/rpc_service_method.h>
+
 #include <memory>
 #include <utility>
 
 namespace cairn::watch {
+namespace {
+
+constexpr char kWatchMethod[] = "/etcdserverpb.Watch/Watch";
+
+}  // namespace
 
 // One Watch call. Deletes itself in OnDone.
 //
@@ -11,7 +20,7 @@ namespace cairn::watch {
 // that push (Create/Cancel/RequestProgress/Close), because those wake this reactor through OnOutputReady,
 // which takes mu_. Pop() may be called under mu_ (it only calls back into the hub's catch-up signal).
 class WatchService::StreamReactor final
-    : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>,
+    : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest, WireResponse>,
       public OutputSink {
  public:
   StreamReactor(WatchService* service, std::shared_ptr<WatchStream> stream, size_t pause_reads_bytes)
@@ -144,7 +153,7 @@ class WatchService::StreamReactor final
   etcdserverpb::WatchRequest request_;  // owned by the single outstanding read
 
   absl::Mutex mu_;
-  etcdserverpb::WatchResponse response_ ABSL_GUARDED_BY(mu_);  // the write in flight
+  WireResponse response_ ABSL_GUARDED_BY(mu_);  // the write in flight
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_requested_ ABSL_GUARDED_BY(mu_) = false;
@@ -153,7 +162,12 @@ class WatchService::StreamReactor final
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
-WatchService::WatchService(WatchHub* hub) : hub_(hub) {}
+WatchService::WatchService(WatchHub* hub) : hub_(hub) {
+  AddMethod(new grpc::internal::RpcServiceMethod(kWatchMethod, grpc::internal::RpcMethod::BIDI_STREAMING,
+                                                 /*handler=*/nullptr));
+  MarkMethodCallback(0, new grpc::internal::CallbackBidiHandler<etcdserverpb::WatchRequest, WireResponse>(
+                            [this](grpc::CallbackServerContext* context) { return Watch(context); }));
+}
 
 WatchService::~WatchService() {
   absl::MutexLock lock(&mu_);
@@ -161,7 +175,7 @@ WatchService::~WatchService() {
       +[](absl::flat_hash_set<StreamReactor*>* reactors) { return reactors->empty(); }, &reactors_));
 }
 
-grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* WatchService::Watch(
+grpc::ServerBidiReactor<etcdserverpb::WatchRequest, WireResponse>* WatchService::Watch(
     grpc::CallbackServerContext* context) {
   auto* reactor = new StreamReactor(this, hub_->OpenStream(), hub_->stream_buffer_bytes());
   // Under mu_ so that Shutdown() either sees this reactor started or we see the shutdown.

@@ -1,6 +1,11 @@
 // cairn::watch::WatchService — etcd's Watch RPC (one bidirectional stream, many watchers) on gRPC's callback
 // API, backed by the WatchHub.
 //
+// It registers "/etcdserverpb.Watch/Watch" itself (rather than through the generated service) so that its
+// responses can be WireResponses: event bytes encoded once per batch and shared by every watcher, with the
+// same bytes on the wire as a protobuf WatchResponse. Register it with grpc::ServerBuilder::RegisterService
+// like any service.
+//
 // Each call gets a reactor that owns one hub WatchStream. Requests are handled as they are read (create,
 // cancel, progress); responses leave in the stream's outbox order, one write in flight at a time, the next
 // started from OnWriteDone. When a client stops reading, its outbox fills, the hub parks its watchers and
@@ -16,25 +21,24 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/service_type.h>
 
 #include <cstddef>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
-#include "etcdserverpb/rpc.grpc.pb.h"
+#include "etcdserverpb/rpc.pb.h"
 #include "server/watch/watch_hub.h"
+#include "server/watch/wire_response.h"
 
 namespace cairn::watch {
 
-class WatchService final : public etcdserverpb::Watch::CallbackService {
+class WatchService final : public grpc::Service {
  public:
   // `hub` must outlive the service.
   explicit WatchService(WatchHub* hub);
   ~WatchService() override;  // waits until every stream's OnDone has run
-
-  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
-      grpc::CallbackServerContext* context) override;
 
   // Finishes all open streams with `status` and every later one at once. Idempotent.
   void Shutdown(grpc::Status status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -44,6 +48,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
 
  private:
   class StreamReactor;
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, WireResponse>* Watch(grpc::CallbackServerContext* context);
   void Unregister(StreamReactor* reactor);
 
   WatchHub* const hub_;

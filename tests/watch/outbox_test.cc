@@ -37,37 +37,37 @@ TEST(OutboxTest, RefusesPastTheBufferButAlwaysTakesOneItem) {
   EXPECT_FALSE(outbox.Pop(&r));
 }
 
-OutboxItem Events(int64_t watch_id, std::shared_ptr<const std::vector<mvccpb::Event>> batch,
-                  std::vector<uint32_t> picks, int64_t revision) {
+OutboxItem Events(int64_t watch_id, std::shared_ptr<const EncodedBatch> batch, std::vector<EventRun> runs,
+                  int64_t revision) {
   OutboxItem item;
   item.watch_id = watch_id;
   item.batch = std::move(batch);
-  item.picks = std::move(picks);
+  item.runs.assign(runs.begin(), runs.end());
   item.header_revision = revision;
   item.bytes = 10;
   return item;
 }
 
-std::shared_ptr<const std::vector<mvccpb::Event>> Batch(const std::vector<std::string>& keys, int64_t rev) {
-  auto batch = std::make_shared<std::vector<mvccpb::Event>>();
+std::shared_ptr<const EncodedBatch> Batch(const std::vector<std::string>& keys, int64_t rev) {
+  std::vector<mvccpb::Event> events;
   for (const auto& key : keys) {
     mvccpb::Event e;
     e.mutable_kv()->set_key(key);
     e.mutable_kv()->set_mod_revision(rev);
-    batch->push_back(e);
+    events.push_back(e);
   }
-  return batch;
+  return EncodedBatch::Encode(events, {/*with_prev_kv=*/true, /*without_prev_kv=*/true});
 }
 
 TEST(OutboxTest, AWatchersQueuedEventsLeaveInOneResponseInOrderButNotPastItsCancel) {
   Outbox outbox({/*buffer_bytes=*/1000, /*max_response_bytes=*/1000, nullptr}, nullptr);
   bool kick = false;
   auto b2 = Batch({"a"}, 2), b3 = Batch({"b"}, 3), b4 = Batch({"c"}, 4);
-  outbox.Push(Events(1, b2, {0}, 2), &kick);
-  outbox.Push(Events(2, b2, {0}, 2), &kick);
-  outbox.Push(Events(1, b3, {0}, 3), &kick);
+  outbox.Push(Events(1, b2, {{0, 1}}, 2), &kick);
+  outbox.Push(Events(2, b2, {{0, 1}}, 2), &kick);
+  outbox.Push(Events(1, b3, {{0, 1}}, 3), &kick);
   outbox.Push(Control(1, 10), &kick);  // e.g. the watcher's cancel
-  outbox.Push(Events(1, b4, {0}, 4), &kick);
+  outbox.Push(Events(1, b4, {{0, 1}}, 4), &kick);
   etcdserverpb::WatchResponse r;
   ASSERT_TRUE(outbox.Pop(&r));
   EXPECT_EQ(r.watch_id(), 1);
@@ -125,17 +125,18 @@ TEST(OutboxTest, CallsBackWhenDrainedBelowHalfAfterSayingFull) {
 
 TEST(OutboxTest, BuildsEventResponsesFromSharedBatchWithHeaderAndPrevKvChoice) {
   Outbox outbox({1000, 1000, [](etcdserverpb::ResponseHeader* h) { h->set_member_id(9); }}, nullptr);
-  auto batch = std::make_shared<std::vector<mvccpb::Event>>(3);
+  std::vector<mvccpb::Event> events(3);
   for (int i = 0; i < 3; ++i) {
-    (*batch)[i].mutable_kv()->set_key("k" + std::to_string(i));
-    (*batch)[i].mutable_kv()->set_mod_revision(5);
-    (*batch)[i].mutable_prev_kv()->set_key("k" + std::to_string(i));
+    events[i].mutable_kv()->set_key("k" + std::to_string(i));
+    events[i].mutable_kv()->set_mod_revision(5);
+    events[i].mutable_prev_kv()->set_key("k" + std::to_string(i));
   }
+  auto batch = EncodedBatch::Encode(events, {/*with_prev_kv=*/true, /*without_prev_kv=*/true});
   OutboxItem item;
   item.watch_id = 4;
   item.header_revision = 5;
   item.batch = batch;
-  item.picks = {0, 2};
+  item.runs = {EventRun{0, 1}, EventRun{2, 3}};
   bool kick = false;
   outbox.Push(std::move(item), &kick);
   etcdserverpb::WatchResponse r;
@@ -146,7 +147,7 @@ TEST(OutboxTest, BuildsEventResponsesFromSharedBatchWithHeaderAndPrevKvChoice) {
   ASSERT_EQ(r.events_size(), 2);
   EXPECT_EQ(r.events(1).kv().key(), "k2");
   EXPECT_FALSE(r.events(0).has_prev_kv());
-  EXPECT_TRUE((*batch)[0].has_prev_kv()) << "the shared batch is not modified";
+  EXPECT_EQ(batch->EventBytes(0, /*prev_kv=*/true), events[0].ByteSizeLong()) << "the shared batch keeps prev_kv";
 }
 
 }  // namespace
