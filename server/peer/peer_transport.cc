@@ -59,7 +59,7 @@ std::unique_ptr<PeerTransport::Peer> PeerTransport::MakePeer(uint64_t id, std::s
 }
 
 void PeerTransport::AddPeer(uint64_t id, std::string host_port) {
-  if (stopping_.load()) return;
+  if (stopping_.load() || id == options_.self_id) return;
   absl::MutexLock lock(&mu_);
   ReapRetiredLocked();
   auto found = peers_.find(id);

@@ -30,8 +30,9 @@
 //
 // Lifetime. The owner: Stop() (closes every stream in both directions, cancels lease calls and
 // snapshot transfers, joins every thread; safe to call twice), then shuts its grpc::Server down,
-// then destroys the transport (which waits for the service's calls to end). The destructor calls
-// Stop() itself.
+// then destroys the transport (which waits for the service's calls to end). Stop() must come
+// before grpc::Server::Shutdown() unless Shutdown is given a deadline: peers' inbound streams are
+// long-lived and Shutdown() without one waits for them. The destructor calls Stop() itself.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -111,7 +112,7 @@ class PeerTransport {
   grpc::Service* service() { return &service_; }
 
   // Adds a peer, or moves it to a new address (its stream, transfer and channel start over).
-  // Adding the same address again changes nothing.
+  // Adding the same address again changes nothing; this member's own ID is ignored.
   void AddPeer(uint64_t id, std::string host_port);
   // Forgets a peer: its queue is dropped, its stream and snapshot transfer cancelled.
   void RemovePeer(uint64_t id);

@@ -261,7 +261,6 @@ TEST(PeerTransportTest, PeerThatComesUpLaterReceivesLaterMessages) {
   }));
 
   Member b(2, kCluster, nullptr, port);
-  uint64_t first_after_start = next;
   ASSERT_TRUE(Eventually([&] {
     a.transport().Send({Append(1, 2, next++)});
     return !b.ReceivedIndexes(1).empty();
@@ -271,8 +270,6 @@ TEST(PeerTransportTest, PeerThatComesUpLaterReceivesLaterMessages) {
   ASSERT_TRUE(Eventually([&] { return b.ReceivedIndexes(1).back() == last + 50; }));
   const std::vector<uint64_t> got = b.ReceivedIndexes(1);
   EXPECT_TRUE(StrictlyIncreasing(got));
-  EXPECT_GE(got.front(), 1u);
-  EXPECT_LE(got.front(), first_after_start + 1000);  // some early message made it
   // Everything after the stream was up arrived.
   for (uint64_t i = last; i <= last + 50; ++i) EXPECT_TRUE(std::find(got.begin(), got.end(), i) != got.end()) << i;
   EXPECT_GT(a.StatsFor(2).messages_dropped, 0u);
@@ -566,9 +563,11 @@ TEST(PeerTransportTest, RemovedPeerGetsNothingMore) {
   a.transport().Send({Append(1, 2, 2)});
   EXPECT_EQ(a.transport().Stats().dropped_unknown_peer, 1u);
   a.transport().AddPeer(2, b.address());  // back again: a fresh stream
+  a.transport().AddPeer(1, a.address());  // itself: ignored
   a.transport().Send({Append(1, 2, 3)});
   ASSERT_TRUE(Eventually([&] { return b.ReceivedIndexes(1).size() == 2; }));
   EXPECT_EQ(b.ReceivedIndexes(1), (std::vector<uint64_t>{1, 3}));
+  EXPECT_EQ(a.transport().Stats().peers.size(), 1u);
 }
 
 }  // namespace
