@@ -2,31 +2,46 @@
 
 #include <chrono>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "server/peer/channel.h"
 
 namespace cairn::peer {
 
-bool UnaryCalls::Add(grpc::ClientContext* context) {
+bool UnaryCalls::Add(std::shared_ptr<grpc::ClientContext> context) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return false;
-  open_.insert(context);
+  grpc::ClientContext* key = context.get();
+  open_.emplace(key, std::move(context));
   return true;
 }
 
 void UnaryCalls::Remove(grpc::ClientContext* context) {
+  std::shared_ptr<grpc::ClientContext> last;  // released after the lock
   absl::MutexLock lock(&mu_);
-  open_.erase(context);
+  auto found = open_.find(context);
+  if (found == open_.end()) return;
+  last = std::move(found->second);
+  open_.erase(found);
 }
 
 void UnaryCalls::CancelAllAndWait() {
+  std::vector<std::shared_ptr<grpc::ClientContext>> open;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (const auto& [key, context] : open_) open.push_back(context);
+  }
+  // Without the lock: a cancelled call's callback may run inside TryCancel and calls Remove.
+  for (const auto& context : open) context->TryCancel();
+  open.clear();
   absl::MutexLock lock(&mu_);
-  stopping_ = true;
-  // TryCancel only marks the call; its callback runs later on a gRPC thread, so holding mu_ is safe.
-  for (grpc::ClientContext* context : open_) context->TryCancel();
   mu_.Await(absl::Condition(
-      +[](absl::flat_hash_set<grpc::ClientContext*>* open) { return open->empty(); }, &open_));
+      +[](absl::flat_hash_map<grpc::ClientContext*, std::shared_ptr<grpc::ClientContext>>* calls) {
+        return calls->empty();
+      },
+      &open_));
 }
 
 namespace {
@@ -50,7 +65,7 @@ void Forward(UnaryCalls& calls, const LeaseCallTarget& target, const Request& re
   call->request = request;
   call->context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(target.timeout));
   call->context.AddMetadata(kClusterIdMetadata, absl::StrFormat("%x", target.cluster_id));
-  if (!calls.Add(&call->context)) {
+  if (!calls.Add(std::shared_ptr<grpc::ClientContext>(call, &call->context))) {
     done(absl::UnavailableError("peer transport: member is stopping"));
     return;
   }

@@ -13,7 +13,7 @@
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -25,8 +25,9 @@ namespace cairn::peer {
 // The calls in flight. Thread-safe.
 class UnaryCalls {
  public:
-  // False once stopping: the call must not start.
-  bool Add(grpc::ClientContext* context);
+  // False once stopping: the call must not start. `context` may keep its owner alive (an aliasing
+  // shared_ptr) so CancelAllAndWait can cancel it without holding the lock.
+  bool Add(std::shared_ptr<grpc::ClientContext> context);
   void Remove(grpc::ClientContext* context);
   // Refuses new calls, cancels the open ones and waits until each has run its callback and been
   // removed. Must not be called from a call's callback.
@@ -34,7 +35,7 @@ class UnaryCalls {
 
  private:
   absl::Mutex mu_;
-  absl::flat_hash_set<grpc::ClientContext*> open_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<grpc::ClientContext*, std::shared_ptr<grpc::ClientContext>> open_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
