@@ -53,15 +53,13 @@ absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest&
       if (lease_changes) lease_changes->push_back({LeaseChange::kRevoked, id, 0});
       return absl::OkStatus();
     }
+    case cairnpb::LogRequest::REQUEST_NOT_SET:
+    case cairnpb::LogRequest::kConfChange:
+    case cairnpb::LogRequest::kMemberAttributes:
+      return absl::OkStatus();  // membership is the write pipeline's; an empty request changes nothing
     default:
       return absl::InternalError("cairn: log entry of a kind this version cannot apply");
   }
-}
-
-void StampHeader(const HeaderInfo& info, etcdserverpb::ResponseHeader* header) {
-  header->set_cluster_id(info.cluster_id);
-  header->set_member_id(info.member_id);
-  header->set_raft_term(info.raft_term);
 }
 
 }  // namespace cairn::server

@@ -3,6 +3,7 @@
 // the same path. Runs on the writer thread only.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct HeaderInfo {
   uint64_t cluster_id = 0;
   uint64_t member_id = 0;
   uint64_t raft_term = 0;
+  // When set, the current term is read from here (the write pipeline's) instead of raft_term.
+  const std::atomic<uint64_t>* raft_term_source = nullptr;
 };
 
 // What applying a request changed beyond the key space, for the lessor to follow.
@@ -36,7 +39,13 @@ absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest&
                              google::protobuf::Message* response,
                              std::vector<LeaseChange>* lease_changes = nullptr);
 
-// Sets cluster_id, member_id and raft_term; the revision is left as the store set it.
-void StampHeader(const HeaderInfo& info, etcdserverpb::ResponseHeader* header);
+// Sets cluster_id, member_id and raft_term; the revision is left as the store set it. Inline so
+// that the libraries below cairn_server (lease, watch) stamp headers the same way.
+inline void StampHeader(const HeaderInfo& info, etcdserverpb::ResponseHeader* header) {
+  header->set_cluster_id(info.cluster_id);
+  header->set_member_id(info.member_id);
+  header->set_raft_term(info.raft_term_source != nullptr ? info.raft_term_source->load(std::memory_order_relaxed)
+                                                         : info.raft_term);
+}
 
 }  // namespace cairn::server

@@ -13,21 +13,12 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/membership.h"
 
 namespace cairn::server {
 namespace {
 
 namespace fs = std::filesystem;
-
-// FNV-1a: stable across builds and machines, which std::hash is not.
-uint64_t StableHash(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h == 0 ? 1 : h;
-}
 
 absl::Status Errno(const std::string& what, const std::string& path) {
   return absl::FailedPreconditionError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
@@ -136,8 +127,8 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(const std::string& path,
       return absl::DataLossError(absl::StrCat("cannot read member identity from ", identity_path));
     }
   } else {
-    dir->member_id_ = StableHash(member_seed);
-    dir->cluster_id_ = StableHash(cluster_seed);
+    dir->member_id_ = StableId(member_seed);
+    dir->cluster_id_ = StableId(cluster_seed);
     std::string text = absl::StrCat("member_id ", absl::Hex(dir->member_id_), "\ncluster_id ",
                                     absl::Hex(dir->cluster_id_), "\n");
     if (auto s = WriteFileDurably(identity_path, text); !s.ok()) return s;

@@ -6,6 +6,7 @@
 //     LOCK           flock()ed while a cairnd uses the directory
 //     wal/           the write-ahead log (raft/wal)
 //     db/            the LMDB environment (mvcc)
+//     snap/          store images being received from the leader
 //
 // Opening checks, in order, so each failure says clearly what is wrong: the directory can be
 // created and written; it is not an etcd data dir; its format is this version's; no other cairnd
@@ -32,6 +33,7 @@ class DataDir {
 
   std::string WalDir() const { return member_ + "/wal"; }
   std::string DbDir() const { return member_ + "/db"; }
+  std::string SnapDir() const { return member_ + "/snap"; }  // store images received from a leader
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
   bool created() const { return created_; }  // true when this start initialised the directory

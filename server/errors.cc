@@ -15,6 +15,9 @@ absl::Status ErrRequestTooLarge() {
 }
 absl::Status ErrStopped() { return absl::UnavailableError("etcdserver: server stopped"); }
 absl::Status ErrMemberNotFound() { return absl::NotFoundError("etcdserver: member not found"); }
+absl::Status ErrNoLeader() { return absl::UnavailableError("etcdserver: no leader"); }
+absl::Status ErrTimeout() { return absl::UnavailableError("etcdserver: request timed out"); }
+absl::Status ErrLeaderChanged() { return absl::UnavailableError("etcdserver: leader changed"); }
 
 absl::Status Unimplemented(const std::string& method) {
   return absl::UnimplementedError("cairn: " + method + " is not implemented yet");

@@ -21,6 +21,9 @@ absl::Status ErrRequestTooLarge();     // InvalidArgument "etcdserver: request i
 // Server state.
 absl::Status ErrStopped();             // Unavailable "etcdserver: server stopped"
 absl::Status ErrMemberNotFound();      // NotFound "etcdserver: member not found"
+absl::Status ErrNoLeader();            // Unavailable "etcdserver: no leader"
+absl::Status ErrTimeout();             // Unavailable "etcdserver: request timed out"
+absl::Status ErrLeaderChanged();       // Unavailable "etcdserver: leader changed"
 
 // For RPCs Cairn does not serve yet: names the method so the caller knows what is missing.
 absl::Status Unimplemented(const std::string& method);

@@ -32,11 +32,22 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
                                            const etcdserverpb::RangeRequest* request,
                                            etcdserverpb::RangeResponse* response) {
   if (auto s = CheckRange(*request); !s.ok()) return FinishUnary(context, s);
-  // On a single member every acknowledged write is already applied locally, so a local read is
-  // linearizable as well as serializable.
-  absl::Status s = store_->Range(*request, response);
-  if (s.ok()) StampHeader(header_, response->mutable_header());
-  return FinishUnary(context, s);
+  if (request->serializable() || pipeline_->LocalReadsLinearizable()) {
+    absl::Status s = store_->Range(*request, response);
+    if (s.ok()) StampHeader(header_, response->mutable_header());
+    return FinishUnary(context, s);
+  }
+  // A linearizable read elsewhere waits until this member has applied everything the leader had
+  // committed when the read arrived (raft ReadIndex), then reads locally.
+  auto* reactor = context->DefaultReactor();
+  pipeline_->ReadBarrier([this, request, response, reactor](absl::Status ready) {
+    if (ready.ok()) {
+      ready = store_->Range(*request, response);
+      if (ready.ok()) StampHeader(header_, response->mutable_header());
+    }
+    reactor->Finish(ToGrpcStatus(ready));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,

@@ -1,6 +1,7 @@
 #include "server/maintenance_service.h"
 
 #include "server/errors.h"
+#include "server/membership.h"
 #include "server/reactors.h"
 
 namespace cairn::server {
@@ -44,9 +45,9 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   response->set_version(kApiVersion);
   response->set_dbsize(store_->DbSize());
   response->set_dbsizeinuse(store_->DbSizeInUse());
-  response->set_leader(header_.member_id);
+  response->set_leader(pipeline_->Leader());
   response->set_raftindex(pipeline_->LastIndex());
-  response->set_raftterm(header_.raft_term);
+  response->set_raftterm(pipeline_->Term());
   response->set_raftappliedindex(store_->AppliedIndex());
   if (pipeline_->NoSpaceAlarm()) response->add_errors("memberID:" + std::to_string(header_.member_id) + " alarm:NOSPACE ");
   return FinishUnary(context, absl::OkStatus());
@@ -102,14 +103,26 @@ grpc::ServerUnaryReactor* MaintenanceService::Downgrade(grpc::CallbackServerCont
   return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Downgrade"));
 }
 
-ClusterService::ClusterService(mvcc::Store* store, HeaderInfo header, MemberInfo self)
-    : store_(store), header_(header), self_(std::move(self)) {}
+ClusterService::ClusterService(const WritePipeline* pipeline, HeaderInfo header, MemberInfo self)
+    : pipeline_(pipeline), header_(header), self_(std::move(self)) {}
 
-void ClusterService::FillSelf(etcdserverpb::Member* member) const {
-  member->set_id(header_.member_id);
-  member->set_name(self_.name);
-  for (const auto& url : self_.peer_urls) member->add_peerurls(url);
-  for (const auto& url : self_.client_urls) member->add_clienturls(url);
+void ClusterService::FillMember(const cairnpb::MemberRecord& record, etcdserverpb::Member* member) const {
+  member->set_id(record.id());
+  member->set_name(record.name());
+  for (const auto& url : record.peer_urls()) member->add_peerurls(url);
+  for (const auto& url : record.client_urls()) member->add_clienturls(url);
+  member->set_islearner(record.is_learner());
+  if (record.id() == header_.member_id) {
+    // This member knows its own name and client URLs before the cluster has recorded them.
+    member->set_name(self_.name);
+    if (record.client_urls().empty()) {
+      for (const auto& url : self_.client_urls) member->add_clienturls(url);
+    }
+  }
+}
+
+bool ClusterService::IsMember(uint64_t id) const {
+  return FindMember(pipeline_->Membership(), id) != nullptr;
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* context,
@@ -117,7 +130,10 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
                                                      etcdserverpb::MemberListResponse* response) {
   // etcd's member list header carries no revision: membership is not part of the key space.
   StampHeader(header_, response->mutable_header());
-  FillSelf(response->add_members());
+  const cairnpb::Membership membership = pipeline_->Membership();
+  for (const cairnpb::MemberRecord& record : membership.members()) {
+    FillMember(record, response->add_members());
+  }
   return FinishUnary(context, absl::OkStatus());
 }
 
@@ -130,21 +146,21 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerContext* context,
                                                        const etcdserverpb::MemberRemoveRequest* request,
                                                        etcdserverpb::MemberRemoveResponse* response) {
-  if (request->id() != header_.member_id) return FinishUnary(context, ErrMemberNotFound());
-  return FinishUnary(context, Unimplemented("etcdserverpb.Cluster/MemberRemove of the only member"));
+  if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
+  return FinishUnary(context, Unimplemented("etcdserverpb.Cluster/MemberRemove"));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerContext* context,
                                                        const etcdserverpb::MemberUpdateRequest* request,
                                                        etcdserverpb::MemberUpdateResponse* response) {
-  if (request->id() != header_.member_id) return FinishUnary(context, ErrMemberNotFound());
+  if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
   return FinishUnary(context, Unimplemented("etcdserverpb.Cluster/MemberUpdate"));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberPromote(grpc::CallbackServerContext* context,
                                                         const etcdserverpb::MemberPromoteRequest* request,
                                                         etcdserverpb::MemberPromoteResponse* response) {
-  if (request->id() != header_.member_id) return FinishUnary(context, ErrMemberNotFound());
+  if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
   return FinishUnary(context, absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
 }
 

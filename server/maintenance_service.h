@@ -61,7 +61,8 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
-  ClusterService(mvcc::Store* store, HeaderInfo header, MemberInfo self);
+  // `pipeline` (the membership's owner) must outlive the service.
+  ClusterService(const WritePipeline* pipeline, HeaderInfo header, MemberInfo self);
 
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* context,
                                        const etcdserverpb::MemberListRequest* request,
@@ -80,9 +81,10 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                           etcdserverpb::MemberPromoteResponse* response) override;
 
  private:
-  void FillSelf(etcdserverpb::Member* member) const;
+  bool IsMember(uint64_t id) const;
+  void FillMember(const cairnpb::MemberRecord& record, etcdserverpb::Member* member) const;
 
-  mvcc::Store* const store_;
+  const WritePipeline* const pipeline_;
   const HeaderInfo header_;
   const MemberInfo self_;
 };

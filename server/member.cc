@@ -9,6 +9,7 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <filesystem>
 
 #include <grpcpp/grpcpp.h>
 
@@ -26,6 +27,10 @@
 #include "server/lease/lease_service.h"
 #include "server/lease/lessor.h"
 #include "server/maintenance_service.h"
+#include "server/lease_forwarding.h"
+#include "server/membership.h"
+#include "server/peer/channel.h"
+#include "server/peer/peer_transport.h"
 #include "server/unimplemented_service.h"
 #include "server/watch/event_history.h"
 #include "server/watch/watch_hub.h"
@@ -68,13 +73,12 @@ absl::Status ProbeListen(const Endpoint& endpoint) {
   return result;
 }
 
-std::string MemberSeed(const Config& config) {
-  return absl::StrCat(config.name, "|", absl::StrJoin(config.initial_advertise_peer_urls, ","), "|",
-                      config.initial_cluster_token);
-}
-
-std::string ClusterSeed(const Config& config) {
-  return absl::StrCat(config.initial_cluster, "|", config.initial_cluster_token);
+// "http://127.0.0.1:2380" → "127.0.0.1:2380", the form gRPC dials.
+std::string PeerHostPort(const std::string& url) {
+  const size_t scheme = url.find("://");
+  std::string rest = scheme == std::string::npos ? url : url.substr(scheme + 3);
+  const size_t slash = rest.find('/');
+  return slash == std::string::npos ? rest : rest.substr(0, slash);
 }
 
 // The watch hub reads history through this narrow view of the store.
@@ -99,6 +103,9 @@ struct Member::Parts {
   std::unique_ptr<mvcc::Store> store;
   std::unique_ptr<wal::Wal> wal;
   std::unique_ptr<WritePipeline> pipeline;
+  // After the pipeline (destroyed first): it delivers peers' messages into the pipeline.
+  std::unique_ptr<peer::PeerTransport> transport;
+  std::unique_ptr<PeerLeaseForwarder> lease_forwarder;
   // Declared after the store and before the services: destroyed after them, before the store.
   std::unique_ptr<StoreHistory> history;
   std::unique_ptr<watch::WatchHub> watch_hub;
@@ -142,7 +149,9 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   auto p = std::make_unique<Parts>();
   const std::string data_dir = config.EffectiveDataDir();
 
-  auto dir = DataDir::Open(data_dir, MemberSeed(config), ClusterSeed(config));
+  auto dir = DataDir::Open(
+      data_dir, MemberSeed(config.name, config.initial_advertise_peer_urls, config.initial_cluster_token),
+      ClusterSeed(config));
   if (!dir.ok()) return dir.status();
   p->data_dir = std::move(*dir);
 
@@ -175,14 +184,48 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   HeaderInfo header;
   header.cluster_id = p->data_dir->cluster_id();
   header.member_id = p->data_dir->member_id();
-  header.raft_term = 1;
 
   WritePipeline::Options pipeline_options;
   pipeline_options.header = header;
+  pipeline_options.tick = std::chrono::milliseconds(config.heartbeat_interval_ms);
+  pipeline_options.election_ticks =
+      static_cast<int>(std::max<int64_t>(2, config.election_timeout_ms / std::max<int64_t>(1, config.heartbeat_interval_ms)));
+  pipeline_options.request_timeout = std::chrono::milliseconds(5000 + 2 * config.election_timeout_ms);
+  if (config.initial_cluster_state == "new") {
+    auto founders = FoundingMembers(config);
+    if (!founders.ok()) return founders.status();
+    pipeline_options.founders = std::move(*founders);
+  }
+  pipeline_options.self.set_id(header.member_id);
+  pipeline_options.self.set_name(config.name);
+  for (const auto& url : config.initial_advertise_peer_urls) pipeline_options.self.add_peer_urls(url);
+  for (const auto& url : config.advertise_client_urls) pipeline_options.self.add_client_urls(url);
   p->pipeline = std::make_unique<WritePipeline>(p->wal.get(), p->store.get(), pipeline_options);
-  if (auto s = p->pipeline->Replay(replay); !s.ok()) return s;
+  if (auto s = p->pipeline->Recover(replay); !s.ok()) return s;
   replay.clear();
   replay.shrink_to_fit();
+  // Every response header carries the current raft term.
+  header.raft_term_source = p->pipeline->TermSource();
+
+  WritePipeline* pipeline = p->pipeline.get();
+  peer::PeerTransportOptions transport_options;
+  transport_options.self_id = header.member_id;
+  transport_options.cluster_id = header.cluster_id;
+  transport_options.on_message = [pipeline](cairnpb::Message m) { pipeline->Step(std::move(m)); };
+  transport_options.on_unreachable = [pipeline](uint64_t peer) { pipeline->ReportUnreachable(peer); };
+  transport_options.on_snapshot_status = [pipeline](uint64_t peer, bool ok) { pipeline->ReportSnapshot(peer, ok); };
+  transport_options.snapshot_dir = p->data_dir->SnapDir();
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(transport_options.snapshot_dir, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", transport_options.snapshot_dir, ": ", ec.message()));
+  }
+  p->transport = std::make_unique<peer::PeerTransport>(transport_options);
+  PeerLeaseForwarder::Options forwarder_options;
+  forwarder_options.self_id = header.member_id;
+  forwarder_options.leader = [pipeline] { return pipeline->Leader(); };
+  forwarder_options.patience = std::chrono::milliseconds(3 * config.election_timeout_ms);
+  p->lease_forwarder = std::make_unique<PeerLeaseForwarder>(p->transport.get(), forwarder_options);
 
   p->history = std::make_unique<StoreHistory>(p->store.get());
   watch::HubOptions hub_options;
@@ -191,7 +234,6 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
       p->history.get(), [header](etcdserverpb::ResponseHeader* h) { StampHeader(header, h); }, hub_options);
   p->watch = std::make_unique<watch::WatchService>(p->watch_hub.get());
   // Grants and revocations reach the log like every other write.
-  WritePipeline* pipeline = p->pipeline.get();
   lease::Proposer proposer = [pipeline](cairnpb::LogRequest request, google::protobuf::Message* response,
                                         etcdserverpb::ResponseHeader* header,
                                         std::function<void(absl::Status)> done) {
@@ -208,9 +250,6 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   p->lessor = std::make_unique<lease::Lessor>(lessor_options, proposer);
   p->lease_records = lease::StoreLeaseRecords(p->store.get());
   if (auto s = p->lessor->Recover(*p->lease_records); !s.ok()) return s;
-  // A single member is always the leader: every lease gets its full TTL from now (plus an election
-  // timeout, as a new etcd leader grants), so a restart never expires a fleet.
-  p->lessor->Promote(std::chrono::milliseconds(config.election_timeout_ms));
   lease::LeaseServiceOptions lease_options;
   lease_options.no_space = [pipeline] { return pipeline->NoSpaceAlarm(); };
   p->lease = std::make_unique<lease::LeaseService>(p->lessor.get(), p->lease_records.get(), proposer, header,
@@ -231,6 +270,41 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   };
   observers.on_compacted = [hub](int64_t revision) { hub->Compacted(revision); };
   p->pipeline->SetObservers(std::move(observers));
+  PipelineHooks hooks;
+  // Only the leader keeps lease deadlines. A member that starts leading gives every lease its full
+  // TTL plus an election timeout from now, so neither a restart nor an election expires a fleet.
+  const auto extend = std::chrono::milliseconds(config.election_timeout_ms);
+  hooks.on_leadership = [lessor, extend](bool leading) {
+    if (leading) {
+      lessor->Promote(extend);
+    } else {
+      lessor->Demote();
+    }
+  };
+  peer::PeerTransport* transport = p->transport.get();
+  hooks.send = [transport](std::vector<cairnpb::Message> messages) { transport->Send(std::move(messages)); };
+  const uint64_t self_id = header.member_id;
+  hooks.on_membership = [transport, self_id](const cairnpb::Membership& membership) {
+    for (const cairnpb::MemberRecord& m : membership.members()) {
+      if (m.id() == self_id || m.peer_urls().empty()) continue;
+      transport->AddPeer(m.id(), PeerHostPort(m.peer_urls(0)));
+    }
+  };
+  p->pipeline->SetHooks(std::move(hooks));
+  lease::LeaseService* lease_service = p->lease.get();
+  p->lease->SetLeaderForwarder(p->lease_forwarder.get());
+  p->transport->SetLeaseHandlers(
+      [lease_service](const etcdserverpb::LeaseKeepAliveRequest& request,
+                      std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done) {
+        lease_service->AnswerRenew(request, std::move(done));
+      },
+      [lease_service](const etcdserverpb::LeaseTimeToLiveRequest& request,
+                      std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
+        etcdserverpb::LeaseTimeToLiveResponse response;
+        absl::Status s = lease_service->AnswerTimeToLive(request, &response);
+        if (!s.ok()) return done(s);
+        done(std::move(response));
+      });
   p->pipeline->Start();
   p->lessor->Start();
 
@@ -243,7 +317,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   self.client_urls = config.advertise_client_urls;
   p->kv = std::make_unique<KvService>(p->store.get(), p->pipeline.get(), limits, header);
   p->maintenance = std::make_unique<MaintenanceService>(p->store.get(), p->pipeline.get(), header);
-  p->cluster = std::make_unique<ClusterService>(p->store.get(), header, self);
+  p->cluster = std::make_unique<ClusterService>(p->pipeline.get(), header, self);
   p->unimplemented = std::make_unique<UnimplementedService>();
 
   grpc::ServerBuilder builder;
@@ -282,9 +356,10 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
           absl::StrCat("cannot listen on ", config.listen_client_urls[i].HostPort()));
     }
   }
-  // The peer port is held from the start, as etcd does, so a second member cannot take it. Until
-  // replication lands it serves only the catch-all that names what is not implemented.
+  // The peer port carries raft traffic, store images and forwarded lease calls between members.
   grpc::ServerBuilder peer_builder;
+  peer::ConfigurePeerServer(peer_builder);
+  peer_builder.RegisterService(p->transport->service());
   p->peer_ports.assign(config.listen_peer_urls.size(), 0);
   for (size_t i = 0; i < config.listen_peer_urls.size(); ++i) {
     peer_builder.AddListeningPort(config.listen_peer_urls[i].HostPort(), grpc::InsecureServerCredentials(),
@@ -359,6 +434,9 @@ void Member::Parts::Stop() {
   if (pipeline) pipeline->Stop();
   if (grpc_server) grpc_server->Wait();
   if (watch_hub) watch_hub->Shutdown();
+  if (lease_forwarder) lease_forwarder->Stop();
+  // Peers' streams are long-lived: the transport ends them before the peer server shuts down.
+  if (transport) transport->Stop();
   if (peer_server) peer_server->Shutdown(std::chrono::system_clock::now());
   http.clear();
 }

@@ -1,58 +1,143 @@
 #include "server/write_pipeline.h"
 
 #include <cstdio>
+#include <random>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/errors.h"
+#include "server/membership.h"
+#include "server/raft_log.h"
 
 namespace cairn::server {
 namespace {
 
-// Compaction work done between batches is bounded so writes keep flowing during a big compaction.
+using Clock = std::chrono::steady_clock;
+
+// Compaction work done between rounds is bounded so writes keep flowing during a big compaction.
 constexpr size_t kCompactionSliceRevisions = 10000;
-// Replay applies the recovered log in transactions of this many entries.
-constexpr size_t kReplayBatch = 4096;
+// Committed entries applied in one store transaction at most (start-up catch-up).
+constexpr size_t kApplyChunk = 4096;
 
 bool IsNoSpace(const absl::Status& s) { return s.code() == absl::StatusCode::kResourceExhausted; }
+
+// The proposal id of a serialized LogRequest without decoding it: protobuf writes fields in number
+// order, so a non-zero proposal_id (field 1, varint) comes first. 0 when there is none.
+uint64_t PeekProposalId(const std::string& data) {
+  if (data.empty() || static_cast<uint8_t>(data[0]) != 0x08) return 0;
+  uint64_t value = 0;
+  for (size_t i = 1, shift = 0; i < data.size() && shift < 64; ++i, shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(data[i]);
+    value |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return value;
+  }
+  return 0;
+}
 
 }  // namespace
 
 WritePipeline::WritePipeline(wal::Wal* wal, mvcc::Store* store, Options options)
-    : wal_(wal), store_(store), options_(options) {
+    : wal_(wal), store_(store), options_(std::move(options)) {
   last_index_ = store_->AppliedIndex();
+  // Proposal ids start at a random point so that ids from different members never meet: an entry
+  // whose id this member handed out is one of its own proposals.
+  std::random_device random;
+  next_proposal_id_ = ((static_cast<uint64_t>(random()) << 32) | random()) & ((uint64_t{1} << 62) - 1);
+  if (next_proposal_id_ == 0) next_proposal_id_ = 1;
 }
 
 WritePipeline::~WritePipeline() { Stop(); }
 
-absl::Status WritePipeline::Replay(const std::vector<wal::Record>& records) {
-  const uint64_t applied = store_->AppliedIndex();
-  uint64_t last = applied;
-  size_t i = 0;
-  while (i < records.size()) {
-    std::unique_ptr<mvcc::WriteBatch> batch = store_->BeginWrite();
-    if (batch == nullptr) return absl::UnavailableError("cairn: the store cannot start a write transaction");
-    size_t in_batch = 0;
-    for (; i < records.size() && in_batch < kReplayBatch; ++i) {
-      const wal::Record& record = records[i];
-      if (record.type != wal::RecordType::kEntry || record.index <= applied) continue;
-      if (record.index != last + 1) {
-        return absl::DataLossError("cairn: the log skips from index " + std::to_string(last) + " to " +
-                                   std::to_string(record.index) + "; refusing to apply a log with a gap");
-      }
-      cairnpb::LogRequest request;
-      if (!request.ParseFromString(record.payload)) {
-        return absl::DataLossError("cairn: log entry " + std::to_string(record.index) + " does not decode");
-      }
-      // A request that failed when it was first applied fails the same way now: same store, same order.
-      (void)ApplyLogRequest(batch.get(), request, nullptr);
-      last = record.index;
-      ++in_batch;
+cairnpb::Membership WritePipeline::Membership() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return membership_;
+}
+
+absl::Status WritePipeline::Recover(const std::vector<wal::Record>& records) {
+  StorePoint point;
+  point.applied_index = store_->AppliedIndex();
+  point.applied_term = store_->AppliedTerm();
+  auto blob = store_->Membership();
+  if (!blob.ok()) return blob.status();
+  if (!blob->empty()) {
+    if (!point.membership.ParseFromString(*blob)) {
+      return absl::DataLossError("cairn: the store's membership record does not decode");
     }
-    if (in_batch == 0) break;
-    batch->SetApplied(last, options_.term);
-    if (auto s = batch->Commit(); !s.ok()) return s;
+    point.has_membership = true;
   }
-  last_index_ = last;
+  auto log = RecoverLog(records, point, options_.founders);
+  if (!log.ok()) return log.status();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    membership_ = point.membership;
+  }
+
+  if (log->single_member_upgrade) {
+    if (options_.founders.size() != 1) {
+      return absl::FailedPreconditionError(
+          "cairn: this data directory was written by a single-member cairnd; start it alone "
+          "(--initial-cluster naming only this member) and add members afterwards");
+    }
+    cairnpb::Membership alone;
+    alone.mutable_conf_state()->add_voters(options_.founders[0].id());
+    *alone.add_members() = options_.founders[0];
+    std::unique_ptr<mvcc::WriteBatch> txn = store_->BeginWrite();
+    if (txn == nullptr) return absl::UnavailableError("cairn: the store cannot start a write transaction");
+    if (auto s = txn->SetMembership(alone.SerializeAsString()); !s.ok()) return s;
+    txn->SetApplied(point.applied_index, point.applied_term);
+    if (auto s = txn->Commit(); !s.ok()) return s;
+    std::lock_guard<std::mutex> lock(mu_);
+    membership_ = alone;
+  }
+  if (log->founded) {
+    std::vector<wal::Record> founding;
+    for (const auto& e : log->entries) founding.push_back(EntryToRecord(e));
+    founding.push_back(HardStateToRecord(log->hard_state));
+    if (auto s = wal_->Write(founding); !s.ok()) return s;
+    if (auto s = wal_->Sync(); !s.ok()) return s;
+  }
+
+  // Committed entries the store lacks are applied now, so the member serves current data at once.
+  std::vector<cairnpb::Entry> committed;
+  std::vector<cairnpb::Entry> rest;
+  for (auto& e : log->entries) {
+    (e.index() <= log->hard_state.commit() ? committed : rest).push_back(std::move(e));
+  }
+  for (size_t i = 0; i < committed.size(); i += kApplyChunk) {
+    std::vector<cairnpb::Entry> chunk(committed.begin() + i,
+                                      committed.begin() + std::min(committed.size(), i + kApplyChunk));
+    ApplyEntries(chunk);
+    if (!broken_.ok()) return broken_;
+  }
+
+  const uint64_t applied = store_->AppliedIndex();
+  if (applied > 0) {
+    cairnpb::Snapshot snap;
+    snap.mutable_metadata()->set_index(applied);
+    snap.mutable_metadata()->set_term(store_->AppliedTerm());
+    *snap.mutable_metadata()->mutable_conf_state() = membership_.conf_state();
+    if (auto s = storage_.ApplySnapshot(snap); !s.ok()) return s;
+  }
+  if (auto s = storage_.Append(rest); !s.ok()) return s;
+  cairnpb::HardState hs = log->hard_state;
+  hs.set_commit(std::max(hs.commit(), applied));
+  storage_.SetHardState(hs);
+
+  raft::Config config;
+  config.id = options_.header.member_id;
+  config.election_tick = options_.election_ticks;
+  config.heartbeat_tick = 1;
+  config.storage = &storage_;
+  config.applied = applied;
+  config.max_size_per_msg = 1 << 20;
+  config.max_committed_size_per_ready = 64 << 20;
+  auto node = raft::RawNode::Create(config);
+  if (!node.ok()) return node.status();
+  node_ = std::move(*node);
+  term_ = hs.term();
+  commit_ = hs.commit();
+  last_index_ = *storage_.LastIndex();
+  single_voter_ = Voters(membership_) == std::vector<uint64_t>{options_.header.member_id};
   compaction_pending_ = store_->CompactionPending();
   return absl::OkStatus();
 }
@@ -75,11 +160,28 @@ void WritePipeline::Stop() {
   // A clean stop leaves nothing to replay: the next start is as fast as it can be.
   TrimLog();
   std::deque<PendingWrite> leftover;
+  std::vector<std::function<void(absl::Status)>> reads;
   {
     std::lock_guard<std::mutex> lock(mu_);
     leftover.swap(queue_);
+    reads.swap(read_queue_);
   }
   for (PendingWrite& w : leftover) w.done(ErrStopped());
+  for (auto& [id, waiting] : proposed_) waiting.write.done(ErrStopped());
+  proposed_.clear();
+  for (auto& r : reads) r(ErrStopped());
+  for (auto& round : reads_without_leader_) {
+    for (auto& r : round.waiters) r(ErrStopped());
+  }
+  reads_without_leader_.clear();
+  for (auto& [ctx, round] : read_rounds_) {
+    for (auto& r : round.waiters) r(ErrStopped());
+  }
+  read_rounds_.clear();
+  for (auto& [index, round] : reads_to_apply_) {
+    for (auto& r : round.waiters) r(ErrStopped());
+  }
+  reads_to_apply_.clear();
   for (PendingWrite& w : awaiting_compaction_) w.done(ErrStopped());
   awaiting_compaction_.clear();
 }
@@ -96,17 +198,58 @@ void WritePipeline::Submit(PendingWrite write) {
   write.done(ErrStopped());
 }
 
-uint64_t WritePipeline::LastIndex() const { return last_index_.load(); }
+void WritePipeline::Step(cairnpb::Message message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return;
+  inbox_.push_back(std::move(message));
+  wake_.notify_one();
+}
+
+void WritePipeline::ReportUnreachable(uint64_t peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reports_.emplace_back(peer, 0);
+  wake_.notify_one();
+}
+
+void WritePipeline::ReportSnapshot(uint64_t peer, bool ok) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reports_.emplace_back(peer, ok ? 1 : 2);
+  wake_.notify_one();
+}
+
+void WritePipeline::ReadBarrier(std::function<void(absl::Status)> done) {
+  if (LocalReadsLinearizable()) return done(absl::OkStatus());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      read_queue_.push_back(std::move(done));
+      wake_.notify_one();
+      return;
+    }
+  }
+  done(ErrStopped());
+}
+
 bool WritePipeline::NoSpaceAlarm() const { return nospace_.load(); }
 void WritePipeline::DisarmNoSpace() { nospace_ = false; }
 
 void WritePipeline::Run() {
+  if (hooks_.on_membership) hooks_.on_membership(Membership());
+  if (single_voter_) node_->Campaign();  // nobody to wait for: lead at once
+  HandleReadies();
+  Clock::time_point next_tick = Clock::now() + options_.tick;
   std::vector<PendingWrite> batch;
+  std::vector<cairnpb::Message> inbox;
+  std::vector<std::pair<uint64_t, int>> reports;
+  std::vector<std::function<void(absl::Status)>> reads;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait_for(lock, options_.store_sync_interval,
-                     [&] { return stopping_ || !queue_.empty() || compaction_pending_; });
+      const Clock::time_point wake_at = std::min(next_tick, last_store_sync_ + options_.store_sync_interval);
+      wake_.wait_until(lock, wake_at, [&] {
+        return stopping_ || !queue_.empty() || !inbox_.empty() || !reports_.empty() || !read_queue_.empty() ||
+               compaction_pending_;
+      });
       if (stopping_) return;
       size_t bytes = 0;
       while (!queue_.empty() && batch.size() < options_.max_batch &&
@@ -115,17 +258,52 @@ void WritePipeline::Run() {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      inbox.swap(inbox_);
+      reports.swap(reports_);
+      reads.swap(read_queue_);
     }
-    if (!batch.empty()) {
-      ProcessBatch(batch);
+    const Clock::time_point now = Clock::now();
+    if (!broken_.ok()) {
+      for (PendingWrite& w : batch) w.done(broken_);
+      for (auto& r : reads) r(broken_);
       batch.clear();
-      // The log rolled to a new segment: make the store durable and drop the segments it covers,
-      // so the log (and start-up replay) stays about one segment long whatever the data size.
-      if (wal_->stats().live_segments > 1) TrimLog();
+      inbox.clear();
+      reports.clear();
+      reads.clear();
+      continue;
     }
-    if (std::chrono::steady_clock::now() - last_store_sync_ >= options_.store_sync_interval) {
-      SyncStore();
+    for (const cairnpb::Message& m : inbox) (void)node_->Step(m);
+    inbox.clear();
+    for (const auto& [peer, kind] : reports) {
+      if (kind == 0) {
+        node_->ReportUnreachable(peer);
+      } else {
+        node_->ReportSnapshot(peer, kind == 1);
+      }
     }
+    reports.clear();
+    if (now >= next_tick) {
+      node_->Tick();
+      next_tick += options_.tick;
+      if (next_tick <= now) next_tick = now + options_.tick;  // fell behind: do not burst ticks
+      ExpireWaiters(now);
+    }
+    for (PendingWrite& w : batch) Propose(w, now);
+    batch.clear();
+    if (!reads_without_leader_.empty() && Leader() != 0) {
+      std::vector<ReadRound> retry;
+      retry.swap(reads_without_leader_);
+      for (ReadRound& round : retry) StartReadRound(std::move(round));
+    }
+    if (!reads.empty()) StartReadRound(ReadRound{std::move(reads), now + options_.request_timeout});
+    reads.clear();
+    HandleReadies();
+    if (!broken_.ok()) continue;
+
+    // The log rolled to a new segment: make the store durable and drop the segments it covers,
+    // so the log (and start-up replay) stays about one segment long whatever the data size.
+    if (wal_->stats().live_segments > 1) TrimLog();
+    if (Clock::now() - last_store_sync_ >= options_.store_sync_interval) SyncStore();
     if (compaction_pending_) {
       auto done = store_->CompactStep(kCompactionSliceRevisions);
       if (!done.ok()) {
@@ -137,94 +315,304 @@ void WritePipeline::Run() {
         FinishPhysicalCompactions(true);
       }
     }
+    CompactMemoryLog();
   }
 }
 
-void WritePipeline::ProcessBatch(std::vector<PendingWrite>& batch) {
-  if (!broken_.ok()) {
-    for (PendingWrite& w : batch) w.done(broken_);
+void WritePipeline::Propose(PendingWrite& write, Clock::time_point now) {
+  const uint64_t id = next_proposal_id_++;
+  write.request.set_proposal_id(id);
+  absl::Status s = node_->Propose(write.request.SerializeAsString());
+  if (!s.ok()) {
+    write.done(ErrNoLeader());
     return;
   }
+  proposed_.emplace(id, Waiting{std::move(write), now + options_.request_timeout});
+}
+
+void WritePipeline::StartReadRound(ReadRound round) {
+  std::string context = absl::StrCat("read-", ++next_read_id_);
+  if (Leader() == 0 || !node_->ReadIndex(context).ok()) {
+    reads_without_leader_.push_back(std::move(round));
+    return;
+  }
+  read_rounds_.emplace(std::move(context), std::move(round));
+}
+
+void WritePipeline::HandleReadies() {
+  while (broken_.ok() && node_->HasReady()) {
+    raft::Ready rd = node_->GetReady();
+    if (rd.soft_state) {
+      const uint64_t previous_leader = leader_.exchange(rd.soft_state->lead);
+      const bool leading = rd.soft_state->role == raft::Role::kLeader;
+      if (leading != is_leader_) {
+        is_leader_ = leading;
+        if (!leading && leader_ready_) SetLeaderReady(false);
+      }
+      if (previous_leader != rd.soft_state->lead) {
+        // A read round sent to the old leader may never be answered: ask the new one.
+        for (auto& [ctx, round] : read_rounds_) reads_without_leader_.push_back(std::move(round));
+        read_rounds_.clear();
+      }
+    }
+    if (rd.hard_state) {
+      term_ = rd.hard_state->term();
+      commit_ = rd.hard_state->commit();
+    }
+    Persist(rd);
+    if (!broken_.ok()) return;
+    if (!rd.messages.empty() && hooks_.send) hooks_.send(std::move(rd.messages));
+    if (rd.snapshot) {
+      // Installing a leader's store image is not supported yet: the follower cannot catch up.
+      std::fprintf(stderr, "cairnd: a snapshot at index %llu arrived but installing snapshots is not supported\n",
+                   static_cast<unsigned long long>(rd.snapshot->metadata().index()));
+    }
+    for (size_t i = 0; i < rd.committed_entries.size(); i += kApplyChunk) {
+      if (i == 0 && rd.committed_entries.size() <= kApplyChunk) {
+        ApplyEntries(rd.committed_entries);
+      } else {
+        std::vector<cairnpb::Entry> chunk(
+            rd.committed_entries.begin() + i,
+            rd.committed_entries.begin() + std::min(rd.committed_entries.size(), i + kApplyChunk));
+        ApplyEntries(chunk);
+      }
+      if (!broken_.ok()) return;
+    }
+    for (const raft::ReadState& rs : rd.read_states) {
+      auto it = read_rounds_.find(rs.context);
+      if (it == read_rounds_.end()) continue;
+      reads_to_apply_.emplace(rs.index, std::move(it->second));
+      read_rounds_.erase(it);
+    }
+    node_->Advance(rd);
+    ServeReads();
+  }
+}
+
+void WritePipeline::Persist(const raft::Ready& rd) {
   std::vector<wal::Record> records;
-  records.reserve(batch.size());
-  uint64_t index = last_index_.load();
-  for (PendingWrite& w : batch) {
-    wal::Record record;
-    record.type = wal::RecordType::kEntry;
-    record.term = options_.term;
-    record.index = ++index;
-    w.request.SerializeToString(&record.payload);
-    records.push_back(std::move(record));
+  records.reserve(rd.entries.size() + 1);
+  for (const cairnpb::Entry& e : rd.entries) records.push_back(EntryToRecord(e));
+  if (rd.hard_state) {
+    if (rd.must_sync || !rd.entries.empty()) {
+      records.push_back(HardStateToRecord(*rd.hard_state));
+      has_pending_hard_state_ = false;
+    } else {
+      // Only the commit index moved: nothing depends on it being durable, so it rides along with
+      // the next write instead of costing one of its own.
+      rd.hard_state->SerializeToString(&pending_hard_state_);
+      has_pending_hard_state_ = true;
+    }
+  } else if (has_pending_hard_state_ && !records.empty()) {
+    cairnpb::HardState hs;
+    hs.ParseFromString(pending_hard_state_);
+    records.push_back(HardStateToRecord(hs));
+    has_pending_hard_state_ = false;
   }
-
-  absl::Status logged = wal_->Write(records);
-  if (logged.ok()) logged = wal_->Sync();
-  if (!logged.ok()) {
-    // Nothing in this batch is durable, so nothing may be applied or acknowledged. Later writes
-    // would land after a hole; stop taking writes rather than risk it.
-    std::fprintf(stderr, "cairnd: write-ahead log failed, refusing further writes: %s\n",
-                 logged.ToString().c_str());
-    broken_ = absl::UnavailableError("cairn: write-ahead log failed: " + std::string(logged.message()));
-    for (PendingWrite& w : batch) w.done(broken_);
-    return;
+  if (!records.empty()) {
+    absl::Status logged = wal_->Write(records);
+    if (logged.ok() && rd.must_sync) logged = wal_->Sync();
+    if (!logged.ok()) return Fail("write-ahead log failed", logged);
+    batches_.fetch_add(1, std::memory_order_relaxed);
   }
+  if (!rd.entries.empty()) {
+    if (auto s = storage_.Append(rd.entries); !s.ok()) return Fail("raft log append failed", s);
+    last_index_ = rd.entries.back().index();
+  }
+  if (rd.hard_state) storage_.SetHardState(*rd.hard_state);
+}
 
+void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
+  if (entries.empty()) return;
+  const uint64_t applied_before = store_->AppliedIndex();
+  if (entries.back().index() <= applied_before) return;
   std::unique_ptr<mvcc::WriteBatch> txn = store_->BeginWrite();
   if (txn == nullptr) {
-    broken_ = absl::UnavailableError("cairn: the store cannot start a write transaction");
-    std::fprintf(stderr, "cairnd: %s, refusing further writes\n", std::string(broken_.message()).c_str());
-    for (PendingWrite& w : batch) w.done(broken_);
-    return;
+    return Fail("the store cannot start a write transaction", absl::UnavailableError("BeginWrite"));
   }
-  std::vector<absl::Status> results;
-  results.reserve(batch.size());
+  struct Answer {
+    PendingWrite write;
+    absl::Status status;
+  };
+  std::vector<Answer> answers;
   std::vector<LeaseChange> lease_changes;
-  for (PendingWrite& w : batch) {
-    absl::Status s = ApplyLogRequest(txn.get(), w.request, w.response, &lease_changes);
-    if (IsNoSpace(s)) nospace_ = true;
-    results.push_back(std::move(s));
+  std::vector<int64_t> compactions;
+  bool membership_changed = false;
+  bool own_term_applied = false;
+  uint64_t last_index = 0, last_term = 0;
+  cairnpb::Membership membership;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    membership = membership_;
   }
-  txn->SetApplied(index, options_.term);
-  absl::Status committed = txn->Commit();
-  if (!committed.ok()) {
-    // The records are in the log, so a restart will apply them; the store is what failed.
-    std::fprintf(stderr, "cairnd: store commit failed, refusing further writes: %s\n",
-                 committed.ToString().c_str());
-    broken_ = absl::UnavailableError("cairn: store commit failed: " + std::string(committed.message()));
-    for (PendingWrite& w : batch) w.done(broken_);
-    return;
+  for (const cairnpb::Entry& e : entries) {
+    if (e.index() <= applied_before) continue;
+    last_index = e.index();
+    last_term = e.term();
+    if (is_leader_ && e.term() == term_.load()) own_term_applied = true;
+    if (e.type() == cairnpb::ENTRY_CONF_CHANGE) {
+      cairnpb::ConfChange change;
+      if (!change.ParseFromString(e.data())) {
+        return Fail(absl::StrCat("membership change at index ", e.index(), " does not decode"),
+                    absl::DataLossError("conf change"));
+      }
+      if (node_ != nullptr) node_->ApplyConfChange(change);
+      ApplyConfChangeToMembership(change, &membership);
+      membership_changed = true;
+      continue;
+    }
+    if (e.data().empty()) continue;  // a new leader's no-op
+    const uint64_t id = PeekProposalId(e.data());
+    auto mine = id != 0 ? proposed_.find(id) : proposed_.end();
+    absl::Status status;
+    if (mine != proposed_.end()) {
+      PendingWrite w = std::move(mine->second.write);
+      proposed_.erase(mine);
+      status = ApplyLogRequest(txn.get(), w.request, w.response, &lease_changes);
+      if (status.ok() && w.request.has_compaction()) compactions.push_back(w.request.compaction().revision());
+      answers.push_back(Answer{std::move(w), status});
+    } else {
+      cairnpb::LogRequest request;
+      if (!request.ParseFromString(e.data())) {
+        return Fail(absl::StrCat("log entry ", e.index(), " does not decode"), absl::DataLossError("entry"));
+      }
+      if (request.has_member_attributes()) {
+        ApplyMemberAttributes(request.member_attributes(), &membership);
+        membership_changed = true;
+        continue;
+      }
+      // A request that failed on the member that proposed it fails the same way here: same store,
+      // same order.
+      status = ApplyLogRequest(txn.get(), request, nullptr, &lease_changes);
+      if (status.ok() && request.has_compaction()) {
+        compactions.push_back(request.compaction().revision());
+        compaction_pending_ = true;
+      }
+    }
+    if (IsNoSpace(status)) nospace_ = true;
   }
-  last_index_ = index;
-  batches_.fetch_add(1, std::memory_order_relaxed);
+  if (last_index == 0) return;
+  if (membership_changed) {
+    if (auto s = txn->SetMembership(membership.SerializeAsString()); !s.ok()) return Fail("membership write", s);
+  }
+  txn->SetApplied(last_index, last_term);
+  if (absl::Status committed = txn->Commit(); !committed.ok()) {
+    // The entries are in the log, so a restart will apply them; the store is what failed.
+    for (Answer& a : answers) a.write.done(absl::UnavailableError("cairn: store commit failed"));
+    return Fail("store commit failed", committed);
+  }
+  writes_.fetch_add(answers.size(), std::memory_order_relaxed);
+  if (membership_changed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    membership_ = membership;
+  }
   // Watchers and the lessor learn of the batch before its writers are answered, so a client that
   // sees its put acknowledged can count on watchers having it queued.
   if (observers_.on_events && !txn->events().empty()) observers_.on_events(txn->events(), txn->revision());
   if (observers_.on_lease_change) {
     for (const LeaseChange& change : lease_changes) observers_.on_lease_change(change);
   }
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (results[i].ok() && batch[i].request.has_compaction() && observers_.on_compacted) {
-      observers_.on_compacted(batch[i].request.compaction().revision());
-    }
+  if (observers_.on_compacted) {
+    for (int64_t rev : compactions) observers_.on_compacted(rev);
   }
-  writes_.fetch_add(batch.size(), std::memory_order_relaxed);
-
-  for (size_t i = 0; i < batch.size(); ++i) {
-    PendingWrite& w = batch[i];
-    if (results[i].ok() && w.header != nullptr) StampHeader(options_.header, w.header);
-    if (results[i].ok() && w.request.has_compaction()) {
+  HeaderInfo header = options_.header;
+  header.raft_term_source = &term_;
+  for (Answer& a : answers) {
+    PendingWrite& w = a.write;
+    if (a.status.ok() && w.header != nullptr) StampHeader(header, w.header);
+    if (a.status.ok() && w.request.has_compaction()) {
       compaction_pending_ = true;
       if (w.request.compaction().physical()) {
         awaiting_compaction_.push_back(std::move(w));
         continue;
       }
     }
-    w.done(results[i]);
+    w.done(a.status);
+  }
+  if (membership_changed) {
+    single_voter_ = Voters(membership) == std::vector<uint64_t>{options_.header.member_id};
+    if (hooks_.on_membership) hooks_.on_membership(membership);
+  }
+  if (own_term_applied && !leader_ready_) SetLeaderReady(true);
+  if (node_ != nullptr && !published_self_ && Leader() != 0) {
+    // Tell the cluster this member's name and client URLs once (etcd's publish), if they differ.
+    const cairnpb::MemberRecord* known = FindMember(membership, options_.header.member_id);
+    published_self_ = true;
+    if (known != nullptr && (known->name() != options_.self.name() ||
+                             !std::equal(known->client_urls().begin(), known->client_urls().end(),
+                                         options_.self.client_urls().begin(), options_.self.client_urls().end()))) {
+      cairnpb::LogRequest publish;
+      *publish.mutable_member_attributes() = options_.self;
+      publish.mutable_member_attributes()->set_id(options_.header.member_id);
+      (void)node_->Propose(publish.SerializeAsString());
+    }
   }
 }
 
+void WritePipeline::ServeReads() {
+  const uint64_t applied = store_->AppliedIndex();
+  while (!reads_to_apply_.empty() && reads_to_apply_.begin()->first <= applied) {
+    for (auto& w : reads_to_apply_.begin()->second.waiters) w(absl::OkStatus());
+    reads_to_apply_.erase(reads_to_apply_.begin());
+  }
+}
+
+void WritePipeline::ExpireWaiters(Clock::time_point now) {
+  for (auto it = proposed_.begin(); it != proposed_.end();) {
+    if (it->second.deadline <= now) {
+      it->second.write.done(ErrTimeout());
+      it = proposed_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = read_rounds_.begin(); it != read_rounds_.end();) {
+    if (it->second.deadline <= now) {
+      for (auto& w : it->second.waiters) w(ErrTimeout());
+      it = read_rounds_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = reads_without_leader_.begin(); it != reads_without_leader_.end();) {
+    if (it->deadline <= now) {
+      for (auto& w : it->waiters) w(ErrTimeout());
+      it = reads_without_leader_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void WritePipeline::CompactMemoryLog() {
+  const uint64_t applied = store_->AppliedIndex();
+  auto first = storage_.FirstIndex();
+  if (!first.ok() || applied < *first + 2 * options_.log_retention) return;
+  cairnpb::ConfState conf;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    conf = membership_.conf_state();
+  }
+  if (!storage_.CreateSnapshot(applied, conf, std::string()).ok()) return;
+  (void)storage_.Compact(applied - options_.log_retention);
+}
+
+void WritePipeline::SetLeaderReady(bool ready) {
+  leader_ready_ = ready;
+  local_reads_.store(ready && single_voter_, std::memory_order_release);
+  if (hooks_.on_leadership) hooks_.on_leadership(ready);
+}
+
+void WritePipeline::Fail(const std::string& what, const absl::Status& status) {
+  std::fprintf(stderr, "cairnd: %s, refusing further writes: %s\n", what.c_str(), status.ToString().c_str());
+  broken_ = absl::UnavailableError("cairn: " + what + ": " + std::string(status.message()));
+  local_reads_ = false;
+  for (auto& [id, waiting] : proposed_) waiting.write.done(broken_);
+  proposed_.clear();
+}
+
 bool WritePipeline::SyncStore() {
-  last_store_sync_ = std::chrono::steady_clock::now();
+  last_store_sync_ = Clock::now();
   if (store_->AppliedIndex() == synced_index_) return true;
   const uint64_t applied = store_->AppliedIndex();
   if (auto s = store_->Sync(); !s.ok()) {

@@ -1,16 +1,23 @@
-// The write path: every client write becomes a log record, is made durable, then applied.
+// The write path: every change to the store is a raft log entry, made durable, committed by a
+// quorum and applied in log order. One member or five, there is no other way to change the store.
 //
-//   Submit() (any gRPC thread) ──queue──▶ writer thread:
-//       take every queued write (group commit) → one WAL write + one fdatasync
-//       → one mvcc WriteBatch applying them in log order, with the applied index → one LMDB commit
-//       → answer each waiting request
+//   Submit() (any gRPC thread) ──queue──▶ writer thread, which drives the raft node:
+//       proposals → raft → entries + hard state written to the WAL, one fdatasync per round
+//       → messages to peers (after the sync) → committed entries applied in one LMDB commit
+//       (with the applied index) → observers → the waiting requests answered
 //
-// There is no other way to change the store. The WAL is the durability point: the store commits
-// without fsync, and Replay() re-applies whatever the store lost, which is idempotent because the
-// applied index is committed in the same LMDB transaction as the data.
+// Peers' messages come in through Step(); outgoing ones leave through Hooks::send. The store is
+// the state machine and also the snapshot: it commits without fsync, is force-synced every
+// store_sync_interval, and only then are WAL segments it covers deleted; a restart resumes the log
+// from its applied index (RecoverLog).
 //
-// Thread model: one writer thread owns the WAL's write side and the store's write side. Submit()
-// is thread-safe; `done` callbacks run on the writer thread and must not block.
+// Reads: on a cluster of one voter that leads and has applied an entry of its own term, the local
+// store is linearizable (LocalReadsLinearizable). Otherwise ReadBarrier() confirms leadership with a
+// quorum (raft ReadIndex) and waits until that index is applied.
+//
+// Thread model: one writer thread owns the raft node, the WAL's write side and the store's write
+// side. Submit/Step/Report*/ReadBarrier and the accessors are thread-safe. `done` callbacks,
+// observers and hooks run on the writer thread and must not block.
 #pragma once
 
 #include <atomic>
@@ -19,15 +26,20 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "cairnpb/internal.pb.h"
+#include "cairnpb/raft.pb.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "mvcc/store.h"
+#include "raft/memory_storage.h"
+#include "raft/raw_node.h"
 #include "raft/wal/wal.h"
 #include "server/applier.h"
 
@@ -50,48 +62,106 @@ struct PipelineObservers {
   std::function<void(const LeaseChange& change)> on_lease_change;
 };
 
+// How the pipeline reaches the rest of the member. Writer thread; must not block.
+struct PipelineHooks {
+  // Raft messages for peers, after what they depend on is durable. Delivery is best effort.
+  std::function<void(std::vector<cairnpb::Message>)> send;
+  // The membership after a change was applied (and once from Start() with the current one).
+  std::function<void(const cairnpb::Membership&)> on_membership;
+  // true once this member leads and has applied an entry of its own term (it knows every committed
+  // lease and key); false when it stops leading.
+  std::function<void(bool)> on_leadership;
+};
+
 class WritePipeline {
  public:
   struct Options {
-    size_t max_batch = 1024;  // most writes sharing one fsync and one LMDB commit
+    size_t max_batch = 1024;  // most proposals taken from the queue per round
     // LMDB caps the pages one write transaction may dirty; a batch stays far below it.
     size_t max_batch_bytes = 64 << 20;
     // How often the store is forced to disk, bounding what replay must redo after a power loss.
     std::chrono::milliseconds store_sync_interval{1000};
-    uint64_t term = 1;        // the log term records carry until consensus drives it
-    HeaderInfo header;
+    HeaderInfo header;  // cluster and member IDs; the raft term comes from the pipeline
+    std::chrono::milliseconds tick{100};  // --heartbeat-interval
+    int election_ticks = 10;              // --election-timeout / --heartbeat-interval
+    // Applied entries kept in memory for followers that fall behind, beyond which they need a
+    // store image instead.
+    uint64_t log_retention = 10000;
+    // A proposal or read not settled by then fails with "etcdserver: request timed out".
+    std::chrono::milliseconds request_timeout{7000};
+    // The members of a new cluster (--initial-cluster, --initial-cluster-state new); empty when
+    // joining an existing one.
+    std::vector<cairnpb::MemberRecord> founders;
+    // This member's own record, published through the log once it has joined.
+    cairnpb::MemberRecord self;
   };
 
   WritePipeline(wal::Wal* wal, mvcc::Store* store, Options options);
   ~WritePipeline();  // Stop()s
 
-  // Applies the log records the store has not applied yet (index > store applied index).
-  // Call once, before Start().
-  absl::Status Replay(const std::vector<wal::Record>& records);
+  // Rebuilds the raft state from the WAL records and the store, applies the committed entries the
+  // store has not applied yet, and creates the raft node. Call once, before Start().
+  absl::Status Recover(const std::vector<wal::Record>& records);
 
   // Set before Start(); not thread-safe.
   void SetObservers(PipelineObservers observers) { observers_ = std::move(observers); }
+  void SetHooks(PipelineHooks hooks) { hooks_ = std::move(hooks); }
 
   void Start();
-  // Finishes the batch in progress, answers every other queued write with "server stopped",
+  // Finishes the round in progress, answers every other queued write with "server stopped",
   // and joins the writer thread. Submit() after Stop() answers at once with the same error.
   void Stop();
 
   void Submit(PendingWrite write);
+  // A raft message from a peer; a peer the transport could not reach; a snapshot send's outcome.
+  void Step(cairnpb::Message message);
+  void ReportUnreachable(uint64_t peer);
+  void ReportSnapshot(uint64_t peer, bool ok);
 
-  // Highest log index written (and applied once the current batch completes).
-  uint64_t LastIndex() const;
+  // Calls `done` (possibly inline) once a read of the local store would be linearizable: OK, or
+  // "etcdserver: request timed out" / "server stopped".
+  void ReadBarrier(std::function<void(absl::Status)> done);
+  bool LocalReadsLinearizable() const { return local_reads_.load(std::memory_order_acquire); }
+
+  uint64_t Leader() const { return leader_.load(std::memory_order_acquire); }
+  uint64_t Term() const { return term_.load(std::memory_order_acquire); }
+  const std::atomic<uint64_t>* TermSource() const { return &term_; }
+  uint64_t CommitIndex() const { return commit_.load(std::memory_order_acquire); }
+  // Highest log index written (applied once the current round completes).
+  uint64_t LastIndex() const { return last_index_.load(std::memory_order_acquire); }
+  cairnpb::Membership Membership() const;
+
   // True while the store has refused a write for lack of space and nobody disarmed it (NOSPACE).
   bool NoSpaceAlarm() const;
-  // Counters for /metrics: batches committed (one fdatasync each) and writes they carried.
+  // Counters for /metrics: log rounds written (one fdatasync each at most) and writes applied.
   uint64_t BatchesCommitted() const { return batches_.load(std::memory_order_relaxed); }
   uint64_t WritesCommitted() const { return writes_.load(std::memory_order_relaxed); }
   void DisarmNoSpace();
 
  private:
+  struct Waiting {
+    PendingWrite write;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct ReadRound {
+    std::vector<std::function<void(absl::Status)>> waiters;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
   void Run();
-  void ProcessBatch(std::vector<PendingWrite>& batch);
+  void Propose(PendingWrite& write, std::chrono::steady_clock::time_point now);
+  // Asks the leader for a read index for these waiters; without a leader they wait for one.
+  void StartReadRound(ReadRound round);
+  void HandleReadies();
+  void Persist(const raft::Ready& rd);
+  // Applies committed entries in one store transaction; answers their waiting writers.
+  void ApplyEntries(const std::vector<cairnpb::Entry>& entries);
+  void ServeReads();
+  void ExpireWaiters(std::chrono::steady_clock::time_point now);
+  void CompactMemoryLog();
+  void SetLeaderReady(bool ready);
   void FinishPhysicalCompactions(bool all_done);
+  void Fail(const std::string& what, const absl::Status& status);
   // Syncs the store and deletes the log segments it now covers. Writer thread (or after it joined).
   void TrimLog();
   // Forces the store to disk if it changed since the last time; false if the sync failed.
@@ -101,23 +171,46 @@ class WritePipeline {
   mvcc::Store* const store_;
   const Options options_;
   PipelineObservers observers_;
+  PipelineHooks hooks_;
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<PendingWrite> queue_;
+  std::vector<cairnpb::Message> inbox_;
+  std::vector<std::pair<uint64_t, int>> reports_;  // (peer, 0 unreachable / 1 snapshot ok / 2 failed)
+  std::vector<std::function<void(absl::Status)>> read_queue_;
+  cairnpb::Membership membership_;  // writer thread writes (under mu_), anyone reads under mu_
   bool stopping_ = false;
   bool started_ = false;
+
   std::atomic<uint64_t> last_index_{0};
+  std::atomic<uint64_t> leader_{0};
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> commit_{0};
+  std::atomic<bool> local_reads_{false};
   std::atomic<bool> nospace_{false};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> writes_{0};
 
-  // Writer-thread state: physical compactions whose callers wait for old revisions to be gone.
+  // Writer-thread state.
+  raft::MemoryStorage storage_;
+  std::unique_ptr<raft::RawNode> node_;
+  uint64_t next_proposal_id_ = 0;
+  std::unordered_map<uint64_t, Waiting> proposed_;   // by proposal id
+  uint64_t next_read_id_ = 0;
+  std::map<std::string, ReadRound> read_rounds_;     // by read context, awaiting the leader's answer
+  std::multimap<uint64_t, ReadRound> reads_to_apply_;  // by read index, awaiting the apply
+  std::vector<ReadRound> reads_without_leader_;
+  bool is_leader_ = false;
+  bool leader_ready_ = false;
+  bool single_voter_ = false;
+  std::string pending_hard_state_;  // a commit-only hard state change, written with the next round
+  bool has_pending_hard_state_ = false;
   std::vector<PendingWrite> awaiting_compaction_;
   bool compaction_pending_ = false;
   std::chrono::steady_clock::time_point last_store_sync_ = std::chrono::steady_clock::now();
   uint64_t synced_index_ = 0;
-  // Set when the log or the store failed: from then on every write gets this error (fail-stop).
+  bool published_self_ = false;
   absl::Status broken_;
 
   std::thread thread_;

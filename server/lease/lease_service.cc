@@ -283,9 +283,7 @@ LeaderForwarder* LeaseService::forwarder() const {
 }
 
 void LeaseService::FillHeader(etcdserverpb::ResponseHeader* header) const {
-  header->set_cluster_id(header_.cluster_id);
-  header->set_member_id(header_.member_id);
-  header->set_raft_term(header_.raft_term);
+  server::StampHeader(header_, header);
   if (header->revision() == 0) header->set_revision(records_->Revision());
 }
 
@@ -358,22 +356,54 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(grpc::CallbackServerCont
     });
     return reactor;
   }
-  response->set_id(request->id());
-  const std::optional<LeaseInfo> info = lessor_->Lookup(request->id());
+  return FinishNow(context, AnswerTimeToLive(*request, response));
+}
+
+absl::Status LeaseService::AnswerTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                                            etcdserverpb::LeaseTimeToLiveResponse* response) const {
+  if (!lessor_->IsPrimary()) return ErrNoLeader();
+  response->set_id(request.id());
+  const std::optional<LeaseInfo> info = lessor_->Lookup(request.id());
   if (!info.has_value()) {
     response->set_ttl(-1);  // etcd answers an unknown lease with TTL -1, not an error
     FillHeader(response->mutable_header());
-    return FinishNow(context, absl::OkStatus());
+    return absl::OkStatus();
   }
   response->set_ttl(info->remaining_ttl);
   response->set_grantedttl(info->granted_ttl);
-  if (request->keys()) {
+  if (request.keys()) {
     std::vector<std::string> keys;
-    if (auto s = records_->KeysOf(request->id(), &keys); !s.ok()) return FinishNow(context, s);
+    if (auto s = records_->KeysOf(request.id(), &keys); !s.ok()) return s;
     for (std::string& key : keys) response->add_keys(std::move(key));
   }
   FillHeader(response->mutable_header());
-  return FinishNow(context, absl::OkStatus());
+  return absl::OkStatus();
+}
+
+void LeaseService::AnswerRenew(const etcdserverpb::LeaseKeepAliveRequest& request,
+                               std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done) {
+  etcdserverpb::LeaseKeepAliveResponse response;
+  response.set_id(request.id());
+  FillHeader(response.mutable_header());
+  auto settle = [response, done](RenewResult result) mutable {
+    switch (result.outcome) {
+      case RenewOutcome::kRenewed:
+        response.set_ttl(result.ttl);
+        return done(response);
+      case RenewOutcome::kNotFound:
+      case RenewOutcome::kRevoking:
+        response.set_ttl(0);  // etcd's "lease is gone"
+        return done(response);
+      case RenewOutcome::kNotPrimary:
+        return done(ErrNoLeader());
+    }
+  };
+  const RenewResult result = lessor_->Renew(request.id());
+  if (result.outcome == RenewOutcome::kRevoking) {
+    lessor_->AwaitRevoke(request.id(), std::move(settle));
+    return;
+  }
+  settle(result);
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* context,

@@ -69,6 +69,14 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                LeaseServiceOptions options = {});
   ~LeaseService() override;  // waits until every keep-alive stream's OnDone has run
 
+  // The leader's side of calls a follower forwarded (see LeaderForwarder): answered from this
+  // member's lessor, or "etcdserver: no leader" when it is not the primary. `done` runs once, inline
+  // or on the thread that settles an expiring lease.
+  absl::Status AnswerTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                                etcdserverpb::LeaseTimeToLiveResponse* response) const;
+  void AnswerRenew(const etcdserverpb::LeaseKeepAliveRequest& request,
+                   std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done);
+
   // Optional; set before serving. `forwarder` must outlive the service.
   void SetLeaderForwarder(LeaderForwarder* forwarder);
 

@@ -20,10 +20,7 @@ bool Outbox::TryPush(OutboxItem& item, bool* kick) {
   if (closed_) return true;  // the stream is going away; nobody will read this
   if (queued_bytes_ > 0 && queued_bytes_ + item.bytes > options_.buffer_bytes) return false;
   Enqueue(std::move(item));
-  if (!consumer_active_) {
-    consumer_active_ = true;
-    *kick = true;
-  }
+  *kick = ClaimConsumerLocked();
   return true;
 }
 
@@ -32,10 +29,52 @@ void Outbox::Push(OutboxItem item, bool* kick) {
   *kick = false;
   if (closed_) return;
   Enqueue(std::move(item));
-  if (!consumer_active_) {
-    consumer_active_ = true;
-    *kick = true;
+  *kick = ClaimConsumerLocked();
+}
+
+bool Outbox::ClaimConsumerLocked() {
+  // While a paced wake-up is pending the consumer stays idle: the wake-up kicks it.
+  if (consumer_active_ || wake_scheduled_) return false;
+  consumer_active_ = true;
+  return true;
+}
+
+void Outbox::Wake() {
+  bool kick = false;
+  {
+    absl::MutexLock lock(&mu_);
+    wake_scheduled_ = false;
+    if (!closed_ && !queue_.empty()) kick = ClaimConsumerLocked();
   }
+  if (kick) Kick();
+}
+
+void Outbox::SetWakeScheduler(WakeScheduler scheduler) {
+  absl::MutexLock lock(&mu_);
+  wake_scheduler_ = std::move(scheduler);
+}
+
+bool Outbox::FrontMayGoLocked() {
+  const Slot& front = queue_.front();
+  if (front.seq < round_end_seq_) return true;  // part of the round in progress
+  // Control responses are never held back; they do not start a round either.
+  if (front.item.control != nullptr) return true;
+  const auto now = std::chrono::steady_clock::now();
+  if (options_.min_round_interval.count() > 0 && wake_scheduler_ &&
+      round_responses_ >= options_.paced_round_responses) {
+    const auto may_start = round_started_ + options_.min_round_interval;
+    if (now < may_start) {
+      if (!wake_scheduled_) {
+        wake_scheduled_ = true;
+        wake_scheduler_(may_start);
+      }
+      return false;
+    }
+  }
+  round_started_ = now;
+  round_end_seq_ = next_seq_;
+  round_responses_ = 0;
+  return true;
 }
 
 void Outbox::Enqueue(OutboxItem item) {
@@ -43,6 +82,7 @@ void Outbox::Enqueue(OutboxItem item) {
   const int64_t watch_id = item.watch_id;
   Slot& slot = queue_.emplace_back();
   slot.item = std::move(item);
+  slot.seq = next_seq_++;
   auto [it, inserted] = last_of_watcher_.try_emplace(watch_id, &slot);
   if (!inserted) {
     it->second->next = &slot;
@@ -70,11 +110,12 @@ bool Outbox::Pop(WireResponse* out) {
       return true;
     }
     while (!queue_.empty() && queue_.front().taken) queue_.pop_front();
-    if (queue_.empty()) {
+    if (queue_.empty() || !FrontMayGoLocked()) {
       consumer_active_ = false;
       return false;
     }
     TakeFrontLocked(&taken);
+    if (taken.front().control == nullptr) ++round_responses_;
     if (wants_room_ && queued_bytes_ < options_.buffer_bytes / 2) {
       wants_room_ = false;
       room = true;

@@ -17,6 +17,16 @@
 // HasRoom() tells the catch-up thread whether the consumer is keeping up; when it says no, the outbox calls
 // `on_room` once the consumer has drained it below half the buffer.
 //
+// Pacing (Options::min_round_interval > 0): the consumer sends in rounds; a round covers what was queued when
+// it began. After a big round (at least `paced_round_responses` event responses: many watchers got events),
+// the next round that starts with events does not begin sooner than the interval after the previous one.
+// Under a steady stream of commits fanned out to many watchers, each watcher therefore gets one response per
+// interval holding every commit since, instead of one small response per commit: fewer writes for the same
+// events, which is what keeps fan-out cheap. Small rounds (few watchers with events) and the first events
+// after a quiet interval go at once, and control responses are never held back (only queued behind held
+// events). While a round is held back Pop() returns false, and the outbox asks its wake scheduler to call
+// Wake() when the round may start.
+//
 // Waking the consumer: a push into an idle outbox (the consumer's last Pop returned false) sets *kick; the
 // pusher then calls Kick() after releasing its own locks, which calls the sink's OnOutputReady(). Close()
 // detaches the sink: once it returns the sink is never called again, and later pushes are dropped.
@@ -25,6 +35,7 @@
 // back into the hub except `on_room`, which Pop() calls with no outbox lock held.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -78,7 +89,11 @@ class Outbox {
     size_t buffer_bytes = 4 << 20;
     size_t max_response_bytes = 2 << 20;  // fragment threshold for watchers that asked for fragments
     HeaderStamper stamper;                // may be empty (tests)
+    // 0 = no pacing. Pacing also needs a wake scheduler (SetWakeScheduler).
+    std::chrono::steady_clock::duration min_round_interval{0};
+    size_t paced_round_responses = 32;
   };
+  using WakeScheduler = std::function<void(std::chrono::steady_clock::time_point)>;
 
   Outbox(Options options, std::function<void()> on_room);
   Outbox(const Outbox&) = delete;
@@ -89,6 +104,11 @@ class Outbox {
   // Queues regardless of the limit: control responses and catch-up batches (whose size the hub bounds).
   void Push(OutboxItem item, bool* kick);
   void Kick();
+  // Called by the wake scheduler at the time it was asked for: kicks the consumer if it is idle.
+  void Wake();
+  // Where paced rounds ask to be woken; must be set before the first push to be used. The scheduler is called
+  // with the outbox lock held and must not call back into the outbox.
+  void SetWakeScheduler(WakeScheduler scheduler);
 
   // Builds the next response into *out. False when nothing is queued: the consumer is then idle and the
   // next push kicks the sink.
@@ -108,6 +128,7 @@ class Outbox {
   // with an earlier one (it leaves the queue when it reaches the front).
   struct Slot {
     OutboxItem item;
+    uint64_t seq = 0;  // push order
     Slot* next = nullptr;
     bool taken = false;
   };
@@ -116,6 +137,10 @@ class Outbox {
   void Enqueue(OutboxItem item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves the front item, and the later event items of its watcher that may go with it, into *taken.
   void TakeFrontLocked(Taken* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // False when the front item must wait for the next paced round (a wake-up is then scheduled).
+  bool FrontMayGoLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the consumer busy if it was idle and no paced wake-up is pending; true if it must be kicked.
+  bool ClaimConsumerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds the response for *taken into *out; pieces after the first (fragments) into *rest.
   void Build(Taken& taken, WireResponse* out, std::vector<WireResponse>* rest) const;
   etcdserverpb::ResponseHeader Header(int64_t revision) const;
@@ -128,6 +153,12 @@ class Outbox {
   absl::flat_hash_map<int64_t, Slot*> last_of_watcher_ ABSL_GUARDED_BY(mu_);
   std::deque<WireResponse> fragments_ ABSL_GUARDED_BY(mu_);  // built, not yet popped
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t round_end_seq_ ABSL_GUARDED_BY(mu_) = 0;  // items below it belong to the current round
+  std::chrono::steady_clock::time_point round_started_ ABSL_GUARDED_BY(mu_);
+  size_t round_responses_ ABSL_GUARDED_BY(mu_) = 0;  // event responses sent in the current round
+  bool wake_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  WakeScheduler wake_scheduler_ ABSL_GUARDED_BY(mu_);
   bool consumer_active_ ABSL_GUARDED_BY(mu_) = false;
   bool wants_room_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

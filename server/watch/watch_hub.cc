@@ -182,6 +182,7 @@ void WatchHub::Shutdown() {
   if (catchup_thread_.joinable() && catchup_thread_.get_id() != std::this_thread::get_id()) {
     catchup_thread_.join();
   }
+  wake_timer_.Shutdown();
 }
 
 std::shared_ptr<WatchStream> WatchHub::OpenStream() {
@@ -189,7 +190,16 @@ std::shared_ptr<WatchStream> WatchHub::OpenStream() {
   outbox.buffer_bytes = options_.stream_buffer_bytes;
   outbox.max_response_bytes = options_.max_response_bytes;
   outbox.stamper = stamper_;
+  outbox.min_round_interval = absl::ToChronoNanoseconds(options_.min_round_interval);
+  outbox.paced_round_responses = options_.paced_round_responses;
+  if (const char* t = getenv("TEMP_ROUND_US")) outbox.min_round_interval = std::chrono::microseconds(atoi(t));
   std::shared_ptr<WatchStream> stream(new WatchStream(this, std::move(outbox)));
+  std::weak_ptr<WatchStream> weak = stream;
+  stream->outbox_.SetWakeScheduler([this, weak](std::chrono::steady_clock::time_point when) {
+    wake_timer_.At(when, [weak] {
+      if (auto alive = weak.lock()) alive->outbox_.Wake();
+    });
+  });
   absl::MutexLock lock(&mu_);
   streams_.insert(stream.get());
   return stream;

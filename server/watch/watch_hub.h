@@ -34,6 +34,7 @@
 #include "server/watch/event_history.h"
 #include "server/watch/key_range.h"
 #include "server/watch/outbox.h"
+#include "server/watch/wake_timer.h"
 
 namespace cairn::watch {
 
@@ -54,6 +55,12 @@ struct HubOptions {
   size_t catchup_watchers_per_round = 64;
   // How often watchers that asked for progress_notify hear the current revision when idle (etcd: 10 min).
   absl::Duration progress_notify_interval = absl::Minutes(10);
+  // After a round of at least `paced_round_responses` event responses, a stream starts its next round of
+  // events no sooner than this (see Outbox): under a steady stream of commits fanned out to many watchers,
+  // each watcher gets one response per interval with all its events since, instead of one per commit. It
+  // bounds the delay it adds; small rounds and events after a quiet interval go at once. Zero disables it.
+  absl::Duration min_round_interval = absl::Milliseconds(20);
+  size_t paced_round_responses = 32;
 };
 
 class WatchHub;
@@ -178,6 +185,7 @@ class WatchHub {
   std::vector<Watcher*> publish_scratch_ ABSL_GUARDED_BY(mu_);  // reused so Publish does not allocate
 
   std::thread catchup_thread_;
+  WakeTimer wake_timer_;  // paced rounds of every stream's outbox
 };
 
 }  // namespace cairn::watch

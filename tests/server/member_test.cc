@@ -83,7 +83,7 @@ TEST_F(MemberTest, PutThenGetWithEtcdRevisionsAndHeader) {
   EXPECT_EQ(put.header().revision(), 2);
   EXPECT_NE(put.header().cluster_id(), 0u);
   EXPECT_EQ(put.header().member_id(), member_->member_id());
-  EXPECT_EQ(put.header().raft_term(), 1u);
+  EXPECT_EQ(put.header().raft_term(), 2u);  // as a new single-member etcd: term 1 founds, 2 elects
   auto got = Get("a");
   ASSERT_EQ(got.kvs_size(), 1);
   EXPECT_EQ(got.kvs(0).value(), "1");
