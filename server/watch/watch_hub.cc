@@ -192,7 +192,6 @@ std::shared_ptr<WatchStream> WatchHub::OpenStream() {
   outbox.stamper = stamper_;
   outbox.min_round_interval = absl::ToChronoNanoseconds(options_.min_round_interval);
   outbox.paced_round_responses = options_.paced_round_responses;
-  if (const char* t = getenv("TEMP_ROUND_US")) outbox.min_round_interval = std::chrono::microseconds(atoi(t));
   std::shared_ptr<WatchStream> stream(new WatchStream(this, std::move(outbox)));
   std::weak_ptr<WatchStream> weak = stream;
   stream->outbox_.SetWakeScheduler([this, weak](std::chrono::steady_clock::time_point when) {

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+#include <vector>
+
 namespace cairn::watch {
 namespace {
 
@@ -148,6 +152,64 @@ TEST(OutboxTest, BuildsEventResponsesFromSharedBatchWithHeaderAndPrevKvChoice) {
   EXPECT_EQ(r.events(1).kv().key(), "k2");
   EXPECT_FALSE(r.events(0).has_prev_kv());
   EXPECT_EQ(batch->EventBytes(0, /*prev_kv=*/true), events[0].ByteSizeLong()) << "the shared batch keeps prev_kv";
+}
+
+TEST(OutboxTest, AfterABigRoundTheNextRoundOfEventsWaitsForTheScheduledWake) {
+  Outbox::Options options{/*buffer_bytes=*/1 << 20, /*max_response_bytes=*/1 << 20, nullptr};
+  options.min_round_interval = std::chrono::milliseconds(500);  // far longer than this test takes to pop
+  options.paced_round_responses = 2;
+  Outbox outbox(options, nullptr);
+  CountingSink sink;
+  outbox.SetSink(&sink);
+  std::vector<std::chrono::steady_clock::time_point> wakes;
+  outbox.SetWakeScheduler([&](std::chrono::steady_clock::time_point when) { wakes.push_back(when); });
+
+  bool kick = false;
+  auto b1 = Batch({"a"}, 2), b2 = Batch({"b"}, 3);
+  for (int64_t id : {1, 2, 3}) outbox.Push(Events(id, b1, {{0, 1}}, 2), &kick);
+  etcdserverpb::WatchResponse r;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(outbox.Pop(&r)) << "the first round goes at once";
+  EXPECT_FALSE(outbox.Pop(&r));
+
+  outbox.Push(Events(1, b2, {{0, 1}}, 3), &kick);
+  EXPECT_TRUE(kick);
+  EXPECT_FALSE(outbox.Pop(&r)) << "three responses made a big round: the next one waits";
+  ASSERT_EQ(wakes.size(), 1u);
+  outbox.Push(Control(5, 10), &kick);
+  EXPECT_FALSE(kick) << "the scheduled wake-up will kick the consumer";
+  EXPECT_FALSE(outbox.Pop(&r)) << "a control response stays behind the events queued before it";
+  EXPECT_EQ(wakes.size(), 1u) << "one wake-up is scheduled, not one per try";
+
+  std::this_thread::sleep_until(wakes[0]);
+  outbox.Wake();
+  EXPECT_EQ(sink.calls, 1);
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.events_size(), 1);
+  EXPECT_EQ(r.events(0).kv().key(), "b");
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.watch_id(), 5);
+  EXPECT_FALSE(outbox.Pop(&r));
+
+  outbox.Push(Events(2, b2, {{0, 1}}, 3), &kick);
+  EXPECT_TRUE(outbox.Pop(&r)) << "the previous round was small: no waiting";
+  EXPECT_EQ(wakes.size(), 1u);
+}
+
+TEST(OutboxTest, ControlResponsesAreNotHeldByPacing) {
+  Outbox::Options options{1 << 20, 1 << 20, nullptr};
+  options.min_round_interval = std::chrono::hours(1);
+  options.paced_round_responses = 1;
+  Outbox outbox(options, nullptr);
+  int wakes = 0;
+  outbox.SetWakeScheduler([&](std::chrono::steady_clock::time_point) { ++wakes; });
+  bool kick = false;
+  auto b = Batch({"a"}, 2);
+  outbox.Push(Events(1, b, {{0, 1}}, 2), &kick);
+  etcdserverpb::WatchResponse r;
+  ASSERT_TRUE(outbox.Pop(&r));
+  outbox.Push(Control(1, 10), &kick);
+  ASSERT_TRUE(outbox.Pop(&r)) << "created/canceled/progress answers are not paced";
+  EXPECT_EQ(wakes, 0);
 }
 
 }  // namespace
