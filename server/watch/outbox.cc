@@ -24,6 +24,28 @@ bool Outbox::TryPush(OutboxItem& item, bool* kick) {
   return true;
 }
 
+void Outbox::TryPushAll(std::vector<OutboxItem>& items, std::vector<uint8_t>* accepted, bool* kick) {
+  accepted->assign(items.size(), 1);
+  absl::MutexLock lock(&mu_);
+  *kick = false;
+  if (closed_) return;  // as TryPush: dropped, nobody will read them
+  int64_t refused_id = 0;
+  bool refused_any = false;
+  for (size_t i = 0; i < items.size(); ++i) {
+    OutboxItem& item = items[i];
+    // A watcher's later pieces never overtake a refused one (its items for one batch are adjacent).
+    if ((refused_any && item.watch_id == refused_id) ||
+        (queued_bytes_ > 0 && queued_bytes_ + item.bytes > options_.buffer_bytes)) {
+      (*accepted)[i] = 0;
+      refused_id = item.watch_id;
+      refused_any = true;
+      continue;
+    }
+    Enqueue(std::move(item));
+  }
+  *kick = ClaimConsumerLocked();
+}
+
 void Outbox::Push(OutboxItem item, bool* kick) {
   absl::MutexLock lock(&mu_);
   *kick = false;

@@ -101,6 +101,9 @@ class Outbox {
 
   // False (item untouched) when the item does not fit under the buffer limit.
   bool TryPush(OutboxItem& item, bool* kick);
+  // TryPush of each item in order under one lock, except that once an item of some watch id is refused, that
+  // id's later items are refused too. (*accepted)[i] says whether items[i] was taken (moved from).
+  void TryPushAll(std::vector<OutboxItem>& items, std::vector<uint8_t>* accepted, bool* kick);
   // Queues regardless of the limit: control responses and catch-up batches (whose size the hub bounds).
   void Push(OutboxItem item, bool* kick);
   void Kick();

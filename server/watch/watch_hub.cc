@@ -250,23 +250,40 @@ void WatchHub::Publish(const std::vector<mvccpb::Event>& events, int64_t revisio
     EncodedBatch::Needs needs;
     for (Watcher* w : touched) (w->prev_kv ? needs.with_prev_kv : needs.without_prev_kv) = true;
     const std::shared_ptr<const EncodedBatch> batch = EncodedBatch::Encode(events, needs);
+
+    // Items grouped by stream, so that each outbox is locked once per batch rather than once per watcher.
+    std::vector<WatchStream*>& streams = publish_streams_;
+    streams.clear();
     for (Watcher* w : touched) {
+      WatchStream* stream = w->stream;
+      if (stream->publish_items_.empty()) streams.push_back(stream);
       absl::InlinedVector<Piece, 1> pieces =
           CutAtRevisions(*batch, w->picks, w->prev_kv, options_.max_response_bytes);
       w->picks.clear();
       for (size_t p = 0; p < pieces.size(); ++p) {
-        const int64_t first_rev = batch->revision(pieces[p].runs.front().begin);
-        OutboxItem item =
-            EventItem(*w, batch, pieces[p], p + 1 == pieces.size() ? revision_after_batch : pieces[p].last_rev);
-        bool kick = false;
-        if (!w->stream->outbox_.TryPush(item, &kick)) {
-          // Everything before this piece is queued; the watcher resumes from its first revision.
-          Park(w, p == 0 ? first_new : first_rev);
-          break;
-        }
-        w->events_since_tick = true;
-        if (kick) AddKick(w->stream, &kicks);
+        // Everything before a refused piece is queued; the watcher then resumes from the piece's revision.
+        const int64_t resume_rev = p == 0 ? first_new : batch->revision(pieces[p].runs.front().begin);
+        stream->publish_items_.push_back(
+            EventItem(*w, batch, pieces[p], p + 1 == pieces.size() ? revision_after_batch : pieces[p].last_rev));
+        stream->publish_pieces_.push_back({w, resume_rev});
       }
+    }
+    for (WatchStream* stream : streams) {
+      bool kick = false;
+      stream->outbox_.TryPushAll(stream->publish_items_, &stream->publish_accepted_, &kick);
+      Watcher* parked = nullptr;
+      for (size_t i = 0; i < stream->publish_pieces_.size(); ++i) {
+        Watcher* w = stream->publish_pieces_[i].watcher;
+        if (stream->publish_accepted_[i]) {
+          w->events_since_tick = true;
+        } else if (w != parked) {
+          Park(w, stream->publish_pieces_[i].resume_rev);
+          parked = w;
+        }
+      }
+      stream->publish_items_.clear();
+      stream->publish_pieces_.clear();
+      if (kick) AddKick(stream, &kicks);
     }
   }
   RunKicks(kicks);

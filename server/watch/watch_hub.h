@@ -105,6 +105,14 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   int64_t next_auto_id_ = 0;
   bool progress_requested_ = false;
   bool closed_ = false;
+  // Publish's scratch: this batch's items for the stream, who they are for, what the outbox took.
+  struct PendingPiece {
+    Watcher* watcher;
+    int64_t resume_rev;  // where the watcher resumes if this piece is refused
+  };
+  std::vector<OutboxItem> publish_items_;
+  std::vector<PendingPiece> publish_pieces_;
+  std::vector<uint8_t> publish_accepted_;
 };
 
 class WatchHub {
@@ -183,6 +191,7 @@ class WatchHub {
 
   size_t round_robin_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Watcher*> publish_scratch_ ABSL_GUARDED_BY(mu_);  // reused so Publish does not allocate
+  std::vector<WatchStream*> publish_streams_ ABSL_GUARDED_BY(mu_);
 
   std::thread catchup_thread_;
   WakeTimer wake_timer_;  // paced rounds of every stream's outbox

@@ -154,6 +154,28 @@ TEST(OutboxTest, BuildsEventResponsesFromSharedBatchWithHeaderAndPrevKvChoice) {
   EXPECT_EQ(batch->EventBytes(0, /*prev_kv=*/true), events[0].ByteSizeLong()) << "the shared batch keeps prev_kv";
 }
 
+TEST(OutboxTest, PushAllRefusesAWatchersLaterPiecesOnceOneIsRefused) {
+  Outbox outbox({/*buffer_bytes=*/100, /*max_response_bytes=*/1000, nullptr}, nullptr);
+  auto b = Batch({"a", "b"}, 2);
+  std::vector<OutboxItem> items;
+  items.push_back(Events(1, b, {{0, 1}}, 2));  // 10 bytes each (see Events)
+  items.push_back(Events(2, b, {{0, 1}}, 2));
+  items[1].bytes = 95;                          // does not fit after the first
+  items.push_back(Events(2, b, {{1, 2}}, 2));  // would fit, but must not overtake watcher 2's refused piece
+  items.push_back(Events(3, b, {{0, 1}}, 2));
+  std::vector<uint8_t> accepted;
+  bool kick = false;
+  outbox.TryPushAll(items, &accepted, &kick);
+  EXPECT_TRUE(kick);
+  EXPECT_EQ(accepted, (std::vector<uint8_t>{1, 0, 0, 1}));
+  etcdserverpb::WatchResponse r;
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.watch_id(), 1);
+  ASSERT_TRUE(outbox.Pop(&r));
+  EXPECT_EQ(r.watch_id(), 3);
+  EXPECT_FALSE(outbox.Pop(&r));
+}
+
 TEST(OutboxTest, AfterABigRoundTheNextRoundOfEventsWaitsForTheScheduledWake) {
   Outbox::Options options{/*buffer_bytes=*/1 << 20, /*max_response_bytes=*/1 << 20, nullptr};
   options.min_round_interval = std::chrono::milliseconds(500);  // far longer than this test takes to pop
