@@ -1,8 +1,5 @@
 // The streaming workloads: watch fan-out, watch latency and lease keep-alive.
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/support/proto_buffer_reader.h>
 
 #include <cstring>
 #include <deque>
@@ -41,8 +38,6 @@ template <>
 class SerializationTraits<cairn::bench::WatchResponseSummary, void> {
  public:
   using Summary = cairn::bench::WatchResponseSummary;
-  using In = google::protobuf::io::CodedInputStream;
-  using Wire = google::protobuf::internal::WireFormatLite;
 
   static Status Serialize(const Summary&, ByteBuffer*, bool*) {
     return Status(StatusCode::UNIMPLEMENTED, "a watch summary is only ever received");
@@ -52,84 +47,130 @@ class SerializationTraits<cairn::bench::WatchResponseSummary, void> {
     out->created = out->canceled = false;
     out->cancel_reason.clear();
     out->stamps.clear();
-    bool ok = false;
-    {
-      ProtoBufferReader reader(buffer);
-      In in(&reader);
-      ok = ReadResponse(&in, out);
-    }
+    Slice bytes;
+    Status status = buffer->TrySingleSlice(&bytes);
+    if (!status.ok()) status = buffer->DumpToSingleSlice(&bytes);
     buffer->Clear();
-    return ok ? Status::OK : Status(StatusCode::INTERNAL, "malformed WatchResponse");
+    if (!status.ok()) return status;
+    const uint8_t* p = bytes.begin();
+    return ReadResponse(p, bytes.end(), out) ? Status::OK
+                                             : Status(StatusCode::INTERNAL, "malformed WatchResponse");
   }
 
  private:
+  static bool Varint(const uint8_t*& p, const uint8_t* end, uint64_t* value) {
+    uint64_t result = 0;
+    for (int shift = 0; p < end && shift < 64; shift += 7) {
+      const uint8_t byte = *p++;
+      result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) {
+        *value = result;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Reads a length prefix and checks that the field fits.
+  static bool Length(const uint8_t*& p, const uint8_t* end, size_t* length) {
+    uint64_t n = 0;
+    if (!Varint(p, end, &n) || n > static_cast<uint64_t>(end - p)) return false;
+    *length = static_cast<size_t>(n);
+    return true;
+  }
+
+  static bool Skip(const uint8_t*& p, const uint8_t* end, uint64_t tag) {
+    uint64_t ignored = 0;
+    size_t length = 0;
+    switch (tag & 7) {
+      case 0:
+        return Varint(p, end, &ignored);
+      case 1:
+        length = 8;
+        break;
+      case 2:
+        if (!Length(p, end, &length)) return false;
+        break;
+      case 5:
+        length = 4;
+        break;
+      default:
+        return false;
+    }
+    if (length > static_cast<size_t>(end - p)) return false;
+    p += length;
+    return true;
+  }
+
   // WatchResponse: created = 3, canceled = 4, cancel_reason = 6, events = 11.
-  static bool ReadResponse(In* in, Summary* out) {
-    while (const uint32_t tag = in->ReadTag()) {
-      uint64_t flag = 0;
+  static bool ReadResponse(const uint8_t*& p, const uint8_t* end, Summary* out) {
+    while (p < end) {
+      uint64_t tag = 0, flag = 0;
+      size_t length = 0;
+      if (!Varint(p, end, &tag)) return false;
       switch (tag) {
         case (3 << 3) | 0:
-          if (!in->ReadVarint64(&flag)) return false;
+          if (!Varint(p, end, &flag)) return false;
           out->created = flag != 0;
           break;
         case (4 << 3) | 0:
-          if (!in->ReadVarint64(&flag)) return false;
+          if (!Varint(p, end, &flag)) return false;
           out->canceled = flag != 0;
           break;
         case (6 << 3) | 2:
-          if (!Wire::ReadString(in, &out->cancel_reason)) return false;
+          if (!Length(p, end, &length)) return false;
+          out->cancel_reason.assign(reinterpret_cast<const char*>(p), length);
+          p += length;
           break;
         case (11 << 3) | 2: {
+          if (!Length(p, end, &length)) return false;
           int64_t stamp = 0;
-          if (!ReadNested(in, [&stamp](In* event) { return ReadEvent(event, &stamp); })) return false;
+          const uint8_t* event = p;
+          if (!ReadEvent(event, p + length, &stamp)) return false;
           out->stamps.push_back(stamp);
+          p += length;
           break;
         }
         default:
-          if (!Wire::SkipField(in, tag)) return false;
-      }
-    }
-    return in->ConsumedEntireMessage();
-  }
-
-  // Event: kv = 2. KeyValue: value = 5.
-  static bool ReadEvent(In* in, int64_t* stamp) {
-    while (const uint32_t tag = in->ReadTag()) {
-      if (tag == ((2 << 3) | 2)) {
-        if (!ReadNested(in, [stamp](In* kv) { return ReadKeyValue(kv, stamp); })) return false;
-      } else if (!Wire::SkipField(in, tag)) {
-        return false;
+          if (!Skip(p, end, tag)) return false;
       }
     }
     return true;
   }
 
-  static bool ReadKeyValue(In* in, int64_t* stamp) {
-    while (const uint32_t tag = in->ReadTag()) {
-      if (tag != ((5 << 3) | 2)) {
-        if (!Wire::SkipField(in, tag)) return false;
+  // Event: kv = 2. KeyValue: value = 5 (its first 8 bytes are the send stamp).
+  static bool ReadEvent(const uint8_t*& p, const uint8_t* end, int64_t* stamp) {
+    while (p < end) {
+      uint64_t tag = 0;
+      size_t length = 0;
+      if (!Varint(p, end, &tag)) return false;
+      if (tag != ((2 << 3) | 2)) {
+        if (!Skip(p, end, tag)) return false;
         continue;
       }
-      uint32_t length = 0;
-      if (!in->ReadVarint32(&length)) return false;
-      *stamp = 0;
-      if (length >= sizeof(int64_t)) {
-        if (!in->ReadRaw(stamp, sizeof(int64_t))) return false;
-        length -= sizeof(int64_t);
-      }
-      if (!in->Skip(static_cast<int>(length))) return false;
+      if (!Length(p, end, &length)) return false;
+      const uint8_t* kv = p;
+      if (!ReadKeyValue(kv, p + length, stamp)) return false;
+      p += length;
     }
     return true;
   }
 
-  template <typename ReadBody>
-  static bool ReadNested(In* in, ReadBody read_body) {
-    uint32_t length = 0;
-    if (!in->ReadVarint32(&length)) return false;
-    const In::Limit limit = in->PushLimit(static_cast<int>(length));
-    const bool ok = read_body(in) && in->BytesUntilLimit() == 0;
-    in->PopLimit(limit);
-    return ok;
+  static bool ReadKeyValue(const uint8_t*& p, const uint8_t* end, int64_t* stamp) {
+    while (p < end) {
+      uint64_t tag = 0;
+      size_t length = 0;
+      if (!Varint(p, end, &tag)) return false;
+      if (tag != ((5 << 3) | 2)) {
+        if (!Skip(p, end, tag)) return false;
+        continue;
+      }
+      if (!Length(p, end, &length)) return false;
+      *stamp = 0;
+      if (length >= sizeof(int64_t)) std::memcpy(stamp, p, sizeof(int64_t));
+      p += length;
+    }
+    return true;
   }
 };
 
