@@ -100,6 +100,17 @@ class Store {
   absl::Status ListLeases(std::vector<LeaseRecord>* leases) const;
   absl::Status LeaseKeys(int64_t id, std::vector<std::string>* keys) const;
 
+  // Store images, for bringing a member that fell too far behind up to date (raft snapshots).
+  // CopyTo writes a consistent, compacted image of the store as of the last commit into the file
+  // `path` (replaced if present); any thread, concurrently with the writer.
+  absl::Status CopyTo(const std::string& path) const;
+  // The image's applied index and term, without changing anything.
+  static absl::Status ReadImagePoint(const std::string& path, uint64_t* applied_index, uint64_t* applied_term);
+  // Replaces the whole content of this store with the image's, in one write transaction: readers
+  // see either the old content or the new, never a mix. Writer thread, no batch open. The image
+  // must have this build's format; afterwards every accessor reports the image's state.
+  absl::Status ReplaceContentsFrom(const std::string& path);
+
   // The membership record last written with WriteBatch::SetMembership ("" if never written).
   absl::StatusOr<std::string> Membership() const;
 

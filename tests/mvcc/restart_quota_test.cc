@@ -75,6 +75,71 @@ TEST_F(RestartTest, MembershipRecordCommitsWithTheBatchAndSurvivesReopen) {
   EXPECT_EQ(store_->AppliedIndex(), 4u);
 }
 
+TEST_F(RestartTest, AnImageCopiedFromOneStoreReplacesAnotherStoresContents) {
+  Put("a", "1");
+  Put("b", "2", 7);
+  Delete("a");
+  {
+    auto batch = store_->BeginWrite();
+    ASSERT_TRUE(batch->SetMembership("three members").ok());
+    batch->SetApplied(40, 3);
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  const std::string image = dir_ + "/image.mdb";
+  ASSERT_TRUE(store_->CopyTo(image).ok());
+  uint64_t index = 0, term = 0;
+  ASSERT_TRUE(Store::ReadImagePoint(image, &index, &term).ok());
+  EXPECT_EQ(index, 40u);
+  EXPECT_EQ(term, 3u);
+
+  // A second store with different, older content takes the image over whole.
+  std::string other_dir = dir_ + "/other";
+  StoreOptions options;
+  options.dir = other_dir;
+  auto other = Store::Open(options);
+  ASSERT_TRUE(other.ok());
+  {
+    auto batch = (*other)->BeginWrite();
+    etcdserverpb::PutRequest put;
+    put.set_key("stale");
+    etcdserverpb::PutResponse resp;
+    ASSERT_TRUE(batch->Put(put, &resp).ok());
+    batch->SetApplied(5, 1);
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  ASSERT_TRUE((*other)->ReplaceContentsFrom(image).ok());
+  EXPECT_EQ((*other)->AppliedIndex(), 40u);
+  EXPECT_EQ((*other)->AppliedTerm(), 3u);
+  EXPECT_EQ((*other)->CurrentRevision(), store_->CurrentRevision());
+  EXPECT_EQ(*(*other)->Membership(), "three members");
+  etcdserverpb::RangeRequest all;
+  all.set_key(std::string(1, '\0'));
+  all.set_range_end(std::string(1, '\0'));
+  etcdserverpb::RangeResponse got;
+  ASSERT_TRUE((*other)->Range(all, &got).ok());
+  ASSERT_EQ(got.kvs_size(), 1);
+  EXPECT_EQ(got.kvs(0).key(), "b");
+  EXPECT_EQ(got.kvs(0).lease(), 7);
+  std::vector<Store::LeaseRecord> leases;
+  ASSERT_TRUE((*other)->ListLeases(&leases).ok());
+  ASSERT_EQ(leases.size(), 1u);
+  // History came along: the deleted key is readable at its old revision.
+  etcdserverpb::RangeRequest old;
+  old.set_key("a");
+  old.set_revision(2);
+  etcdserverpb::RangeResponse old_got;
+  ASSERT_TRUE((*other)->Range(old, &old_got).ok());
+  ASSERT_EQ(old_got.kvs_size(), 1);
+  EXPECT_EQ(old_got.kvs(0).value(), "1");
+  other->reset();
+  // What was replaced is durable: a reopen sees the image's content.
+  auto reopened = Store::Open(options);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->AppliedIndex(), 40u);
+
+  EXPECT_FALSE(Store::ReadImagePoint(dir_ + "/missing.mdb", &index, &term).ok());
+}
+
 TEST_F(RestartTest, RefusesAnIncompatibleFormat) {
   store_.reset();
   MDB_env* env;

@@ -1,0 +1,109 @@
+"""Multi-member cairnd clusters for the cluster tests.
+
+Builds on tests/e2e/e2e_harness.py (process bookkeeping, free ports, etcdctl): a Cluster starts
+N cairnd members on 127.0.0.1 with one --initial-cluster, data dirs under a temp dir, and can
+kill -9, restart and find the leader. Every process is killed at cleanup and at exit; every wait
+is bounded.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import grpc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+
+import e2e_harness  # noqa: E402
+from e2e_harness import Server, free_port, rpc  # noqa: E402,F401
+
+
+class Member(Server):
+    """One cluster member; `initial_cluster` is set by the Cluster before the first start."""
+
+    initial_cluster = ""
+
+    def launch(self):
+        client = f"http://{self.endpoint}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        cmd = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
+               "--listen-client-urls", client, "--advertise-client-urls", client,
+               "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+               "--initial-cluster", self.initial_cluster,
+               "--heartbeat-interval", "100", "--election-timeout", "1000"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        e2e_harness._processes.append(self.proc)
+
+    def wait_ready(self, timeout=30):
+        """Waits until a linearizable Range answers (the member has a leader and caught up)."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with grpc.insecure_channel(self.endpoint) as ch:
+                    rpc.KVStub(ch).Range(rpc.RangeRequest(key=b"readiness-probe"), timeout=2)
+                self.ready_at = time.monotonic()
+                return self
+            except grpc.RpcError as e:
+                last = e
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready in {timeout}s ({last}):\n{self.log_tail()}")
+
+    def start(self, timeout=30):
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def status(self, timeout=2):
+        with grpc.insecure_channel(self.endpoint) as ch:
+            return rpc.MaintenanceStub(ch).Status(rpc.StatusRequest(), timeout=timeout)
+
+
+class Cluster:
+    def __init__(self, test, size=3):
+        binary = e2e_harness.subject_path()
+        self.members = [Member(binary, test.tmp, f"m{i + 1}") for i in range(size)]
+        initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
+        for m in self.members:
+            m.initial_cluster = initial
+            test.addCleanup(m.kill)
+        for m in self.members:
+            m.launch()
+        for m in self.members:
+            m.wait_ready()
+
+    def running(self):
+        return [m for m in self.members if m.running()]
+
+    def leader(self, timeout=15):
+        """The member every running member agrees leads (waits for one)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            views = set()
+            by_id = {}
+            for m in self.running():
+                try:
+                    st = m.status()
+                    views.add(st.leader)
+                    by_id[st.header.member_id] = m
+                except grpc.RpcError:
+                    views.add(None)
+            if len(views) == 1 and None not in views and 0 not in views:
+                lead = views.pop()
+                if lead in by_id:
+                    return by_id[lead]
+            time.sleep(0.05)
+        raise AssertionError("no agreed leader within %ss" % timeout)
+
+    def followers(self):
+        lead = self.leader()
+        return [m for m in self.running() if m is not lead]
+
+
+def main():
+    e2e_harness.main()

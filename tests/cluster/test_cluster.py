@@ -1,0 +1,166 @@
+"""Three-member cairnd clusters: replication, leader failure, leases across elections, minority loss.
+
+Run with Debian's /usr/bin/python3; the subject binary is chosen as in tests/e2e (env CAIRND, else
+the build tree's cairnd). Every member listens on 127.0.0.1 free ports; every wait is bounded.
+"""
+
+import threading
+import time
+import unittest
+
+from cluster_harness import Cluster, main
+from e2e_harness import E2eTest, etcdctl
+
+# The smallest TTL a cluster with --election-timeout 1000 grants (etcd's rule: 1.5 elections).
+TTL = 2
+
+
+class ClusterTest(E2eTest):
+
+    def test_writes_replicate_and_reads_are_linearizable_on_every_member(self):
+        c = Cluster(self)
+        clients = [m.client() for m in c.members]
+        for i, client in enumerate(clients):
+            client.put(f"k{i}", f"v{i}")
+        # A linearizable read on any member sees every write acknowledged before it, whoever took it.
+        for client in clients:
+            for i in range(len(clients)):
+                value, meta = client.get(f"k{i}")
+                self.assertEqual(value, f"v{i}".encode())
+        revisions = {client.get("k2")[1].mod_revision for client in clients}
+        self.assertEqual(len(revisions), 1, "every member applied the same log")
+        listed = etcdctl(c.members[0], "member", "list")
+        self.assertEqual(listed.rc, 0, listed)
+        for m in c.members:
+            self.assertIn(f", {m.name}, http://127.0.0.1:{m.peer_port}, http://{m.endpoint}", listed.out)
+        status = [m.status() for m in c.members]
+        self.assertEqual(len({s.leader for s in status}), 1)
+        self.assertEqual(len({s.header.cluster_id for s in status}), 1)
+
+    def test_killing_the_leader_loses_no_acknowledged_write(self):
+        c = Cluster(self)
+        acked = set()
+        lock = threading.Lock()
+        stop = threading.Event()
+        errors = []
+
+        def writer(w):
+            clients = [m.client(timeout=3) for m in c.members]
+            n, target = 0, w
+            while not stop.is_set():
+                key = f"w{w:02d}-{n:06d}"
+                try:
+                    clients[target % len(clients)].put(key, "x")
+                    with lock:
+                        acked.add(key)
+                    n += 1
+                except Exception as e:  # a member down or an election: try the next member
+                    errors.append(type(e).__name__)
+                    target += 1
+                    n += 1  # an unacknowledged key may or may not exist; never reuse it
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        leader = c.leader()
+        before_kill = len(acked)
+        leader.kill()
+        time.sleep(3)
+        after_election = len(acked)
+        leader.start()
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join(timeout=20)
+        self.assertGreater(before_kill, 50)
+        self.assertGreater(len(acked), after_election, "writes continued after the restart")
+        self.assertGreater(after_election, before_kill, "the survivors elected a leader and took writes")
+        for m in c.members:
+            client = m.client(timeout=20)
+            stored = {meta.key.decode() for _, meta in client.get_prefix("w")}
+            missing = acked - stored
+            self.assertFalse(missing, f"{m.name} lost {len(missing)} acknowledged writes, e.g. {sorted(missing)[:5]}")
+
+    def test_leases_kept_alive_through_followers_survive_a_leader_kill(self):
+        c = Cluster(self)
+        leader = c.leader()
+        f1, f2 = c.followers()
+        owner = f1.client()
+        kept = []
+        for i in range(10):
+            lease = owner.lease(TTL)
+            owner.put(f"/services/kept/{i}", "up", lease=lease)
+            kept.append(lease.id)
+        for i in range(5):
+            lease = owner.lease(TTL)
+            owner.put(f"/services/gone/{i}", "up", lease=lease)
+        stop = threading.Event()
+        failures = []
+
+        def keep_alive():
+            while not stop.is_set():
+                for lease_id in kept:
+                    try:
+                        for _ in owner.refresh_lease(lease_id):
+                            pass
+                    except Exception as e:
+                        failures.append(repr(e))
+                stop.wait(0.3)
+
+        t = threading.Thread(target=keep_alive, daemon=True)
+        t.start()
+        self.addCleanup(stop.set)
+        time.sleep(1)
+        leader.kill()
+        # Past the kept leases' TTL several times over, and past the abandoned ones' TTL plus the
+        # extension a new leader grants (TTL + one election timeout).
+        time.sleep(3 * TTL + 3)
+        observer = f2.client()
+        kept_now = {meta.key.decode() for _, meta in observer.get_prefix("/services/kept/")}
+        gone_now = {meta.key.decode() for _, meta in observer.get_prefix("/services/gone/")}
+        stop.set()
+        t.join(timeout=10)
+        self.assertEqual(len(kept_now), 10, f"kept-alive leases expired; keep-alive errors: {failures[:3]}")
+        self.assertEqual(gone_now, set(), "the new leader expires the leases nobody keeps alive")
+        self.assertNotEqual(c.leader(), leader)
+
+    def test_keepalive_and_timetolive_on_a_follower_reach_the_leader(self):
+        c = Cluster(self)
+        follower = c.followers()[0]
+        client = follower.client()
+        lease = client.lease(TTL)
+        client.put("svc", "a", lease=lease)
+        deadline = time.monotonic() + 3 * TTL
+        while time.monotonic() < deadline:
+            responses = list(client.refresh_lease(lease.id))
+            self.assertEqual(responses[0].TTL, TTL)
+            time.sleep(0.4)
+        self.assertEqual(client.get("svc")[0], b"a", "a lease kept alive via a follower outlived its TTL")
+        ttl = etcdctl(follower, "lease", "timetolive", "--keys", format(lease.id, "x"))
+        self.assertEqual(ttl.rc, 0, ttl)
+        self.assertIn(f"granted with TTL({TTL}s)", ttl.out)
+        self.assertIn("attached keys([svc])", ttl.out)
+
+    def test_a_minority_refuses_writes_and_recovers_when_peers_return(self):
+        c = Cluster(self)
+        m1, m2, m3 = c.members
+        m2.kill()
+        m3.kill()
+        with self.assertRaises(Exception):
+            m1.client(timeout=4).put("lonely", "x")
+        # A serializable read needs no quorum.
+        serial = etcdctl(m1, "get", "readiness-probe", "--consistency=s")
+        self.assertEqual(serial.rc, 0, serial)
+        m2.launch()
+        m3.launch()
+        m2.wait_ready()
+        m3.wait_ready()
+        m1.client().put("back", "y")
+        for m in c.members:
+            self.assertEqual(m.client().get("back")[0], b"y")
+
+
+if __name__ == "__main__":
+    main()
