@@ -80,7 +80,8 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
                            "listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster",
                            "initial-cluster-state", "initial-cluster-token", "listen-metrics-urls",
                            "max-request-bytes", "max-txn-ops", "quota-backend-bytes",
-                           "heartbeat-interval", "election-timeout", "log-level", "backend-fsync"}) {
+                           "heartbeat-interval", "election-timeout", "log-level", "backend-fsync",
+                           "experimental-snapshot-catchup-entries"}) {
     std::string suffix(flag);
     for (char& ch : suffix) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
     for (const char* prefix : {"CAIRN_", "ETCD_"}) {
@@ -137,6 +138,8 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"quota-backend-bytes", num("quota-backend-bytes", &c.quota_backend_bytes)},
       {"heartbeat-interval", num("heartbeat-interval", &c.heartbeat_interval_ms)},
       {"election-timeout", num("election-timeout", &c.election_timeout_ms)},
+      {"experimental-snapshot-catchup-entries",
+       num("experimental-snapshot-catchup-entries", &c.snapshot_catchup_entries)},
       {"log-level", str(&c.log_level)},
   };
   const std::map<std::string, bool*> bool_flags = {
@@ -229,6 +232,9 @@ Member:
                                    slower writes; the WAL is always fsync'ed) (default false)
   --heartbeat-interval MS          raft heartbeat interval (default 100)
   --election-timeout MS            raft election timeout (default 1000)
+  --experimental-snapshot-catchup-entries N
+                                   applied log entries kept for slow followers; one further
+                                   behind is sent a store image instead (default 5000)
   --log-level LEVEL                debug, info, warn or error (default info)
 
 Clustering:

@@ -191,6 +191,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   pipeline_options.election_ticks =
       static_cast<int>(std::max<int64_t>(2, config.election_timeout_ms / std::max<int64_t>(1, config.heartbeat_interval_ms)));
   pipeline_options.request_timeout = std::chrono::milliseconds(5000 + 2 * config.election_timeout_ms);
+  pipeline_options.log_retention = static_cast<uint64_t>(std::max<int64_t>(1, config.snapshot_catchup_entries));
   if (config.initial_cluster_state == "new") {
     auto founders = FoundingMembers(config);
     if (!founders.ok()) return founders.status();
@@ -290,7 +291,36 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
       transport->AddPeer(m.id(), PeerHostPort(m.peer_urls(0)));
     }
   };
+  mvcc::Store* the_store = p->store.get();
+  lease::LeaseRecords* lease_records = p->lease_records.get();
+  hooks.on_store_replaced = [store = the_store, hub, lessor, lease_records](int64_t previous_revision) {
+    // The leases known now are the image's; watchers get the image's changes since what they saw.
+    (void)lessor->Recover(*lease_records);
+    const std::string everything(1, '\0');
+    int64_t from = previous_revision + 1;
+    while (from <= store->CurrentRevision()) {
+      std::vector<mvccpb::Event> events;
+      int64_t next = from;
+      if (!store->ReadEvents(everything, everything, from, 10000, &events, &next).ok()) {
+        hub->Compacted(store->CompactedRevision());  // history gone: watchers that need it are told
+        break;
+      }
+      if (!events.empty()) hub->Publish(events, next - 1);
+      if (next <= from) break;
+      from = next;
+    }
+  };
   p->pipeline->SetHooks(std::move(hooks));
+  const std::string snap_dir = p->data_dir->SnapDir();
+  p->transport->SetSnapshotSource([pipeline, snap_dir](const cairnpb::Message& message) {
+    return pipeline->WriteSnapshotImage(message, snap_dir);
+  });
+  p->transport->SetSnapshotSink([pipeline](const cairnpb::Message& message, const std::string& path) {
+    absl::Status s = pipeline->InstallSnapshot(message, path);
+    std::error_code ec;
+    std::filesystem::remove(path, ec);  // copied into the store (or refused): no longer needed
+    return s;
+  });
   lease::LeaseService* lease_service = p->lease.get();
   p->lease->SetLeaderForwarder(p->lease_forwarder.get());
   p->transport->SetLeaseHandlers(

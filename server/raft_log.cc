@@ -58,7 +58,22 @@ absl::StatusOr<RecoveredLog> RecoverLog(const std::vector<wal::Record>& records,
   bool have_hard_state = false;
   bool any_entry = false;
   const uint64_t applied = store.applied_index;
+  uint64_t snapshot_index = 0, snapshot_term = 0;
   for (const wal::Record& record : records) {
+    if (record.type == wal::RecordType::kSnapshot) {
+      // Each segment repeats the latest marker at its head: only a new marker means anything.
+      if (record.index == snapshot_index && record.term == snapshot_term) continue;
+      snapshot_index = record.index;
+      snapshot_term = record.term;
+      if (record.index > applied) {
+        return absl::DataLossError(absl::StrCat("cairn: the log says a store image at index ", record.index,
+                                                " was installed, but the store is at ", applied));
+      }
+      // Entries logged before the image was installed are superseded by it.
+      out.entries.clear();
+      any_entry = true;
+      continue;
+    }
     if (record.type == wal::RecordType::kHardState) {
       if (!out.hard_state.ParseFromString(record.payload)) {
         return absl::DataLossError("cairn: a hard state record in the log does not decode");

@@ -3,7 +3,8 @@
 //
 // The store is the snapshot: its applied index/term and membership record say where the log may
 // begin. Entries above the applied index come from the WAL (a later record for an index replaces
-// the earlier ones and everything after them, as raft's log truncation requires).
+// the earlier ones and everything after them, as raft's log truncation requires; a snapshot
+// marker, written when a leader's store image was installed, supersedes every entry before it).
 //
 // Record payloads: a normal entry's payload is its data (a serialized cairnpb.LogRequest, empty for
 // a leader's no-op); a membership change entry is stored as a LogRequest holding the ConfChange, so

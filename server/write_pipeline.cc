@@ -1,6 +1,7 @@
 #include "server/write_pipeline.h"
 
 #include <cstdio>
+#include <future>
 #include <random>
 #include <utility>
 
@@ -161,11 +162,14 @@ void WritePipeline::Stop() {
   TrimLog();
   std::deque<PendingWrite> leftover;
   std::vector<std::function<void(absl::Status)>> reads;
+  std::vector<Install> installs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     leftover.swap(queue_);
     reads.swap(read_queue_);
+    installs.swap(installs_);
   }
+  for (Install& install : installs) install.done(ErrStopped());
   for (PendingWrite& w : leftover) w.done(ErrStopped());
   for (auto& [id, waiting] : proposed_) waiting.write.done(ErrStopped());
   proposed_.clear();
@@ -230,6 +234,63 @@ void WritePipeline::ReadBarrier(std::function<void(absl::Status)> done) {
   done(ErrStopped());
 }
 
+absl::StatusOr<std::string> WritePipeline::WriteSnapshotImage(const cairnpb::Message& message,
+                                                             const std::string& dir) const {
+  const std::string path = absl::StrCat(dir, "/image-for-", message.to(), ".mdb");
+  if (auto s = store_->CopyTo(path); !s.ok()) return s;
+  return path;
+}
+
+absl::Status WritePipeline::InstallSnapshot(const cairnpb::Message& message, const std::string& image_path) {
+  auto result = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> outcome = result->get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return ErrStopped();
+    installs_.push_back(Install{message, image_path, [result](absl::Status s) { result->set_value(std::move(s)); }});
+    wake_.notify_one();
+  }
+  return outcome.get();
+}
+
+absl::Status WritePipeline::DoInstall(const Install& install) {
+  const cairnpb::SnapshotMetadata& meta = install.message.snapshot().metadata();
+  uint64_t image_index = 0, image_term = 0;
+  if (auto s = mvcc::Store::ReadImagePoint(install.path, &image_index, &image_term); !s.ok()) return s;
+  if (image_index < meta.index()) {
+    return absl::FailedPreconditionError(absl::StrCat("cairn: the store image is at index ", image_index,
+                                                      ", older than the snapshot's ", meta.index()));
+  }
+  if (image_index > store_->AppliedIndex()) {
+    const int64_t previous_revision = store_->CurrentRevision();
+    if (auto s = store_->ReplaceContentsFrom(install.path); !s.ok()) return s;
+    // Durable before the log says so: the log's entries below the image are dropped on restart.
+    if (auto s = store_->Sync(); !s.ok()) return s;
+    synced_index_ = store_->AppliedIndex();
+    wal::Record marker;
+    marker.type = wal::RecordType::kSnapshot;
+    marker.index = image_index;
+    marker.term = image_term;
+    if (auto s = wal_->Write({marker}); !s.ok()) return s;
+    if (auto s = wal_->Sync(); !s.ok()) return s;
+    cairnpb::Membership membership;
+    auto blob = store_->Membership();
+    if (blob.ok()) membership.ParseFromString(*blob);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      membership_ = membership;
+    }
+    single_voter_ = Voters(membership) == std::vector<uint64_t>{options_.header.member_id};
+    compaction_pending_ = store_->CompactionPending();
+    std::fprintf(stderr, "cairnd: installed the leader's store image at index %llu\n",
+                 static_cast<unsigned long long>(image_index));
+    if (hooks_.on_membership) hooks_.on_membership(membership);
+    if (hooks_.on_store_replaced) hooks_.on_store_replaced(previous_revision);
+  }
+  (void)node_->Step(install.message);
+  return absl::OkStatus();
+}
+
 bool WritePipeline::NoSpaceAlarm() const { return nospace_.load(); }
 void WritePipeline::DisarmNoSpace() { nospace_ = false; }
 
@@ -242,13 +303,14 @@ void WritePipeline::Run() {
   std::vector<cairnpb::Message> inbox;
   std::vector<std::pair<uint64_t, int>> reports;
   std::vector<std::function<void(absl::Status)>> reads;
+  std::vector<Install> installs;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       const Clock::time_point wake_at = std::min(next_tick, last_store_sync_ + options_.store_sync_interval);
       wake_.wait_until(lock, wake_at, [&] {
         return stopping_ || !queue_.empty() || !inbox_.empty() || !reports_.empty() || !read_queue_.empty() ||
-               compaction_pending_;
+               !installs_.empty() || compaction_pending_;
       });
       if (stopping_) return;
       size_t bytes = 0;
@@ -261,11 +323,14 @@ void WritePipeline::Run() {
       inbox.swap(inbox_);
       reports.swap(reports_);
       reads.swap(read_queue_);
+      installs.swap(installs_);
     }
     const Clock::time_point now = Clock::now();
     if (!broken_.ok()) {
       for (PendingWrite& w : batch) w.done(broken_);
       for (auto& r : reads) r(broken_);
+      for (Install& install : installs) install.done(broken_);
+      installs.clear();
       batch.clear();
       inbox.clear();
       reports.clear();
@@ -274,6 +339,8 @@ void WritePipeline::Run() {
     }
     for (const cairnpb::Message& m : inbox) (void)node_->Step(m);
     inbox.clear();
+    for (Install& install : installs) install.done(broken_.ok() ? DoInstall(install) : broken_);
+    installs.clear();
     for (const auto& [peer, kind] : reports) {
       if (kind == 0) {
         node_->ReportUnreachable(peer);
@@ -362,11 +429,6 @@ void WritePipeline::HandleReadies() {
     Persist(rd);
     if (!broken_.ok()) return;
     if (!rd.messages.empty() && hooks_.send) hooks_.send(std::move(rd.messages));
-    if (rd.snapshot) {
-      // Installing a leader's store image is not supported yet: the follower cannot catch up.
-      std::fprintf(stderr, "cairnd: a snapshot at index %llu arrived but installing snapshots is not supported\n",
-                   static_cast<unsigned long long>(rd.snapshot->metadata().index()));
-    }
     for (size_t i = 0; i < rd.committed_entries.size(); i += kApplyChunk) {
       if (i == 0 && rd.committed_entries.size() <= kApplyChunk) {
         ApplyEntries(rd.committed_entries);
@@ -390,6 +452,11 @@ void WritePipeline::HandleReadies() {
 }
 
 void WritePipeline::Persist(const raft::Ready& rd) {
+  if (rd.snapshot) {
+    // The store already holds this snapshot's state (DoInstall put the leader's image in place
+    // before raft saw the message); raft's log now starts after it.
+    (void)storage_.ApplySnapshot(*rd.snapshot);
+  }
   std::vector<wal::Record> records;
   records.reserve(rd.entries.size() + 1);
   for (const cairnpb::Entry& e : rd.entries) records.push_back(EntryToRecord(e));

@@ -71,6 +71,9 @@ struct PipelineHooks {
   // true once this member leads and has applied an entry of its own term (it knows every committed
   // lease and key); false when it stops leading.
   std::function<void(bool)> on_leadership;
+  // The store was replaced by a leader's image; `previous_revision` is the revision it had before.
+  // Whoever keeps state derived from the store rebuilds it here.
+  std::function<void(int64_t previous_revision)> on_store_replaced;
 };
 
 class WritePipeline {
@@ -86,7 +89,7 @@ class WritePipeline {
     int election_ticks = 10;              // --election-timeout / --heartbeat-interval
     // Applied entries kept in memory for followers that fall behind, beyond which they need a
     // store image instead.
-    uint64_t log_retention = 10000;
+    uint64_t log_retention = 5000;
     // A proposal or read not settled by then fails with "etcdserver: request timed out".
     std::chrono::milliseconds request_timeout{7000};
     // The members of a new cluster (--initial-cluster, --initial-cluster-state new); empty when
@@ -118,6 +121,13 @@ class WritePipeline {
   void ReportUnreachable(uint64_t peer);
   void ReportSnapshot(uint64_t peer, bool ok);
 
+  // Snapshots (a follower too far behind for the in-memory log). The leader's side: writes a store
+  // image for `message` (a MSG_SNAPSHOT) into `dir` and returns its path; any thread. The
+  // follower's side: replaces the store with the received image, then hands the message to raft;
+  // blocks until the writer thread has done so. Not on the writer thread.
+  absl::StatusOr<std::string> WriteSnapshotImage(const cairnpb::Message& message, const std::string& dir) const;
+  absl::Status InstallSnapshot(const cairnpb::Message& message, const std::string& image_path);
+
   // Calls `done` (possibly inline) once a read of the local store would be linearizable: OK, or
   // "etcdserver: request timed out" / "server stopped".
   void ReadBarrier(std::function<void(absl::Status)> done);
@@ -148,7 +158,14 @@ class WritePipeline {
     std::chrono::steady_clock::time_point deadline;
   };
 
+  struct Install {
+    cairnpb::Message message;
+    std::string path;
+    std::function<void(absl::Status)> done;
+  };
+
   void Run();
+  absl::Status DoInstall(const Install& install);
   void Propose(PendingWrite& write, std::chrono::steady_clock::time_point now);
   // Asks the leader for a read index for these waiters; without a leader they wait for one.
   void StartReadRound(ReadRound round);
@@ -179,6 +196,7 @@ class WritePipeline {
   std::vector<cairnpb::Message> inbox_;
   std::vector<std::pair<uint64_t, int>> reports_;  // (peer, 0 unreachable / 1 snapshot ok / 2 failed)
   std::vector<std::function<void(absl::Status)>> read_queue_;
+  std::vector<Install> installs_;
   cairnpb::Membership membership_;  // writer thread writes (under mu_), anyone reads under mu_
   bool stopping_ = false;
   bool started_ = false;

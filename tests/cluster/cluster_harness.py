@@ -24,6 +24,7 @@ class Member(Server):
     """One cluster member; `initial_cluster` is set by the Cluster before the first start."""
 
     initial_cluster = ""
+    extra_flags = ()
 
     def launch(self):
         client = f"http://{self.endpoint}"
@@ -32,7 +33,7 @@ class Member(Server):
                "--listen-client-urls", client, "--advertise-client-urls", client,
                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                "--initial-cluster", self.initial_cluster,
-               "--heartbeat-interval", "100", "--election-timeout", "1000"]
+               "--heartbeat-interval", "100", "--election-timeout", "1000"] + list(self.extra_flags)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
@@ -65,12 +66,13 @@ class Member(Server):
 
 
 class Cluster:
-    def __init__(self, test, size=3):
+    def __init__(self, test, size=3, extra_flags=()):
         binary = e2e_harness.subject_path()
         self.members = [Member(binary, test.tmp, f"m{i + 1}") for i in range(size)]
         initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
         for m in self.members:
             m.initial_cluster = initial
+            m.extra_flags = tuple(extra_flags)
             test.addCleanup(m.kill)
         for m in self.members:
             m.launch()

@@ -4,6 +4,7 @@ Run with Debian's /usr/bin/python3; the subject binary is chosen as in tests/e2e
 the build tree's cairnd). Every member listens on 127.0.0.1 free ports; every wait is bounded.
 """
 
+import signal
 import threading
 import time
 import unittest
@@ -161,6 +162,64 @@ class ClusterTest(E2eTest):
         for m in c.members:
             self.assertEqual(m.client().get("back")[0], b"y")
 
+    def test_a_member_far_behind_catches_up_from_a_store_image(self):
+        # Keep only 50 applied entries for slow followers, so a member that misses hundreds of writes needs
+        # the leader's store image rather than the log.
+        c = Cluster(self, extra_flags=["--experimental-snapshot-catchup-entries", "50"])
+        leader = c.leader()
+        stalled, restarted = c.followers()
+        stalled_client = stalled.client()
+        stalled_client.put("before", "0")
+        # A watcher on the member that will install the image: it must still see every event.
+        seen = []
+        done = threading.Event()
+
+        def watch():
+            events, cancel = stalled.client(timeout=60).watch_prefix("/img/")
+            self.addCleanup(cancel)
+            for event in events:
+                seen.append(event.key.decode())
+                if len(seen) >= 1101:
+                    done.set()
+                    return
+
+        threading.Thread(target=watch, daemon=True).start()
+        time.sleep(0.5)
+        writer = leader.client()
+        lease = writer.lease(60)
+
+        def write_batch(first, count):
+            for i in range(first, first + count):
+                writer.put(f"/img/{i:04d}", str(i), lease=lease if i % 100 == 0 else None)
+
+        # Phase 1: a member that is alive but silent (stopped) falls behind, then resumes. More
+        # writes than the leader keeps in flight to one follower, so what it misses is compacted.
+        stalled.proc.send_signal(signal.SIGSTOP)
+        write_batch(0, 800)
+        writer.delete("before")
+        stalled.proc.send_signal(signal.SIGCONT)
+        # Phase 2: a member that is down falls behind, then restarts.
+        restarted.kill()
+        write_batch(800, 300)
+        restarted.start()
+        writer.put("/img/after", "x")
+        for m in (stalled, restarted):
+            client = m.client()
+            # Linearizable: waits until the member has caught up with the leader's commit.
+            self.assertEqual(client.get("/img/after")[0], b"x")
+            got = {meta.key.decode(): value for value, meta in client.get_prefix("/img/")}
+            self.assertEqual(len(got), 1101, m.name)
+            self.assertEqual(got["/img/1099"], b"1099")
+            self.assertIsNone(client.get("before")[0])
+            self.assertIn("installed the leader's store image", m.log_tail(300), m.name)
+            # The image carried the leases and their keys.
+            ttl = etcdctl(m, "lease", "timetolive", "--keys", format(lease.id, "x"))
+            self.assertIn("/img/0000", ttl.out, ttl)
+        revisions = {m.client().get("/img/1099")[1].mod_revision for m in c.members}
+        self.assertEqual(len(revisions), 1)
+        self.assertTrue(done.wait(10), f"the watcher saw {len(seen)} of 1101 events")
+        self.assertEqual(seen[:1100], [f"/img/{i:04d}" for i in range(1100)])
+        self.assertEqual(seen[1100], "/img/after")
 
 if __name__ == "__main__":
     main()
