@@ -36,6 +36,11 @@ class EncodedBatch {
 
   // The `events` entries [begin, end) as one slice sharing this batch's memory.
   grpc::Slice Span(uint32_t begin, uint32_t end, bool prev_kv) const;
+  // The same bytes, for copying (valid while the batch lives).
+  const uint8_t* SpanData(uint32_t begin, bool prev_kv) const {
+    const Variant& v = Pick(prev_kv);
+    return v.bytes.begin() + v.offsets[begin];
+  }
   // Bytes of those entries on the wire (tags and length prefixes included).
   size_t SpanBytes(uint32_t begin, uint32_t end, bool prev_kv) const;
   size_t EntryBytes(uint32_t index, bool prev_kv) const { return SpanBytes(index, index + 1, prev_kv); }

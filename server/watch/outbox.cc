@@ -1,6 +1,7 @@
 #include "server/watch/outbox.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace cairn::watch {
@@ -9,7 +10,15 @@ namespace {
 // A repeated message field costs its tag and a length prefix on top of the message itself.
 size_t FieldBytes(size_t message_bytes) { return message_bytes + 1 + 5; }
 
+// Spans of a batch at least this big are referenced by a response; smaller ones are copied.
+constexpr size_t kShareSpansFrom = 2048;
+
 }  // namespace
+
+void OutboxItem::AddEvents(const std::shared_ptr<const EncodedBatch>& batch, uint32_t begin, uint32_t end) {
+  if (batches.empty() || batches.back() != batch) batches.push_back(batch);
+  spans.push_back(EventSpan{batch.get(), begin, end});
+}
 
 Outbox::Outbox(Options options, std::function<void()> on_room)
     : options_(std::move(options)), on_room_(std::move(on_room)) {}
@@ -101,15 +110,30 @@ bool Outbox::FrontMayGoLocked() {
 
 void Outbox::Enqueue(OutboxItem item) {
   queued_bytes_ += item.bytes;
-  const int64_t watch_id = item.watch_id;
+  auto [it, inserted] = last_of_watcher_.try_emplace(item.watch_id, nullptr);
+  if (!inserted && CanJoin(it->second->item, item)) {
+    Join(&it->second->item, std::move(item));
+    return;
+  }
   Slot& slot = queue_.emplace_back();
   slot.item = std::move(item);
   slot.seq = next_seq_++;
-  auto [it, inserted] = last_of_watcher_.try_emplace(watch_id, &slot);
-  if (!inserted) {
-    it->second->next = &slot;
-    it->second = &slot;
+  if (!inserted) it->second->next = &slot;
+  it->second = &slot;
+}
+
+bool Outbox::CanJoin(const OutboxItem& earlier, const OutboxItem& later) const {
+  return earlier.control == nullptr && later.control == nullptr && earlier.with_prev_kv == later.with_prev_kv &&
+         earlier.fragment == later.fragment && earlier.bytes + later.bytes <= options_.max_response_bytes;
+}
+
+void Outbox::Join(OutboxItem* earlier, OutboxItem&& later) {
+  earlier->spans.insert(earlier->spans.end(), later.spans.begin(), later.spans.end());
+  for (auto& batch : later.batches) {
+    if (earlier->batches.empty() || earlier->batches.back() != batch) earlier->batches.push_back(std::move(batch));
   }
+  earlier->header_revision = std::max(earlier->header_revision, later.header_revision);
+  earlier->bytes += later.bytes;
 }
 
 void Outbox::Kick() {
@@ -118,7 +142,7 @@ void Outbox::Kick() {
 }
 
 bool Outbox::Pop(WireResponse* out) {
-  Taken taken;
+  OutboxItem taken;
   bool room = false;
   {
     absl::MutexLock lock(&mu_);
@@ -137,7 +161,7 @@ bool Outbox::Pop(WireResponse* out) {
       return false;
     }
     TakeFrontLocked(&taken);
-    if (taken.front().control == nullptr) ++round_responses_;
+    if (taken.control == nullptr) ++round_responses_;
     if (wants_room_ && queued_bytes_ < options_.buffer_bytes / 2) {
       wants_room_ = false;
       room = true;
@@ -163,30 +187,18 @@ bool Outbox::Pop(etcdserverpb::WatchResponse* out) {
   return wire.ParseTo(out);
 }
 
-void Outbox::TakeFrontLocked(Taken* taken) {
-  // A watcher whose events queued up while a write was in flight gets them in one response rather than
-  // one response per batch: with many watchers per stream this divides the number of gRPC writes (and
-  // their cost) by the backlog. Only events of the same watcher go together, in their order, and never
-  // past a control response of that watcher (a cancel must stay after its events).
+void Outbox::TakeFrontLocked(OutboxItem* taken) {
+  // Events of the same watcher queued behind other items (e.g. after the front one was full) go together,
+  // in their order, never past a control response of that watcher (a cancel must stay after its events).
   Slot& front = queue_.front();
   Slot* last = &front;
   const int64_t watch_id = front.item.watch_id;
-  const bool events = front.item.control == nullptr;
-  const bool with_prev_kv = front.item.with_prev_kv;
-  const bool fragment = front.item.fragment;
-  size_t bytes = front.item.bytes;
   queued_bytes_ -= front.item.bytes;
-  taken->push_back(std::move(front.item));
-  if (events) {
-    for (Slot* slot = front.next; slot != nullptr; slot = slot->next) {
-      const OutboxItem& item = slot->item;
-      if (item.control != nullptr || item.with_prev_kv != with_prev_kv || item.fragment != fragment ||
-          bytes + item.bytes > options_.max_response_bytes) {
-        break;
-      }
-      bytes += item.bytes;
-      queued_bytes_ -= item.bytes;
-      taken->push_back(std::move(slot->item));
+  *taken = std::move(front.item);
+  if (taken->control == nullptr) {
+    for (Slot* slot = front.next; slot != nullptr && CanJoin(*taken, slot->item); slot = slot->next) {
+      queued_bytes_ -= slot->item.bytes;
+      Join(taken, std::move(slot->item));
       slot->taken = true;
       last = slot;
     }
@@ -197,6 +209,46 @@ void Outbox::TakeFrontLocked(Taken* taken) {
   queue_.pop_front();
 }
 
+void Outbox::BuildWhole(const OutboxItem& taken, const etcdserverpb::ResponseHeader& header,
+                        size_t prefix_bytes, WireResponse* out) const {
+  // A watcher that caught up over many commits has one small span per commit. Copying those, with the
+  // prefix, into one buffer is cheaper than handing gRPC and the kernel many small referenced slices; large
+  // spans stay referenced, so a big batch shared by many watchers is never copied per watcher.
+  const bool prev_kv = taken.with_prev_kv;
+  const int64_t watch_id = taken.watch_id;
+  const auto& spans = taken.spans;
+  auto bytes_of = [prev_kv](const EventSpan& span) { return span.batch->SpanBytes(span.begin, span.end, prev_kv); };
+  out->Clear();
+  bool prefix_written = false;
+  size_t i = 0;
+  while (i < spans.size() || !prefix_written) {
+    if (prefix_written && bytes_of(spans[i]) >= kShareSpansFrom) {
+      out->Append(spans[i].batch->Span(spans[i].begin, spans[i].end, prev_kv));
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    size_t bytes = prefix_written ? 0 : prefix_bytes;
+    for (; end < spans.size(); ++end) {
+      const size_t span_bytes = bytes_of(spans[end]);
+      if (span_bytes >= kShareSpansFrom) break;
+      bytes += span_bytes;
+    }
+    grpc::Slice slice(bytes);
+    uint8_t* p = const_cast<uint8_t*>(slice.begin());
+    if (!prefix_written) {
+      p = WireResponse::WritePrefix(header, watch_id, /*fragment=*/false, p);
+      prefix_written = true;
+    }
+    for (; i < end; ++i) {
+      const size_t span_bytes = bytes_of(spans[i]);
+      std::memcpy(p, spans[i].batch->SpanData(spans[i].begin, prev_kv), span_bytes);
+      p += span_bytes;
+    }
+    out->Append(std::move(slice));
+  }
+}
+
 etcdserverpb::ResponseHeader Outbox::Header(int64_t revision) const {
   etcdserverpb::ResponseHeader header;
   if (options_.stamper) options_.stamper(&header);
@@ -204,8 +256,7 @@ etcdserverpb::ResponseHeader Outbox::Header(int64_t revision) const {
   return header;
 }
 
-void Outbox::Build(Taken& taken, WireResponse* out, std::vector<WireResponse>* rest) const {
-  OutboxItem& first = taken.front();
+void Outbox::Build(OutboxItem& first, WireResponse* out, std::vector<WireResponse>* rest) const {
   if (first.control != nullptr) {
     *first.control->mutable_header() = Header(first.header_revision);
     *out = WireResponse::FromMessage(*first.control);
@@ -213,22 +264,16 @@ void Outbox::Build(Taken& taken, WireResponse* out, std::vector<WireResponse>* r
   }
 
   const bool prev_kv = first.with_prev_kv;
-  int64_t revision = 0;
   size_t events = 0;
   size_t event_bytes = 0;
-  for (const OutboxItem& item : taken) {
-    revision = std::max(revision, item.header_revision);
-    for (const EventRun& run : item.runs) {
-      events += run.end - run.begin;
-      event_bytes += item.batch->SpanBytes(run.begin, run.end, prev_kv);
-    }
+  for (const EventSpan& span : first.spans) {
+    events += span.end - span.begin;
+    event_bytes += span.batch->SpanBytes(span.begin, span.end, prev_kv);
   }
-  const etcdserverpb::ResponseHeader header = Header(revision);
-  *out = WireResponse::WithPrefix(header, first.watch_id, /*fragment=*/false);
-  if (!first.fragment || events < 2 || out->bytes() + event_bytes < options_.max_response_bytes) {
-    for (const OutboxItem& item : taken) {
-      for (const EventRun& run : item.runs) out->Append(item.batch->Span(run.begin, run.end, prev_kv));
-    }
+  const etcdserverpb::ResponseHeader header = Header(first.header_revision);
+  const size_t prefix_bytes = WireResponse::PrefixBytes(header, first.watch_id, /*fragment=*/false);
+  if (!first.fragment || events < 2 || prefix_bytes + event_bytes < options_.max_response_bytes) {
+    BuildWhole(first, header, prefix_bytes, out);
     return;
   }
 
@@ -239,23 +284,21 @@ void Outbox::Build(Taken& taken, WireResponse* out, std::vector<WireResponse>* r
   std::vector<WireResponse> pieces(1);  // event slices only; prefixes added below
   size_t piece_bytes = shell_bytes;
   size_t piece_events = 0;
-  for (const OutboxItem& item : taken) {
-    for (const EventRun& run : item.runs) {
-      uint32_t span_begin = run.begin;
-      for (uint32_t i = run.begin; i < run.end; ++i) {
-        const size_t bytes = FieldBytes(item.batch->EventBytes(i, prev_kv));
-        if (piece_events > 0 && piece_bytes + bytes >= options_.max_response_bytes) {
-          if (i > span_begin) pieces.back().Append(item.batch->Span(span_begin, i, prev_kv));
-          span_begin = i;
-          pieces.emplace_back();
-          piece_bytes = shell_bytes;
-          piece_events = 0;
-        }
-        piece_bytes += bytes;
-        ++piece_events;
+  for (const EventSpan& span : first.spans) {
+    uint32_t piece_begin = span.begin;
+    for (uint32_t i = span.begin; i < span.end; ++i) {
+      const size_t bytes = FieldBytes(span.batch->EventBytes(i, prev_kv));
+      if (piece_events > 0 && piece_bytes + bytes >= options_.max_response_bytes) {
+        if (i > piece_begin) pieces.back().Append(span.batch->Span(piece_begin, i, prev_kv));
+        piece_begin = i;
+        pieces.emplace_back();
+        piece_bytes = shell_bytes;
+        piece_events = 0;
       }
-      if (run.end > span_begin) pieces.back().Append(item.batch->Span(span_begin, run.end, prev_kv));
+      piece_bytes += bytes;
+      ++piece_events;
     }
+    if (span.end > piece_begin) pieces.back().Append(span.batch->Span(piece_begin, span.end, prev_kv));
   }
   for (size_t p = 0; p < pieces.size(); ++p) {
     WireResponse piece = WireResponse::WithPrefix(header, first.watch_id, /*fragment=*/p + 1 < pieces.size());

@@ -7,10 +7,11 @@
 // per-watcher prefix followed by slices of the batch's shared bytes (nothing per event is copied or built),
 // split into fragments when the watcher asked for them.
 //
-// Batching: Pop() sends, with the item at the front, every later event item of the same watcher (across
-// batches, up to max_response_bytes, never past a control response of that watcher), so a watcher that fell
-// behind while a write was in flight catches up in one response. Each item is linked to the next item of its
-// watcher, so this costs nothing per item skipped.
+// Batching: an event item pushed while the same watcher's last queued item is an event item still waiting
+// joins that item (up to max_response_bytes), and Pop() also sends, with the item at the front, the later
+// event items of its watcher (never past a control response of that watcher). So a watcher that fell behind
+// catches up in one response, and a backlog costs one queue entry per watcher rather than one per commit.
+// Each item is linked to the next item of its watcher, so nothing is scanned.
 //
 // Flow control: TryPush refuses an item that would take the queued bytes past `buffer_bytes` (an empty outbox
 // accepts anything, so one big response can always go); the hub then parks the watcher instead of waiting.
@@ -63,17 +64,27 @@ struct EventRun {
   uint32_t end = 0;
 };
 
+// Events [begin, end) of `batch` (kept alive by the item that holds the span).
+struct EventSpan {
+  const EncodedBatch* batch = nullptr;
+  uint32_t begin = 0;
+  uint32_t end = 0;
+};
+
 struct OutboxItem {
   int64_t watch_id = 0;
   int64_t header_revision = 0;
-  // An event response: the runs of `batch`, in that order.
-  std::shared_ptr<const EncodedBatch> batch;
-  absl::InlinedVector<EventRun, 1> runs;
+  // An event response: these spans, in order; `batches` holds every batch they point into.
+  absl::InlinedVector<EventSpan, 2> spans;
+  absl::InlinedVector<std::shared_ptr<const EncodedBatch>, 1> batches;
   bool with_prev_kv = false;
   bool fragment = false;  // the watcher accepts fragmented responses
   // Otherwise a control response (created, canceled, progress), complete except for its header.
   std::unique_ptr<etcdserverpb::WatchResponse> control;
   size_t bytes = 0;  // what this item counts against the buffer
+
+  // Appends the events [begin, end) of `batch` (does not touch `bytes`).
+  void AddEvents(const std::shared_ptr<const EncodedBatch>& batch, uint32_t begin, uint32_t end);
 };
 
 class OutputSink {
@@ -135,17 +146,21 @@ class Outbox {
     Slot* next = nullptr;
     bool taken = false;
   };
-  using Taken = absl::InlinedVector<OutboxItem, 4>;
 
   void Enqueue(OutboxItem item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Moves the front item, and the later event items of its watcher that may go with it, into *taken.
-  void TakeFrontLocked(Taken* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if event item `later` may be sent in the same response as `earlier` (same watcher assumed).
+  bool CanJoin(const OutboxItem& earlier, const OutboxItem& later) const;
+  static void Join(OutboxItem* earlier, OutboxItem&& later);
+  // Moves the front item, joined by the later event items of its watcher that may go with it, into *taken.
+  void TakeFrontLocked(OutboxItem* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // False when the front item must wait for the next paced round (a wake-up is then scheduled).
   bool FrontMayGoLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the consumer busy if it was idle and no paced wake-up is pending; true if it must be kicked.
   bool ClaimConsumerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds the response for *taken into *out; pieces after the first (fragments) into *rest.
-  void Build(Taken& taken, WireResponse* out, std::vector<WireResponse>* rest) const;
+  void Build(OutboxItem& taken, WireResponse* out, std::vector<WireResponse>* rest) const;
+  void BuildWhole(const OutboxItem& taken, const etcdserverpb::ResponseHeader& header, size_t prefix_bytes,
+                  WireResponse* out) const;
   etcdserverpb::ResponseHeader Header(int64_t revision) const;
 
   const Options options_;

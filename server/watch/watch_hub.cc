@@ -85,8 +85,7 @@ OutboxItem EventItem(const Watcher& w, const std::shared_ptr<const EncodedBatch>
   OutboxItem item;
   item.watch_id = w.id;
   item.header_revision = header_revision;
-  item.batch = batch;
-  item.runs = std::move(piece.runs);
+  for (const EventRun& run : piece.runs) item.AddEvents(batch, run.begin, run.end);
   item.with_prev_kv = w.prev_kv;
   item.fragment = w.fragment;
   item.bytes = piece.bytes;

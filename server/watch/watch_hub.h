@@ -59,7 +59,7 @@ struct HubOptions {
   // events no sooner than this (see Outbox): under a steady stream of commits fanned out to many watchers,
   // each watcher gets one response per interval with all its events since, instead of one per commit. It
   // bounds the delay it adds; small rounds and events after a quiet interval go at once. Zero disables it.
-  absl::Duration min_round_interval = absl::Milliseconds(20);
+  absl::Duration min_round_interval = absl::Milliseconds(40);
   size_t paced_round_responses = 32;
 };
 

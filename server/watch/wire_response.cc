@@ -44,18 +44,19 @@ WireResponse WireResponse::FromMessage(const etcdserverpb::WatchResponse& messag
   return out;
 }
 
-WireResponse WireResponse::WithPrefix(const etcdserverpb::ResponseHeader& header, int64_t watch_id,
-                                      bool fragment) {
-  EnsureSliceSupport();
+size_t WireResponse::PrefixBytes(const etcdserverpb::ResponseHeader& header, int64_t watch_id, bool fragment) {
   const size_t header_bytes = header.ByteSizeLong();
   // Field order and omissions as protobuf writes them: proto3 leaves out zero scalars.
   size_t n = 1 + CodedOutputStream::VarintSize64(header_bytes) + header_bytes;
   if (watch_id != 0) n += 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(watch_id));
   if (fragment) n += 2;
-  grpc::Slice slice(n);
-  uint8_t* p = const_cast<uint8_t*>(slice.begin());
+  return n;
+}
+
+uint8_t* WireResponse::WritePrefix(const etcdserverpb::ResponseHeader& header, int64_t watch_id, bool fragment,
+                                   uint8_t* p) {
   *p++ = kHeaderTag;
-  p = CodedOutputStream::WriteVarint64ToArray(header_bytes, p);
+  p = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(header.GetCachedSize()), p);
   p = header.SerializeWithCachedSizesToArray(p);
   if (watch_id != 0) {
     *p++ = kWatchIdTag;
@@ -65,6 +66,14 @@ WireResponse WireResponse::WithPrefix(const etcdserverpb::ResponseHeader& header
     *p++ = kFragmentTag;
     *p++ = 1;
   }
+  return p;
+}
+
+WireResponse WireResponse::WithPrefix(const etcdserverpb::ResponseHeader& header, int64_t watch_id,
+                                      bool fragment) {
+  EnsureSliceSupport();
+  grpc::Slice slice(PrefixBytes(header, watch_id, fragment));
+  WritePrefix(header, watch_id, fragment, const_cast<uint8_t*>(slice.begin()));
   WireResponse out;
   out.Append(std::move(slice));
   return out;

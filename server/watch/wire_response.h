@@ -41,6 +41,11 @@ class WireResponse {
   static WireResponse FromMessage(const etcdserverpb::WatchResponse& message);
   // The fields before `events`: header (always present, as the protobuf path sets it), watch_id, fragment.
   static WireResponse WithPrefix(const etcdserverpb::ResponseHeader& header, int64_t watch_id, bool fragment);
+  // The same prefix written into caller memory: its size (header.ByteSizeLong() must have been called, as
+  // PrefixBytes does), then the bytes; WritePrefix returns the end.
+  static size_t PrefixBytes(const etcdserverpb::ResponseHeader& header, int64_t watch_id, bool fragment);
+  static uint8_t* WritePrefix(const etcdserverpb::ResponseHeader& header, int64_t watch_id, bool fragment,
+                              uint8_t* out);
 
   void Append(grpc::Slice slice) {
     bytes_ += slice.size();

@@ -45,8 +45,7 @@ OutboxItem Events(int64_t watch_id, std::shared_ptr<const EncodedBatch> batch, s
                   int64_t revision) {
   OutboxItem item;
   item.watch_id = watch_id;
-  item.batch = std::move(batch);
-  item.runs.assign(runs.begin(), runs.end());
+  for (const EventRun& run : runs) item.AddEvents(batch, run.begin, run.end);
   item.header_revision = revision;
   item.bytes = 10;
   return item;
@@ -139,8 +138,8 @@ TEST(OutboxTest, BuildsEventResponsesFromSharedBatchWithHeaderAndPrevKvChoice) {
   OutboxItem item;
   item.watch_id = 4;
   item.header_revision = 5;
-  item.batch = batch;
-  item.runs = {EventRun{0, 1}, EventRun{2, 3}};
+  item.AddEvents(batch, 0, 1);
+  item.AddEvents(batch, 2, 3);
   bool kick = false;
   outbox.Push(std::move(item), &kick);
   etcdserverpb::WatchResponse r;

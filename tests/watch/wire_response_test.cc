@@ -152,8 +152,7 @@ OutboxItem Item(int64_t watch_id, const std::shared_ptr<const EncodedBatch>& bat
   OutboxItem item;
   item.watch_id = watch_id;
   item.header_revision = revision;
-  item.batch = batch;
-  item.runs.assign(runs.begin(), runs.end());
+  for (const auto& run : runs) item.AddEvents(batch, run.begin, run.end);
   item.with_prev_kv = prev_kv;
   item.fragment = fragment;
   for (const auto& run : runs) item.bytes += batch->SpanBytes(run.begin, run.end, prev_kv);
@@ -174,6 +173,31 @@ TEST(OutboxWireTest, MergedResponseAcrossBatchesIsWhatTheProtobufPathBuilt) {
     const std::vector<mvccpb::Event> want = {first[0], first[3], first[4], second[1], second[2]};
     EXPECT_EQ(wire.Flatten(), Reference(7, 33, want, prev_kv).SerializeAsString()) << "prev_kv " << prev_kv;
     EXPECT_FALSE(outbox.Pop(&wire));
+  }
+}
+
+TEST(OutboxWireTest, LargeSpansAreSharedAndSmallOnesCopiedIntoTheSameBytes) {
+  Outbox outbox({1 << 20, 1 << 20, Stamp}, nullptr);
+  const std::vector<mvccpb::Event> big = {MakeEvent("big", 40, false, 3000, true)};
+  const std::vector<mvccpb::Event> small = MixedEvents(41);
+  auto b_big = EncodedBatch::Encode(big, {true, true});
+  auto b_small = EncodedBatch::Encode(small, {true, true});
+  for (bool prev_kv : {false, true}) {
+    bool kick = false;
+    OutboxItem item;
+    item.watch_id = 8;
+    item.header_revision = 42;
+    item.with_prev_kv = prev_kv;
+    item.AddEvents(b_big, 0, 1);    // first span large: the prefix gets a buffer of its own
+    item.AddEvents(b_small, 0, 2);  // small spans copied together
+    item.AddEvents(b_small, 3, 5);
+    item.AddEvents(b_big, 0, 1);    // large again, shared
+    outbox.Push(std::move(item), &kick);
+    WireResponse wire;
+    ASSERT_TRUE(outbox.Pop(&wire));
+    const std::vector<mvccpb::Event> want = {big[0], small[0], small[1], small[3], small[4], big[0]};
+    EXPECT_EQ(wire.Flatten(), Reference(8, 42, want, prev_kv).SerializeAsString()) << "prev_kv " << prev_kv;
+    EXPECT_EQ(wire.slices().size(), 4u) << "prefix, big, copied smalls, big";
   }
 }
 
