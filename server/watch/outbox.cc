@@ -29,6 +29,7 @@ bool Outbox::TryPush(OutboxItem& item, bool* kick) {
   if (closed_) return true;  // the stream is going away; nobody will read this
   if (queued_bytes_ > 0 && queued_bytes_ + item.bytes > options_.buffer_bytes) return false;
   Enqueue(std::move(item));
+  NotePushLocked();
   *kick = ClaimConsumerLocked();
   return true;
 }
@@ -52,6 +53,7 @@ void Outbox::TryPushAll(std::vector<OutboxItem>& items, std::vector<uint8_t>* ac
     }
     Enqueue(std::move(item));
   }
+  NotePushLocked();
   *kick = ClaimConsumerLocked();
 }
 
@@ -60,7 +62,17 @@ void Outbox::Push(OutboxItem item, bool* kick) {
   *kick = false;
   if (closed_) return;
   Enqueue(std::move(item));
+  NotePushLocked();
   *kick = ClaimConsumerLocked();
+}
+
+void Outbox::NotePushLocked() {
+  if (options_.min_round_interval.count() <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_push_.time_since_epoch().count() != 0) {
+    push_gap_ = push_gap_ - push_gap_ / 8 + (now - last_push_) / 8;
+  }
+  last_push_ = now;
 }
 
 bool Outbox::ClaimConsumerLocked() {
@@ -93,11 +105,14 @@ bool Outbox::FrontMayGoLocked() {
   const auto now = std::chrono::steady_clock::now();
   if (options_.min_round_interval.count() > 0 && wake_scheduler_ &&
       round_responses_ >= options_.paced_round_responses) {
+    // Held until the interval has passed, or until pushes have stopped for a while (several of the usual
+    // gaps between them): then the burst is over and waiting longer would only add delay.
     const auto may_start = round_started_ + options_.min_round_interval;
-    if (now < may_start) {
+    const auto quiet_at = last_push_ + std::max(options_.min_quiet, 4 * push_gap_);
+    if (now < may_start && now < quiet_at) {
       if (!wake_scheduled_) {
         wake_scheduled_ = true;
-        wake_scheduler_(may_start);
+        wake_scheduler_(std::min(may_start, quiet_at));
       }
       return false;
     }

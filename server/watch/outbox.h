@@ -25,8 +25,9 @@
 // interval holding every commit since, instead of one small response per commit: fewer writes for the same
 // events, which is what keeps fan-out cheap. Small rounds (few watchers with events) and the first events
 // after a quiet interval go at once, and control responses are never held back (only queued behind held
-// events). While a round is held back Pop() returns false, and the outbox asks its wake scheduler to call
-// Wake() when the round may start.
+// events). A held round also starts early once pushes stop for a while (a few times their recent gap, at
+// least min_quiet): the end of a burst is not kept waiting. While a round is held back Pop() returns false,
+// and the outbox asks its wake scheduler to call Wake() when the round may start.
 //
 // Waking the consumer: a push into an idle outbox (the consumer's last Pop returned false) sets *kick; the
 // pusher then calls Kick() after releasing its own locks, which calls the sink's OnOutputReady(). Close()
@@ -103,6 +104,8 @@ class Outbox {
     // 0 = no pacing. Pacing also needs a wake scheduler (SetWakeScheduler).
     std::chrono::steady_clock::duration min_round_interval{0};
     size_t paced_round_responses = 32;
+    // A held round also starts once no push came for max(min_quiet, 4 x the recent gap between pushes).
+    std::chrono::steady_clock::duration min_quiet{std::chrono::milliseconds(5)};
   };
   using WakeScheduler = std::function<void(std::chrono::steady_clock::time_point)>;
 
@@ -157,6 +160,7 @@ class Outbox {
   bool FrontMayGoLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the consumer busy if it was idle and no paced wake-up is pending; true if it must be kicked.
   bool ClaimConsumerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NotePushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds the response for *taken into *out; pieces after the first (fragments) into *rest.
   void Build(OutboxItem& taken, WireResponse* out, std::vector<WireResponse>* rest) const;
   void BuildWhole(const OutboxItem& taken, const etcdserverpb::ResponseHeader& header, size_t prefix_bytes,
@@ -175,6 +179,8 @@ class Outbox {
   uint64_t round_end_seq_ ABSL_GUARDED_BY(mu_) = 0;  // items below it belong to the current round
   std::chrono::steady_clock::time_point round_started_ ABSL_GUARDED_BY(mu_);
   size_t round_responses_ ABSL_GUARDED_BY(mu_) = 0;  // event responses sent in the current round
+  std::chrono::steady_clock::time_point last_push_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::duration push_gap_ ABSL_GUARDED_BY(mu_){0};  // moving average
   bool wake_scheduled_ ABSL_GUARDED_BY(mu_) = false;
   WakeScheduler wake_scheduler_ ABSL_GUARDED_BY(mu_);
   bool consumer_active_ ABSL_GUARDED_BY(mu_) = false;

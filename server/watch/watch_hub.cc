@@ -191,6 +191,7 @@ std::shared_ptr<WatchStream> WatchHub::OpenStream() {
   outbox.stamper = stamper_;
   outbox.min_round_interval = absl::ToChronoNanoseconds(options_.min_round_interval);
   outbox.paced_round_responses = options_.paced_round_responses;
+  outbox.min_quiet = absl::ToChronoNanoseconds(options_.min_quiet);
   std::shared_ptr<WatchStream> stream(new WatchStream(this, std::move(outbox)));
   std::weak_ptr<WatchStream> weak = stream;
   stream->outbox_.SetWakeScheduler([this, weak](std::chrono::steady_clock::time_point when) {

@@ -61,6 +61,9 @@ struct HubOptions {
   // bounds the delay it adds; small rounds and events after a quiet interval go at once. Zero disables it.
   absl::Duration min_round_interval = absl::Milliseconds(40);
   size_t paced_round_responses = 32;
+  // A held round starts early once no commit reached the stream for max(this, 4 x the recent gap between
+  // commits): the end of a burst is not kept waiting for the interval.
+  absl::Duration min_quiet = absl::Milliseconds(5);
 };
 
 class WatchHub;

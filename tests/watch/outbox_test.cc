@@ -179,6 +179,7 @@ TEST(OutboxTest, AfterABigRoundTheNextRoundOfEventsWaitsForTheScheduledWake) {
   Outbox::Options options{/*buffer_bytes=*/1 << 20, /*max_response_bytes=*/1 << 20, nullptr};
   options.min_round_interval = std::chrono::milliseconds(500);  // far longer than this test takes to pop
   options.paced_round_responses = 2;
+  options.min_quiet = std::chrono::hours(1);  // only the interval releases the round here
   Outbox outbox(options, nullptr);
   CountingSink sink;
   outbox.SetSink(&sink);
@@ -214,6 +215,29 @@ TEST(OutboxTest, AfterABigRoundTheNextRoundOfEventsWaitsForTheScheduledWake) {
   outbox.Push(Events(2, b2, {{0, 1}}, 3), &kick);
   EXPECT_TRUE(outbox.Pop(&r)) << "the previous round was small: no waiting";
   EXPECT_EQ(wakes.size(), 1u);
+}
+
+TEST(OutboxTest, AHeldRoundStartsOnceThePushesStop) {
+  Outbox::Options options{1 << 20, 1 << 20, nullptr};
+  options.min_round_interval = std::chrono::hours(1);
+  options.paced_round_responses = 1;
+  options.min_quiet = std::chrono::milliseconds(300);  // far longer than this test takes to pop
+  Outbox outbox(options, nullptr);
+  std::vector<std::chrono::steady_clock::time_point> wakes;
+  outbox.SetWakeScheduler([&](std::chrono::steady_clock::time_point when) { wakes.push_back(when); });
+  bool kick = false;
+  auto b1 = Batch({"a"}, 2), b2 = Batch({"b"}, 3);
+  outbox.Push(Events(1, b1, {{0, 1}}, 2), &kick);
+  etcdserverpb::WatchResponse r;
+  ASSERT_TRUE(outbox.Pop(&r));
+  outbox.Push(Events(1, b2, {{0, 1}}, 3), &kick);
+  EXPECT_FALSE(outbox.Pop(&r)) << "held: the interval has not passed and pushes just happened";
+  ASSERT_EQ(wakes.size(), 1u);
+  EXPECT_LT(wakes[0], std::chrono::steady_clock::now() + std::chrono::minutes(1)) << "woken for quiet, not the hour";
+  std::this_thread::sleep_until(wakes[0]);
+  outbox.Wake();
+  ASSERT_TRUE(outbox.Pop(&r)) << "no push since: the burst is over";
+  EXPECT_EQ(r.events(0).kv().key(), "b");
 }
 
 TEST(OutboxTest, ControlResponsesAreNotHeldByPacing) {
