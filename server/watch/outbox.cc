@@ -103,8 +103,9 @@ bool Outbox::FrontMayGoLocked() {
   // Control responses are never held back; they do not start a round either.
   if (front.item.control != nullptr) return true;
   const auto now = std::chrono::steady_clock::now();
+  // Never held once half the buffer is queued: waiting longer would park watchers instead of batching them.
   if (options_.min_round_interval.count() > 0 && wake_scheduler_ &&
-      round_responses_ >= options_.paced_round_responses) {
+      round_responses_ >= options_.paced_round_responses && queued_bytes_ < options_.buffer_bytes / 2) {
     // Held until the interval has passed, or until pushes have stopped for a while (several of the usual
     // gaps between them): then the burst is over and waiting longer would only add delay.
     const auto may_start = round_started_ + options_.min_round_interval;

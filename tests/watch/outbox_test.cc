@@ -240,6 +240,26 @@ TEST(OutboxTest, AHeldRoundStartsOnceThePushesStop) {
   EXPECT_EQ(r.events(0).kv().key(), "b");
 }
 
+TEST(OutboxTest, ARoundIsNotHeldOnceHalfTheBufferIsQueued) {
+  Outbox::Options options{/*buffer_bytes=*/100, 1 << 20, nullptr};
+  options.min_round_interval = std::chrono::hours(1);
+  options.paced_round_responses = 1;
+  options.min_quiet = std::chrono::hours(1);
+  Outbox outbox(options, nullptr);
+  int wakes = 0;
+  outbox.SetWakeScheduler([&](std::chrono::steady_clock::time_point) { ++wakes; });
+  bool kick = false;
+  auto b = Batch({"a"}, 2);
+  outbox.Push(Events(1, b, {{0, 1}}, 2), &kick);
+  etcdserverpb::WatchResponse r;
+  ASSERT_TRUE(outbox.Pop(&r));
+  OutboxItem big = Events(1, b, {{0, 1}}, 3);
+  big.bytes = 60;
+  outbox.Push(std::move(big), &kick);
+  EXPECT_TRUE(outbox.Pop(&r)) << "holding more would park watchers, not batch them";
+  EXPECT_EQ(wakes, 0);
+}
+
 TEST(OutboxTest, ControlResponsesAreNotHeldByPacing) {
   Outbox::Options options{1 << 20, 1 << 20, nullptr};
   options.min_round_interval = std::chrono::hours(1);
