@@ -37,18 +37,25 @@ template <typename Request, typename Response>
 struct PeerLeaseForwarder::ForwardedCall final : Call, std::enable_shared_from_this<ForwardedCall<Request, Response>> {
   using Forward = void (peer::PeerTransport::*)(uint64_t, const Request&,
                                                 std::function<void(absl::StatusOr<Response>)>);
+  using Local = std::function<void(const Request&, std::function<void(absl::StatusOr<Response>)>)>;
   PeerLeaseForwarder* owner = nullptr;
   Forward forward = nullptr;
+  Local local;
   Request request;
   std::function<void(absl::StatusOr<Response>)> done;
 
   void Attempt(uint64_t leader) override {
     if (leader == 0) return done(ErrNoLeader());
     auto self = this->shared_from_this();
-    (owner->transport_->*forward)(leader, request, [self](absl::StatusOr<Response> r) {
+    auto settle = [self](absl::StatusOr<Response> r) {
       if (r.ok() || !Retriable(r.status()) || Clock::now() >= self->give_up) return self->done(std::move(r));
       self->owner->Later([self] { self->owner->Try(self); });
-    });
+    };
+    if (leader == owner->options_.self_id) {
+      if (!local) return done(ErrNoLeader());
+      return local(request, std::move(settle));
+    }
+    (owner->transport_->*forward)(leader, request, std::move(settle));
   }
 };
 
@@ -56,6 +63,7 @@ void PeerLeaseForwarder::Renew(int64_t id, std::function<void(absl::StatusOr<int
   auto call = std::make_shared<ForwardedCall<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>>();
   call->owner = this;
   call->forward = &peer::PeerTransport::ForwardLeaseRenew;
+  call->local = options_.local_renew;
   call->request.set_id(id);
   call->done = [done](absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> r) {
     if (!r.ok()) return done(r.status());
@@ -71,6 +79,7 @@ void PeerLeaseForwarder::TimeToLive(
   auto call = std::make_shared<ForwardedCall<etcdserverpb::LeaseTimeToLiveRequest, etcdserverpb::LeaseTimeToLiveResponse>>();
   call->owner = this;
   call->forward = &peer::PeerTransport::ForwardLeaseTimeToLive;
+  call->local = options_.local_time_to_live;
   call->request = request;
   call->done = std::move(done);
   call->give_up = Clock::now() + options_.patience;
@@ -85,7 +94,8 @@ void PeerLeaseForwarder::Try(std::shared_ptr<Call> call) {
   }
   if (stopping) return call->Attempt(0);
   const uint64_t leader = options_.leader();
-  if (leader == 0 || leader == options_.self_id) {
+  const bool local_ready = leader == options_.self_id && options_.local_primary && options_.local_primary();
+  if (leader == 0 || (leader == options_.self_id && !local_ready)) {
     // No leader yet, or this member leads but its lessor is not primary yet: ask again shortly.
     if (Clock::now() >= call->give_up) return call->Attempt(0);
     Later([this, call] { Try(call); });

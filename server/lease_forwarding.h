@@ -28,6 +28,15 @@ class PeerLeaseForwarder final : public lease::LeaderForwarder {
   struct Options {
     uint64_t self_id = 0;
     std::function<uint64_t()> leader;  // the current leader's ID, 0 if none
+    // When the leader turns out to be this member (a call forwarded just before it took over),
+    // the call is answered here once its lessor is primary.
+    std::function<bool()> local_primary;
+    std::function<void(const etcdserverpb::LeaseKeepAliveRequest&,
+                       std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)>)>
+        local_renew;
+    std::function<void(const etcdserverpb::LeaseTimeToLiveRequest&,
+                       std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)>)>
+        local_time_to_live;
     std::chrono::milliseconds patience{3000};
     std::chrono::milliseconds retry_interval{100};
   };

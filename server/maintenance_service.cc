@@ -90,11 +90,21 @@ grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Sn
 grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* context,
                                                          const etcdserverpb::MoveLeaderRequest* request,
                                                          etcdserverpb::MoveLeaderResponse* response) {
-  if (request->targetid() != header_.member_id) {
+  if (pipeline_->Leader() != header_.member_id) {
+    return FinishUnary(context, absl::FailedPreconditionError("etcdserver: not leader"));
+  }
+  const cairnpb::MemberRecord* target = nullptr;
+  const cairnpb::Membership membership = pipeline_->Membership();
+  target = FindMember(membership, request->targetid());
+  if (target == nullptr || target->is_learner()) {
     return FinishUnary(context, absl::FailedPreconditionError("etcdserver: bad leader transferee"));
   }
-  Stamp(response->mutable_header());
-  return FinishUnary(context, absl::OkStatus());
+  auto* reactor = context->DefaultReactor();
+  pipeline_->TransferLeadership(request->targetid(), [this, reactor, response](absl::Status s) {
+    if (s.ok()) Stamp(response->mutable_header());
+    reactor->Finish(ToGrpcStatus(s));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::Downgrade(grpc::CallbackServerContext* context,

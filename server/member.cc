@@ -226,6 +226,25 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   forwarder_options.self_id = header.member_id;
   forwarder_options.leader = [pipeline] { return pipeline->Leader(); };
   forwarder_options.patience = std::chrono::milliseconds(3 * config.election_timeout_ms);
+  // Lease calls answered from this member's lessor: for followers' forwarded calls, and for a
+  // call this member forwarded just before it became the leader. The lease service exists by the
+  // time either happens; it is reached through Parts.
+  Parts* parts_for_lease = p.get();
+  auto answer_renew = [parts_for_lease](const etcdserverpb::LeaseKeepAliveRequest& request,
+                                        std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done) {
+    parts_for_lease->lease->AnswerRenew(request, std::move(done));
+  };
+  auto answer_time_to_live =
+      [parts_for_lease](const etcdserverpb::LeaseTimeToLiveRequest& request,
+                        std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
+        etcdserverpb::LeaseTimeToLiveResponse response;
+        absl::Status s = parts_for_lease->lease->AnswerTimeToLive(request, &response);
+        if (!s.ok()) return done(s);
+        done(std::move(response));
+      };
+  forwarder_options.local_primary = [parts_for_lease] { return parts_for_lease->lessor->IsPrimary(); };
+  forwarder_options.local_renew = answer_renew;
+  forwarder_options.local_time_to_live = answer_time_to_live;
   p->lease_forwarder = std::make_unique<PeerLeaseForwarder>(p->transport.get(), forwarder_options);
 
   p->history = std::make_unique<StoreHistory>(p->store.get());
@@ -321,20 +340,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     std::filesystem::remove(path, ec);  // copied into the store (or refused): no longer needed
     return s;
   });
-  lease::LeaseService* lease_service = p->lease.get();
   p->lease->SetLeaderForwarder(p->lease_forwarder.get());
-  p->transport->SetLeaseHandlers(
-      [lease_service](const etcdserverpb::LeaseKeepAliveRequest& request,
-                      std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done) {
-        lease_service->AnswerRenew(request, std::move(done));
-      },
-      [lease_service](const etcdserverpb::LeaseTimeToLiveRequest& request,
-                      std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
-        etcdserverpb::LeaseTimeToLiveResponse response;
-        absl::Status s = lease_service->AnswerTimeToLive(request, &response);
-        if (!s.ok()) return done(s);
-        done(std::move(response));
-      });
+  p->transport->SetLeaseHandlers(answer_renew, answer_time_to_live);
   p->pipeline->Start();
   p->lessor->Start();
 

@@ -35,6 +35,18 @@ uint64_t PeekProposalId(const std::string& data) {
   return 0;
 }
 
+// The pipeline whose round this thread is running, if any: a Submit from inside a round (a done
+// callback that writes again) only queues, since the round in progress drains the queue.
+thread_local const WritePipeline* driving = nullptr;
+
+class DrivingScope {
+ public:
+  explicit DrivingScope(const WritePipeline* p) : previous_(driving) { driving = p; }
+  ~DrivingScope() { driving = previous_; }
+
+ private:
+  const WritePipeline* previous_;
+};
 }  // namespace
 
 WritePipeline::WritePipeline(wal::Wal* wal, mvcc::Store* store, Options options)
@@ -144,6 +156,15 @@ absl::Status WritePipeline::Recover(const std::vector<wal::Record>& records) {
 }
 
 void WritePipeline::Start() {
+  {
+    // Before anything is served: the membership reaches the transport, and a single voter leads
+    // (and has applied its first entry) by the time Start returns.
+    std::lock_guard<std::mutex> driver(driver_mu_);
+    DrivingScope scope(this);
+    if (hooks_.on_membership) hooks_.on_membership(Membership());
+    if (single_voter_) node_->Campaign();
+    HandleReadies();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) return;
   started_ = true;
@@ -158,21 +179,30 @@ void WritePipeline::Stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // A round another thread is running inline finishes first; none starts after stopping_.
+  std::lock_guard<std::mutex> driver(driver_mu_);
   // A clean stop leaves nothing to replay: the next start is as fast as it can be.
   TrimLog();
   std::deque<PendingWrite> leftover;
   std::vector<std::function<void(absl::Status)>> reads;
   std::vector<Install> installs;
+  std::vector<Transfer> transfers;
   {
     std::lock_guard<std::mutex> lock(mu_);
     leftover.swap(queue_);
     reads.swap(read_queue_);
     installs.swap(installs_);
+    transfers.swap(transfer_queue_);
   }
   for (Install& install : installs) install.done(ErrStopped());
+  for (Transfer& t : transfers) t.done(ErrStopped());
+  for (Transfer& t : transfers_) t.done(ErrStopped());
+  transfers_.clear();
   for (PendingWrite& w : leftover) w.done(ErrStopped());
   for (auto& [id, waiting] : proposed_) waiting.write.done(ErrStopped());
   proposed_.clear();
+  for (Waiting& w : writes_without_leader_) w.write.done(ErrStopped());
+  writes_without_leader_.clear();
   for (auto& r : reads) r(ErrStopped());
   for (auto& round : reads_without_leader_) {
     for (auto& r : round.waiters) r(ErrStopped());
@@ -192,14 +222,35 @@ void WritePipeline::Stop() {
 
 void WritePipeline::Submit(PendingWrite write) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
-      queue_.push_back(std::move(write));
-      wake_.notify_one();
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) {
+      lock.unlock();
+      write.done(ErrStopped());
       return;
     }
+    queue_.push_back(std::move(write));
+    if (!started_) return;  // the writer thread takes it once started
+    if (driving == this) return;  // the round in progress on this thread takes it
   }
-  write.done(ErrStopped());
+  // Flat combining: the submitting thread runs the round itself when no round is in progress, so
+  // an idle member answers a write without waking another thread (and its reply leaves from the
+  // thread that took the call). When a round is in progress, its driver takes this write next:
+  // every driver looks at the queue again after releasing the round.
+  while (driver_mu_.try_lock()) {
+    {
+      DrivingScope scope(this);
+      for (;;) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (stopping_ || queue_.empty()) break;
+        }
+        RunRound(false, Clock::now());
+      }
+    }
+    driver_mu_.unlock();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || queue_.empty()) return;
+  }
 }
 
 void WritePipeline::Step(cairnpb::Message message) {
@@ -219,6 +270,32 @@ void WritePipeline::ReportSnapshot(uint64_t peer, bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   reports_.emplace_back(peer, ok ? 1 : 2);
   wake_.notify_one();
+}
+
+void WritePipeline::TransferLeadership(uint64_t target, std::function<void(absl::Status)> done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      transfer_queue_.push_back(Transfer{target, Clock::now() + options_.request_timeout, std::move(done)});
+      wake_.notify_one();
+      return;
+    }
+  }
+  done(ErrStopped());
+}
+
+void WritePipeline::SettleTransfers(Clock::time_point now) {
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    if (Leader() == it->target) {
+      it->done(absl::OkStatus());
+    } else if (it->deadline <= now) {
+      it->done(absl::UnknownError("etcdserver: request timed out, leader transfer took too long"));
+    } else {
+      ++it;
+      continue;
+    }
+    it = transfers_.erase(it);
+  }
 }
 
 void WritePipeline::ReadBarrier(std::function<void(absl::Status)> done) {
@@ -295,106 +372,141 @@ bool WritePipeline::NoSpaceAlarm() const { return nospace_.load(); }
 void WritePipeline::DisarmNoSpace() { nospace_ = false; }
 
 void WritePipeline::Run() {
-  if (hooks_.on_membership) hooks_.on_membership(Membership());
-  if (single_voter_) node_->Campaign();  // nobody to wait for: lead at once
-  HandleReadies();
   Clock::time_point next_tick = Clock::now() + options_.tick;
-  std::vector<PendingWrite> batch;
-  std::vector<cairnpb::Message> inbox;
-  std::vector<std::pair<uint64_t, int>> reports;
-  std::vector<std::function<void(absl::Status)>> reads;
-  std::vector<Install> installs;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       const Clock::time_point wake_at = std::min(next_tick, last_store_sync_ + options_.store_sync_interval);
       wake_.wait_until(lock, wake_at, [&] {
         return stopping_ || !queue_.empty() || !inbox_.empty() || !reports_.empty() || !read_queue_.empty() ||
-               !installs_.empty() || compaction_pending_;
+               !installs_.empty() || !transfer_queue_.empty() || compaction_pending_.load();
       });
       if (stopping_) return;
-      size_t bytes = 0;
-      while (!queue_.empty() && batch.size() < options_.max_batch &&
-             (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
-        bytes += queue_.front().bytes;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-      inbox.swap(inbox_);
-      reports.swap(reports_);
-      reads.swap(read_queue_);
-      installs.swap(installs_);
     }
+    std::lock_guard<std::mutex> driver(driver_mu_);
+    DrivingScope scope(this);
     const Clock::time_point now = Clock::now();
-    if (!broken_.ok()) {
-      for (PendingWrite& w : batch) w.done(broken_);
-      for (auto& r : reads) r(broken_);
-      for (Install& install : installs) install.done(broken_);
-      installs.clear();
-      batch.clear();
-      inbox.clear();
-      reports.clear();
-      reads.clear();
-      continue;
-    }
-    for (const cairnpb::Message& m : inbox) (void)node_->Step(m);
-    inbox.clear();
-    for (Install& install : installs) install.done(broken_.ok() ? DoInstall(install) : broken_);
-    installs.clear();
-    for (const auto& [peer, kind] : reports) {
-      if (kind == 0) {
-        node_->ReportUnreachable(peer);
-      } else {
-        node_->ReportSnapshot(peer, kind == 1);
-      }
-    }
-    reports.clear();
-    if (now >= next_tick) {
-      node_->Tick();
+    const bool tick = now >= next_tick;
+    if (tick) {
       next_tick += options_.tick;
       if (next_tick <= now) next_tick = now + options_.tick;  // fell behind: do not burst ticks
-      ExpireWaiters(now);
     }
-    for (PendingWrite& w : batch) Propose(w, now);
-    batch.clear();
-    if (!reads_without_leader_.empty() && Leader() != 0) {
-      std::vector<ReadRound> retry;
-      retry.swap(reads_without_leader_);
-      for (ReadRound& round : retry) StartReadRound(std::move(round));
-    }
-    if (!reads.empty()) StartReadRound(ReadRound{std::move(reads), now + options_.request_timeout});
-    reads.clear();
-    HandleReadies();
+    RunRound(tick, now);
     if (!broken_.ok()) continue;
-
-    // The log rolled to a new segment: make the store durable and drop the segments it covers,
-    // so the log (and start-up replay) stays about one segment long whatever the data size.
-    if (wal_->stats().live_segments > 1) TrimLog();
-    if (Clock::now() - last_store_sync_ >= options_.store_sync_interval) SyncStore();
-    if (compaction_pending_) {
-      auto done = store_->CompactStep(kCompactionSliceRevisions);
-      if (!done.ok()) {
-        std::fprintf(stderr, "cairnd: compaction failed: %s\n", done.status().ToString().c_str());
-        compaction_pending_ = false;
-        FinishPhysicalCompactions(false);
-      } else if (*done) {
-        compaction_pending_ = false;
-        FinishPhysicalCompactions(true);
-      }
-    }
-    CompactMemoryLog();
+    Housekeeping();
   }
+}
+
+void WritePipeline::RunRound(bool tick, Clock::time_point now) {
+  std::vector<PendingWrite> batch;
+  std::vector<cairnpb::Message> inbox;
+  std::vector<std::pair<uint64_t, int>> reports;
+  std::vector<std::function<void(absl::Status)>> reads;
+  std::vector<Install> installs;
+  std::vector<Transfer> transfers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    transfers.swap(transfer_queue_);
+    size_t bytes = 0;
+    while (!queue_.empty() && batch.size() < options_.max_batch &&
+           (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
+      bytes += queue_.front().bytes;
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    inbox.swap(inbox_);
+    reports.swap(reports_);
+    reads.swap(read_queue_);
+    installs.swap(installs_);
+  }
+  if (!broken_.ok()) {
+    for (PendingWrite& w : batch) w.done(broken_);
+    for (auto& r : reads) r(broken_);
+    for (Install& install : installs) install.done(broken_);
+    for (Transfer& t : transfers) t.done(broken_);
+    return;
+  }
+  for (const cairnpb::Message& m : inbox) (void)node_->Step(m);
+  for (Transfer& t : transfers) {
+    if (!is_leader_) {
+      t.done(absl::FailedPreconditionError("etcdserver: not leader"));
+      continue;
+    }
+    if (t.target != options_.header.member_id) node_->TransferLeadership(t.target);
+    transfers_.push_back(std::move(t));
+  }
+  for (Install& install : installs) install.done(broken_.ok() ? DoInstall(install) : broken_);
+  for (const auto& [peer, kind] : reports) {
+    if (kind == 0) {
+      node_->ReportUnreachable(peer);
+    } else {
+      node_->ReportSnapshot(peer, kind == 1);
+    }
+  }
+  if (tick) {
+    node_->Tick();
+    ExpireWaiters(now);
+  }
+  if (!transfers_.empty()) SettleTransfers(now);
+  if (!writes_without_leader_.empty() && (Leader() != 0 || tick)) RetryWritesWithoutLeader(now);
+  for (PendingWrite& w : batch) Propose(w, now);
+  if (!reads_without_leader_.empty() && Leader() != 0) {
+    std::vector<ReadRound> retry;
+    retry.swap(reads_without_leader_);
+    for (ReadRound& round : retry) StartReadRound(std::move(round));
+  }
+  if (!reads.empty()) StartReadRound(ReadRound{std::move(reads), now + options_.request_timeout});
+  HandleReadies();
+}
+
+void WritePipeline::Housekeeping() {
+  // The log rolled to a new segment: make the store durable and drop the segments it covers,
+  // so the log (and start-up replay) stays about one segment long whatever the data size.
+  if (wal_->stats().live_segments > 1) TrimLog();
+  if (Clock::now() - last_store_sync_ >= options_.store_sync_interval) SyncStore();
+  if (compaction_pending_) {
+    auto done = store_->CompactStep(kCompactionSliceRevisions);
+    if (!done.ok()) {
+      std::fprintf(stderr, "cairnd: compaction failed: %s\n", done.status().ToString().c_str());
+      compaction_pending_ = false;
+      FinishPhysicalCompactions(false);
+    } else if (*done) {
+      compaction_pending_ = false;
+      FinishPhysicalCompactions(true);
+    }
+  }
+  CompactMemoryLog();
 }
 
 void WritePipeline::Propose(PendingWrite& write, Clock::time_point now) {
   const uint64_t id = next_proposal_id_++;
   write.request.set_proposal_id(id);
-  absl::Status s = node_->Propose(write.request.SerializeAsString());
-  if (!s.ok()) {
-    write.done(ErrNoLeader());
+  const Clock::time_point deadline = now + options_.request_timeout;
+  if (Leader() == 0 || !node_->Propose(write.request.SerializeAsString()).ok()) {
+    // No leader (an election is under way): the write waits for one, up to the request timeout,
+    // as etcd's does.
+    writes_without_leader_.push_back(Waiting{std::move(write), deadline});
     return;
   }
-  proposed_.emplace(id, Waiting{std::move(write), now + options_.request_timeout});
+  proposed_.emplace(id, Waiting{std::move(write), deadline});
+}
+
+void WritePipeline::RetryWritesWithoutLeader(Clock::time_point now) {
+  std::vector<Waiting> retry;
+  retry.swap(writes_without_leader_);
+  for (Waiting& w : retry) {
+    if (w.deadline <= now) {
+      w.write.done(ErrTimeout());
+      continue;
+    }
+    const uint64_t id = next_proposal_id_++;
+    w.write.request.set_proposal_id(id);
+    if (Leader() == 0 || !node_->Propose(w.write.request.SerializeAsString()).ok()) {
+      writes_without_leader_.push_back(std::move(w));
+    } else {
+      proposed_.emplace(id, std::move(w));
+    }
+  }
 }
 
 void WritePipeline::StartReadRound(ReadRound round) {
@@ -448,6 +560,7 @@ void WritePipeline::HandleReadies() {
     }
     node_->Advance(rd);
     ServeReads();
+    if (!transfers_.empty() && rd.soft_state) SettleTransfers(Clock::now());
   }
 }
 
@@ -676,6 +789,8 @@ void WritePipeline::Fail(const std::string& what, const absl::Status& status) {
   local_reads_ = false;
   for (auto& [id, waiting] : proposed_) waiting.write.done(broken_);
   proposed_.clear();
+  for (Waiting& w : writes_without_leader_) w.write.done(broken_);
+  writes_without_leader_.clear();
 }
 
 bool WritePipeline::SyncStore() {

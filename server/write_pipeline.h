@@ -15,9 +15,12 @@
 // store is linearizable (LocalReadsLinearizable). Otherwise ReadBarrier() confirms leadership with a
 // quorum (raft ReadIndex) and waits until that index is applied.
 //
-// Thread model: one writer thread owns the raft node, the WAL's write side and the store's write
-// side. Submit/Step/Report*/ReadBarrier and the accessors are thread-safe. `done` callbacks,
-// observers and hooks run on the writer thread and must not block.
+// Thread model: rounds run one at a time under driver_mu_, which guards the raft node, the WAL's
+// write side and the store's write side. The writer thread runs rounds for ticks, peers' messages
+// and anything queued; a thread calling Submit() while no round runs runs the round itself (so an
+// idle member answers without a thread hop), and keeps going while writes are queued.
+// Submit/Step/Report*/ReadBarrier and the accessors are thread-safe. `done` callbacks, observers
+// and hooks run on the thread running the round and must not block; they may Submit() again.
 #pragma once
 
 #include <atomic>
@@ -128,6 +131,11 @@ class WritePipeline {
   absl::StatusOr<std::string> WriteSnapshotImage(const cairnpb::Message& message, const std::string& dir) const;
   absl::Status InstallSnapshot(const cairnpb::Message& message, const std::string& image_path);
 
+  // Hands leadership to `target` (a voter) when this member leads. `done` runs once, on the thread
+  // running a round: OK when `target` leads, "etcdserver: not leader" if this member does not
+  // lead, "...leader transfer took too long" after the request timeout, "server stopped".
+  void TransferLeadership(uint64_t target, std::function<void(absl::Status)> done);
+
   // Calls `done` (possibly inline) once a read of the local store would be linearizable: OK, or
   // "etcdserver: request timed out" / "server stopped".
   void ReadBarrier(std::function<void(absl::Status)> done);
@@ -158,6 +166,11 @@ class WritePipeline {
     std::chrono::steady_clock::time_point deadline;
   };
 
+  struct Transfer {
+    uint64_t target = 0;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(absl::Status)> done;
+  };
   struct Install {
     cairnpb::Message message;
     std::string path;
@@ -165,8 +178,13 @@ class WritePipeline {
   };
 
   void Run();
+  // One round: takes what is queued, steps raft, persists, sends, applies, answers. driver_mu_ held.
+  void RunRound(bool tick, std::chrono::steady_clock::time_point now);
+  // Log trimming, store sync, compaction slices, in-memory log compaction. Writer thread.
+  void Housekeeping();
   absl::Status DoInstall(const Install& install);
   void Propose(PendingWrite& write, std::chrono::steady_clock::time_point now);
+  void RetryWritesWithoutLeader(std::chrono::steady_clock::time_point now);
   // Asks the leader for a read index for these waiters; without a leader they wait for one.
   void StartReadRound(ReadRound round);
   void HandleReadies();
@@ -174,6 +192,8 @@ class WritePipeline {
   // Applies committed entries in one store transaction; answers their waiting writers.
   void ApplyEntries(const std::vector<cairnpb::Entry>& entries);
   void ServeReads();
+  // Answers leadership transfers whose target now leads or whose time is up.
+  void SettleTransfers(std::chrono::steady_clock::time_point now);
   void ExpireWaiters(std::chrono::steady_clock::time_point now);
   void CompactMemoryLog();
   void SetLeaderReady(bool ready);
@@ -190,6 +210,10 @@ class WritePipeline {
   PipelineObservers observers_;
   PipelineHooks hooks_;
 
+  // Held by whichever thread runs a round: the writer thread, or a thread that submitted a write
+  // while no round was running (flat combining). Everything "writer-thread state" below is
+  // guarded by it. Taken before mu_, never the other way round.
+  std::mutex driver_mu_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<PendingWrite> queue_;
@@ -197,6 +221,7 @@ class WritePipeline {
   std::vector<std::pair<uint64_t, int>> reports_;  // (peer, 0 unreachable / 1 snapshot ok / 2 failed)
   std::vector<std::function<void(absl::Status)>> read_queue_;
   std::vector<Install> installs_;
+  std::vector<Transfer> transfer_queue_;
   cairnpb::Membership membership_;  // writer thread writes (under mu_), anyone reads under mu_
   bool stopping_ = false;
   bool started_ = false;
@@ -215,17 +240,19 @@ class WritePipeline {
   std::unique_ptr<raft::RawNode> node_;
   uint64_t next_proposal_id_ = 0;
   std::unordered_map<uint64_t, Waiting> proposed_;   // by proposal id
+  std::vector<Waiting> writes_without_leader_;       // proposed again once a leader is known
   uint64_t next_read_id_ = 0;
   std::map<std::string, ReadRound> read_rounds_;     // by read context, awaiting the leader's answer
   std::multimap<uint64_t, ReadRound> reads_to_apply_;  // by read index, awaiting the apply
   std::vector<ReadRound> reads_without_leader_;
+  std::vector<Transfer> transfers_;  // started, waiting for the target to lead
   bool is_leader_ = false;
   bool leader_ready_ = false;
   bool single_voter_ = false;
   std::string pending_hard_state_;  // a commit-only hard state change, written with the next round
   bool has_pending_hard_state_ = false;
   std::vector<PendingWrite> awaiting_compaction_;
-  bool compaction_pending_ = false;
+  std::atomic<bool> compaction_pending_{false};
   std::chrono::steady_clock::time_point last_store_sync_ = std::chrono::steady_clock::now();
   uint64_t synced_index_ = 0;
   bool published_self_ = false;

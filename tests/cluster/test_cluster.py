@@ -9,7 +9,9 @@ import threading
 import time
 import unittest
 
-from cluster_harness import Cluster, main
+import grpc
+
+from cluster_harness import Cluster, main, rpc
 from e2e_harness import E2eTest, etcdctl
 
 # The smallest TTL a cluster with --election-timeout 1000 grants (etcd's rule: 1.5 elections).
@@ -143,6 +145,29 @@ class ClusterTest(E2eTest):
         self.assertEqual(ttl.rc, 0, ttl)
         self.assertIn(f"granted with TTL({TTL}s)", ttl.out)
         self.assertIn("attached keys([svc])", ttl.out)
+
+    def test_move_leader_hands_leadership_to_the_chosen_member(self):
+        c = Cluster(self)
+        leader = c.leader()
+        target = c.followers()[0]
+        target_id = format(target.status().header.member_id, "x")
+        # A follower refuses, with etcd's code and text (etcdctl itself only asks the leader).
+        with target.channel() as ch:
+            with self.assertRaises(grpc.RpcError) as refused:
+                rpc.MaintenanceStub(ch).MoveLeader(
+                    rpc.MoveLeaderRequest(targetID=target.status().header.member_id), timeout=5)
+        self.assertEqual(refused.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertEqual(refused.exception.details(), "etcdserver: not leader")
+        moved = etcdctl(leader, "move-leader", target_id)
+        self.assertEqual(moved.rc, 0, moved)
+        self.assertIn(f"Leadership transferred from {format(leader.status().header.member_id, 'x')} to {target_id}",
+                      moved.out)
+        self.assertIs(c.leader(), target)
+        bad = etcdctl(target, "move-leader", "1234")
+        self.assertNotEqual(bad.rc, 0)
+        self.assertIn("etcdserver: bad leader transferee", bad.err)
+        target.client().put("after-move", "ok")
+        self.assertEqual(leader.client().get("after-move")[0], b"ok")
 
     def test_a_minority_refuses_writes_and_recovers_when_peers_return(self):
         c = Cluster(self)

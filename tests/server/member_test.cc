@@ -208,7 +208,8 @@ TEST_F(MemberTest, LeaseRevokeDeletesAttachedKeysAndLeasesSurviveRestart) {
   ttl_req.set_id(granted.id());
   ttl_req.set_keys(true);
   etcdserverpb::LeaseTimeToLiveResponse ttl;
-  ASSERT_TRUE(lease_->LeaseTimeToLive(&ttl_ctx, ttl_req, &ttl).ok());
+  auto ttl_status = lease_->LeaseTimeToLive(&ttl_ctx, ttl_req, &ttl);
+  ASSERT_TRUE(ttl_status.ok()) << ttl_status.error_message();
   EXPECT_EQ(ttl.grantedttl(), 60);
   EXPECT_EQ(ttl.keys_size(), 2);
   const int64_t before = Get("/services/", "/services0").header().revision();
