@@ -13,7 +13,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "server/membership.h"
 
 namespace cairn::server {
 namespace {
@@ -70,9 +69,8 @@ bool ReadFile(const std::string& path, std::string* out) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(const std::string& path,
-                                                       const std::string& member_seed,
-                                                       const std::string& cluster_seed) {
+absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(
+    const std::string& path, const std::function<absl::StatusOr<Identity>()>& new_identity) {
   if (auto s = MakeDirs(path); !s.ok()) return s;
   if (auto s = CheckWritable(path); !s.ok()) return s;
   if (fs::exists(path + "/member/snap/db")) {
@@ -127,8 +125,10 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(const std::string& path,
       return absl::DataLossError(absl::StrCat("cannot read member identity from ", identity_path));
     }
   } else {
-    dir->member_id_ = StableId(member_seed);
-    dir->cluster_id_ = StableId(cluster_seed);
+    auto identity = new_identity();
+    if (!identity.ok()) return identity.status();
+    dir->member_id_ = identity->member_id;
+    dir->cluster_id_ = identity->cluster_id;
     std::string text = absl::StrCat("member_id ", absl::Hex(dir->member_id_), "\ncluster_id ",
                                     absl::Hex(dir->cluster_id_), "\n");
     if (auto s = WriteFileDurably(identity_path, text); !s.ok()) return s;

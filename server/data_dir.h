@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -25,10 +26,14 @@ inline constexpr int kDataFormatVersion = 1;
 
 class DataDir {
  public:
-  // `identity_seed` makes the IDs of a new member (name, peer URLs, cluster token).
+  struct Identity {
+    uint64_t member_id = 0;
+    uint64_t cluster_id = 0;
+  };
+  // `new_identity` gives the IDs of a member whose directory has none yet (called only then):
+  // derived from flags for a founding member, learned from the cluster for a joining one.
   static absl::StatusOr<std::unique_ptr<DataDir>> Open(const std::string& path,
-                                                       const std::string& member_seed,
-                                                       const std::string& cluster_seed);
+                                                       const std::function<absl::StatusOr<Identity>()>& new_identity);
   ~DataDir();  // releases the lock
 
   std::string WalDir() const { return member_ + "/wal"; }

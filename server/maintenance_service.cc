@@ -113,7 +113,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Downgrade(grpc::CallbackServerCont
   return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Downgrade"));
 }
 
-ClusterService::ClusterService(const WritePipeline* pipeline, HeaderInfo header, MemberInfo self)
+ClusterService::ClusterService(WritePipeline* pipeline, HeaderInfo header, MemberInfo self)
     : pipeline_(pipeline), header_(header), self_(std::move(self)) {}
 
 void ClusterService::FillMember(const cairnpb::MemberRecord& record, etcdserverpb::Member* member) const {
@@ -140,24 +140,72 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
                                                      etcdserverpb::MemberListResponse* response) {
   // etcd's member list header carries no revision: membership is not part of the key space.
   StampHeader(header_, response->mutable_header());
-  const cairnpb::Membership membership = pipeline_->Membership();
-  for (const cairnpb::MemberRecord& record : membership.members()) {
-    FillMember(record, response->add_members());
-  }
+  FillMembers(response->mutable_members());
   return FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::MemberAddRequest* request,
                                                     etcdserverpb::MemberAddResponse* response) {
-  return FinishUnary(context, Unimplemented("etcdserverpb.Cluster/MemberAdd (replication comes with the consensus issue)"));
+  if (request->peerurls().empty()) {
+    return FinishUnary(context, absl::InvalidArgumentError("etcdserver: member peer URLs not given"));
+  }
+  const cairnpb::Membership before = pipeline_->Membership();
+  for (const cairnpb::MemberRecord& m : before.members()) {
+    for (const std::string& url : m.peer_urls()) {
+      for (const std::string& wanted : request->peerurls()) {
+        if (url == wanted) return FinishUnary(context, absl::FailedPreconditionError("etcdserver: Peer URLs already exists"));
+      }
+    }
+  }
+  // A new ID from the peer URLs and the time, as etcd makes it; the new member learns it from the
+  // cluster when it starts (--initial-cluster-state existing), by its peer URLs.
+  cairnpb::MemberRecord record;
+  std::string seed = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  for (const std::string& url : request->peerurls()) {
+    record.add_peer_urls(url);
+    seed += "|" + url;
+  }
+  record.set_id(StableId(seed));
+  record.set_is_learner(request->islearner());
+  cairnpb::ConfChange change;
+  change.set_type(request->islearner() ? cairnpb::CONF_CHANGE_ADD_LEARNER_NODE : cairnpb::CONF_CHANGE_ADD_NODE);
+  change.set_node_id(record.id());
+  record.SerializeToString(change.mutable_context());
+  return ProposeChange(context, change, [this, record, response]() {
+    FillMember(record, response->mutable_member());
+    FillMembers(response->mutable_members());
+    StampHeader(header_, response->mutable_header());
+  });
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerContext* context,
                                                        const etcdserverpb::MemberRemoveRequest* request,
                                                        etcdserverpb::MemberRemoveResponse* response) {
   if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
-  return FinishUnary(context, Unimplemented("etcdserverpb.Cluster/MemberRemove"));
+  cairnpb::ConfChange change;
+  change.set_type(cairnpb::CONF_CHANGE_REMOVE_NODE);
+  change.set_node_id(request->id());
+  return ProposeChange(context, change, [this, response]() {
+    FillMembers(response->mutable_members());
+    StampHeader(header_, response->mutable_header());
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterService::ProposeChange(grpc::CallbackServerContext* context,
+                                                        const cairnpb::ConfChange& change,
+                                                        std::function<void()> fill_response) {
+  auto* reactor = context->DefaultReactor();
+  pipeline_->ProposeConfChange(change, [reactor, fill_response](absl::Status s) {
+    if (s.ok()) fill_response();
+    reactor->Finish(ToGrpcStatus(s));
+  });
+  return reactor;
+}
+
+void ClusterService::FillMembers(google::protobuf::RepeatedPtrField<etcdserverpb::Member>* members) const {
+  const cairnpb::Membership membership = pipeline_->Membership();
+  for (const cairnpb::MemberRecord& record : membership.members()) FillMember(record, members->Add());
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerContext* context,
@@ -170,8 +218,19 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* ClusterService::MemberPromote(grpc::CallbackServerContext* context,
                                                         const etcdserverpb::MemberPromoteRequest* request,
                                                         etcdserverpb::MemberPromoteResponse* response) {
-  if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
-  return FinishUnary(context, absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
+  const cairnpb::Membership membership = pipeline_->Membership();
+  const cairnpb::MemberRecord* member = FindMember(membership, request->id());
+  if (member == nullptr) return FinishUnary(context, ErrMemberNotFound());
+  if (!member->is_learner()) {
+    return FinishUnary(context, absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
+  }
+  cairnpb::ConfChange change;
+  change.set_type(cairnpb::CONF_CHANGE_ADD_NODE);
+  change.set_node_id(request->id());
+  return ProposeChange(context, change, [this, response]() {
+    FillMembers(response->mutable_members());
+    StampHeader(header_, response->mutable_header());
+  });
 }
 
 }  // namespace cairn::server

@@ -3,6 +3,8 @@
 // RPCs that need more than one member or are not built yet answer UNIMPLEMENTED naming the method.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -62,7 +64,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
   // `pipeline` (the membership's owner) must outlive the service.
-  ClusterService(const WritePipeline* pipeline, HeaderInfo header, MemberInfo self);
+  ClusterService(WritePipeline* pipeline, HeaderInfo header, MemberInfo self);
 
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* context,
                                        const etcdserverpb::MemberListRequest* request,
@@ -82,9 +84,13 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
 
  private:
   bool IsMember(uint64_t id) const;
+  // Proposes a membership change and answers once it is applied (fill_response first).
+  grpc::ServerUnaryReactor* ProposeChange(grpc::CallbackServerContext* context, const cairnpb::ConfChange& change,
+                                          std::function<void()> fill_response);
+  void FillMembers(google::protobuf::RepeatedPtrField<etcdserverpb::Member>* members) const;
   void FillMember(const cairnpb::MemberRecord& record, etcdserverpb::Member* member) const;
 
-  const WritePipeline* const pipeline_;
+  WritePipeline* const pipeline_;
   const HeaderInfo header_;
   const MemberInfo self_;
 };

@@ -9,7 +9,11 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <csignal>
+#include <cstdio>
 #include <filesystem>
+#include <set>
+#include <optional>
 
 #include <grpcpp/grpcpp.h>
 
@@ -81,6 +85,35 @@ std::string PeerHostPort(const std::string& url) {
   return slash == std::string::npos ? rest : rest.substr(0, slash);
 }
 
+// A member started with --initial-cluster-state existing: asks the other members it names for
+// the cluster's ID and membership, and finds itself in it by its peer URLs (it must have been
+// added with MemberAdd first, as with etcd).
+absl::StatusOr<std::pair<cairnpb::MembersResponse, DataDir::Identity>> JoinExistingCluster(const Config& config) {
+  auto named = FoundingMembers(config);  // parses --initial-cluster; the IDs are not used
+  if (!named.ok()) return named.status();
+  absl::Status last = absl::UnavailableError("--initial-cluster names no other member");
+  for (const cairnpb::MemberRecord& m : *named) {
+    if (m.name() == config.name || m.peer_urls().empty()) continue;
+    auto found = peer::FetchMembers(PeerHostPort(m.peer_urls(0)), absl::Seconds(5));
+    if (!found.ok()) {
+      last = found.status();
+      continue;
+    }
+    for (const cairnpb::MemberRecord& record : found->membership().members()) {
+      const std::vector<std::string> urls(record.peer_urls().begin(), record.peer_urls().end());
+      if (urls == config.initial_advertise_peer_urls) {
+        return std::make_pair(*found, DataDir::Identity{record.id(), found->cluster_id()});
+      }
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this member (peer URLs ", absl::StrJoin(config.initial_advertise_peer_urls, ","),
+        ") is not in the cluster's membership; add it first with `etcdctl member add ", config.name,
+        " --peer-urls=", absl::StrJoin(config.initial_advertise_peer_urls, ","), "`"));
+  }
+  return absl::UnavailableError(absl::StrCat("cannot reach any member named by --initial-cluster to join: ",
+                                             last.message()));
+}
+
 // The watch hub reads history through this narrow view of the store.
 class StoreHistory final : public watch::EventHistory {
  public:
@@ -149,9 +182,21 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   auto p = std::make_unique<Parts>();
   const std::string data_dir = config.EffectiveDataDir();
 
-  auto dir = DataDir::Open(
-      data_dir, MemberSeed(config.name, config.initial_advertise_peer_urls, config.initial_cluster_token),
-      ClusterSeed(config));
+  // A founding member derives its IDs from its flags (as every founding member derives its
+  // peers'); a member joining an existing cluster learns them from the members it names.
+  std::optional<cairnpb::MembersResponse> joined;
+  auto new_identity = [&config, &joined]() -> absl::StatusOr<DataDir::Identity> {
+    if (config.initial_cluster_state == "new") {
+      return DataDir::Identity{
+          StableId(MemberSeed(config.name, config.initial_advertise_peer_urls, config.initial_cluster_token)),
+          StableId(ClusterSeed(config))};
+    }
+    auto found = JoinExistingCluster(config);
+    if (!found.ok()) return found.status();
+    joined = found->first;
+    return found->second;
+  };
+  auto dir = DataDir::Open(data_dir, new_identity);
   if (!dir.ok()) return dir.status();
   p->data_dir = std::move(*dir);
 
@@ -222,6 +267,13 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", transport_options.snapshot_dir, ": ", ec.message()));
   }
   p->transport = std::make_unique<peer::PeerTransport>(transport_options);
+  p->transport->SetMembershipSource([pipeline] { return pipeline->Membership(); });
+  if (joined.has_value()) {
+    // Until the leader's log or image arrives, these are the members this one answers.
+    for (const cairnpb::MemberRecord& m : joined->membership().members()) {
+      if (m.id() != header.member_id && !m.peer_urls().empty()) p->transport->AddPeer(m.id(), PeerHostPort(m.peer_urls(0)));
+    }
+  }
   PeerLeaseForwarder::Options forwarder_options;
   forwarder_options.self_id = header.member_id;
   forwarder_options.leader = [pipeline] { return pipeline->Leader(); };
@@ -304,10 +356,25 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   peer::PeerTransport* transport = p->transport.get();
   hooks.send = [transport](std::vector<cairnpb::Message> messages) { transport->Send(std::move(messages)); };
   const uint64_t self_id = header.member_id;
-  hooks.on_membership = [transport, self_id](const cairnpb::Membership& membership) {
+  auto peers = std::make_shared<std::set<uint64_t>>();
+  hooks.on_membership = [transport, self_id, peers](const cairnpb::Membership& membership) {
+    std::set<uint64_t> now;
+    bool self_present = false;
     for (const cairnpb::MemberRecord& m : membership.members()) {
+      if (m.id() == self_id) self_present = true;
       if (m.id() == self_id || m.peer_urls().empty()) continue;
       transport->AddPeer(m.id(), PeerHostPort(m.peer_urls(0)));
+      now.insert(m.id());
+    }
+    for (uint64_t gone : *peers) {
+      if (!now.count(gone)) transport->RemovePeer(gone);
+    }
+    *peers = std::move(now);
+    if (!self_present && !membership.members().empty()) {
+      // Removed from the cluster (MemberRemove): like etcd, the member stops for good.
+      std::fprintf(stderr, "cairnd: this member (%llx) was removed from the cluster; stopping\n",
+                   static_cast<unsigned long long>(self_id));
+      ::kill(::getpid(), SIGTERM);
     }
   };
   mvcc::Store* the_store = p->store.get();

@@ -198,6 +198,16 @@ void WritePipeline::Stop() {
   for (Transfer& t : transfers) t.done(ErrStopped());
   for (Transfer& t : transfers_) t.done(ErrStopped());
   transfers_.clear();
+  {
+    std::vector<PendingConfChange> queued;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued.swap(conf_queue_);
+    }
+    for (PendingConfChange& c : queued) c.done(ErrStopped());
+  }
+  for (PendingConfChange& c : conf_changes_) c.done(ErrStopped());
+  conf_changes_.clear();
   for (PendingWrite& w : leftover) w.done(ErrStopped());
   for (auto& [id, waiting] : proposed_) waiting.write.done(ErrStopped());
   proposed_.clear();
@@ -270,6 +280,18 @@ void WritePipeline::ReportSnapshot(uint64_t peer, bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   reports_.emplace_back(peer, ok ? 1 : 2);
   wake_.notify_one();
+}
+
+void WritePipeline::ProposeConfChange(cairnpb::ConfChange change, std::function<void(absl::Status)> done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      conf_queue_.push_back(PendingConfChange{std::move(change), Clock::now() + options_.request_timeout, std::move(done)});
+      wake_.notify_one();
+      return;
+    }
+  }
+  done(ErrStopped());
 }
 
 void WritePipeline::TransferLeadership(uint64_t target, std::function<void(absl::Status)> done) {
@@ -379,7 +401,7 @@ void WritePipeline::Run() {
       const Clock::time_point wake_at = std::min(next_tick, last_store_sync_ + options_.store_sync_interval);
       wake_.wait_until(lock, wake_at, [&] {
         return stopping_ || !queue_.empty() || !inbox_.empty() || !reports_.empty() || !read_queue_.empty() ||
-               !installs_.empty() || !transfer_queue_.empty() || compaction_pending_.load();
+               !installs_.empty() || !transfer_queue_.empty() || !conf_queue_.empty() || compaction_pending_.load();
       });
       if (stopping_) return;
     }
@@ -404,9 +426,11 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
   std::vector<std::function<void(absl::Status)>> reads;
   std::vector<Install> installs;
   std::vector<Transfer> transfers;
+  std::vector<PendingConfChange> confs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     transfers.swap(transfer_queue_);
+    confs.swap(conf_queue_);
     size_t bytes = 0;
     while (!queue_.empty() && batch.size() < options_.max_batch &&
            (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
@@ -424,7 +448,15 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
     for (auto& r : reads) r(broken_);
     for (Install& install : installs) install.done(broken_);
     for (Transfer& t : transfers) t.done(broken_);
+    for (PendingConfChange& c : confs) c.done(broken_);
     return;
+  }
+  for (PendingConfChange& c : confs) {
+    if (absl::Status s = node_->ProposeConfChange(c.change); !s.ok()) {
+      c.done(Leader() == 0 ? ErrNoLeader() : s);
+      continue;
+    }
+    conf_changes_.push_back(std::move(c));
   }
   for (const cairnpb::Message& m : inbox) (void)node_->Step(m);
   for (Transfer& t : transfers) {
@@ -618,6 +650,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   std::vector<LeaseChange> lease_changes;
   std::vector<int64_t> compactions;
   bool membership_changed = false;
+  std::vector<PendingConfChange> applied_conf_changes;
   bool own_term_applied = false;
   uint64_t last_index = 0, last_term = 0;
   cairnpb::Membership membership;
@@ -639,6 +672,13 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
       if (node_ != nullptr) node_->ApplyConfChange(change);
       ApplyConfChangeToMembership(change, &membership);
       membership_changed = true;
+      for (auto it = conf_changes_.begin(); it != conf_changes_.end(); ++it) {
+        if (it->change.node_id() == change.node_id() && it->change.type() == change.type()) {
+          applied_conf_changes.push_back(std::move(*it));
+          conf_changes_.erase(it);
+          break;
+        }
+      }
       continue;
     }
     if (e.data().empty()) continue;  // a new leader's no-op
@@ -711,8 +751,10 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   }
   if (membership_changed) {
     single_voter_ = Voters(membership) == std::vector<uint64_t>{options_.header.member_id};
+    local_reads_.store(leader_ready_ && single_voter_, std::memory_order_release);
     if (hooks_.on_membership) hooks_.on_membership(membership);
   }
+  for (PendingConfChange& c : applied_conf_changes) c.done(absl::OkStatus());
   if (own_term_applied && !leader_ready_) SetLeaderReady(true);
   if (node_ != nullptr && !published_self_ && Leader() != 0) {
     // Tell the cluster this member's name and client URLs once (etcd's publish), if they differ.
@@ -742,6 +784,14 @@ void WritePipeline::ExpireWaiters(Clock::time_point now) {
     if (it->second.deadline <= now) {
       it->second.write.done(ErrTimeout());
       it = proposed_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = conf_changes_.begin(); it != conf_changes_.end();) {
+    if (it->deadline <= now) {
+      it->done(ErrTimeout());
+      it = conf_changes_.erase(it);
     } else {
       ++it;
     }
@@ -791,6 +841,8 @@ void WritePipeline::Fail(const std::string& what, const absl::Status& status) {
   proposed_.clear();
   for (Waiting& w : writes_without_leader_) w.write.done(broken_);
   writes_without_leader_.clear();
+  for (PendingConfChange& c : conf_changes_) c.done(broken_);
+  conf_changes_.clear();
 }
 
 bool WritePipeline::SyncStore() {

@@ -131,6 +131,12 @@ class WritePipeline {
   absl::StatusOr<std::string> WriteSnapshotImage(const cairnpb::Message& message, const std::string& dir) const;
   absl::Status InstallSnapshot(const cairnpb::Message& message, const std::string& image_path);
 
+  // Proposes a membership change. `done` runs once, on the thread running a round: OK once the
+  // change is applied here; "etcdserver: request timed out" if it is not applied within the
+  // request timeout (a leader turns a change it cannot accept yet into an empty entry); raft's
+  // refusal (one change at a time); "server stopped".
+  void ProposeConfChange(cairnpb::ConfChange change, std::function<void(absl::Status)> done);
+
   // Hands leadership to `target` (a voter) when this member leads. `done` runs once, on the thread
   // running a round: OK when `target` leads, "etcdserver: not leader" if this member does not
   // lead, "...leader transfer took too long" after the request timeout, "server stopped".
@@ -166,6 +172,11 @@ class WritePipeline {
     std::chrono::steady_clock::time_point deadline;
   };
 
+  struct PendingConfChange {
+    cairnpb::ConfChange change;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(absl::Status)> done;
+  };
   struct Transfer {
     uint64_t target = 0;
     std::chrono::steady_clock::time_point deadline;
@@ -222,6 +233,7 @@ class WritePipeline {
   std::vector<std::function<void(absl::Status)>> read_queue_;
   std::vector<Install> installs_;
   std::vector<Transfer> transfer_queue_;
+  std::vector<PendingConfChange> conf_queue_;
   cairnpb::Membership membership_;  // writer thread writes (under mu_), anyone reads under mu_
   bool stopping_ = false;
   bool started_ = false;
@@ -246,6 +258,7 @@ class WritePipeline {
   std::multimap<uint64_t, ReadRound> reads_to_apply_;  // by read index, awaiting the apply
   std::vector<ReadRound> reads_without_leader_;
   std::vector<Transfer> transfers_;  // started, waiting for the target to lead
+  std::vector<PendingConfChange> conf_changes_;  // proposed, waiting to be applied
   bool is_leader_ = false;
   bool leader_ready_ = false;
   bool single_voter_ = false;

@@ -1,5 +1,7 @@
 #include "server/peer/channel.h"
 
+#include "cairnpb/peer.grpc.pb.h"
+
 #include <grpc/grpc.h>
 
 namespace cairn::peer {
@@ -27,6 +29,17 @@ std::shared_ptr<grpc::Channel> MakePeerChannel(const std::string& host_port) {
   // Each peer gets its own connection even when two peers' channels would otherwise be shared.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel(host_port, grpc::InsecureChannelCredentials(), args);
+}
+
+absl::StatusOr<cairnpb::MembersResponse> FetchMembers(const std::string& host_port, absl::Duration timeout) {
+  auto stub = cairnpb::Peer::NewStub(MakePeerChannel(host_port));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  context.set_wait_for_ready(true);  // a peer still starting is waited for, up to the deadline
+  cairnpb::MembersResponse response;
+  grpc::Status status = stub->Members(&context, cairnpb::MembersRequest(), &response);
+  if (!status.ok()) return ToAbsl(status);
+  return response;
 }
 
 void ConfigurePeerServer(grpc::ServerBuilder& builder) {

@@ -7,6 +7,10 @@
 // blocked writes fail instead of waiting forever.
 #pragma once
 
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cairnpb/peer.pb.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -25,6 +29,10 @@ inline constexpr int kMaxPeerMessageBytes = 64 << 20;
 
 // A channel to "host:port" with the peer keepalive and reconnect settings. Never null.
 std::shared_ptr<grpc::Channel> MakePeerChannel(const std::string& host_port);
+
+// Asks the member at "host:port" for its cluster ID and membership (Peer.Members), once, within
+// `timeout`. For a member joining an existing cluster.
+absl::StatusOr<cairnpb::MembersResponse> FetchMembers(const std::string& host_port, absl::Duration timeout);
 
 // Applies to the member's peer listener what the peer channels rely on: it accepts their
 // keepalive pings (gRPC's default answers frequent pings with GOAWAY "too_many_pings") and

@@ -248,6 +248,30 @@ PeerService::~PeerService() {
       +[](absl::flat_hash_set<InboundCall*>* calls) { return calls->empty(); }, &calls_));
 }
 
+void PeerService::SetMembershipSource(MembershipSource source) {
+  absl::MutexLock lock(&mu_);
+  membership_source_ = std::move(source);
+}
+
+grpc::ServerUnaryReactor* PeerService::Members(grpc::CallbackServerContext* context,
+                                               const cairnpb::MembersRequest* /*request*/,
+                                               cairnpb::MembersResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  MembershipSource source;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!refusing_) source = membership_source_;
+  }
+  if (!source) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer transport: membership is not served here"));
+    return reactor;
+  }
+  response->set_cluster_id(options_.cluster_id);
+  *response->mutable_membership() = source();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 void PeerService::SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandler time_to_live) {
   absl::MutexLock lock(&mu_);
   renew_ = std::move(renew);

@@ -7,6 +7,8 @@
 //                   buffered writes); once complete, a finisher thread fsyncs it and calls the
 //                   snapshot sink, and the sink's status is the answer (ack.ok on success).
 //                   One transfer per sending member at a time (a second one gets ABORTED).
+//   Members         the cluster ID and the membership source's answer; not cluster-checked (the
+//                   caller is a member joining, which does not know the cluster ID yet).
 //   LeaseRenew,     handed to the lease handlers; their absl::Status becomes the gRPC status with
 //   LeaseTimeToLive code and message unchanged. The caller's cluster ID travels in metadata.
 //
@@ -52,6 +54,9 @@ using LeaseTimeToLiveHandler = std::function<void(
 using SnapshotSink = std::function<absl::Status(const cairnpb::Message& message,
                                                 const std::string& received_file_path)>;
 
+// The membership as this member knows it (for Members calls).
+using MembershipSource = std::function<cairnpb::Membership()>;
+
 struct PeerServiceOptions {
   uint64_t self_id = 0;
   uint64_t cluster_id = 0;
@@ -75,6 +80,7 @@ class PeerService final : public cairnpb::Peer::CallbackService {
   // Set before serving, or at any time (later calls see the new handler).
   void SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandler time_to_live);
   void SetSnapshotSink(SnapshotSink sink);
+  void SetMembershipSource(MembershipSource source);
 
   void Stop();  // idempotent
   PeerServiceStats Stats() const;
@@ -89,6 +95,8 @@ class PeerService final : public cairnpb::Peer::CallbackService {
   grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* context,
                                             const etcdserverpb::LeaseTimeToLiveRequest* request,
                                             etcdserverpb::LeaseTimeToLiveResponse* response) override;
+  grpc::ServerUnaryReactor* Members(grpc::CallbackServerContext* context, const cairnpb::MembersRequest* request,
+                                    cairnpb::MembersResponse* response) override;
 
  private:
   class InboundCall;
@@ -127,6 +135,7 @@ class PeerService final : public cairnpb::Peer::CallbackService {
   absl::flat_hash_set<uint64_t> logged_foreign_clusters_ ABSL_GUARDED_BY(mu_);
   LeaseRenewHandler renew_ ABSL_GUARDED_BY(mu_);
   LeaseTimeToLiveHandler time_to_live_ ABSL_GUARDED_BY(mu_);
+  MembershipSource membership_source_ ABSL_GUARDED_BY(mu_);
   SnapshotSink sink_ ABSL_GUARDED_BY(mu_);
   std::deque<std::function<void()>> finisher_tasks_ ABSL_GUARDED_BY(mu_);
   bool finisher_stopping_ ABSL_GUARDED_BY(mu_) = false;

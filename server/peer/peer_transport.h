@@ -121,6 +121,8 @@ class PeerTransport {
   // Set before the first snapshot is sent / received, or at any time.
   void SetSnapshotSource(SnapshotSource source);
   void SetSnapshotSink(SnapshotSink sink);
+  // What Peer.Members answers (this member's membership); the cluster ID comes from the options.
+  void SetMembershipSource(MembershipSource source) { service_.SetMembershipSource(std::move(source)); }
   void SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandler time_to_live);
 
   // Asks `leader` (a known peer). `done` runs exactly once (see the threads note above).

@@ -4,6 +4,7 @@ Run with Debian's /usr/bin/python3; the subject binary is chosen as in tests/e2e
 the build tree's cairnd). Every member listens on 127.0.0.1 free ports; every wait is bounded.
 """
 
+import shutil
 import signal
 import threading
 import time
@@ -11,7 +12,7 @@ import unittest
 
 import grpc
 
-from cluster_harness import Cluster, main, rpc
+from cluster_harness import Cluster, Member, main, rpc
 from e2e_harness import E2eTest, etcdctl
 
 # The smallest TTL a cluster with --election-timeout 1000 grants (etcd's rule: 1.5 elections).
@@ -168,6 +169,47 @@ class ClusterTest(E2eTest):
         self.assertIn("etcdserver: bad leader transferee", bad.err)
         target.client().put("after-move", "ok")
         self.assertEqual(leader.client().get("after-move")[0], b"ok")
+
+    def test_members_are_added_and_removed_at_runtime(self):
+        c = Cluster(self)
+        first = c.members[0]
+        first.client().put("before-join", "1")
+        joiner = Member(first.binary, self.tmp, "m4")
+        joiner.initial_cluster = first.initial_cluster + f",m4=http://127.0.0.1:{joiner.peer_port}"
+        joiner.extra_flags = ("--initial-cluster-state", "existing")
+        self.addCleanup(joiner.kill)
+        # Not added yet: it refuses to start, naming the command that adds it.
+        joiner.launch()
+        self.assertNotEqual(joiner.proc.wait(timeout=20), 0)
+        self.assertIn("etcdctl member add m4", joiner.log_tail())
+        shutil.rmtree(joiner.data_dir, ignore_errors=True)
+
+        added = etcdctl(first, "member", "add", "m4", f"--peer-urls=http://127.0.0.1:{joiner.peer_port}")
+        self.assertEqual(added.rc, 0, added)
+        self.assertIn("added to cluster", added.out)
+        joiner.start()
+        self.assertEqual(joiner.client().get("before-join")[0], b"1")
+        first.client().put("after-join", "2")
+        self.assertEqual(joiner.client().get("after-join")[0], b"2")
+        listed = etcdctl(first, "member", "list")
+        self.assertEqual(len(listed.out.strip().splitlines()), 4, listed)
+        self.assertIn(f", m4, http://127.0.0.1:{joiner.peer_port}, http://{joiner.endpoint}", listed.out)
+
+        victim = [m for m in c.followers() if m is not joiner][0]
+        victim_id = format(victim.status().header.member_id, "x")
+        removed = etcdctl(first if first is not victim else joiner, "member", "remove", victim_id)
+        self.assertEqual(removed.rc, 0, removed)
+        self.assertIn(f"Member {victim_id} removed from cluster", removed.out)
+        victim.proc.wait(timeout=15)  # a removed member stops by itself
+        self.assertIn("was removed from the cluster", victim.log_tail())
+        survivors = [m for m in c.members + [joiner] if m is not victim]
+        survivors[0].client().put("after-remove", "3")
+        for m in survivors:
+            self.assertEqual(m.client().get("after-remove")[0], b"3")
+        listed = etcdctl(survivors[0], "member", "list")
+        self.assertEqual(len(listed.out.strip().splitlines()), 3, listed)
+        gone = etcdctl(survivors[0], "member", "remove", victim_id)
+        self.assertIn("etcdserver: member not found", gone.err)
 
     def test_a_minority_refuses_writes_and_recovers_when_peers_return(self):
         c = Cluster(self)
