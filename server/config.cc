@@ -81,7 +81,7 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
                            "initial-cluster-state", "initial-cluster-token", "listen-metrics-urls",
                            "max-request-bytes", "max-txn-ops", "quota-backend-bytes",
                            "heartbeat-interval", "election-timeout", "log-level", "backend-fsync",
-                           "experimental-snapshot-catchup-entries"}) {
+                           "experimental-snapshot-catchup-entries", "experimental-watch-batch-interval"}) {
     std::string suffix(flag);
     for (char& ch : suffix) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
     for (const char* prefix : {"CAIRN_", "ETCD_"}) {
@@ -138,6 +138,8 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"quota-backend-bytes", num("quota-backend-bytes", &c.quota_backend_bytes)},
       {"heartbeat-interval", num("heartbeat-interval", &c.heartbeat_interval_ms)},
       {"election-timeout", num("election-timeout", &c.election_timeout_ms)},
+      {"experimental-watch-batch-interval",
+       num("experimental-watch-batch-interval", &c.watch_batch_interval_ms)},
       {"experimental-snapshot-catchup-entries",
        num("experimental-snapshot-catchup-entries", &c.snapshot_catchup_entries)},
       {"log-level", str(&c.log_level)},
@@ -232,6 +234,10 @@ Member:
                                    slower writes; the WAL is always fsync'ed) (default false)
   --heartbeat-interval MS          raft heartbeat interval (default 100)
   --election-timeout MS            raft election timeout (default 1000)
+  --experimental-watch-batch-interval MS
+                                   under heavy fan-out (32+ watchers served at once on a stream),
+                                   events for a stream leave at most once per MS, batched: more
+                                   events/s, up to MS more latency; 0 sends at once (default 20)
   --experimental-snapshot-catchup-entries N
                                    applied log entries kept for slow followers; one further
                                    behind is sent a store image instead (default 5000)

@@ -302,6 +302,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   p->history = std::make_unique<StoreHistory>(p->store.get());
   watch::HubOptions hub_options;
   hub_options.max_response_bytes = static_cast<size_t>(config.max_request_bytes + kGrpcOverheadBytes);
+  hub_options.min_round_interval = absl::Milliseconds(config.watch_batch_interval_ms);
   p->watch_hub = std::make_unique<watch::WatchHub>(
       p->history.get(), [header](etcdserverpb::ResponseHeader* h) { StampHeader(header, h); }, hub_options);
   p->watch = std::make_unique<watch::WatchService>(p->watch_hub.get());
