@@ -40,8 +40,8 @@ struct Config {
   bool backend_fsync = false;
   int64_t heartbeat_interval_ms = 100;
   int64_t election_timeout_ms = 1000;
-  int64_t snapshot_catchup_entries = 5000;
-  int64_t watch_batch_interval_ms = 20;  // pacing of heavy watch fan-out (watch::HubOptions)  // applied entries kept in memory for slow followers
+  int64_t snapshot_catchup_entries = 5000;  // applied entries kept in memory for slow followers
+  int64_t watch_batch_interval_ms = 20;     // pacing of heavy watch fan-out (watch::HubOptions)
   std::string log_level = "info";
   bool show_version = false;
   bool show_help = false;
