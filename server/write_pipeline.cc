@@ -629,6 +629,7 @@ void WritePipeline::Persist(const raft::Ready& rd) {
   }
   if (!rd.entries.empty()) {
     if (auto s = storage_.Append(rd.entries); !s.ok()) return Fail("raft log append failed", s);
+    for (const cairnpb::Entry& e : rd.entries) memory_log_bytes_ += e.data().size() + 32;
     last_index_ = rd.entries.back().index();
   }
   if (rd.hard_state) storage_.SetHardState(*rd.hard_state);
@@ -817,14 +818,28 @@ void WritePipeline::ExpireWaiters(Clock::time_point now) {
 void WritePipeline::CompactMemoryLog() {
   const uint64_t applied = store_->AppliedIndex();
   auto first = storage_.FirstIndex();
-  if (!first.ok() || applied < *first + 2 * options_.log_retention) return;
+  if (!first.ok() || applied < *first) return;
+  // A single voter has no follower to keep entries for; a cluster keeps log_retention of them,
+  // unless they grow past log_retention_bytes (large txns), when followers behind get an image.
+  const uint64_t keep = single_voter_ ? 0 : options_.log_retention;
+  const uint64_t byte_bound = single_voter_ ? (4u << 20) : options_.log_retention_bytes;
+  const bool too_big = memory_log_bytes_ > byte_bound;
+  const uint64_t slack = single_voter_ ? 1000 : keep;  // compact in steps, not every round
+  if (!too_big && applied < *first + keep + slack) return;
+  const uint64_t compact_to = too_big ? applied : applied - keep;
+  if (compact_to < *first) return;
   cairnpb::ConfState conf;
   {
     std::lock_guard<std::mutex> lock(mu_);
     conf = membership_.conf_state();
   }
   if (!storage_.CreateSnapshot(applied, conf, std::string()).ok()) return;
-  (void)storage_.Compact(applied - options_.log_retention);
+  if (storage_.Compact(compact_to).ok()) {
+    // Only an estimate of what stays: the entries kept are counted as their share of the total.
+    const uint64_t held = *storage_.LastIndex() >= *first ? *storage_.LastIndex() - *first + 1 : 1;
+    const uint64_t kept = *storage_.LastIndex() - compact_to;
+    memory_log_bytes_ = held == 0 ? 0 : memory_log_bytes_ * kept / held;
+  }
 }
 
 void WritePipeline::SetLeaderReady(bool ready) {

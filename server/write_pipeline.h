@@ -93,6 +93,8 @@ class WritePipeline {
     // Applied entries kept in memory for followers that fall behind, beyond which they need a
     // store image instead.
     uint64_t log_retention = 5000;
+    // ... but no more than this many bytes of them (large txns): beyond, followers get an image.
+    uint64_t log_retention_bytes = 64 << 20;
     // A proposal or read not settled by then fails with "etcdserver: request timed out".
     std::chrono::milliseconds request_timeout{7000};
     // The members of a new cluster (--initial-cluster, --initial-cluster-state new); empty when
@@ -269,6 +271,7 @@ class WritePipeline {
   std::chrono::steady_clock::time_point last_store_sync_ = std::chrono::steady_clock::now();
   uint64_t synced_index_ = 0;
   bool published_self_ = false;
+  uint64_t memory_log_bytes_ = 0;  // approximate size of the entries held in storage_
   absl::Status broken_;
 
   std::thread thread_;
