@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <climits>
 #include <cstring>
 #include <csignal>
@@ -139,6 +142,11 @@ struct Member::Parts {
   // After the pipeline (destroyed first): it delivers peers' messages into the pipeline.
   std::unique_ptr<peer::PeerTransport> transport;
   std::unique_ptr<PeerLeaseForwarder> lease_forwarder;
+  // Watches for this member's removal while it hears no leader (see StartRemovalWatch).
+  std::thread removal_watch;
+  std::mutex removal_watch_mu;
+  std::condition_variable removal_watch_wake;
+  bool removal_watch_stop = false;
   // Declared after the store and before the services: destroyed after them, before the store.
   std::unique_ptr<StoreHistory> history;
   std::unique_ptr<watch::WatchHub> watch_hub;
@@ -480,6 +488,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     }
   }
 
+  StartRemovalWatch(p.get(), std::chrono::milliseconds(2 * config.election_timeout_ms));
+
   for (const Endpoint& e : config.listen_metrics_urls) {
     auto http = HttpEndpoint::Start(e.host, e.port, MakeHttpProviders(p.get()));
     if (!http.ok()) return http.status();
@@ -487,6 +497,37 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     p->http.push_back(std::move(*http));
   }
   return std::unique_ptr<Member>(new Member(std::move(p)));
+}
+
+// A member removed from the cluster may never apply its own removal: the leader stops sending it
+// entries once the removal commits. So a member that hears no leader for a while asks its peers for
+// the membership, and stops if it is no longer in it (etcd's removed members stop the same way).
+void Member::StartRemovalWatch(Parts* p, std::chrono::milliseconds period) {
+  p->removal_watch = std::thread([p, period] {
+    const uint64_t self = p->data_dir->member_id();
+    const uint64_t cluster = p->data_dir->cluster_id();
+    std::unique_lock<std::mutex> lock(p->removal_watch_mu);
+    while (!p->removal_watch_wake.wait_for(lock, period, [p] { return p->removal_watch_stop; })) {
+      if (p->pipeline->Leader() != 0) continue;
+      const cairnpb::Membership known = p->pipeline->Membership();
+      lock.unlock();
+      bool removed = false;
+      for (const cairnpb::MemberRecord& m : known.members()) {
+        if (m.id() == self || m.peer_urls().empty()) continue;
+        auto answer = peer::FetchMembers(PeerHostPort(m.peer_urls(0)), absl::Seconds(1));
+        if (!answer.ok() || answer->cluster_id() != cluster) continue;
+        removed = answer->membership().members_size() > 0 && FindMember(answer->membership(), self) == nullptr;
+        break;  // one member that answers is enough
+      }
+      if (removed) {
+        std::fprintf(stderr, "cairnd: this member (%llx) was removed from the cluster; stopping\n",
+                     static_cast<unsigned long long>(self));
+        ::kill(::getpid(), SIGTERM);
+        return;
+      }
+      lock.lock();
+    }
+  });
 }
 
 HttpProviders Member::MakeHttpProviders(Parts* p) {
@@ -539,6 +580,12 @@ void Member::Parts::Stop() {
   if (pipeline) pipeline->Stop();
   if (grpc_server) grpc_server->Wait();
   if (watch_hub) watch_hub->Shutdown();
+  {
+    std::lock_guard<std::mutex> lock(removal_watch_mu);
+    removal_watch_stop = true;
+  }
+  removal_watch_wake.notify_all();
+  if (removal_watch.joinable()) removal_watch.join();
   if (lease_forwarder) lease_forwarder->Stop();
   // Peers' streams are long-lived: the transport ends them before the peer server shuts down.
   if (transport) transport->Stop();

@@ -6,6 +6,8 @@
 // Shutdown: listeners stop taking calls and in-flight calls finish → writer drains → files close.
 #pragma once
 
+#include <chrono>
+
 #include <memory>
 #include <vector>
 
@@ -29,6 +31,7 @@ class Member {
  private:
   struct Parts;
   static HttpProviders MakeHttpProviders(Parts* parts);
+  static void StartRemovalWatch(Parts* parts, std::chrono::milliseconds period);
   explicit Member(std::unique_ptr<Parts> parts);
   std::unique_ptr<Parts> parts_;
 };
