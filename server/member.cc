@@ -536,6 +536,7 @@ HttpProviders Member::MakeHttpProviders(Parts* p) {
                                         kApiVersion, "\"}");
   providers.health = [p]() -> std::string {
     if (p->pipeline->NoSpaceAlarm()) return "ALARM NOSPACE";
+    if (p->pipeline->Leader() == 0) return "RAFT NO LEADER";
     return "";
   };
   providers.metrics = [p]() {
@@ -551,6 +552,11 @@ HttpProviders Member::MakeHttpProviders(Parts* p) {
     gauge("cairn_mvcc_db_total_size_in_bytes", "Size of the LMDB file.", p->store->DbSize());
     gauge("cairn_mvcc_db_total_size_in_use_in_bytes", "Bytes of the LMDB file in use.", p->store->DbSizeInUse());
     gauge("cairn_server_applied_index", "Last log index applied to the store.", p->store->AppliedIndex());
+    gauge("cairn_server_has_leader", "1 while this member knows a raft leader.", p->pipeline->Leader() != 0 ? 1 : 0);
+    gauge("cairn_server_is_leader", "1 while this member is the raft leader.",
+          p->pipeline->Leader() == p->data_dir->member_id() ? 1 : 0);
+    gauge("cairn_server_raft_term", "Current raft term.", p->pipeline->Term());
+    gauge("cairn_server_commit_index", "Highest raft log index known committed.", p->pipeline->CommitIndex());
     gauge("cairn_server_quota_backend_bytes", "Database size limit.", p->quota_bytes);
     gauge("cairn_server_nospace_alarm", "1 while the NOSPACE alarm is raised.", p->pipeline->NoSpaceAlarm() ? 1 : 0);
     counter("cairn_server_write_batches_total", "Write batches committed (one fdatasync each).",

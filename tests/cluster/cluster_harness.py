@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import grpc
 
@@ -26,6 +28,18 @@ class Member(Server):
     initial_cluster = ""
     extra_flags = ()
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.metrics_port = free_port()
+
+    def health(self):
+        """(HTTP status, body) of /health."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/health", timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
     def launch(self):
         client = f"http://{self.endpoint}"
         peer = f"http://127.0.0.1:{self.peer_port}"
@@ -33,7 +47,8 @@ class Member(Server):
                "--listen-client-urls", client, "--advertise-client-urls", client,
                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                "--initial-cluster", self.initial_cluster,
-               "--heartbeat-interval", "100", "--election-timeout", "1000"] + list(self.extra_flags)
+               "--heartbeat-interval", "100", "--election-timeout", "1000",
+               "--listen-metrics-urls", f"http://127.0.0.1:{self.metrics_port}"] + list(self.extra_flags)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)

@@ -218,8 +218,14 @@ class ClusterTest(E2eTest):
     def test_a_minority_refuses_writes_and_recovers_when_peers_return(self):
         c = Cluster(self)
         m1, m2, m3 = c.members
+        self.assertEqual(m1.health()[0], 200)
         m2.kill()
         m3.kill()
+        # Without a quorum the member loses its leader and says so on /health, as etcd does.
+        deadline = time.monotonic() + 15
+        while m1.health()[0] != 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(m1.health(), (503, '{"health":"false","reason":"RAFT NO LEADER"}'))
         with self.assertRaises(Exception):
             m1.client(timeout=4).put("lonely", "x")
         # A serializable read needs no quorum.
@@ -232,6 +238,7 @@ class ClusterTest(E2eTest):
         m1.client().put("back", "y")
         for m in c.members:
             self.assertEqual(m.client().get("back")[0], b"y")
+        self.assertEqual(m1.health()[0], 200)
 
     def test_a_member_far_behind_catches_up_from_a_store_image(self):
         # Keep only 50 applied entries for slow followers, so a member that misses hundreds of writes needs
