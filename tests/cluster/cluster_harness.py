@@ -7,7 +7,6 @@ is bounded.
 """
 
 import os
-import subprocess
 import sys
 import time
 import urllib.error
@@ -40,40 +39,21 @@ class Member(Server):
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
-    def launch(self):
+    def command(self):
         client = f"http://{self.endpoint}"
         peer = f"http://127.0.0.1:{self.peer_port}"
-        cmd = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
-               "--listen-client-urls", client, "--advertise-client-urls", client,
-               "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-               "--initial-cluster", self.initial_cluster,
-               "--heartbeat-interval", "100", "--election-timeout", "1000",
-               "--listen-metrics-urls", f"http://127.0.0.1:{self.metrics_port}"] + list(self.extra_flags)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-        e2e_harness._processes.append(self.proc)
+        return [self.binary, "--name", self.name, "--data-dir", self.data_dir,
+                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", self.initial_cluster,
+                "--heartbeat-interval", "100", "--election-timeout", "1000",
+                "--listen-metrics-urls", f"http://127.0.0.1:{self.metrics_port}"] + list(self.extra_flags)
 
     def wait_ready(self, timeout=30):
-        """Waits until a linearizable Range answers (the member has a leader and caught up)."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with grpc.insecure_channel(self.endpoint) as ch:
-                    rpc.KVStub(ch).Range(rpc.RangeRequest(key=b"readiness-probe"), timeout=2)
-                self.ready_at = time.monotonic()
-                return self
-            except grpc.RpcError as e:
-                last = e
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready in {timeout}s ({last}):\n{self.log_tail()}")
+        return super().wait_ready(timeout, probe_timeout=2)
 
     def start(self, timeout=30):
-        self.launch()
-        return self.wait_ready(timeout)
+        return super().start(timeout)
 
     def status(self, timeout=2):
         with grpc.insecure_channel(self.endpoint) as ch:

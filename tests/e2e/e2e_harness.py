@@ -94,17 +94,23 @@ class Server:
     def endpoint(self):
         return f"127.0.0.1:{self.client_port}"
 
-    def start(self, timeout=20):
+    def command(self):
         client = f"http://{self.endpoint}"
         peer = f"http://127.0.0.1:{self.peer_port}"
-        cmd = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
-               "--listen-client-urls", client, "--advertise-client-urls", client,
-               "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-               "--initial-cluster", f"{self.name}={peer}"]
+        return [self.binary, "--name", self.name, "--data-dir", self.data_dir,
+                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", f"{self.name}={peer}"]
+
+    def launch(self):
+        """Starts the process without waiting for it to serve."""
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
         _processes.append(self.proc)
+
+    def wait_ready(self, timeout=20, probe_timeout=1):
+        """Waits until a linearizable Range answers (on a cluster: a leader exists and caught up)."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -112,13 +118,17 @@ class Server:
                 raise RuntimeError(f"{self.binary} exited {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 with grpc.insecure_channel(self.endpoint) as ch:
-                    rpc.KVStub(ch).Range(rpc.RangeRequest(key=b"readiness-probe"), timeout=1)
+                    rpc.KVStub(ch).Range(rpc.RangeRequest(key=b"readiness-probe"), timeout=probe_timeout)
                 self.ready_at = time.monotonic()
                 return self
             except grpc.RpcError as e:
                 last = e
                 time.sleep(0.05)
         raise RuntimeError(f"{self.binary} not ready in {timeout}s ({last}):\n{self.log_tail()}")
+
+    def start(self, timeout=20):
+        self.launch()
+        return self.wait_ready(timeout)
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         """Sends sig, waits (SIGKILL after timeout); returns the exit code."""
