@@ -781,38 +781,24 @@ void WritePipeline::ServeReads() {
 }
 
 void WritePipeline::ExpireWaiters(Clock::time_point now) {
-  for (auto it = proposed_.begin(); it != proposed_.end();) {
-    if (it->second.deadline <= now) {
-      it->second.write.done(ErrTimeout());
-      it = proposed_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = conf_changes_.begin(); it != conf_changes_.end();) {
-    if (it->deadline <= now) {
-      it->done(ErrTimeout());
-      it = conf_changes_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = read_rounds_.begin(); it != read_rounds_.end();) {
-    if (it->second.deadline <= now) {
-      for (auto& w : it->second.waiters) w(ErrTimeout());
-      it = read_rounds_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = reads_without_leader_.begin(); it != reads_without_leader_.end();) {
-    if (it->deadline <= now) {
-      for (auto& w : it->waiters) w(ErrTimeout());
-      it = reads_without_leader_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  // Each predicate answers what it removes, once: std::erase_if calls it once per element.
+  std::erase_if(proposed_, [now](const auto& entry) {
+    if (entry.second.deadline > now) return false;
+    entry.second.write.done(ErrTimeout());
+    return true;
+  });
+  std::erase_if(conf_changes_, [now](const PendingConfChange& change) {
+    if (change.deadline > now) return false;
+    change.done(ErrTimeout());
+    return true;
+  });
+  auto expire_round = [now](const ReadRound& round) {
+    if (round.deadline > now) return false;
+    for (const auto& w : round.waiters) w(ErrTimeout());
+    return true;
+  };
+  std::erase_if(read_rounds_, [&](const auto& entry) { return expire_round(entry.second); });
+  std::erase_if(reads_without_leader_, expire_round);
 }
 
 void WritePipeline::CompactMemoryLog() {
