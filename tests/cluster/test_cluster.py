@@ -195,15 +195,22 @@ class ClusterTest(E2eTest):
         self.assertEqual(joiner.client().get("before-join")[0], b"1")
         first.client().put("after-join", "2")
         self.assertEqual(joiner.client().get("after-join")[0], b"2")
+        # The new member publishes its name and client URLs through the log once it has joined.
+        expected = f", m4, http://127.0.0.1:{joiner.peer_port}, http://{joiner.endpoint}"
+        deadline = time.monotonic() + 10
         listed = etcdctl(first, "member", "list")
+        while expected not in listed.out and time.monotonic() < deadline:
+            time.sleep(0.2)
+            listed = etcdctl(first, "member", "list")
         self.assertEqual(len(listed.out.strip().splitlines()), 4, listed)
-        self.assertIn(f", m4, http://127.0.0.1:{joiner.peer_port}, http://{joiner.endpoint}", listed.out)
+        self.assertIn(expected, listed.out)
 
         victim = [m for m in c.followers() if m is not joiner][0]
         victim_id = format(victim.status().header.member_id, "x")
         removed = etcdctl(first if first is not victim else joiner, "member", "remove", victim_id)
         self.assertEqual(removed.rc, 0, removed)
-        self.assertIn(f"Member {victim_id} removed from cluster", removed.out)
+        # etcdctl prints the ID as %16x: space-padded when it has fewer than 16 hex digits.
+        self.assertIn(f"Member {int(victim_id, 16):16x} removed from cluster", removed.out)
         victim.proc.wait(timeout=15)  # a removed member stops by itself
         self.assertIn("was removed from the cluster", victim.log_tail())
         survivors = [m for m in c.members + [joiner] if m is not victim]
