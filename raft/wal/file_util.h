@@ -2,10 +2,13 @@
 // operation and the path. Internal to raft/wal (not part of the Wal contract).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace cairn::wal::file {
@@ -22,5 +25,17 @@ absl::Status RemoveFile(const std::string& path);
 // Writes all of [data, data+n) at `offset`, retrying short writes and EINTR.
 absl::Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset, const std::string& path);
 absl::Status DataSync(int fd, const std::string& path);
+
+// Writes `n` zero bytes at `offset` (overwriting whatever is there).
+absl::Status WriteZeros(int fd, uint64_t offset, uint64_t n, const std::string& path);
+
+// Creates (or truncates) `path` and writes `bytes` zeros into it, so that later overwrites land on
+// allocated, written blocks. Writes in small chunks; when `durable`, waits for each chunk to reach
+// the disk before writing the next (so a background caller never queues megabytes of writeback in
+// front of someone else's fdatasync) and fdatasyncs the file at the end. Checks `*cancel` (may be
+// null) between chunks and gives up with CancelledError when it is set. On success returns the open
+// read-write descriptor (the caller owns it); on any failure the file is removed.
+absl::StatusOr<int> CreateZeroFilledFile(const std::string& path, uint64_t bytes, bool durable,
+                                         const std::atomic<bool>* cancel);
 
 }  // namespace cairn::wal::file

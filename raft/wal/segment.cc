@@ -22,8 +22,16 @@ uint64_t GetLE(const char* p, int bytes) {
 
 bool IsHexDigit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
-// Offset of the first byte at or after `from` that is not zero, or data.size().
+// Offset of the first byte at or after `from` that is not zero, or data.size(). Zero-filled
+// segments end in megabytes of zeros, so this steps a word at a time.
 size_t NextNonZero(absl::string_view data, size_t from) {
+  while (from < data.size() && from % sizeof(uint64_t) != 0 && data[from] == 0) ++from;
+  while (from + sizeof(uint64_t) <= data.size()) {
+    uint64_t word;
+    std::memcpy(&word, data.data() + from, sizeof word);
+    if (word != 0) break;
+    from += sizeof word;
+  }
   while (from < data.size() && data[from] == 0) ++from;
   return from;
 }
@@ -44,8 +52,16 @@ bool AnyGoodFrameAfter(absl::string_view data, size_t bad_offset) {
   return false;
 }
 
+// One past the last non-zero byte at or after `from`, or `from` if there is none.
 size_t LastNonZeroEnd(absl::string_view data, size_t from) {
   size_t end = data.size();
+  while (end > from && end % sizeof(uint64_t) != 0 && data[end - 1] == 0) --end;
+  while (end >= from + sizeof(uint64_t)) {
+    uint64_t word;
+    std::memcpy(&word, data.data() + end - sizeof word, sizeof word);
+    if (word != 0) break;
+    end -= sizeof word;
+  }
   while (end > from && data[end - 1] == 0) --end;
   return end;
 }

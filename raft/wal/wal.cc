@@ -22,6 +22,8 @@ constexpr size_t kMaxGroupBytes = size_t{8} << 20;
 
 constexpr char kLockFileName[] = "LOCK";
 constexpr char kTempSuffix[] = ".tmp";
+// Ends in ".wal.tmp" so recovery's sweep of unfinished segments removes a leftover one too.
+constexpr char kPreparedFileName[] = "prepared-segment.wal.tmp";
 
 bool CountsAsEntryIndex(RecordType type) { return type == RecordType::kEntry || type == RecordType::kSnapshot; }
 
@@ -52,6 +54,7 @@ struct Wal::Writer {
 Wal::Wal(const WalOptions& options) : options_(options) {}
 
 Wal::~Wal() {
+  preparer_.reset();  // joins the background thread; it never waits on io_mu_
   std::lock_guard<std::mutex> lock(io_mu_);
   if (fd_ >= 0) ::close(fd_);
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
@@ -79,6 +82,10 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options, std::v
 
   std::vector<Record> discard;
   if (absl::Status s = wal->Recover(replay != nullptr ? replay : &discard); !s.ok()) return s;
+  if (options.zero_fill_segments) {
+    // Started after recovery, which has removed any leftover prepared file.
+    wal->preparer_ = std::make_unique<SegmentPreparer>(wal->prepared_path(), options.segment_bytes, options.sync);
+  }
   return wal;
 }
 
@@ -91,7 +98,9 @@ absl::Status Wal::Recover(std::vector<Record>* replay) {
   for (const std::string& name : names) {
     const std::string path = options_.dir + "/" + name;
     if (absl::EndsWith(name, absl::StrCat(".wal", kTempSuffix))) {
-      // A segment that crashed before its rename: it never received a record.
+      // A segment that crashed before its rename, or a zero-filled file prepared for the next
+      // one: neither ever received a record. (A prepared file is not reused: nothing says it was
+      // completely written and synced, and the preparer makes a new one in the background.)
       if (absl::Status s = file::RemoveFile(path); !s.ok()) return s;
       continue;
     }
@@ -105,7 +114,19 @@ absl::Status Wal::Recover(std::vector<Record>* replay) {
     }
   }
 
-  if (found.empty()) return CreateSegmentLocked(SegmentId{0, 1});
+  if (found.empty()) {
+    int prepared_fd = -1;
+    if (options_.zero_fill_segments) {
+      // A brand-new log pays for zero-filling its first segment once, here, so that its very
+      // first appends are already cheap to sync.
+      absl::StatusOr<int> fd =
+          file::CreateZeroFilledFile(prepared_path(), options_.segment_bytes, options_.sync, nullptr);
+      if (!fd.ok()) return fd.status();
+      prepared_fd = *fd;
+      ++stats_.segments_prepared;
+    }
+    return CreateSegmentLocked(SegmentId{0, 1}, prepared_fd);
+  }
 
   std::string contents;
   for (size_t i = 0; i < found.size(); ++i) {
@@ -124,26 +145,43 @@ absl::Status Wal::Recover(std::vector<Record>* replay) {
     if (is_last) {
       stats_.torn_bytes_dropped = scanned.dropped_bytes;
       user_records_in_segment_ = scanned.records.size();
-      // Cut the torn bytes so nothing stale lies past the write position; zero-filled preallocated
-      // space is kept when we preallocate anyway.
-      const bool truncate =
-          scanned.dropped_bytes > 0 || (!options_.preallocate && scanned.valid_end < contents.size());
-      if (absl::Status s = OpenTailForAppend(segment, scanned.valid_end, truncate); !s.ok()) return s;
+      if (absl::Status s = OpenTailForAppend(segment, scanned, contents.size()); !s.ok()) return s;
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status Wal::OpenTailForAppend(const Segment& segment, uint64_t valid_end, bool truncate) {
+absl::Status Wal::OpenTailForAppend(const Segment& segment, const ScannedSegment& scanned, uint64_t file_size) {
+  const uint64_t valid_end = scanned.valid_end;
   const int fd = ::open(segment.path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return file::ErrnoStatus("open", segment.path, errno);
+  if (options_.zero_fill_segments && file_size >= options_.segment_bytes) {
+    // Already full length: keep it that way (cutting it would make appends grow the file again)
+    // and overwrite the torn bytes with zeros instead, so nothing stale lies past the write position.
+    if (scanned.dropped_bytes > 0) {
+      absl::Status s = file::WriteZeros(fd, valid_end, scanned.dropped_bytes, segment.path);
+      if (s.ok()) s = file::DataSync(fd, segment.path);
+      if (!s.ok()) {
+        ::close(fd);
+        return s;
+      }
+    }
+    fd_ = fd;
+    write_offset_ = valid_end;
+    tail_zero_filled_ = true;
+    return absl::OkStatus();
+  }
+  // Cut the torn bytes so nothing stale lies past the write position; zero-filled preallocated
+  // space is kept when we preallocate anyway.
+  const bool preallocate = options_.preallocate && !options_.zero_fill_segments;
+  const bool truncate = scanned.dropped_bytes > 0 || (!preallocate && valid_end < file_size);
   if (truncate) {
     if (::ftruncate(fd, static_cast<off_t>(valid_end)) != 0) {
       const int err = errno;
       ::close(fd);
       return file::ErrnoStatus("truncate", segment.path, err);
     }
-    if (options_.preallocate) (void)::fallocate(fd, 0, 0, static_cast<off_t>(options_.segment_bytes));
+    if (preallocate) (void)::fallocate(fd, 0, 0, static_cast<off_t>(options_.segment_bytes));
     if (absl::Status s = file::DataSync(fd, segment.path); !s.ok()) {
       ::close(fd);
       return s;
@@ -169,17 +207,20 @@ void Wal::NoteRecordLocked(const Record& record) {
   }
 }
 
-absl::Status Wal::CreateSegmentLocked(const SegmentId& id) {
+std::string Wal::prepared_path() const { return options_.dir + "/" + kPreparedFileName; }
+
+absl::Status Wal::CreateSegmentLocked(const SegmentId& id, int prepared_fd) {
   const std::string path = options_.dir + "/" + SegmentFileName(id);
-  const std::string temp_path = path + kTempSuffix;
-  const int fd = ::open(temp_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const bool zero_filled = prepared_fd >= 0;
+  const std::string temp_path = zero_filled ? prepared_path() : path + kTempSuffix;
+  const int fd = zero_filled ? prepared_fd : ::open(temp_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return file::ErrnoStatus("create", temp_path, errno);
   auto fail = [&](absl::Status s) {
     ::close(fd);
     ::unlink(temp_path.c_str());
     return s;
   };
-  if (options_.preallocate) {
+  if (!zero_filled && options_.preallocate && !options_.zero_fill_segments) {
     // Best effort: a filesystem without fallocate just grows the file as we append.
     (void)::fallocate(fd, 0, 0, static_cast<off_t>(options_.segment_bytes));
   }
@@ -204,6 +245,7 @@ absl::Status Wal::CreateSegmentLocked(const SegmentId& id) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
   write_offset_ = head.size();
+  tail_zero_filled_ = zero_filled;
   user_records_in_segment_ = 0;
   dirty_ = false;
   segments_.push_back(std::move(segment));
@@ -218,7 +260,15 @@ absl::Status Wal::RollLocked() {
     ++stats_.syncs;
     dirty_ = false;
   }
-  return CreateSegmentLocked(SegmentId{segments_.back().id.seq + 1, last_index_ + 1});
+  const SegmentId next{segments_.back().id.seq + 1, last_index_ + 1};
+  if (preparer_ == nullptr) return CreateSegmentLocked(next, -1);
+  // Never waits for zeroing: without a ready file this segment grows as it is written, and the
+  // first write after the preparer catches up rolls onto a zero-filled one (WriteGroupsLocked).
+  const int prepared_fd = preparer_->Take();
+  if (prepared_fd < 0) ++stats_.rolls_without_prepared_segment;
+  absl::Status s = CreateSegmentLocked(next, prepared_fd);
+  if (prepared_fd >= 0) preparer_->Release();  // the prepared path is free again (renamed or removed)
+  return s;
 }
 
 absl::Status Wal::Poison(absl::Status status) {
@@ -230,6 +280,12 @@ absl::Status Wal::WriteGroupsLocked(const std::vector<const std::vector<Record>*
   if (!error_.ok()) return error_;
   for (const std::vector<Record>* group : groups) {
     if (absl::Status s = CheckPayloadSizes(*group); !s.ok()) return s;
+  }
+  if (preparer_ != nullptr && !tail_zero_filled_ && preparer_->ready()) {
+    // The segment being written grows with every append (made while no prepared file was ready,
+    // or found that way at Open): leave it for a zero-filled one. Costs one roll, once.
+    ++stats_.early_rolls;
+    if (absl::Status s = RollLocked(); !s.ok()) return Poison(s);
   }
   auto flush = [this]() -> absl::Status {
     if (scratch_.empty()) return absl::OkStatus();
@@ -349,12 +405,20 @@ WalStats Wal::stats() const {
   WalStats s = stats_;
   s.appends = appends_.load(std::memory_order_relaxed);
   s.live_segments = segments_.size();
+  if (preparer_ != nullptr) {
+    s.segments_prepared += preparer_->prepared();
+    s.segment_prepare_errors += preparer_->errors();
+  }
   return s;
 }
 
 uint64_t Wal::last_index() const {
   std::lock_guard<std::mutex> lock(io_mu_);
   return last_index_;
+}
+
+void Wal::PauseSegmentPreparerForTesting(bool paused) {
+  if (preparer_ != nullptr) preparer_->SetPausedForTesting(paused);
 }
 
 }  // namespace cairn::wal

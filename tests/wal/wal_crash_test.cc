@@ -76,10 +76,7 @@ std::set<uint64_t> AppendUntilKilled(const WalOptions& options, size_t acks_want
   return acked;
 }
 
-TEST(WalCrash, KillDashNineLosesNoAcknowledgedRecord) {
-  testing::TempDir tmp;
-  // Small segments so the kill can also land during a rollover.
-  WalOptions options{.dir = tmp.path(), .segment_bytes = 16 << 10};
+void KillRepeatedlyAndCheckNothingAcknowledgedIsLost(const WalOptions& options) {
   std::set<uint64_t> all_acked;
   for (int round = 0; round < 3; ++round) {
     const std::set<uint64_t> acked = AppendUntilKilled(options, 300);
@@ -95,6 +92,19 @@ TEST(WalCrash, KillDashNineLosesNoAcknowledgedRecord) {
       ASSERT_TRUE(present.count(index)) << "round " << round << ": acknowledged index " << index << " lost";
     }
   }
+}
+
+TEST(WalCrash, KillDashNineLosesNoAcknowledgedRecord) {
+  testing::TempDir tmp;
+  // Small segments so the kill can also land during a rollover.
+  KillRepeatedlyAndCheckNothingAcknowledgedIsLost({.dir = tmp.path(), .segment_bytes = 16 << 10});
+}
+
+TEST(WalCrash, KillDashNineLosesNoAcknowledgedRecordWithZeroFilledSegments) {
+  testing::TempDir tmp;
+  // The kill can also land while a file is being prepared or taken over by a roll.
+  KillRepeatedlyAndCheckNothingAcknowledgedIsLost(
+      {.dir = tmp.path(), .segment_bytes = 16 << 10, .zero_fill_segments = true});
 }
 
 // A write that fails (here: the file-size limit, EFBIG) poisons the log: the failing Append and
