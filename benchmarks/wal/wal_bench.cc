@@ -1,19 +1,27 @@
-// Append + fdatasync throughput of the WAL with 1 and 64 concurrent writers.
+// Append + fdatasync throughput of the WAL with 1 and 64 concurrent writers, and the cost of one
+// sync for a single writer with growing vs zero-filled segments.
 //
-// Each iteration is one Append() of one ~100-byte entry, acknowledged only once durable. With many
-// writers, group commit shares one fdatasync among everyone queued: watch syncs_per_record fall.
+// BM_AppendSync: each iteration is one Append() of one ~100-byte entry, acknowledged only once
+// durable. With many writers, group commit shares one fdatasync among everyone queued: watch
+// syncs_per_record fall. Arg 0/1: segment preallocation (fallocate) off/on.
+//
+// BM_WriteSync: cairnd's single-client put path: one Write() of one ~350-byte entry, then Sync().
+// Arg 0: segments grow with every append (every fdatasync also commits the new file size);
+// Arg 1: WalOptions::zero_fill_segments (appends overwrite zeros written ahead of time). The time
+// per iteration is, in practice, the time of one fdatasync. 16 MiB segments, as cairnd uses.
 // The log lives under $CAIRN_WAL_BENCH_DIR (default /tmp): put it on the disk you want to measure,
 // not on tmpfs, where fdatasync costs nothing.
 //
 // Counters (summed over threads): records/s; syncs_per_record (fdatasyncs / records appended).
-// Arg 0/1: segment preallocation off/on.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "raft/wal/wal.h"
 
@@ -74,6 +82,47 @@ void BM_AppendSync(benchmark::State& state) {
 }
 
 BENCHMARK(BM_AppendSync)->Arg(0)->Arg(1)->Threads(1)->Threads(64)->UseRealTime();
+
+void BM_WriteSync(benchmark::State& state) {
+  const std::string dir = MakeBenchDir();
+  const bool zero_fill = state.range(0) != 0;
+  WalOptions options{.dir = dir, .segment_bytes = 16 << 20, .zero_fill_segments = zero_fill};
+  auto opened = Wal::Open(options, nullptr);
+  if (!opened.ok()) {
+    state.SkipWithError(std::string(opened.status().message()).c_str());
+    std::filesystem::remove_all(dir);
+    return;
+  }
+  std::unique_ptr<Wal> wal = std::move(*opened);
+  if (zero_fill) {
+    // Measure the steady state: the preparer is busy for a fraction of a second once per 16 MiB
+    // of log (~45k of these records), so let it finish the file it starts with at Open.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (wal->stats().segments_prepared < 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  const std::string payload(350, 'p');
+  const WalStats start = wal->stats();
+  uint64_t index = 0;
+  for (auto _ : state) {
+    absl::Status s = wal->Write({Record{RecordType::kEntry, 1, ++index, payload}});
+    if (s.ok()) s = wal->Sync();
+    if (!s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      break;
+    }
+  }
+  const WalStats end = wal->stats();
+  const double iterations = static_cast<double>(state.iterations());
+  state.counters["syncs_per_write"] =
+      iterations > 0 ? static_cast<double>(end.syncs - start.syncs) / iterations : 0;
+  state.counters["rolls"] = static_cast<double>(end.segments_created - start.segments_created);
+  wal.reset();
+  std::filesystem::remove_all(dir);
+}
+
+BENCHMARK(BM_WriteSync)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(2.0);
 
 }  // namespace
 }  // namespace cairn::wal

@@ -119,11 +119,16 @@ absl::Status Wal::Recover(std::vector<Record>* replay) {
     if (options_.zero_fill_segments) {
       // A brand-new log pays for zero-filling its first segment once, here, so that its very
       // first appends are already cheap to sync.
+      // If that fails (a nearly full disk, say), start with a growing segment like a roll that
+      // finds nothing prepared; the background preparer tries again.
       absl::StatusOr<int> fd =
           file::CreateZeroFilledFile(prepared_path(), options_.segment_bytes, options_.sync, nullptr);
-      if (!fd.ok()) return fd.status();
-      prepared_fd = *fd;
-      ++stats_.segments_prepared;
+      if (fd.ok()) {
+        prepared_fd = *fd;
+        ++stats_.segments_prepared;
+      } else {
+        ++stats_.segment_prepare_errors;
+      }
     }
     return CreateSegmentLocked(SegmentId{0, 1}, prepared_fd);
   }

@@ -54,13 +54,15 @@ struct WalOptions {
   // background thread one segment ahead; a roll takes the prepared file (header written at offset
   // 0, synced, renamed). If it is not ready yet the roll does not wait: that segment is created
   // the old way (growing), and the first write after the next prepared file is ready rolls onto it
-  // early. A brand-new log zero-fills its first segment synchronously in Open. When set,
+  // early. A brand-new log zero-fills its first segment synchronously in Open (falling back
+  // to a growing one if that fails). When set,
   // `preallocate` is ignored. Segment files on disk are then segment_bytes long (see README.md).
   bool zero_fill_segments = false;
 };
 
 struct WalStats {
-  uint64_t syncs = 0;             // fdatasync calls on segment files (including those made when rolling)
+  uint64_t syncs = 0;             // fdatasync calls on segment files (including those made when rolling;
+                                  // not the preparer's on files that are not segments yet)
   uint64_t bytes_written = 0;     // framed record bytes written (headers of new segments excluded)
   uint64_t records_written = 0;   // user records written (carried-forward copies excluded)
   uint64_t appends = 0;           // completed Append() calls
@@ -70,7 +72,7 @@ struct WalStats {
   uint64_t torn_bytes_dropped = 0;  // torn-tail bytes truncated away (or zeroed) by Open
   // zero_fill_segments only:
   uint64_t segments_prepared = 0;     // zero-filled files finished (background, or Open of a new log)
-  uint64_t segment_prepare_errors = 0;  // background preparations that failed (the log carries on)
+  uint64_t segment_prepare_errors = 0;  // preparations that failed (the log carries on, growing)
   uint64_t rolls_without_prepared_segment = 0;  // rolls that found nothing ready and made a growing segment
   uint64_t early_rolls = 0;           // rolls made only to leave a growing segment for a zero-filled one
 };

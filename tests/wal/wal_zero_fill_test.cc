@@ -1,5 +1,10 @@
 // WalOptions::zero_fill_segments: segments are full-length files of zeros written ahead of time
 // by a background preparer; the log behaves exactly as before otherwise.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -299,6 +304,34 @@ TEST(WalZeroFill, DestroyingTheWalWhilePreparingStopsAndCleansUp) {
   std::vector<Record> replay;
   MustOpen({.dir = tmp.path(), .segment_bytes = kSegmentBytes}, &replay);
   EXPECT_EQ(EntryIndexes(replay), Range(1, 4));
+}
+
+// A disk that cannot hold another segment's zeros (here: a file-size limit below segment_bytes,
+// in a child process) must not stop the log: it runs on growing segments and counts the failures.
+TEST(WalZeroFill, FailingToZeroFillFallsBackToGrowingSegments) {
+  TempDir tmp;
+  const WalOptions options = ZeroFilled(tmp.path());
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);  // EFBIG from write() instead of a signal
+    struct rlimit limit = {16 << 10, 16 << 10};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(2);
+    auto wal = Wal::Open(options, nullptr);
+    if (!wal.ok()) _exit(3);
+    if ((*wal)->stats().segment_prepare_errors < 1) _exit(4);
+    for (uint64_t i = 1; i <= 20; ++i) {
+      if (!(*wal)->Append({Entry(i, std::string(100, 'f'))}).ok()) _exit(5);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "child failed at step " << WEXITSTATUS(status);
+  EXPECT_FALSE(std::filesystem::exists(tmp.sub(kPreparedName))) << "a failed preparation leaves no file";
+  std::vector<Record> replay;
+  MustOpen(options, &replay);
+  EXPECT_EQ(EntryIndexes(replay), Range(1, 20));
 }
 
 TEST(WalZeroFill, ScanOfALongZeroTailEndsAtTheLastRecord) {
