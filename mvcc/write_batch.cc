@@ -1,5 +1,7 @@
 #include "mvcc/write_batch.h"
 
+#include "absl/strings/match.h"
+
 #include "mvcc/errors.h"
 #include "mvcc/kv_view.h"
 #include "mvcc/store.h"
@@ -12,13 +14,46 @@ using internal::MdbStatus;
 using internal::Val;
 
 struct WriteBatch::Request {
-  MDB_txn* txn;       // child transaction of the batch's txn
+  MDB_txn* txn;       // the batch's transaction (requests write to it directly)
   int64_t begin_rev;  // store revision before the request
   int64_t changes = 0;  // sub revisions used so far
   int64_t rev() const { return begin_rev + 1; }
   // etcd: reads inside a request that already changed something see the new revision.
   int64_t read_rev() const { return changes > 0 ? begin_rev + 1 : begin_rev; }
 };
+
+namespace {
+
+// A request's failure that leaves nothing behind: every etcd error the store gives ("etcdserver:
+// ...") is found by reading before the request writes anything. Anything else (an LMDB failure)
+// may have struck halfway through a request.
+bool FailedBeforeWriting(const absl::Status& status, const int64_t changes) {
+  return changes == 0 && absl::StartsWith(status.message(), "etcdserver: ");
+}
+
+// The most pages a put of `key` and `value` can add: its record in `latest`, the superseded
+// version moved to `history` (its key grows by a revision), a `revisions` entry, and a page split
+// in each of those three tables.
+int64_t PutPagesBound(size_t page_size, absl::string_view key, size_t value_size) {
+  const size_t bytes = 2 * (key.size() + value_size + 64) + key.size() + 32;
+  return static_cast<int64_t>((bytes + page_size - 1) / page_size) + 3 + 2;
+}
+
+int64_t TxnPagesBound(size_t page_size, const etcdserverpb::TxnRequest& request) {
+  int64_t pages = 0;
+  for (const auto* ops : {&request.success(), &request.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.has_request_put()) {
+        pages += PutPagesBound(page_size, op.request_put().key(), op.request_put().value().size());
+      } else if (op.has_request_txn()) {
+        pages += TxnPagesBound(page_size, op.request_txn());
+      }
+    }
+  }
+  return pages;
+}
+
+}  // namespace
 
 WriteBatch::WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& state)
     : store_(store), txn_(txn), state_(state) {}
@@ -34,25 +69,29 @@ KvView WriteBatch::View(const Request& r) const {
 }
 
 template <typename Body>
-absl::Status WriteBatch::RunRequest(bool may_grow, Body&& body) {
+absl::Status WriteBatch::RunRequest(int64_t pages_bound, Body&& body) {
   if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
-  MDB_txn* child = nullptr;
-  if (int rc = mdb_txn_begin(store_->env_, txn_, 0, &child); rc != 0) return MdbStatus(rc, "begin request");
-  Request r{child, state_.current_revision};
+  if (!poisoned_.ok()) return poisoned_;
+  // The quota is checked before the request writes anything (there is no undoing a write: see the
+  // header), against an upper bound of what it can add, as etcd checks its own estimate before
+  // proposing. The exact count of pages in use is only needed once the bound comes near the quota.
+  if (pages_bound > 0) {
+    const int64_t quota = static_cast<int64_t>(store_->quota_pages_);
+    if (pages_upper_bound_ < 0 || pages_upper_bound_ + pages_bound > quota) {
+      pages_upper_bound_ = store_->PagesInUse(txn_);
+    }
+    if (pages_upper_bound_ + pages_bound > quota) return ErrNoSpace();
+    pages_upper_bound_ += pages_bound;
+  }
+  Request r{txn_, state_.current_revision};
   const size_t events_before = events_.size();
-  const int64_t pages_before = may_grow ? store_->PagesInUse(child) : 0;
   absl::Status s = body(r);
-  if (s.ok() && may_grow) {
-    const int64_t pages_after = store_->PagesInUse(child);
-    if (pages_after > pages_before && pages_after > static_cast<int64_t>(store_->quota_pages_)) s = ErrNoSpace();
-  }
-  if (s.ok()) {
-    s = MdbStatus(mdb_txn_commit(child), "commit request");  // frees the child even on failure
-  } else {
-    mdb_txn_abort(child);
-  }
   if (!s.ok()) {
     events_.resize(events_before);
+    if (!FailedBeforeWriting(s, r.changes)) {
+      // Part of the request may be in the transaction: nothing of this batch can be committed.
+      poisoned_ = s;
+    }
     return s;
   }
   if (r.changes > 0) state_.current_revision = r.rev();
@@ -225,12 +264,13 @@ absl::Status WriteBatch::ApplyDelete(Request& r, const etcdserverpb::DeleteRange
 absl::Status WriteBatch::Put(const etcdserverpb::PutRequest& request, etcdserverpb::PutResponse* response) {
   if (auto s = ValidatePut(request); !s.ok()) return s;
   if (request.lease() != 0 && !LeaseExists(request.lease())) return ErrLeaseNotFound();
-  return RunRequest(true, [&](Request& r) { return ApplyPut(r, request, response); });
+  return RunRequest(PutPagesBound(store_->page_size_, request.key(), request.value().size()),
+                    [&](Request& r) { return ApplyPut(r, request, response); });
 }
 
 absl::Status WriteBatch::DeleteRange(const etcdserverpb::DeleteRangeRequest& request,
                                      etcdserverpb::DeleteRangeResponse* response) {
-  return RunRequest(false, [&](Request& r) { return ApplyDelete(r, request, response); });
+  return RunRequest(0, [&](Request& r) { return ApplyDelete(r, request, response); });
 }
 
 namespace {
@@ -253,18 +293,16 @@ void ComputePath(const KvView& view, const etcdserverpb::TxnRequest& req, std::v
 
 }  // namespace
 
-absl::Status WriteBatch::CheckTxnOps(MDB_txn* child, const KvView& before, const etcdserverpb::TxnRequest& req,
+absl::Status WriteBatch::CheckTxnOps(MDB_txn* txn, const KvView& before, const etcdserverpb::TxnRequest& req,
                                      const std::vector<bool>& path, size_t* pos) {
   const bool succeeded = path[(*pos)++];
   for (const auto& op : succeeded ? req.success() : req.failure()) {
     if (op.has_request_txn()) {
-      if (auto s = CheckTxnOps(child, before, op.request_txn(), path, pos); !s.ok()) return s;
+      if (auto s = CheckTxnOps(txn, before, op.request_txn(), path, pos); !s.ok()) return s;
     } else if (op.has_request_put()) {
       const auto& put = op.request_put();
       if (auto s = ValidatePut(put); !s.ok()) return s;
-      // Through the request's own (child) transaction: LMDB refuses reads on a parent while a
-      // child is open.
-      if (put.lease() != 0 && !LeaseExistsIn(child, put.lease())) return ErrLeaseNotFound();
+      if (put.lease() != 0 && !LeaseExistsIn(txn, put.lease())) return ErrLeaseNotFound();
       if (put.ignore_value() || put.ignore_lease()) {
         std::string stored;
         EncodeStoredKey(put.key(), &stored);
@@ -314,7 +352,7 @@ absl::Status WriteBatch::ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest&
 }
 
 absl::Status WriteBatch::Txn(const etcdserverpb::TxnRequest& request, etcdserverpb::TxnResponse* response) {
-  return RunRequest(TxnHasPuts(request), [&](Request& r) {
+  return RunRequest(TxnPagesBound(store_->page_size_, request), [&](Request& r) {
     const KvView before = View(r);
     std::vector<bool> path;
     ComputePath(before, request, &path);
@@ -353,7 +391,7 @@ bool WriteBatch::LeaseExistsIn(MDB_txn* txn, int64_t id) const {
 }
 
 absl::Status WriteBatch::LeaseGrant(int64_t id, int64_t ttl) {
-  return RunRequest(true, [&](Request& r) {
+  return RunRequest(1, [&](Request& r) {
     char k[8], v[8];
     PutBigEndian64(static_cast<uint64_t>(id), k);
     PutBigEndian64(static_cast<uint64_t>(ttl), v);
@@ -365,7 +403,7 @@ absl::Status WriteBatch::LeaseGrant(int64_t id, int64_t ttl) {
 }
 
 absl::Status WriteBatch::LeaseRevoke(int64_t id, etcdserverpb::LeaseRevokeResponse* response) {
-  return RunRequest(false, [&](Request& r) -> absl::Status {
+  return RunRequest(0, [&](Request& r) -> absl::Status {
     const internal::Tables& t = store_->tables_;
     char k[8];
     PutBigEndian64(static_cast<uint64_t>(id), k);
@@ -416,7 +454,7 @@ absl::Status WriteBatch::SetMembership(absl::string_view blob) {
 
 absl::Status WriteBatch::Commit() {
   if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
-  absl::Status s = internal::WriteState(txn_, store_->tables_, state_);
+  absl::Status s = poisoned_.ok() ? internal::WriteState(txn_, store_->tables_, state_) : poisoned_;
   if (!s.ok()) {
     mdb_txn_abort(txn_);
   } else {

@@ -1,9 +1,13 @@
 // cairn::mvcc::WriteBatch — one LMDB write transaction applying a run of client requests in order.
 //
-// Each request method applies one request atomically: on error nothing of it remains, it consumes
-// no revision, and the batch stays usable for the following requests. Responses get header.revision
-// = the store revision after that request. Nothing is visible to readers until Commit(); destroying
-// the batch without Commit() discards it. Used by the writer thread only; not thread-safe.
+// Each request method applies one request atomically. A request refused with an etcd error (key or
+// lease not found, compacted or future revision, no space) is refused before it writes anything: it
+// leaves nothing behind, consumes no revision, and the batch goes on. Requests write straight into
+// the batch's LMDB transaction (the store maps its file writable, and LMDB has no nested
+// transactions then), so any other failure (an LMDB error) cannot be undone for one request: it
+// poisons the batch, every later call returns that error and Commit() keeps nothing. Responses get
+// header.revision = the store revision after that request. Nothing is visible to readers until
+// Commit(); destroying the batch without Commit() discards it. Writer thread only; not thread-safe.
 #pragma once
 
 #include <lmdb.h>
@@ -67,14 +71,16 @@ class WriteBatch {
 
  private:
   friend class Store;
-  struct Request;  // per-request context (its child transaction and revision)
+  struct Request;  // per-request context (transaction and revision)
 
   WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& state);
 
-  // Runs `body` in a child transaction; rolls the child and all in-memory effects back on error,
-  // or when the request grew the pages in use past the quota.
+  // Runs `body` as one request. Refuses it with ErrNoSpace, before it runs, when the pages it may
+  // add (`pages_bound`, 0 for requests that only delete) could take the store past its quota.
+  // Undoes the in-memory effects of a failed body; see the class comment for what a failure does to
+  // the batch.
   template <typename Body>
-  absl::Status RunRequest(bool may_grow, Body&& body);
+  absl::Status RunRequest(int64_t pages_bound, Body&& body);
 
   internal::KvView View(const Request& r) const;
   absl::Status PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
@@ -87,7 +93,7 @@ class WriteBatch {
   absl::Status ApplyDelete(Request& r, const etcdserverpb::DeleteRangeRequest& req,
                            etcdserverpb::DeleteRangeResponse* resp);
   bool LeaseExistsIn(MDB_txn* txn, int64_t id) const;
-  absl::Status CheckTxnOps(MDB_txn* child, const internal::KvView& before, const etcdserverpb::TxnRequest& req,
+  absl::Status CheckTxnOps(MDB_txn* txn, const internal::KvView& before, const etcdserverpb::TxnRequest& req,
                            const std::vector<bool>& path, size_t* path_pos);
   absl::Status ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest& req, const std::vector<bool>& path,
                            size_t* path_pos, etcdserverpb::TxnResponse* resp);
@@ -96,6 +102,10 @@ class WriteBatch {
   Store* store_;
   MDB_txn* txn_;
   internal::StoreState state_;
+  absl::Status poisoned_;  // set by a request that failed after it may have written
+  // Pages in use, at most, after the requests so far (-1: not counted yet); recounted exactly only
+  // when a request's bound would take it past the quota.
+  int64_t pages_upper_bound_ = -1;
   std::vector<mvccpb::Event> events_;
   std::string stored_;   // scratch: stored form of the key being written
   std::string buf_;      // scratch: encoded record / history key
