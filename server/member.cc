@@ -229,6 +229,9 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   wal_options.dir = p->data_dir->WalDir();
   // Small segments keep start-up replay short: the log is trimmed each time a segment fills.
   wal_options.segment_bytes = 16 << 20;
+  // Appends overwrite zeros written ahead of time, so each fdatasync flushes only data, not the
+  // file's growing size: about half the latency of a single client's put on ext4.
+  wal_options.zero_fill_segments = true;
   std::vector<wal::Record> replay;
   auto wal = wal::Wal::Open(wal_options, &replay);
   if (!wal.ok()) return wal.status();

@@ -159,11 +159,14 @@ void WritePipeline::Start() {
   {
     // Before anything is served: the membership reaches the transport, and a single voter leads
     // (and has applied its first entry) by the time Start returns.
-    std::lock_guard<std::mutex> driver(driver_mu_);
+    std::unique_lock<std::mutex> driver(driver_mu_);
     DrivingScope scope(this);
     if (hooks_.on_membership) hooks_.on_membership(Membership());
     if (single_voter_) node_->Campaign();
     HandleReadies();
+    Answers answers = TakeAnswers();
+    driver.unlock();
+    Deliver(answers);
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) return;
@@ -181,6 +184,8 @@ void WritePipeline::Stop() {
   if (thread_.joinable()) thread_.join();
   // A round another thread is running inline finishes first; none starts after stopping_.
   std::lock_guard<std::mutex> driver(driver_mu_);
+  Answers applied = TakeAnswers();
+  Deliver(applied);
   // A clean stop leaves nothing to replay: the next start is as fast as it can be.
   TrimLog();
   std::deque<PendingWrite> leftover;
@@ -247,20 +252,43 @@ void WritePipeline::Submit(PendingWrite write) {
   // thread that took the call). When a round is in progress, its driver takes this write next:
   // every driver looks at the queue again after releasing the round.
   while (driver_mu_.try_lock()) {
+    Answers answers;
     {
       DrivingScope scope(this);
-      for (;;) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (stopping_ || queue_.empty()) break;
-        }
-        RunRound(false, Clock::now());
+      bool idle;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        idle = stopping_ || queue_.empty();
       }
+      if (!idle) RunRound(false, Clock::now());
+      answers = TakeAnswers();
     }
     driver_mu_.unlock();
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || queue_.empty()) return;
+    bool more;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      more = !stopping_ && !queue_.empty();
+    }
+    // Writes came in during the round: the writer thread starts the next one (and its fdatasync)
+    // while this thread answers, instead of the disk idling through the replies.
+    if (more && !answers.empty()) wake_.notify_one();
+    Deliver(answers);
+    if (!more) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ || queue_.empty()) return;
+    }
   }
+}
+
+WritePipeline::Answers WritePipeline::TakeAnswers() {
+  Answers answers;
+  answers.swap(answers_);
+  return answers;
+}
+
+void WritePipeline::Deliver(Answers& answers) {
+  for (auto& [done, status] : answers) done(status);
+  answers.clear();
 }
 
 void WritePipeline::Step(cairnpb::Message message) {
@@ -405,17 +433,22 @@ void WritePipeline::Run() {
       });
       if (stopping_) return;
     }
-    std::lock_guard<std::mutex> driver(driver_mu_);
-    DrivingScope scope(this);
-    const Clock::time_point now = Clock::now();
-    const bool tick = now >= next_tick;
-    if (tick) {
-      next_tick += options_.tick;
-      if (next_tick <= now) next_tick = now + options_.tick;  // fell behind: do not burst ticks
+    std::unique_lock<std::mutex> driver(driver_mu_);
+    Answers answers;
+    {
+      DrivingScope scope(this);
+      const Clock::time_point now = Clock::now();
+      const bool tick = now >= next_tick;
+      if (tick) {
+        next_tick += options_.tick;
+        if (next_tick <= now) next_tick = now + options_.tick;  // fell behind: do not burst ticks
+      }
+      RunRound(tick, now);
+      if (broken_.ok()) Housekeeping();
+      answers = TakeAnswers();
     }
-    RunRound(tick, now);
-    if (!broken_.ok()) continue;
-    Housekeeping();
+    driver.unlock();
+    Deliver(answers);
   }
 }
 
@@ -748,7 +781,9 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
         continue;
       }
     }
-    w.done(a.status);
+    // Answered once the round is released (see Deliver), so the next round's fdatasync can run
+    // while these replies go out.
+    answers_.emplace_back(std::move(w.done), a.status);
   }
   if (membership_changed) {
     single_voter_ = Voters(membership) == std::vector<uint64_t>{options_.header.member_id};

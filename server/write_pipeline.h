@@ -19,8 +19,10 @@
 // write side and the store's write side. The writer thread runs rounds for ticks, peers' messages
 // and anything queued; a thread calling Submit() while no round runs runs the round itself (so an
 // idle member answers without a thread hop), and keeps going while writes are queued.
-// Submit/Step/Report*/ReadBarrier and the accessors are thread-safe. `done` callbacks, observers
-// and hooks run on the thread running the round and must not block; they may Submit() again.
+// A write's `done` runs on the thread that ran its round, just after that thread releases the
+// round: another round (with its fdatasync) can then start while the replies go out. Observers,
+// hooks and the other callbacks run inside the round. None may block; they may Submit() again.
+// Submit/Step/Report*/ReadBarrier and the accessors are thread-safe.
 #pragma once
 
 #include <atomic>
@@ -190,6 +192,11 @@ class WritePipeline {
     std::function<void(absl::Status)> done;
   };
 
+  // Writes applied in a round, answered by whoever ran it after releasing driver_mu_.
+  using Answers = std::vector<std::pair<std::function<void(absl::Status)>, absl::Status>>;
+  Answers TakeAnswers();          // driver_mu_ held
+  static void Deliver(Answers& answers);  // driver_mu_ not held
+
   void Run();
   // One round: takes what is queued, steps raft, persists, sends, applies, answers. driver_mu_ held.
   void RunRound(bool tick, std::chrono::steady_clock::time_point now);
@@ -267,6 +274,7 @@ class WritePipeline {
   std::string pending_hard_state_;  // a commit-only hard state change, written with the next round
   bool has_pending_hard_state_ = false;
   std::vector<PendingWrite> awaiting_compaction_;
+  Answers answers_;  // applied writes not yet answered (driver_mu_)
   std::atomic<bool> compaction_pending_{false};
   std::chrono::steady_clock::time_point last_store_sync_ = std::chrono::steady_clock::now();
   uint64_t synced_index_ = 0;
