@@ -3,8 +3,8 @@
 // Each request method applies one request atomically. A request refused with an etcd error (key or
 // lease not found, compacted or future revision, no space) is refused before it writes anything: it
 // leaves nothing behind, consumes no revision, and the batch goes on. Requests write straight into
-// the batch's LMDB transaction (the store maps its file writable, and LMDB has no nested
-// transactions then), so any other failure (an LMDB error) cannot be undone for one request: it
+// the batch's LMDB transaction (a nested transaction per request made LMDB allocate 3 MiB of page
+// lists each time), so any other failure (an LMDB error) cannot be undone for one request: it
 // poisons the batch, every later call returns that error and Commit() keeps nothing. Responses get
 // header.revision = the store revision after that request. Nothing is visible to readers until
 // Commit(); destroying the batch without Commit() discards it. Writer thread only; not thread-safe.
