@@ -158,6 +158,12 @@ void Outbox::Kick() {
 }
 
 bool Outbox::Pop(WireResponse* out) {
+  bool more_ready = false;
+  return Pop(out, &more_ready);
+}
+
+bool Outbox::Pop(WireResponse* out, bool* more_ready) {
+  *more_ready = false;
   OutboxItem taken;
   bool room = false;
   {
@@ -169,6 +175,7 @@ bool Outbox::Pop(WireResponse* out) {
     if (!fragments_.empty()) {
       *out = std::move(fragments_.front());
       fragments_.pop_front();
+      *more_ready = NextReadyLocked();
       return true;
     }
     while (!queue_.empty() && queue_.front().taken) queue_.pop_front();
@@ -182,18 +189,29 @@ bool Outbox::Pop(WireResponse* out) {
       wants_room_ = false;
       room = true;
     }
+    *more_ready = NextReadyLocked();
   }
   if (room && on_room_) on_room_();
 
   std::vector<WireResponse> rest;
   Build(taken, out, &rest);
   if (!rest.empty()) {
+    *more_ready = true;
     absl::MutexLock lock(&mu_);
     if (!closed_) {
       for (auto& piece : rest) fragments_.push_back(std::move(piece));
     }
   }
   return true;
+}
+
+bool Outbox::NextReadyLocked() {
+  if (!fragments_.empty()) return true;
+  while (!queue_.empty() && queue_.front().taken) queue_.pop_front();
+  if (queue_.empty()) return false;
+  const Slot& front = queue_.front();
+  // Items of the round in progress and control responses go without waiting; a new round might be held.
+  return front.seq < round_end_seq_ || front.item.control != nullptr;
 }
 
 bool Outbox::Pop(etcdserverpb::WatchResponse* out) {

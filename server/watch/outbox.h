@@ -130,6 +130,10 @@ class Outbox {
   // Builds the next response into *out. False when nothing is queued: the consumer is then idle and the
   // next push kicks the sink.
   bool Pop(WireResponse* out);
+  // The same; *more_ready says whether the next Pop is sure to return a response at once (another response of
+  // the round in progress, a fragment or a control response is queued), so the consumer may let its transport
+  // buffer this one instead of flushing it. It is only a hint: false may still be followed by a response.
+  bool Pop(WireResponse* out, bool* more_ready);
   // The same, decoded (tests).
   bool Pop(etcdserverpb::WatchResponse* out);
 
@@ -158,6 +162,8 @@ class Outbox {
   void TakeFrontLocked(OutboxItem* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // False when the front item must wait for the next paced round (a wake-up is then scheduled).
   bool FrontMayGoLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if the next Pop will return a response without waiting for a round or a push (see Pop).
+  bool NextReadyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the consumer busy if it was idle and no paced wake-up is pending; true if it must be kicked.
   bool ClaimConsumerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotePushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

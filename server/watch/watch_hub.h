@@ -88,6 +88,7 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   void RequestProgress();
 
   bool Pop(WireResponse* out) { return outbox_.Pop(out); }
+  bool Pop(WireResponse* out, bool* more_ready) { return outbox_.Pop(out, more_ready); }  // see Outbox::Pop
   bool Pop(etcdserverpb::WatchResponse* out) { return outbox_.Pop(out); }  // decoded (tests)
   size_t QueuedBytes() const { return outbox_.QueuedBytes(); }
   // The sink is told when output arrives while the consumer is idle (see Outbox).

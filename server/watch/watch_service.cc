@@ -123,14 +123,20 @@ class WatchService::StreamReactor final
 
  private:
   // Starts the next write if none is in flight and something is queued.
+  //
+  // A write followed at once by another (the rest of a paced round) carries gRPC's buffer hint: the transport
+  // then gathers up to its write buffer size (64 KiB by default) of this stream's responses into one socket
+  // write instead of one per response, which under fan-out was most of the kernel's cost per event. The last
+  // response of a round goes without the hint and flushes the lot, as does Finish.
   void Pump() {
+    bool more_ready = false;
     {
       absl::MutexLock lock(&mu_);
       if (finish_requested_ || write_in_flight_) return;
-      if (!stream_->Pop(&response_)) return;
+      if (!stream_->Pop(&response_, &more_ready)) return;
       write_in_flight_ = true;
     }
-    StartWrite(&response_);
+    StartWrite(&response_, more_ready ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
   }
 
   // Calls Finish if a finish was requested and was only waiting for the write in flight.

@@ -279,3 +279,59 @@ TEST(OutboxTest, ControlResponsesAreNotHeldByPacing) {
 
 }  // namespace
 }  // namespace cairn::watch
+
+namespace cairn::watch {
+namespace {
+
+// The hint lets the stream's transport gather responses into one socket write; it must never promise a
+// response that the next Pop would not give at once, or the gathered ones would wait unflushed.
+TEST(OutboxTest, MoreReadyOnlyWhenTheNextPopGivesAResponseAtOnce) {
+  Outbox::Options options{1 << 20, 1 << 20, nullptr};
+  options.min_round_interval = std::chrono::hours(1);
+  options.paced_round_responses = 2;
+  options.min_quiet = std::chrono::hours(1);
+  Outbox outbox(options, nullptr);
+  outbox.SetWakeScheduler([](std::chrono::steady_clock::time_point) {});
+  bool kick = false;
+  auto b1 = Batch({"a"}, 2), b2 = Batch({"b"}, 3);
+  for (int64_t id : {1, 2, 3}) outbox.Push(Events(id, b1, {{0, 1}}, 2), &kick);
+  outbox.Push(Control(4, 10), &kick);
+  WireResponse r;
+  bool more = false;
+  ASSERT_TRUE(outbox.Pop(&r, &more));
+  EXPECT_TRUE(more) << "two more responses of the round are queued";
+  ASSERT_TRUE(outbox.Pop(&r, &more));
+  EXPECT_TRUE(more);
+  ASSERT_TRUE(outbox.Pop(&r, &more));
+  EXPECT_TRUE(more) << "a control response is never held";
+  ASSERT_TRUE(outbox.Pop(&r, &more));
+  EXPECT_FALSE(more) << "nothing left";
+
+  outbox.Push(Events(1, b2, {{0, 1}}, 3), &kick);
+  outbox.Push(Events(2, b2, {{0, 1}}, 3), &kick);
+  EXPECT_FALSE(outbox.Pop(&r, &more)) << "the round was big: the next one is held";
+  EXPECT_FALSE(more);
+}
+
+TEST(OutboxTest, MoreReadyIsFalseWhenOnlyAHeldRoundFollows) {
+  Outbox::Options options{1 << 20, 1 << 20, nullptr};
+  options.min_round_interval = std::chrono::hours(1);
+  options.paced_round_responses = 1;
+  options.min_quiet = std::chrono::hours(1);
+  Outbox outbox(options, nullptr);
+  outbox.SetWakeScheduler([](std::chrono::steady_clock::time_point) {});
+  bool kick = false;
+  auto b1 = Batch({"a"}, 2), b2 = Batch({"b"}, 3);
+  outbox.Push(Events(1, b1, {{0, 1}}, 2), &kick);
+  WireResponse r;
+  bool more = true;
+  ASSERT_TRUE(outbox.Pop(&r, &more));
+  EXPECT_FALSE(more);
+  // Pushed after the round began: it belongs to the next round, which pacing holds.
+  outbox.Push(Events(2, b2, {{0, 1}}, 3), &kick);
+  outbox.Push(Events(3, b2, {{0, 1}}, 3), &kick);
+  EXPECT_FALSE(outbox.Pop(&r, &more));
+}
+
+}  // namespace
+}  // namespace cairn::watch
