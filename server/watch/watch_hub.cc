@@ -240,8 +240,11 @@ void WatchHub::Publish(const std::vector<mvccpb::Event>& events, int64_t revisio
           if (w->Wants(event)) pick(w, i);
         }
       }
-      for (Watcher* w : synced_ranges_) {
-        if (w->range.Contains(key) && w->Wants(event)) pick(w, i);
+      for (const auto& [range, watchers] : synced_ranges_) {
+        if (!watchers.empty() && !(*watchers.begin())->range.Contains(key)) continue;
+        for (Watcher* w : watchers) {
+          if (w->Wants(event)) pick(w, i);
+        }
       }
     }
     if (touched.empty()) return;
@@ -371,7 +374,7 @@ void WatchHub::AddSynced(Watcher* w) {
   if (w->range.IsSingleKey()) {
     synced_keys_[w->range.key].insert(w);
   } else {
-    synced_ranges_.insert(w);
+    synced_ranges_[{w->range.key, w->range.range_end}].insert(w);
   }
 }
 
@@ -384,7 +387,11 @@ void WatchHub::RemoveSynced(Watcher* w) {
       if (it->second.empty()) synced_keys_.erase(it);
     }
   } else {
-    synced_ranges_.erase(w);
+    auto it = synced_ranges_.find(std::make_pair(w->range.key, w->range.range_end));
+    if (it != synced_ranges_.end()) {
+      it->second.erase(w);
+      if (it->second.empty()) synced_ranges_.erase(it);
+    }
   }
 }
 

@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -189,7 +190,10 @@ class WatchHub {
   absl::flat_hash_set<WatchStream*> streams_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<WatchStream*> streams_with_unsynced_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::flat_hash_set<Watcher*>> synced_keys_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<Watcher*> synced_ranges_ ABSL_GUARDED_BY(mu_);
+  // Range watchers grouped by (key, range_end): fan-out usually means many watchers of the same prefix, and
+  // Publish then tests each event against each distinct range once, not once per watcher.
+  absl::flat_hash_map<std::pair<std::string, std::string>, absl::flat_hash_set<Watcher*>> synced_ranges_
+      ABSL_GUARDED_BY(mu_);
   size_t watcher_count_ ABSL_GUARDED_BY(mu_) = 0;
   size_t unsynced_count_ ABSL_GUARDED_BY(mu_) = 0;
 

@@ -117,6 +117,29 @@ TEST_F(HubTest, PrefixAndFromKeyRanges) {
             (std::vector<std::string>{"put p/1@3", "put p0@4", "put z@5", "put p/2@6"}));
 }
 
+// Watchers of the same range are matched as a group: each still gets the events its own filter and start
+// allow, and cancelling one leaves the others of its range (and other ranges) receiving.
+TEST_F(HubTest, WatchersOfTheSameRangeKeepTheirOwnFiltersAndCancels) {
+  auto stream = hub_.OpenStream();
+  int64_t first = Create(stream.get(), CreateRequest("p/", "p0"));
+  etcdserverpb::WatchCreateRequest no_put = CreateRequest("p/", "p0");
+  no_put.add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+  int64_t deletes_only = Create(stream.get(), no_put);
+  int64_t second = Create(stream.get(), CreateRequest("p/", "p0"));
+  int64_t other_range = Create(stream.get(), CreateRequest("q/", "q0"));
+  writer_.Put("p/1", "v");  // revision 2
+  stream->Cancel(first);
+  writer_.Delete("p/1");  // revision 3
+  writer_.Put("q/1", "v");  // revision 4
+  Responses got;
+  ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) { return CountEvents(r, other_range) == 1; }));
+  DrainAvailable(stream.get(), &got);
+  EXPECT_EQ(Describe(EventsOf(got, first)), (std::vector<std::string>{"put p/1@2"}));
+  EXPECT_EQ(Describe(EventsOf(got, deletes_only)), (std::vector<std::string>{"del p/1@3"}));
+  EXPECT_EQ(Describe(EventsOf(got, second)), (std::vector<std::string>{"put p/1@2", "del p/1@3"}));
+  EXPECT_EQ(Describe(EventsOf(got, other_range)), (std::vector<std::string>{"put q/1@4"}));
+}
+
 TEST_F(HubTest, StartRevisionReplaysHistoryThenContinuesLive) {
   for (int i = 0; i < 20; ++i) writer_.Put("k" + std::to_string(i % 3), std::to_string(i));  // revs 2..21
   auto stream = hub_.OpenStream();
