@@ -128,6 +128,12 @@ void WatchStream::Cancel(int64_t watch_id) {
 }
 
 void WatchStream::RequestProgress() {
+  // Publications the writer made before this request must be in the outbox before its answer is.
+  if (auto self = weak_from_this().lock(); self && hub_->DeferProgressRequest(self)) return;
+  RequestProgressNow();
+}
+
+void WatchStream::RequestProgressNow() {
   WatchHub::Kicks kicks;
   {
     absl::MutexLock lock(&hub_->mu_);
@@ -168,11 +174,21 @@ WatchHub::WatchHub(const EventHistory* history, HeaderStamper stamper, HubOption
   last_published_ = history_->CurrentRevision();
   compacted_ = history_->CompactedRevision();
   catchup_thread_ = std::thread([this] { CatchupLoop(); });
+  if (options_.async_publish) fan_out_thread_ = std::thread([this] { FanOutLoop(); });
 }
 
 WatchHub::~WatchHub() { Shutdown(); }
 
 void WatchHub::Shutdown() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    queue_stopped_ = true;
+    queue_.clear();
+    queue_cv_.SignalAll();
+  }
+  if (fan_out_thread_.joinable() && fan_out_thread_.get_id() != std::this_thread::get_id()) {
+    fan_out_thread_.join();
+  }
   {
     absl::MutexLock lock(&mu_);
     shutdown_ = true;
@@ -217,6 +233,89 @@ size_t WatchHub::UnsyncedWatcherCount() const {
 // ---------------------------------------------------------------- writer thread
 
 void WatchHub::Publish(const std::vector<mvccpb::Event>& events, int64_t revision_after_batch) {
+  if (!options_.async_publish) return PublishNow(events, revision_after_batch);
+  Publication publication;
+  publication.kind = Publication::Kind::kEvents;
+  publication.events = events;
+  publication.revision = revision_after_batch;
+  Enqueue(std::move(publication));
+}
+
+void WatchHub::Compacted(int64_t compact_revision) {
+  if (!options_.async_publish) return CompactedNow(compact_revision);
+  Publication publication;
+  publication.kind = Publication::Kind::kCompacted;
+  publication.revision = compact_revision;
+  Enqueue(std::move(publication));
+}
+
+void WatchHub::Enqueue(Publication publication) {
+  absl::MutexLock lock(&queue_mu_);
+  while (!queue_stopped_ && queue_.size() >= options_.max_queued_publications) queue_cv_.Wait(&queue_mu_);
+  if (queue_stopped_) return;
+  queue_.push_back(std::move(publication));
+  queue_cv_.SignalAll();
+}
+
+bool WatchHub::DeferProgressRequest(const std::shared_ptr<WatchStream>& stream) {
+  if (!options_.async_publish) return false;
+  absl::MutexLock lock(&queue_mu_);
+  if (queue_stopped_ || (queue_.empty() && !fanning_out_)) return false;
+  Publication publication;
+  publication.kind = Publication::Kind::kProgress;
+  publication.stream = stream;
+  queue_.push_back(std::move(publication));  // not bounded: one per client request, never from the writer
+  queue_cv_.SignalAll();
+  return true;
+}
+
+void WatchHub::WaitUntilPublished() {
+  absl::MutexLock lock(&queue_mu_);
+  while (!queue_stopped_ && (!queue_.empty() || fanning_out_)) queue_cv_.Wait(&queue_mu_);
+}
+
+void WatchHub::FanOutLoop() {
+  // Consecutive event batches waiting together are fanned out as one: each watcher then gets one item for
+  // all of them, so a fan-out that falls behind the writer catches up instead of falling further behind.
+  constexpr size_t kMaxMergedEvents = 10000;
+  for (;;) {
+    std::vector<Publication> taken;
+    {
+      absl::MutexLock lock(&queue_mu_);
+      while (!queue_stopped_ && queue_.empty()) queue_cv_.Wait(&queue_mu_);
+      if (queue_stopped_) return;
+      size_t events = 0;
+      do {
+        events += queue_.front().events.size();
+        taken.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      } while (!queue_.empty() && taken.back().kind == Publication::Kind::kEvents &&
+               queue_.front().kind == Publication::Kind::kEvents && events < kMaxMergedEvents);
+      fanning_out_ = true;
+      queue_cv_.SignalAll();  // room for a waiting Publish
+    }
+    Publication& first = taken.front();
+    switch (first.kind) {
+      case Publication::Kind::kEvents:
+        for (size_t i = 1; i < taken.size(); ++i) {
+          for (mvccpb::Event& e : taken[i].events) first.events.push_back(std::move(e));
+        }
+        PublishNow(first.events, taken.back().revision);
+        break;
+      case Publication::Kind::kCompacted:
+        CompactedNow(first.revision);
+        break;
+      case Publication::Kind::kProgress:
+        if (auto stream = first.stream.lock()) stream->RequestProgressNow();
+        break;
+    }
+    absl::MutexLock lock(&queue_mu_);
+    fanning_out_ = false;
+    queue_cv_.SignalAll();
+  }
+}
+
+void WatchHub::PublishNow(const std::vector<mvccpb::Event>& events, int64_t revision_after_batch) {
   Kicks kicks;
   {
     absl::MutexLock lock(&mu_);
@@ -292,7 +391,7 @@ void WatchHub::Publish(const std::vector<mvccpb::Event>& events, int64_t revisio
   RunKicks(kicks);
 }
 
-void WatchHub::Compacted(int64_t compact_revision) {
+void WatchHub::CompactedNow(int64_t compact_revision) {
   Kicks kicks;
   {
     absl::MutexLock lock(&mu_);

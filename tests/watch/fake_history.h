@@ -142,16 +142,21 @@ class TestWriter {
   int64_t Apply(const std::vector<Op>& ops) {
     auto events = history_->Commit(ops);
     hub_->Publish(events, history_->CurrentRevision());
+    if (wait_) hub_->WaitUntilPublished();  // the hub fans out on its own thread; tests read right after
     return history_->CurrentRevision();
   }
   void Compact(int64_t rev) {
     history_->Compact(rev);
     hub_->Compacted(rev);
+    if (wait_) hub_->WaitUntilPublished();
   }
+  // Whether Apply/Compact wait for the hub's fan-out (default) or return as the member's writer does.
+  void set_wait(bool wait) { wait_ = wait; }
 
  private:
   FakeHistory* history_;
   WatchHub* hub_;
+  bool wait_ = true;
 };
 
 }  // namespace cairn::watch::testing

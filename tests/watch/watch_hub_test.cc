@@ -387,6 +387,7 @@ TEST_F(SmallBufferHubTest, ManyWatchersRandomReadersConcurrentWriterExactlyOnce)
     }
   }
   std::atomic<bool> writing{true};
+  writer_.set_wait(false);  // as the member's writer: publications queue up and are fanned out together
   std::thread writer([&] {
     std::mt19937 wrng(7);
     for (int i = 0; i < kWrites; ++i) {
@@ -438,6 +439,26 @@ TEST_F(HubTest, ProgressRequestAnswersWithMinusOneAndCurrentRevision) {
   EXPECT_EQ(progress.header().revision(), 3);
   EXPECT_EQ(progress.events_size(), 0);
   EXPECT_FALSE(progress.created() || progress.canceled());
+}
+
+// Publish only queues the batch for the hub's fan-out thread. Batches queued together are fanned out as
+// one, still in order and exactly once, and a progress request made after them is answered after them.
+TEST_F(HubTest, QueuedPublicationsArriveInOrderBeforeALaterProgressAnswer) {
+  auto stream = hub_.OpenStream();
+  int64_t id = Create(stream.get(), CreateRequest("k", "l"));
+  writer_.set_wait(false);
+  std::vector<std::string> expected;
+  int64_t last = 0;
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = "k" + std::to_string(i % 7);
+    last = writer_.Put(key, std::to_string(i));
+    expected.push_back("put " + key + "@" + std::to_string(last));
+  }
+  stream->RequestProgress();
+  Responses got;
+  ASSERT_TRUE(PopUntil(stream.get(), &got, [](const Responses& r) { return !r.empty() && r.back().watch_id() == -1; }));
+  EXPECT_EQ(Describe(EventsOf(got, id)), expected) << "every event before the progress answer, in order";
+  EXPECT_EQ(got.back().header().revision(), last);
 }
 
 TEST_F(SmallBufferHubTest, ProgressRequestWaitsForCatchUp) {
