@@ -760,8 +760,8 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     std::lock_guard<std::mutex> lock(mu_);
     membership_ = membership;
   }
-  // Watchers and the lessor learn of the batch before its writers are answered, so a client that
-  // sees its put acknowledged can count on watchers having it queued.
+  // The watch hub (which queues the batch for its own fan-out thread, in log order) and the lessor
+  // learn of the batch before its writers are answered.
   if (observers_.on_events && !txn->events().empty()) observers_.on_events(txn->events(), txn->revision());
   if (observers_.on_lease_change) {
     for (const LeaseChange& change : lease_changes) observers_.on_lease_change(change);

@@ -189,7 +189,10 @@ bool Outbox::Pop(WireResponse* out, bool* more_ready) {
       wants_room_ = false;
       room = true;
     }
-    *more_ready = NextReadyLocked();
+    // A control response (created, canceled, progress) is never held back: the first response of a
+    // stream is one, and gRPC does not complete a buffered first write until something flushes it, so
+    // a watch created and cancelled at once (a compacted start revision) hung with its cancel unsent.
+    *more_ready = taken.control == nullptr && NextReadyLocked();
   }
   if (room && on_room_) on_room_();
 

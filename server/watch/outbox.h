@@ -132,7 +132,8 @@ class Outbox {
   bool Pop(WireResponse* out);
   // The same; *more_ready says whether the next Pop is sure to return a response at once (another response of
   // the round in progress, a fragment or a control response is queued), so the consumer may let its transport
-  // buffer this one instead of flushing it. It is only a hint: false may still be followed by a response.
+  // buffer this one instead of flushing it. Never set for a control response itself. It is only a hint: false
+  // may still be followed by a response.
   bool Pop(WireResponse* out, bool* more_ready);
   // The same, decoded (tests).
   bool Pop(etcdserverpb::WatchResponse* out);

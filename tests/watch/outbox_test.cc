@@ -313,6 +313,22 @@ TEST(OutboxTest, MoreReadyOnlyWhenTheNextPopGivesAResponseAtOnce) {
   EXPECT_FALSE(more);
 }
 
+// A stream's first response is a control one ("created"), and gRPC holds a buffered first write until
+// something flushes it: a watch created and cancelled at once (compacted start revision) must not wait.
+TEST(OutboxTest, AControlResponseIsNeverHeldBackEvenWhenMoreFollows) {
+  Outbox::Options options{1 << 20, 1 << 20, nullptr};
+  Outbox outbox(options, nullptr);
+  bool kick = false;
+  outbox.Push(Control(1, 5), &kick);
+  outbox.Push(Control(1, 5), &kick);
+  WireResponse r;
+  bool more = true;
+  ASSERT_TRUE(outbox.Pop(&r, &more));
+  EXPECT_FALSE(more);
+  ASSERT_TRUE(outbox.Pop(&r, &more));
+  EXPECT_FALSE(more);
+}
+
 TEST(OutboxTest, MoreReadyIsFalseWhenOnlyAHeldRoundFollows) {
   Outbox::Options options{1 << 20, 1 << 20, nullptr};
   options.min_round_interval = std::chrono::hours(1);
