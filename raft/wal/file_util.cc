@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,8 +71,16 @@ absl::Status ListDir(const std::string& dir, std::vector<std::string>* names) {
   return absl::OkStatus();
 }
 
-absl::Status ReadWholeFile(const std::string& path, std::string* contents) {
-  contents->clear();
+MappedFile::~MappedFile() { Unmap(); }
+
+void MappedFile::Unmap() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+absl::Status MappedFile::Map(const std::string& path) {
+  Unmap();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("open", path, errno);
   struct stat st;
@@ -80,20 +89,16 @@ absl::Status ReadWholeFile(const std::string& path, std::string* contents) {
     ::close(fd);
     return ErrnoStatus("stat", path, err);
   }
-  contents->resize(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  while (done < contents->size()) {
-    const ssize_t n = ::pread(fd, contents->data() + done, contents->size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
+  if (st.st_size > 0) {
+    void* data = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (data == MAP_FAILED) {
       const int err = errno;
       ::close(fd);
-      return ErrnoStatus("read", path, err);
+      return ErrnoStatus("mmap", path, err);
     }
-    if (n == 0) break;  // file shrank under us
-    done += static_cast<size_t>(n);
+    data_ = data;
+    size_ = static_cast<size_t>(st.st_size);
   }
-  contents->resize(done);
   ::close(fd);
   return absl::OkStatus();
 }

@@ -19,7 +19,23 @@ absl::Status ErrnoStatus(absl::string_view op, absl::string_view path, int errno
 // mkdir -p; fsyncs each parent whose entry it created so the directory survives a crash.
 absl::Status CreateDirs(const std::string& path);
 absl::Status ListDir(const std::string& dir, std::vector<std::string>* names);
-absl::Status ReadWholeFile(const std::string& path, std::string* contents);
+// A whole file mapped read-only (private), for scanning it without copying it: a zero-filled 16 MiB
+// segment read into a string cost start-up ~14 ms, mostly page faults on the fresh buffer.
+class MappedFile {
+ public:
+  MappedFile() = default;
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  // Unmaps what was mapped before, then maps `path` (an empty file maps to an empty view).
+  absl::Status Map(const std::string& path);
+  absl::string_view contents() const { return absl::string_view(static_cast<const char*>(data_), size_); }
+
+ private:
+  void Unmap();
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
 absl::Status SyncDir(const std::string& dir);
 absl::Status RemoveFile(const std::string& path);
 // Writes all of [data, data+n) at `offset`, retrying short writes and EINTR.

@@ -133,11 +133,12 @@ absl::Status Wal::Recover(std::vector<Record>* replay) {
     return CreateSegmentLocked(SegmentId{0, 1}, prepared_fd);
   }
 
-  std::string contents;
+  file::MappedFile mapped;
   for (size_t i = 0; i < found.size(); ++i) {
     Segment& segment = found[i];
     const bool is_last = i + 1 == found.size();
-    if (absl::Status s = file::ReadWholeFile(segment.path, &contents); !s.ok()) return s;
+    if (absl::Status s = mapped.Map(segment.path); !s.ok()) return s;
+    const absl::string_view contents = mapped.contents();
     if (absl::Status s = CheckSegmentHeader(contents, segment.id, segment.path); !s.ok()) return s;
     ScannedSegment scanned;
     if (absl::Status s = ScanSegment(contents, segment.path, is_last, &scanned); !s.ok()) return s;
