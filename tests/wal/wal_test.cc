@@ -16,16 +16,11 @@ namespace cairn::wal {
 namespace {
 
 using testing::Entry;
+using testing::MustOpen;
 using testing::ReadFile;
 using testing::SegmentFiles;
 using testing::TempDir;
 using testing::WriteFile;
-
-std::unique_ptr<Wal> MustOpen(const WalOptions& options, std::vector<Record>* replay) {
-  auto wal = Wal::Open(options, replay);
-  EXPECT_TRUE(wal.ok()) << wal.status();
-  return wal.ok() ? std::move(*wal) : nullptr;
-}
 
 std::vector<Record> Entries(uint64_t first, uint64_t count, size_t payload_bytes = 10) {
   std::vector<Record> out;

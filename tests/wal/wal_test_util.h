@@ -9,7 +9,12 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include <memory>
+
 #include "raft/wal/record.h"
+#include "raft/wal/wal.h"
 
 namespace cairn::wal::testing {
 
@@ -50,6 +55,13 @@ inline std::string ReadFile(const std::string& path) {
 inline void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+// Opens the log, failing the current test (and returning null) if it cannot.
+inline std::unique_ptr<Wal> MustOpen(const WalOptions& options, std::vector<Record>* replay) {
+  auto wal = Wal::Open(options, replay);
+  EXPECT_TRUE(wal.ok()) << wal.status();
+  return wal.ok() ? std::move(*wal) : nullptr;
 }
 
 }  // namespace cairn::wal::testing

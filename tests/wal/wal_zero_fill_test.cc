@@ -21,6 +21,7 @@ namespace cairn::wal {
 namespace {
 
 using testing::Entry;
+using testing::MustOpen;
 using testing::ReadFile;
 using testing::SegmentFiles;
 using testing::TempDir;
@@ -31,12 +32,6 @@ constexpr char kPreparedName[] = "prepared-segment.wal.tmp";
 
 WalOptions ZeroFilled(const std::string& dir, bool sync = false) {
   return WalOptions{.dir = dir, .segment_bytes = kSegmentBytes, .sync = sync, .zero_fill_segments = true};
-}
-
-std::unique_ptr<Wal> MustOpen(const WalOptions& options, std::vector<Record>* replay) {
-  auto wal = Wal::Open(options, replay);
-  EXPECT_TRUE(wal.ok()) << wal.status();
-  return wal.ok() ? std::move(*wal) : nullptr;
 }
 
 std::vector<uint64_t> EntryIndexes(const std::vector<Record>& records) {
