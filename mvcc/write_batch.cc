@@ -294,23 +294,39 @@ void ComputePath(const KvView& view, const etcdserverpb::TxnRequest& req, std::v
 }  // namespace
 
 absl::Status WriteBatch::CheckTxnOps(MDB_txn* txn, const KvView& before, const etcdserverpb::TxnRequest& req,
-                                     const std::vector<bool>& path, size_t* pos) {
+                                     const std::vector<bool>& path, size_t* pos,
+                                     std::vector<const etcdserverpb::RequestOp*>* earlier_writes) {
   const bool succeeded = path[(*pos)++];
   for (const auto& op : succeeded ? req.success() : req.failure()) {
     if (op.has_request_txn()) {
-      if (auto s = CheckTxnOps(txn, before, op.request_txn(), path, pos); !s.ok()) return s;
+      if (auto s = CheckTxnOps(txn, before, op.request_txn(), path, pos, earlier_writes); !s.ok()) return s;
     } else if (op.has_request_put()) {
       const auto& put = op.request_put();
       if (auto s = ValidatePut(put); !s.ok()) return s;
       if (put.lease() != 0 && !LeaseExistsIn(txn, put.lease())) return ErrLeaseNotFound();
       if (put.ignore_value() || put.ignore_lease()) {
+        // etcd's rule: the key must exist before the txn. It must also still exist when this put
+        // runs, after the txn's earlier writes (a delete of it earlier in the same txn made etcd
+        // 3.4 panic); both are known now, before anything is written.
         std::string stored;
         EncodeStoredKey(put.key(), &stored);
         Record record;
         bool found = false;
         if (auto s = before.GetLatest(stored, put.key(), &record, &found); !s.ok()) return s;
-        if (!found) return ErrKeyNotFound();
+        bool exists_then = found;
+        for (const etcdserverpb::RequestOp* w : *earlier_writes) {
+          if (w->has_request_put() && w->request_put().key() == put.key()) exists_then = true;
+          if (w->has_request_delete_range() &&
+              internal::KeyRange::From(w->request_delete_range().key(), w->request_delete_range().range_end())
+                  .Contains(put.key())) {
+            exists_then = false;
+          }
+        }
+        if (!found || !exists_then) return ErrKeyNotFound();
       }
+      earlier_writes->push_back(&op);
+    } else if (op.has_request_delete_range()) {
+      earlier_writes->push_back(&op);
     } else if (op.has_request_range() && op.request_range().revision() != 0) {
       if (auto s = before.CheckRevision(op.request_range().revision()); !s.ok()) return s;
     }
@@ -357,7 +373,8 @@ absl::Status WriteBatch::Txn(const etcdserverpb::TxnRequest& request, etcdserver
     std::vector<bool> path;
     ComputePath(before, request, &path);
     size_t pos = 0;
-    if (auto s = CheckTxnOps(r.txn, before, request, path, &pos); !s.ok()) return s;
+    std::vector<const etcdserverpb::RequestOp*> earlier_writes;
+    if (auto s = CheckTxnOps(r.txn, before, request, path, &pos, &earlier_writes); !s.ok()) return s;
     pos = 0;
     if (auto s = ApplyTxnOps(r, request, path, &pos, response); !s.ok()) return s;
     response->mutable_header()->set_revision(r.read_rev());

@@ -93,8 +93,11 @@ class WriteBatch {
   absl::Status ApplyDelete(Request& r, const etcdserverpb::DeleteRangeRequest& req,
                            etcdserverpb::DeleteRangeResponse* resp);
   bool LeaseExistsIn(MDB_txn* txn, int64_t id) const;
+  // Every check a txn's chosen ops need, before any of them writes; `earlier_writes` collects the
+  // puts and deletes on the path in the order they will run.
   absl::Status CheckTxnOps(MDB_txn* txn, const internal::KvView& before, const etcdserverpb::TxnRequest& req,
-                           const std::vector<bool>& path, size_t* path_pos);
+                           const std::vector<bool>& path, size_t* path_pos,
+                           std::vector<const etcdserverpb::RequestOp*>* earlier_writes);
   absl::Status ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest& req, const std::vector<bool>& path,
                            size_t* path_pos, etcdserverpb::TxnResponse* resp);
   absl::Status SetLeaseKey(MDB_txn* txn, int64_t lease, absl::string_view stored, bool attach);

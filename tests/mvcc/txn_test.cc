@@ -256,6 +256,33 @@ TEST_F(TxnTest, FailedTxnLeavesNoTrace) {
   EXPECT_EQ(Get("a").count(), 0);
 }
 
+// Requests write straight into the batch's transaction, so a txn must be refused before its first
+// write: a put with ignore_value of a key the same txn deleted just before fails as a whole, and the
+// rest of the batch still commits.
+TEST_F(TxnTest, IgnoreValuePutAfterDeletingTheKeyInTheSameTxnFailsBeforeWriting) {
+  const int64_t revision = store_->CurrentRevision();
+  auto batch = store_->BeginWrite();
+  ASSERT_NE(batch, nullptr);
+  etcdserverpb::TxnRequest req;
+  *req.add_success() = DeleteOp("k");
+  etcdserverpb::RequestOp again = PutOp("k", "");
+  again.mutable_request_put()->set_ignore_value(true);
+  *req.add_success() = again;
+  etcdserverpb::TxnResponse resp;
+  EXPECT_EQ(batch->Txn(req, &resp).message(), "etcdserver: key not found");
+
+  // Deleted and put again earlier in the txn: the key exists when the ignore_value put runs.
+  etcdserverpb::TxnRequest ok;
+  *ok.add_success() = DeleteOp("k");
+  *ok.add_success() = PutOp("k", "c");
+  *ok.add_success() = again;
+  etcdserverpb::TxnResponse ok_resp;
+  EXPECT_TRUE(batch->Txn(ok, &ok_resp).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), revision + 1);
+  EXPECT_EQ(Get("k").kvs(0).value(), "c");
+}
+
 TEST_F(TxnTest, RangeAtPastRevisionInsideTxn) {
   etcdserverpb::TxnRequest req;
   etcdserverpb::RequestOp get = GetOp("k");
