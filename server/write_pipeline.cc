@@ -192,32 +192,22 @@ void WritePipeline::Stop() {
   std::vector<std::function<void(absl::Status)>> reads;
   std::vector<Install> installs;
   std::vector<Transfer> transfers;
+  std::vector<PendingConfChange> confs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     leftover.swap(queue_);
     reads.swap(read_queue_);
     installs.swap(installs_);
     transfers.swap(transfer_queue_);
+    confs.swap(conf_queue_);
   }
   for (Install& install : installs) install.done(ErrStopped());
   for (Transfer& t : transfers) t.done(ErrStopped());
   for (Transfer& t : transfers_) t.done(ErrStopped());
   transfers_.clear();
-  {
-    std::vector<PendingConfChange> queued;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queued.swap(conf_queue_);
-    }
-    for (PendingConfChange& c : queued) c.done(ErrStopped());
-  }
-  for (PendingConfChange& c : conf_changes_) c.done(ErrStopped());
-  conf_changes_.clear();
+  for (PendingConfChange& c : confs) c.done(ErrStopped());
   for (PendingWrite& w : leftover) w.done(ErrStopped());
-  for (auto& [id, waiting] : proposed_) waiting.write.done(ErrStopped());
-  proposed_.clear();
-  for (Waiting& w : writes_without_leader_) w.write.done(ErrStopped());
-  writes_without_leader_.clear();
+  AnswerWaitingWrites(ErrStopped());
   for (auto& r : reads) r(ErrStopped());
   for (auto& round : reads_without_leader_) {
     for (auto& r : round.waiters) r(ErrStopped());
@@ -273,11 +263,18 @@ void WritePipeline::Submit(PendingWrite write) {
     // while this thread answers, instead of the disk idling through the replies.
     if (more && !answers.empty()) wake_.notify_one();
     Deliver(answers);
-    if (!more) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_ || queue_.empty()) return;
-    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || queue_.empty()) return;
   }
+}
+
+template <typename T>
+bool WritePipeline::QueueForRound(std::vector<T>* queue, T& item) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return false;
+  queue->push_back(std::move(item));
+  wake_.notify_one();
+  return true;
 }
 
 WritePipeline::Answers WritePipeline::TakeAnswers() {
@@ -311,27 +308,13 @@ void WritePipeline::ReportSnapshot(uint64_t peer, bool ok) {
 }
 
 void WritePipeline::ProposeConfChange(cairnpb::ConfChange change, std::function<void(absl::Status)> done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
-      conf_queue_.push_back(PendingConfChange{std::move(change), Clock::now() + options_.request_timeout, std::move(done)});
-      wake_.notify_one();
-      return;
-    }
-  }
-  done(ErrStopped());
+  PendingConfChange pending{std::move(change), Clock::now() + options_.request_timeout, std::move(done)};
+  if (!QueueForRound(&conf_queue_, pending)) pending.done(ErrStopped());
 }
 
 void WritePipeline::TransferLeadership(uint64_t target, std::function<void(absl::Status)> done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
-      transfer_queue_.push_back(Transfer{target, Clock::now() + options_.request_timeout, std::move(done)});
-      wake_.notify_one();
-      return;
-    }
-  }
-  done(ErrStopped());
+  Transfer transfer{target, Clock::now() + options_.request_timeout, std::move(done)};
+  if (!QueueForRound(&transfer_queue_, transfer)) transfer.done(ErrStopped());
 }
 
 void WritePipeline::SettleTransfers(Clock::time_point now) {
@@ -350,15 +333,7 @@ void WritePipeline::SettleTransfers(Clock::time_point now) {
 
 void WritePipeline::ReadBarrier(std::function<void(absl::Status)> done) {
   if (LocalReadsLinearizable()) return done(absl::OkStatus());
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
-      read_queue_.push_back(std::move(done));
-      wake_.notify_one();
-      return;
-    }
-  }
-  done(ErrStopped());
+  if (!QueueForRound(&read_queue_, done)) done(ErrStopped());
 }
 
 absl::StatusOr<std::string> WritePipeline::WriteSnapshotImage(const cairnpb::Message& message,
@@ -371,12 +346,8 @@ absl::StatusOr<std::string> WritePipeline::WriteSnapshotImage(const cairnpb::Mes
 absl::Status WritePipeline::InstallSnapshot(const cairnpb::Message& message, const std::string& image_path) {
   auto result = std::make_shared<std::promise<absl::Status>>();
   std::future<absl::Status> outcome = result->get_future();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return ErrStopped();
-    installs_.push_back(Install{message, image_path, [result](absl::Status s) { result->set_value(std::move(s)); }});
-    wake_.notify_one();
-  }
+  Install install{message, image_path, [result](absl::Status s) { result->set_value(std::move(s)); }};
+  if (!QueueForRound(&installs_, install)) return ErrStopped();
   return outcome.get();
 }
 
@@ -544,16 +515,19 @@ void WritePipeline::Housekeeping() {
 }
 
 void WritePipeline::Propose(PendingWrite& write, Clock::time_point now) {
+  ProposeOrWait(Waiting{std::move(write), now + options_.request_timeout});
+}
+
+void WritePipeline::ProposeOrWait(Waiting waiting) {
   const uint64_t id = next_proposal_id_++;
-  write.request.set_proposal_id(id);
-  const Clock::time_point deadline = now + options_.request_timeout;
-  if (Leader() == 0 || !node_->Propose(write.request.SerializeAsString()).ok()) {
+  waiting.write.request.set_proposal_id(id);
+  if (Leader() == 0 || !node_->Propose(waiting.write.request.SerializeAsString()).ok()) {
     // No leader (an election is under way): the write waits for one, up to the request timeout,
     // as etcd's does.
-    writes_without_leader_.push_back(Waiting{std::move(write), deadline});
+    writes_without_leader_.push_back(std::move(waiting));
     return;
   }
-  proposed_.emplace(id, Waiting{std::move(write), deadline});
+  proposed_.emplace(id, std::move(waiting));
 }
 
 void WritePipeline::RetryWritesWithoutLeader(Clock::time_point now) {
@@ -562,14 +536,8 @@ void WritePipeline::RetryWritesWithoutLeader(Clock::time_point now) {
   for (Waiting& w : retry) {
     if (w.deadline <= now) {
       w.write.done(ErrTimeout());
-      continue;
-    }
-    const uint64_t id = next_proposal_id_++;
-    w.write.request.set_proposal_id(id);
-    if (Leader() == 0 || !node_->Propose(w.write.request.SerializeAsString()).ok()) {
-      writes_without_leader_.push_back(std::move(w));
     } else {
-      proposed_.emplace(id, std::move(w));
+      ProposeOrWait(std::move(w));
     }
   }
 }
@@ -859,7 +827,7 @@ void WritePipeline::CompactMemoryLog() {
     // Only an estimate of what stays: the entries kept are counted as their share of the total.
     const uint64_t held = *storage_.LastIndex() >= *first ? *storage_.LastIndex() - *first + 1 : 1;
     const uint64_t kept = *storage_.LastIndex() - compact_to;
-    memory_log_bytes_ = held == 0 ? 0 : memory_log_bytes_ * kept / held;
+    memory_log_bytes_ = memory_log_bytes_ * kept / held;
   }
 }
 
@@ -873,11 +841,15 @@ void WritePipeline::Fail(const std::string& what, const absl::Status& status) {
   std::fprintf(stderr, "cairnd: %s, refusing further writes: %s\n", what.c_str(), status.ToString().c_str());
   broken_ = absl::UnavailableError("cairn: " + what + ": " + std::string(status.message()));
   local_reads_ = false;
-  for (auto& [id, waiting] : proposed_) waiting.write.done(broken_);
+  AnswerWaitingWrites(broken_);
+}
+
+void WritePipeline::AnswerWaitingWrites(const absl::Status& status) {
+  for (auto& [id, waiting] : proposed_) waiting.write.done(status);
   proposed_.clear();
-  for (Waiting& w : writes_without_leader_) w.write.done(broken_);
+  for (Waiting& w : writes_without_leader_) w.write.done(status);
   writes_without_leader_.clear();
-  for (PendingConfChange& c : conf_changes_) c.done(broken_);
+  for (PendingConfChange& c : conf_changes_) c.done(status);
   conf_changes_.clear();
 }
 

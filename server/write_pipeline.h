@@ -203,7 +203,12 @@ class WritePipeline {
   // Log trimming, store sync, compaction slices, in-memory log compaction. Writer thread.
   void Housekeeping();
   absl::Status DoInstall(const Install& install);
+  // Queues `item` for the next round and wakes the writer thread; false (item untouched) once stopping.
+  template <typename T>
+  bool QueueForRound(std::vector<T>* queue, T& item);
   void Propose(PendingWrite& write, std::chrono::steady_clock::time_point now);
+  // Hands the write to raft, or keeps it until there is a leader (or its deadline passes).
+  void ProposeOrWait(Waiting waiting);
   void RetryWritesWithoutLeader(std::chrono::steady_clock::time_point now);
   // Asks the leader for a read index for these waiters; without a leader they wait for one.
   void StartReadRound(ReadRound round);
@@ -219,6 +224,8 @@ class WritePipeline {
   void SetLeaderReady(bool ready);
   void FinishPhysicalCompactions(bool all_done);
   void Fail(const std::string& what, const absl::Status& status);
+  // Answers every write and membership change waiting on raft with `status`.
+  void AnswerWaitingWrites(const absl::Status& status);
   // Syncs the store and deletes the log segments it now covers. Writer thread (or after it joined).
   void TrimLog();
   // Forces the store to disk if it changed since the last time; false if the sync failed.
