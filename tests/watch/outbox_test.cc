@@ -283,14 +283,20 @@ TEST(OutboxTest, ControlResponsesAreNotHeldByPacing) {
 namespace cairn::watch {
 namespace {
 
+// A round of at least `paced_round_responses` responses holds the next one for an hour: only what the
+// round in progress has is ready.
+Outbox::Options HeldRoundOptions(size_t paced_round_responses) {
+  Outbox::Options options{1 << 20, 1 << 20, nullptr};
+  options.min_round_interval = std::chrono::hours(1);
+  options.paced_round_responses = paced_round_responses;
+  options.min_quiet = std::chrono::hours(1);
+  return options;
+}
+
 // The hint lets the stream's transport gather responses into one socket write; it must never promise a
 // response that the next Pop would not give at once, or the gathered ones would wait unflushed.
 TEST(OutboxTest, MoreReadyOnlyWhenTheNextPopGivesAResponseAtOnce) {
-  Outbox::Options options{1 << 20, 1 << 20, nullptr};
-  options.min_round_interval = std::chrono::hours(1);
-  options.paced_round_responses = 2;
-  options.min_quiet = std::chrono::hours(1);
-  Outbox outbox(options, nullptr);
+  Outbox outbox(HeldRoundOptions(2), nullptr);
   outbox.SetWakeScheduler([](std::chrono::steady_clock::time_point) {});
   bool kick = false;
   auto b1 = Batch({"a"}, 2), b2 = Batch({"b"}, 3);
@@ -330,11 +336,7 @@ TEST(OutboxTest, AControlResponseIsNeverHeldBackEvenWhenMoreFollows) {
 }
 
 TEST(OutboxTest, MoreReadyIsFalseWhenOnlyAHeldRoundFollows) {
-  Outbox::Options options{1 << 20, 1 << 20, nullptr};
-  options.min_round_interval = std::chrono::hours(1);
-  options.paced_round_responses = 1;
-  options.min_quiet = std::chrono::hours(1);
-  Outbox outbox(options, nullptr);
+  Outbox outbox(HeldRoundOptions(1), nullptr);
   outbox.SetWakeScheduler([](std::chrono::steady_clock::time_point) {});
   bool kick = false;
   auto b1 = Batch({"a"}, 2), b2 = Batch({"b"}, 3);
