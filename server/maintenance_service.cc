@@ -168,36 +168,33 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
   }
   record.set_id(StableId(seed));
   record.set_is_learner(request->islearner());
-  cairnpb::ConfChange change;
-  change.set_type(request->islearner() ? cairnpb::CONF_CHANGE_ADD_LEARNER_NODE : cairnpb::CONF_CHANGE_ADD_NODE);
-  change.set_node_id(record.id());
-  record.SerializeToString(change.mutable_context());
-  return ProposeChange(context, change, [this, record, response]() {
-    FillMember(record, response->mutable_member());
-    FillMembers(response->mutable_members());
-    StampHeader(header_, response->mutable_header());
-  });
+  FillMember(record, response->mutable_member());  // sent only if the change is applied
+  return ProposeChange(context,
+                       request->islearner() ? cairnpb::CONF_CHANGE_ADD_LEARNER_NODE : cairnpb::CONF_CHANGE_ADD_NODE,
+                       record.id(), record.SerializeAsString(), response);
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerContext* context,
                                                        const etcdserverpb::MemberRemoveRequest* request,
                                                        etcdserverpb::MemberRemoveResponse* response) {
   if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
-  cairnpb::ConfChange change;
-  change.set_type(cairnpb::CONF_CHANGE_REMOVE_NODE);
-  change.set_node_id(request->id());
-  return ProposeChange(context, change, [this, response]() {
-    FillMembers(response->mutable_members());
-    StampHeader(header_, response->mutable_header());
-  });
+  return ProposeChange(context, cairnpb::CONF_CHANGE_REMOVE_NODE, request->id(), std::string(), response);
 }
 
+template <typename Response>
 grpc::ServerUnaryReactor* ClusterService::ProposeChange(grpc::CallbackServerContext* context,
-                                                        const cairnpb::ConfChange& change,
-                                                        std::function<void()> fill_response) {
+                                                        cairnpb::ConfChangeType type, uint64_t id,
+                                                        const std::string& member_context, Response* response) {
+  cairnpb::ConfChange change;
+  change.set_type(type);
+  change.set_node_id(id);
+  change.set_context(member_context);
   auto* reactor = context->DefaultReactor();
-  pipeline_->ProposeConfChange(change, [reactor, fill_response](absl::Status s) {
-    if (s.ok()) fill_response();
+  pipeline_->ProposeConfChange(std::move(change), [this, reactor, response](absl::Status s) {
+    if (s.ok()) {
+      FillMembers(response->mutable_members());
+      StampHeader(header_, response->mutable_header());
+    }
     reactor->Finish(ToGrpcStatus(s));
   });
   return reactor;
@@ -224,13 +221,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(grpc::CallbackServerCont
   if (!member->is_learner()) {
     return FinishUnary(context, absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
   }
-  cairnpb::ConfChange change;
-  change.set_type(cairnpb::CONF_CHANGE_ADD_NODE);
-  change.set_node_id(request->id());
-  return ProposeChange(context, change, [this, response]() {
-    FillMembers(response->mutable_members());
-    StampHeader(header_, response->mutable_header());
-  });
+  return ProposeChange(context, cairnpb::CONF_CHANGE_ADD_NODE, request->id(), std::string(), response);
 }
 
 }  // namespace cairn::server

@@ -84,9 +84,11 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
 
  private:
   bool IsMember(uint64_t id) const;
-  // Proposes a membership change and answers once it is applied (fill_response first).
-  grpc::ServerUnaryReactor* ProposeChange(grpc::CallbackServerContext* context, const cairnpb::ConfChange& change,
-                                          std::function<void()> fill_response);
+  // Proposes a membership change of `type` for member `id` and answers once it is applied, with the
+  // membership after it and the header (etcd's MemberAdd/Remove/Promote responses all carry both).
+  template <typename Response>
+  grpc::ServerUnaryReactor* ProposeChange(grpc::CallbackServerContext* context, cairnpb::ConfChangeType type,
+                                          uint64_t id, const std::string& member_context, Response* response);
   void FillMembers(google::protobuf::RepeatedPtrField<etcdserverpb::Member>* members) const;
   void FillMember(const cairnpb::MemberRecord& record, etcdserverpb::Member* member) const;
 
