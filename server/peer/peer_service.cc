@@ -455,18 +455,18 @@ void AnswerWith(const Handler& handler, grpc::ServerUnaryReactor* reactor, const
 
 }  // namespace
 
-grpc::ServerUnaryReactor* PeerService::LeaseRenew(grpc::CallbackServerContext* context,
-                                                  const etcdserverpb::LeaseKeepAliveRequest* request,
-                                                  etcdserverpb::LeaseKeepAliveResponse* response) {
+template <typename Handler, typename Request, typename Response>
+grpc::ServerUnaryReactor* PeerService::ServeLeaseCall(grpc::CallbackServerContext* context, Handler PeerService::*which,
+                                                      const Request* request, Response* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (grpc::Status check = CheckCallerCluster(context); !check.ok()) {
     reactor->Finish(check);
     return reactor;
   }
-  LeaseRenewHandler handler;
+  Handler handler;
   {
     absl::MutexLock lock(&mu_);
-    if (!refusing_) handler = renew_;
+    if (!refusing_) handler = this->*which;
   }
   if (!handler) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer transport: lease calls are not served here"));
@@ -476,25 +476,16 @@ grpc::ServerUnaryReactor* PeerService::LeaseRenew(grpc::CallbackServerContext* c
   return reactor;
 }
 
+grpc::ServerUnaryReactor* PeerService::LeaseRenew(grpc::CallbackServerContext* context,
+                                                  const etcdserverpb::LeaseKeepAliveRequest* request,
+                                                  etcdserverpb::LeaseKeepAliveResponse* response) {
+  return ServeLeaseCall(context, &PeerService::renew_, request, response);
+}
+
 grpc::ServerUnaryReactor* PeerService::LeaseTimeToLive(grpc::CallbackServerContext* context,
                                                        const etcdserverpb::LeaseTimeToLiveRequest* request,
                                                        etcdserverpb::LeaseTimeToLiveResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (grpc::Status check = CheckCallerCluster(context); !check.ok()) {
-    reactor->Finish(check);
-    return reactor;
-  }
-  LeaseTimeToLiveHandler handler;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!refusing_) handler = time_to_live_;
-  }
-  if (!handler) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer transport: lease calls are not served here"));
-    return reactor;
-  }
-  AnswerWith(handler, reactor, request, response);
-  return reactor;
+  return ServeLeaseCall(context, &PeerService::time_to_live_, request, response);
 }
 
 }  // namespace cairn::peer
