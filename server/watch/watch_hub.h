@@ -179,6 +179,9 @@ class WatchHub {
   void CatchupLoop();
   void FanOutLoop();
   void Enqueue(Publication publication);
+  // Publish's short cut, taken when the fan-out thread would have nothing to do but record the revision:
+  // records it and returns true. Lock order: queue_mu_, then mu_ (nothing takes them the other way).
+  bool RecordIfNothingToFanOut(int64_t revision_after_batch);
   // False if nothing is queued or being fanned out (the progress request may be answered now); otherwise
   // queues it behind the publications.
   bool DeferProgressRequest(const std::shared_ptr<WatchStream>& stream);
