@@ -3,11 +3,13 @@
 #include "server/errors.h"
 #include "server/membership.h"
 #include "server/reactors.h"
+#include "server/snapshot_stream.h"
 
 namespace cairn::server {
 
-MaintenanceService::MaintenanceService(mvcc::Store* store, WritePipeline* pipeline, HeaderInfo header)
-    : store_(store), pipeline_(pipeline), header_(header) {}
+MaintenanceService::MaintenanceService(mvcc::Store* store, WritePipeline* pipeline, HeaderInfo header,
+                                       std::string snapshot_dir)
+    : store_(store), pipeline_(pipeline), header_(header), snapshot_dir_(std::move(snapshot_dir)) {}
 
 void MaintenanceService::Stamp(etcdserverpb::ResponseHeader* header) const {
   header->set_revision(store_->CurrentRevision());
@@ -83,8 +85,11 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
     grpc::CallbackServerContext* context, const etcdserverpb::SnapshotRequest* request) {
-  return new FailedWriteReactor<etcdserverpb::SnapshotResponse>(
-      Unimplemented("etcdserverpb.Maintenance/Snapshot"));
+  SnapshotStreamOptions options;
+  options.store = store_;
+  options.scratch_dir = snapshot_dir_;
+  options.stamp = [this](etcdserverpb::ResponseHeader* header) { Stamp(header); };
+  return StartSnapshotStream(std::move(options));
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* context,

@@ -1,6 +1,7 @@
 // etcdserverpb.Maintenance and etcdserverpb.Cluster for a single member: status, alarms, hashes
 // and membership as etcdctl's `endpoint`, `alarm` and `member` commands expect them.
 // RPCs that need more than one member or are not built yet answer UNIMPLEMENTED naming the method.
+// Snapshot is served by server/snapshot_stream.h.
 #pragma once
 
 #include <chrono>
@@ -27,7 +28,8 @@ inline constexpr char kApiVersion[] = "3.5.0";
 
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
-  MaintenanceService(mvcc::Store* store, WritePipeline* pipeline, HeaderInfo header);
+  // `snapshot_dir` (existing) holds the store images being streamed to Snapshot callers.
+  MaintenanceService(mvcc::Store* store, WritePipeline* pipeline, HeaderInfo header, std::string snapshot_dir);
 
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* context,
                                   const etcdserverpb::AlarmRequest* request,
@@ -59,6 +61,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   mvcc::Store* const store_;
   WritePipeline* const pipeline_;
   const HeaderInfo header_;
+  const std::string snapshot_dir_;
 };
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {

@@ -432,7 +432,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   self.peer_urls = config.initial_advertise_peer_urls;
   self.client_urls = config.advertise_client_urls;
   p->kv = std::make_unique<KvService>(p->store.get(), p->pipeline.get(), limits, header);
-  p->maintenance = std::make_unique<MaintenanceService>(p->store.get(), p->pipeline.get(), header);
+  p->maintenance = std::make_unique<MaintenanceService>(p->store.get(), p->pipeline.get(), header, snap_dir);
   p->cluster = std::make_unique<ClusterService>(p->pipeline.get(), header, self);
   p->unimplemented = std::make_unique<UnimplementedService>();
 

@@ -1,4 +1,5 @@
-// endpoint health|status|hashkv, member *, alarm *, defrag, move-leader, snapshot save.
+// endpoint health|status|hashkv, member *, alarm *, defrag, move-leader, snapshot save|status|restore.
+// snapshot status/restore work on files only; their logic is the server's (server/restore.h).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,8 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/restore.h"
 #include "tools/ctl/commands.h"
 #include "tools/ctl/go_format.h"
+#include "tools/ctl/json_writer.h"
+#include "tools/ctl/table.h"
 
 namespace cairn::ctl {
 namespace {
@@ -321,6 +325,54 @@ int RunSnapshotSave(Invocation& inv) {
   return kExitSuccess;
 }
 
+int RunSnapshotStatus(Invocation& inv) {
+  if (inv.args.size() != 1) Fail(kExitBadArgs, "snapshot status requires exactly one argument");
+  auto status = server::ReadSnapshotStatus(inv.args[0]);
+  if (!status.ok()) Fail(kExitError, ErrText(status.status()));
+  const std::vector<std::string> row = {HexPlain(status->hash), std::to_string(status->revision),
+                                        std::to_string(status->total_keys),
+                                        HumanizeBytes(static_cast<uint64_t>(status->total_size))};
+  switch (inv.printer->format()) {
+    case OutputFormat::kSimple:
+      Out(absl::StrJoin(row, ", ") + "\n");
+      break;
+    case OutputFormat::kTable:
+      Out(RenderTable({"hash", "revision", "total keys", "total size"}, {row}));
+      break;
+    case OutputFormat::kJson:
+      Out(absl::StrCat("{\"hash\":", status->hash, ",\"revision\":", status->revision, ",\"totalKey\":",
+                       status->total_keys, ",\"totalSize\":", status->total_size, "}\n"));
+      break;
+    case OutputFormat::kFields:
+      Out(absl::StrCat("\"Hash\" : ", status->hash, "\n\"Revision\" : ", status->revision, "\n\"Keys\" : ",
+                       status->total_keys, "\n\"Size\" : ", status->total_size, "\n"));
+      break;
+    default:
+      CheckPrinted(absl::InvalidArgumentError("unsupported output format"));
+  }
+  return kExitSuccess;
+}
+
+int RunSnapshotRestore(Invocation& inv) {
+  if (inv.args.size() != 1) Fail(kExitBadArgs, "snapshot restore requires exactly one argument");
+  server::RestoreOptions options;
+  options.snapshot_path = inv.args[0];
+  options.name = inv.flags->GetString("name");
+  options.data_dir = inv.flags->GetString("data-dir");
+  options.initial_cluster = inv.flags->GetString("initial-cluster");
+  options.initial_cluster_token = inv.flags->GetString("initial-cluster-token");
+  options.initial_advertise_peer_urls = inv.flags->GetString("initial-advertise-peer-urls");
+  options.skip_hash_check = inv.flags->GetBool("skip-hash-check");
+  if (!inv.flags->GetString("wal-dir").empty()) {
+    Fail(kExitBadArgs, "--wal-dir is not supported: cairnd keeps its log in <data-dir>/member/wal");
+  }
+  if (options.data_dir.empty()) options.data_dir = options.name + ".cairn";
+  if (auto s = server::RestoreSnapshot(options); !s.ok()) Fail(kExitError, ErrText(s));
+  Out("Restored snapshot " + options.snapshot_path + " into " + options.data_dir + " (member " + options.name +
+      "); start cairnd with --data-dir " + options.data_dir + " and the same --name and --initial-* flags\n");
+  return kExitSuccess;
+}
+
 }  // namespace
 
 void AddMaintenanceCommands(std::vector<CommandDef>* out) {
@@ -341,6 +393,20 @@ void AddMaintenanceCommands(std::vector<CommandDef>* out) {
   out->push_back({"defrag", "defrag [--cluster]", {cluster, {"data-dir", "", FlagKind::kString, ""}}, RunDefrag});
   out->push_back({"move-leader", "move-leader <transferee-member-id>", {}, RunMoveLeader});
   out->push_back({"snapshot save", "snapshot save <filename>", {}, RunSnapshotSave});
+  out->push_back({"snapshot status", "snapshot status <filename>", {}, RunSnapshotStatus});
+  // etcdctl 3.4's flags and defaults, except the data dir ("<name>.cairn", cairnd's default) and
+  // --initial-cluster, which defaults to this member alone whatever --name is.
+  out->push_back({"snapshot restore",
+                  "snapshot restore <filename> [--data-dir DIR] [--name NAME] [--initial-cluster C] "
+                  "[--initial-cluster-token T] [--initial-advertise-peer-urls URLS] [--skip-hash-check]",
+                  {{"data-dir", "", FlagKind::kString, ""},
+                   {"wal-dir", "", FlagKind::kString, ""},
+                   {"name", "", FlagKind::kString, "default"},
+                   {"initial-cluster", "", FlagKind::kString, ""},  // empty: <name>=<first peer URL>
+                   {"initial-cluster-token", "", FlagKind::kString, "etcd-cluster"},
+                   {"initial-advertise-peer-urls", "", FlagKind::kString, "http://localhost:2380"},
+                   {"skip-hash-check", "", FlagKind::kBool, "false"}},
+                  RunSnapshotRestore});
 }
 
 }  // namespace cairn::ctl
