@@ -182,6 +182,32 @@ class SnapshotTest(unittest.TestCase):
         self.assertEqual(keys, [f"w/{i:06d}" for i in range(rev - base)])
         restored.stop()
 
+    def test_three_members_restored_from_one_file_form_a_cluster(self):
+        self.require_cairnd()
+        self.assertEqual(self.etcdctl("put", "shared", "yes")[2], 0)
+        before_rev, before = kvs(self.server.endpoint, "", "--from-key")
+        path = self.save(CAIRNCTL, "for-three.db")
+        members = [h.Server(KIND, BINARY, self.root, f"three{i}", name=f"three{i}") for i in range(3)]
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in members)
+        for m in members:
+            _, err, rc = self.cairnctl("snapshot", "restore", path, "--data-dir", m.data_dir, "--name", m.name,
+                                       "--initial-cluster", initial, "--initial-advertise-peer-urls", m.peer_url)
+            self.assertEqual(rc, 0, err)
+        self.started.extend(members)
+        for m in members:
+            m.start(initial_cluster=initial, wait=False)
+        for m in members:
+            m.wait_ready()
+        rev, after = kvs(members[1].endpoint, "", "--from-key")
+        self.assertEqual((rev, after), (before_rev, before))
+        self.assertEqual(self.etcdctl("put", "after", "3", endpoint=members[2].endpoint)[2], 0)
+        self.assertEqual(kvs(members[0].endpoint, "after")[0], before_rev + 1)
+        out, err, rc = self.etcdctl("member", "list", "-w", "json", endpoint=members[0].endpoint)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(sorted(m["name"] for m in json.loads(out)["members"]), [m.name for m in members])
+        for m in members:
+            m.stop()
+
     def test_etcd_snapshot_is_refused_with_a_clear_message(self):
         if KIND != "etcd":
             self.skipTest("needs etcd's own snapshot")
