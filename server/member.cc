@@ -38,6 +38,7 @@
 #include "server/membership.h"
 #include "server/peer/channel.h"
 #include "server/peer/peer_transport.h"
+#include "server/snapshot_stream.h"
 #include "server/unimplemented_service.h"
 #include "server/watch/event_history.h"
 #include "server/watch/watch_hub.h"
@@ -276,6 +277,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     std::error_code ec;
     std::filesystem::create_directories(transport_options.snapshot_dir, ec);
     if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", transport_options.snapshot_dir, ": ", ec.message()));
+    RemoveStaleSnapshotScratch(transport_options.snapshot_dir);
   }
   p->transport = std::make_unique<peer::PeerTransport>(transport_options);
   p->transport->SetMembershipSource([pipeline] { return pipeline->Membership(); });

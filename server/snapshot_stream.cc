@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -18,9 +19,11 @@
 namespace cairn::server {
 namespace {
 
+constexpr char kScratchPrefix[] = "client-snapshot-";
+
 std::string ScratchPath(const std::string& dir) {
   static std::atomic<uint64_t> next{0};
-  return absl::StrCat(dir, "/client-snapshot-", ::getpid(), "-", next.fetch_add(1), ".db");
+  return absl::StrCat(dir, "/", kScratchPrefix, ::getpid(), "-", next.fetch_add(1), ".db");
 }
 
 class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
@@ -136,6 +139,13 @@ class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* StartSnapshotStream(SnapshotStreamOptions options) {
   return new SnapshotStream(std::move(options));
+}
+
+void RemoveStaleSnapshotScratch(const std::string& scratch_dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(scratch_dir, ec)) {
+    if (entry.path().filename().string().rfind(kScratchPrefix, 0) == 0) std::filesystem::remove(entry.path(), ec);
+  }
 }
 
 }  // namespace cairn::server

@@ -35,4 +35,8 @@ struct SnapshotStreamOptions {
 // The reactor for one Snapshot call; owns itself.
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* StartSnapshotStream(SnapshotStreamOptions options);
 
+// Removes scratch images a previous process left in `scratch_dir` (killed during a copy, before
+// the file could be unlinked). Call at start-up, before any Snapshot call; other files are kept.
+void RemoveStaleSnapshotScratch(const std::string& scratch_dir);
+
 }  // namespace cairn::server

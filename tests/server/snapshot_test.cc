@@ -315,6 +315,17 @@ TEST_F(SnapshotTest, ClientThatGoesAwayMidStreamLeavesNoFileAndServerStopsCleanl
   abandoned.TryCancel();
 }
 
+TEST_F(SnapshotTest, ScratchImagesLeftByAKilledProcessAreRemovedAtStart) {
+  StartOriginal();
+  member_.reset();
+  const std::string snap = dir_ + "/data/member/snap/";
+  WriteWhole(snap + "client-snapshot-123-0.db.tmp", "half a copy");
+  WriteWhole(snap + "other-image", "not ours");
+  StartOriginal();
+  EXPECT_FALSE(fs::exists(snap + "client-snapshot-123-0.db.tmp"));
+  EXPECT_TRUE(fs::exists(snap + "other-image"));
+}
+
 TEST_F(SnapshotTest, SnapshotTakenDuringWritesIsAConsistentPointInTheLog) {
   StartOriginal();
   const int64_t base = Put(client_, "w/start", "");
