@@ -88,7 +88,6 @@ grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Sn
   SnapshotStreamOptions options;
   options.store = store_;
   options.scratch_dir = snapshot_dir_;
-  options.stamp = [this](etcdserverpb::ResponseHeader* header) { Stamp(header); };
   return StartSnapshotStream(std::move(options));
 }
 

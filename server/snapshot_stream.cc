@@ -115,7 +115,6 @@ class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
 
   // Waits for the previous write to complete, then starts this one. False once the stream is broken.
   bool Write(etcdserverpb::SnapshotResponse response) {
-    if (options_.stamp) options_.stamp(response.mutable_header());
     std::unique_lock<std::mutex> lock(mu_);
     wake_.wait(lock, [this] { return !writing_ || broken_; });
     if (broken_) return false;

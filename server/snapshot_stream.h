@@ -6,8 +6,9 @@
 // writer; the image is the last committed state), then reads it in 32 KiB chunks. The scratch file
 // is unlinked as soon as it is open, so nothing is left behind however the call ends. Writes follow
 // gRPC flow control: one in flight at a time, the next chunk read while the previous one is sent.
-// Responses carry remaining_bytes as etcd fills it (image bytes not yet sent; 0 on the digest) and
-// a header stamped by the caller.
+// Responses carry remaining_bytes as etcd fills it (image bytes not yet sent; 0 on the digest) and,
+// like etcd 3.4's, no header: a header's revision would be the server's at sending time, not the
+// image's, and could be mistaken for it.
 //
 // A cancelled call (client gone, deadline, server shutdown) stops after the current copy or write
 // and finishes CANCELLED; the reactor deletes itself once gRPC is done with it and its thread has
@@ -28,7 +29,6 @@ namespace cairn::server {
 struct SnapshotStreamOptions {
   const mvcc::Store* store = nullptr;  // must outlive the call (the gRPC server's Wait covers it)
   std::string scratch_dir;             // where the image is written while it streams; must exist
-  std::function<void(etcdserverpb::ResponseHeader*)> stamp;  // fills each response's header
   size_t chunk_bytes = 32 * 1024;      // etcd's send buffer
 };
 

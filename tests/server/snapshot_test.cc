@@ -176,8 +176,7 @@ TEST_F(SnapshotTest, StreamsImageInEtcdSizedChunksEndingWithItsSha256) {
     EXPECT_LE(r.blob().size(), 32u * 1024);
     sent += r.blob().size();
     EXPECT_EQ(r.remaining_bytes(), image.size() - sent) << "response " << i;
-    EXPECT_EQ(r.header().member_id(), member_->member_id());
-    EXPECT_NE(r.header().cluster_id(), 0u);
+    EXPECT_FALSE(r.has_header()) << "etcd 3.4 sends snapshot chunks without a header";
   }
   const auto& last = s.responses.back();
   EXPECT_EQ(last.remaining_bytes(), 0u);
