@@ -20,7 +20,8 @@ def free_port():
 
 
 class Server:
-    """One server process. `kind` is 'etcd', 'cairnd' or 'null'."""
+    """One server process. `kind` is 'etcd', 'cairnd', 'null' or 'null-sync' (the null server
+    doing one fdatasync per write into a zero-filled file under the run's directory)."""
 
     def __init__(self, kind, binary, workdir, bench):
         self.kind = kind
@@ -40,6 +41,8 @@ class Server:
     def command(self):
         if self.kind == "null":
             return [self.binary, "--listen-client-urls", "http://" + self.endpoint]
+        if self.kind == "null-sync":
+            return [self.binary, "--listen-client-urls", "http://" + self.endpoint, "--sync-file", self.data_dir]
         client = "http://" + self.endpoint
         peer = "http://127.0.0.1:%d" % self.peer_port
         # The same etcd flags for both servers; each keeps its default durability

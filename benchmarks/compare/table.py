@@ -44,6 +44,22 @@ def throughput_table(workloads, best):
     return _markdown(header, rows)
 
 
+def sync_ceiling_lines(workloads, best):
+    """One line per workload measured against the null server that syncs once per write."""
+    lines = []
+    for w in workloads:
+        s = best.get(("null-sync", w.name))
+        if not s:
+            continue
+        e, c = (best.get((k, w.name)) for k in ("etcd", "cairnd"))
+        rate = lambda r: r["requests_per_s"] if r else None
+        lines.append("Sync ceiling for '{}' = the null server doing one fdatasync per write (into a zero-filled "
+                     "file) and nothing else: {}/s, which is {}x etcd; cairn reaches {}% of it, etcd {}%."
+                     .format(w.label, _fmt(rate(s)), _fmt(_ratio(rate(s), rate(e)), 2),
+                             _fmt(_pct(rate(c), rate(s)), 1), _fmt(_pct(rate(e), rate(s)), 1)))
+    return lines
+
+
 def startup_table(startup):
     """startup[server] -> dict with ready_empty_s, ready_loaded_s, loaded_keys, rss_bytes, rss_keys."""
     header = ["measure", "etcd", "cairn", "cairn/etcd"]

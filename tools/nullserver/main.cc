@@ -2,6 +2,7 @@
 // cairn-bench figures. Stops on SIGINT or SIGTERM.
 //
 //   cairn-nullserver --listen-client-urls http://127.0.0.1:PORT   (etcd's flag; port 0 = any)
+//                    [--sync-file PATH]   fdatasync one append to PATH per Put/Txn before answering
 //
 // Prints "listening on 127.0.0.1:PORT" on stdout once it accepts connections.
 #include <signal.h>
@@ -17,7 +18,7 @@ int main(int argc, char** argv) {
   // Debian's abseil checks every Mutex acquisition for lock-order cycles (gRPC's locks included);
   // that debugging aid costs several percent of CPU on every request.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  std::string address = "127.0.0.1:2379";
+  cairn::nullserver::NullServerOptions options;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -30,9 +31,11 @@ int main(int argc, char** argv) {
     if (arg == "--listen-client-urls" || arg == "--listen") {
       if (value.rfind("http://", 0) == 0) value = value.substr(7);
       if (auto comma = value.find(','); comma != std::string::npos) value = value.substr(0, comma);
-      address = value;
+      options.address = value;
+    } else if (arg == "--sync-file") {
+      options.sync_file = value;
     } else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: cairn-nullserver --listen-client-urls http://127.0.0.1:PORT\n");
+      std::printf("usage: cairn-nullserver --listen-client-urls http://127.0.0.1:PORT [--sync-file PATH]\n");
       return 0;
     } else {
       std::fprintf(stderr, "cairn-nullserver: unknown flag %s\n", arg.c_str());
@@ -46,9 +49,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  const std::string host = address.substr(0, address.rfind(':'));
+  const std::string host = options.address.substr(0, options.address.rfind(':'));
   absl::Status status = cairn::nullserver::RunNullServer(
-      address,
+      options,
       [&](int port) {
         std::printf("listening on %s:%d\n", host.c_str(), port);
         std::fflush(stdout);

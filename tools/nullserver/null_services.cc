@@ -1,6 +1,8 @@
 #include "tools/nullserver/null_services.h"
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -34,6 +36,43 @@ bool InRange(const std::string& key, const std::string& start, const std::string
   if (key < start) return false;
   return (end.size() == 1 && end[0] == '\0') || key < end;
 }
+
+// The durable write of the sync mode: appends to a zero-filled file, wrapping at its end, with
+// one fdatasync per append, serialized (the single-client ceiling; no group commit).
+class SyncFile {
+ public:
+  static constexpr off_t kBytes = 16 << 20;
+  ~SyncFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  absl::Status Open(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd_ < 0) return absl::UnavailableError("cannot create " + path);
+    const std::string zeros(1 << 20, '\0');
+    for (off_t at = 0; at < kBytes; at += static_cast<off_t>(zeros.size())) {
+      if (::pwrite(fd_, zeros.data(), zeros.size(), at) != static_cast<ssize_t>(zeros.size())) {
+        return absl::UnavailableError("cannot zero-fill " + path);
+      }
+    }
+    if (::fdatasync(fd_) != 0) return absl::UnavailableError("cannot sync " + path);
+    return absl::OkStatus();
+  }
+  bool enabled() const { return fd_ >= 0; }
+  void Append(const google::protobuf::Message& request) {
+    std::string bytes = request.SerializeAsString();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (offset_ + static_cast<off_t>(bytes.size()) > kBytes) offset_ = 0;
+    if (::pwrite(fd_, bytes.data(), bytes.size(), offset_) == static_cast<ssize_t>(bytes.size())) {
+      offset_ += static_cast<off_t>(bytes.size());
+    }
+    ::fdatasync(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+  std::mutex mu_;
+  off_t offset_ = 0;
+};
 
 class WatchReactor;
 
@@ -362,7 +401,7 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context) {
 
 class NullKV final : public etcdserverpb::KV::CallbackService {
  public:
-  explicit NullKV(EventHub* hub) : hub_(hub) {}
+  NullKV(EventHub* hub, SyncFile* sync) : hub_(hub), sync_(sync) {}
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context, const etcdserverpb::RangeRequest*,
                                   etcdserverpb::RangeResponse* response) override {
@@ -371,6 +410,7 @@ class NullKV final : public etcdserverpb::KV::CallbackService {
   }
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* context, const etcdserverpb::PutRequest* request,
                                 etcdserverpb::PutResponse* response) override {
+    if (sync_->enabled()) sync_->Append(*request);
     const int64_t revision = g_revision.fetch_add(1, std::memory_order_relaxed) + 1;
     hub_->Publish(request->key(), request->value(), revision);
     FillHeader(response->mutable_header());
@@ -378,6 +418,7 @@ class NullKV final : public etcdserverpb::KV::CallbackService {
   }
   grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* context, const etcdserverpb::TxnRequest* request,
                                 etcdserverpb::TxnResponse* response) override {
+    if (sync_->enabled()) sync_->Append(*request);
     g_revision.fetch_add(1, std::memory_order_relaxed);
     FillHeader(response->mutable_header());
     response->set_succeeded(true);
@@ -387,6 +428,7 @@ class NullKV final : public etcdserverpb::KV::CallbackService {
 
  private:
   EventHub* const hub_;
+  SyncFile* const sync_;
 };
 
 class NullWatch final : public etcdserverpb::Watch::CallbackService {
@@ -426,10 +468,15 @@ class NullLease final : public etcdserverpb::Lease::CallbackService {
 
 }  // namespace
 
-absl::Status RunNullServer(const std::string& address, const std::function<void(int port)>& on_listening,
+absl::Status RunNullServer(const NullServerOptions& options, const std::function<void(int port)>& on_listening,
                            const std::function<void()>& wait_for_stop) {
+  const std::string& address = options.address;
+  SyncFile sync;
+  if (!options.sync_file.empty()) {
+    if (absl::Status s = sync.Open(options.sync_file); !s.ok()) return s;
+  }
   EventHub hub;
-  NullKV kv(&hub);
+  NullKV kv(&hub, &sync);
   NullWatch watch(&hub);
   NullLease lease;
   int port = 0;

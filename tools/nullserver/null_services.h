@@ -8,6 +8,11 @@
 // Txn → succeeded with one empty response per success op; LeaseGrant → a new ID with the
 // asked TTL; LeaseRevoke → OK; LeaseKeepAlive → echoes the ID with the TTL of 60 s.
 //
+// With a sync file, every Put and Txn first appends its request to that file and fdatasyncs it,
+// one at a time, before answering: the ceiling of a server whose only work is the durable write
+// every store must do (the file is zero-filled first, as Cairn's log segments are, so each sync
+// flushes data only).
+//
 // Thread safety: RunNullServer blocks; everything inside is driven by gRPC's threads.
 #ifndef CAIRN_TOOLS_NULLSERVER_NULL_SERVICES_H_
 #define CAIRN_TOOLS_NULLSERVER_NULL_SERVICES_H_
@@ -19,9 +24,14 @@
 
 namespace cairn::nullserver {
 
-// Serves on `address` (host:port; port 0 picks one) until `wait_for_stop` returns.
-// `on_listening` is called with the bound port once the server accepts connections.
-absl::Status RunNullServer(const std::string& address, const std::function<void(int port)>& on_listening,
+struct NullServerOptions {
+  std::string address = "127.0.0.1:2379";  // host:port; port 0 picks one
+  std::string sync_file;                   // empty: writes are not synced
+};
+
+// Serves until `wait_for_stop` returns. `on_listening` is called with the bound port once the
+// server accepts connections. Fails if it cannot listen or cannot prepare the sync file.
+absl::Status RunNullServer(const NullServerOptions& options, const std::function<void(int port)>& on_listening,
                            const std::function<void()>& wait_for_stop);
 
 }  // namespace cairn::nullserver
