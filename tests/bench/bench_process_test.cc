@@ -11,9 +11,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -79,7 +82,9 @@ class ServerProcess {
     const std::string client = "http://" + endpoint_;
     const std::string peer = "http://127.0.0.1:" + std::to_string(FreePort());
     std::vector<std::string> args = {binary, "--listen-client-urls", client};
-    if (kind != "null") {
+    if (kind == "null-sync") {
+      args.insert(args.end(), {"--sync-file", sync_file()});
+    } else if (kind != "null") {
       args = {binary, "--name", "bench", "--data-dir", (dir_ / "data").string(), "--listen-client-urls", client,
               "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
               "--initial-cluster", "bench=" + peer};
@@ -108,6 +113,7 @@ class ServerProcess {
   }
   bool ready() const { return ready_; }
   const std::string& endpoint() const { return endpoint_; }
+  std::string sync_file() const { return (dir_ / "sync").string(); }
 
  private:
   std::filesystem::path dir_;
@@ -130,7 +136,7 @@ const auto* const kStopServers = ::testing::AddGlobalTestEnvironment(new StopSer
 
 std::string BinaryOf(const std::string& kind) {
   if (kind == "etcd") return "/usr/bin/etcd";
-  if (kind == "null") return CAIRN_NULLSERVER_BIN;
+  if (kind == "null" || kind == "null-sync") return CAIRN_NULLSERVER_BIN;
   return CairndPath();
 }
 
@@ -216,8 +222,30 @@ TEST_P(BenchAgainstServer, ReadyReportsWhenTheServerAnswered) {
   EXPECT_GT(JsonNumber(json, "ready_monotonic_ns"), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Servers, BenchAgainstServer, ::testing::Values("etcd", "null", "cairnd"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Servers, BenchAgainstServer, ::testing::Values("etcd", "null", "null-sync", "cairnd"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+// The sync ceiling of compare-etcd: the null server that writes and syncs each put before answering.
+TEST(NullServerSync, EveryPutIsInTheSyncFileWhenAnswered) {
+  ServerProcess server("null-sync", CAIRN_NULLSERVER_BIN);
+  ASSERT_TRUE(server.ready());
+  std::string json;
+  ASSERT_EQ(RunCommand({CAIRN_BENCH_BIN, "put", "--endpoints", server.endpoint(), "--clients", "1", "--total", "20",
+                        "--sequential-keys", "--key-space-size", "20", "--prefix", "synced/", "--json"},
+                       &json),
+            0)
+      << json;
+  std::ifstream in(server.sync_file(), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes.size(), 16u << 20) << "the file is zero-filled to its full size first";
+  size_t found = 0;
+  for (size_t at = bytes.find("synced/"); at != std::string::npos; at = bytes.find("synced/", at + 1)) ++found;
+  EXPECT_EQ(found, 20u);
+}
 
 TEST(BenchTool, FailsClearlyWhenNothingListens) {
   std::string out;
