@@ -25,6 +25,12 @@ constexpr char kTempSuffix[] = ".tmp";
 // Ends in ".wal.tmp" so recovery's sweep of unfinished segments removes a leftover one too.
 constexpr char kPreparedFileName[] = "prepared-segment.wal.tmp";
 
+// direct_sync needs zero-filled segments (to rewrite whole blocks that already hold zeros) and a log
+// that syncs at all (it stages writes until the sync).
+bool DirectSyncWanted(const WalOptions& options) {
+  return options.direct_sync && options.zero_fill_segments && options.sync;
+}
+
 bool CountsAsEntryIndex(RecordType type) { return type == RecordType::kEntry || type == RecordType::kSnapshot; }
 
 absl::Status CheckPayloadSizes(const std::vector<Record>& records) {
@@ -56,6 +62,10 @@ Wal::Wal(const WalOptions& options) : options_(options) {}
 Wal::~Wal() {
   preparer_.reset();  // joins the background thread; it never waits on io_mu_
   std::lock_guard<std::mutex> lock(io_mu_);
+  // Records staged by Write() without a Sync() still belong in the file (as they would be in the
+  // page cache without direct_sync). Best effort: there is nobody left to tell about a failure.
+  if (direct_ != nullptr && error_.ok()) (void)FinishDirectTailLocked();
+  direct_.reset();
   if (fd_ >= 0) ::close(fd_);
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
@@ -172,9 +182,20 @@ absl::Status Wal::OpenTailForAppend(const Segment& segment, const ScannedSegment
         return s;
       }
     }
+    if (DirectSyncWanted(options_)) {
+      // Direct writes sync only the blocks they cover: make whatever the page cache still holds for
+      // this file (records written by a predecessor that was killed before syncing them, and
+      // replayed just now) durable first, so a later acknowledged record never sits on disk behind
+      // a hole.
+      if (absl::Status s = file::DataSync(fd, segment.path); !s.ok()) {
+        ::close(fd);
+        return s;
+      }
+    }
     fd_ = fd;
     write_offset_ = valid_end;
     tail_zero_filled_ = true;
+    StartDirectTailLocked(segment.path, file_size);
     return absl::OkStatus();
   }
   // Cut the torn bytes so nothing stale lies past the write position; zero-filled preallocated
@@ -256,11 +277,58 @@ absl::Status Wal::CreateSegmentLocked(const SegmentId& id, int prepared_fd) {
   dirty_ = false;
   segments_.push_back(std::move(segment));
   ++stats_.segments_created;
+  if (zero_filled) StartDirectTailLocked(path, options_.segment_bytes);
   return absl::OkStatus();
 }
 
+void Wal::StartDirectTailLocked(const std::string& path, uint64_t writable_end) {
+  if (!DirectSyncWanted(options_)) return;
+  absl::StatusOr<std::unique_ptr<DirectTail>> tail =
+      DirectTail::Open(path, fd_, write_offset_, writable_end, refuse_direct_open_for_testing_);
+  if (!tail.ok()) {
+    // Not an error for the log: this segment is written through the page cache as without the option.
+    ++stats_.direct_sync_refusals;
+    return;
+  }
+  direct_ = std::move(*tail);
+  if (refuse_direct_writes_for_testing_) direct_->RefuseWritesForTesting();
+}
+
+absl::Status Wal::FlushDirectTailLocked() {
+  if (direct_->pending().empty()) return absl::OkStatus();
+  absl::Status s = direct_->Flush();
+  if (absl::IsUnimplemented(s)) {
+    // The device refused the direct write and nothing was lost: write the same bytes through the
+    // page cache and fdatasync, and carry on that way for the rest of this segment.
+    ++stats_.direct_sync_refusals;
+    const std::string& path = segments_.back().path;
+    const absl::string_view pending = direct_->pending();
+    s = file::PwriteAll(fd_, pending.data(), pending.size(), direct_->pending_offset(), path);
+    direct_.reset();
+    if (!s.ok()) return s;
+    if (s = file::DataSync(fd_, path); !s.ok()) return s;
+    ++stats_.syncs;
+    dirty_ = false;
+    return absl::OkStatus();
+  }
+  if (!s.ok()) return s;
+  ++stats_.syncs;
+  ++stats_.direct_syncs;
+  dirty_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Wal::FinishDirectTailLocked() {
+  if (direct_ == nullptr) return absl::OkStatus();
+  absl::Status s = FlushDirectTailLocked();
+  direct_.reset();
+  return s;
+}
+
 absl::Status Wal::RollLocked() {
-  if (dirty_ && options_.sync) {
+  if (direct_ != nullptr) {
+    if (absl::Status s = FinishDirectTailLocked(); !s.ok()) return s;
+  } else if (dirty_ && options_.sync) {
     // Finish the old segment first: Sync() only sees the current file.
     if (absl::Status s = file::DataSync(fd_, segments_.back().path); !s.ok()) return s;
     ++stats_.syncs;
@@ -295,12 +363,25 @@ absl::Status Wal::WriteGroupsLocked(const std::vector<const std::vector<Record>*
   }
   auto flush = [this]() -> absl::Status {
     if (scratch_.empty()) return absl::OkStatus();
-    absl::Status s = file::PwriteAll(fd_, scratch_.data(), scratch_.size(), write_offset_, segments_.back().path);
-    if (!s.ok()) return s;
+    if (direct_ != nullptr && !direct_->Fits(scratch_.size())) {
+      // Past the zero-filled space (a record bigger than the segment, or a segment size that is not
+      // a multiple of the block): the rest of this segment goes through the page cache.
+      if (absl::Status s = FinishDirectTailLocked(); !s.ok()) return s;
+    }
+    if (direct_ != nullptr) {
+      direct_->Stage(scratch_);
+    } else {
+      absl::Status s = file::PwriteAll(fd_, scratch_.data(), scratch_.size(), write_offset_, segments_.back().path);
+      if (!s.ok()) return s;
+    }
     write_offset_ += scratch_.size();
     stats_.bytes_written += scratch_.size();
     dirty_ = true;
     scratch_.clear();
+    if (direct_ != nullptr && direct_->pending().size() >= kMaxGroupBytes) {
+      // Many Write()s without a Sync(): bound the staging memory by writing (and syncing) now.
+      if (absl::Status s = FlushDirectTailLocked(); !s.ok()) return s;
+    }
     return absl::OkStatus();
   };
   scratch_.clear();
@@ -328,6 +409,10 @@ absl::Status Wal::WriteGroupsLocked(const std::vector<const std::vector<Record>*
 absl::Status Wal::SyncLocked() {
   if (!error_.ok()) return error_;
   if (!options_.sync || !dirty_) return absl::OkStatus();
+  if (direct_ != nullptr) {
+    if (absl::Status s = FlushDirectTailLocked(); !s.ok()) return Poison(s);
+    return absl::OkStatus();
+  }
   if (absl::Status s = file::DataSync(fd_, segments_.back().path); !s.ok()) return Poison(s);
   ++stats_.syncs;
   dirty_ = false;
@@ -425,6 +510,16 @@ uint64_t Wal::last_index() const {
 
 void Wal::PauseSegmentPreparerForTesting(bool paused) {
   if (preparer_ != nullptr) preparer_->SetPausedForTesting(paused);
+}
+
+void Wal::RefuseDirectIoForTesting(bool at_open) {
+  std::lock_guard<std::mutex> lock(io_mu_);
+  if (at_open) {
+    refuse_direct_open_for_testing_ = true;
+    return;
+  }
+  refuse_direct_writes_for_testing_ = true;
+  if (direct_ != nullptr) direct_->RefuseWritesForTesting();
 }
 
 }  // namespace cairn::wal

@@ -35,6 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "raft/wal/direct_tail.h"
 #include "raft/wal/record.h"
 #include "raft/wal/segment.h"
 #include "raft/wal/segment_preparer.h"
@@ -58,6 +59,14 @@ struct WalOptions {
   // to a growing one if that fails). When set,
   // `preallocate` is ignored. Segment files on disk are then segment_bytes long (see README.md).
   bool zero_fill_segments = false;
+  // With zero_fill_segments (and sync): while the segment being written is zero-filled, make records
+  // durable with one pwrite of whole 4 KiB blocks through a second descriptor opened
+  // O_DIRECT|O_DSYNC, instead of write() + fdatasync(): cheaper per sync on this machine's ext4. Write()
+  // then stages records in memory (they reach the file at the next Sync(), Append(), roll, or when the
+  // Wal is destroyed); the bytes on disk are the same as without it. Falls back to write() + fdatasync()
+  // on a growing segment, for the headers written at a roll, and wherever the file system refuses
+  // O_DIRECT (EINVAL). Ignored without zero_fill_segments or with sync = false.
+  bool direct_sync = false;
 };
 
 struct WalStats {
@@ -75,6 +84,9 @@ struct WalStats {
   uint64_t segment_prepare_errors = 0;  // preparations that failed (the log carries on, growing)
   uint64_t rolls_without_prepared_segment = 0;  // rolls that found nothing ready and made a growing segment
   uint64_t early_rolls = 0;           // rolls made only to leave a growing segment for a zero-filled one
+  // direct_sync only:
+  uint64_t direct_syncs = 0;          // of `syncs`, those made by an O_DIRECT|O_DSYNC write
+  uint64_t direct_sync_refusals = 0;  // times O_DIRECT was refused (open or write); fell back to fdatasync
 };
 
 class Wal {
@@ -106,8 +118,9 @@ class Wal {
   // whole queue. Payloads above kMaxPayloadBytes: InvalidArgumentError, nothing written.
   absl::Status Append(std::vector<Record> records);
 
-  // Writes `records` (kernel page cache) without waiting for durability. May roll segments; rolling
-  // syncs the finished segment, so a later Sync() covers everything written before it.
+  // Writes `records` (kernel page cache; with direct_sync, a staging buffer in memory) without waiting
+  // for durability. May roll segments; rolling syncs the finished segment, so a later Sync() covers
+  // everything written before it.
   absl::Status Write(const std::vector<Record>& records);
   // Makes everything written so far durable. A no-op when options.sync is false.
   absl::Status Sync();
@@ -126,6 +139,9 @@ class Wal {
 
   // Tests only (zero_fill_segments): while paused the background preparer starts no new file.
   void PauseSegmentPreparerForTesting(bool paused);
+  // Tests only (direct_sync): act as if the file system refused O_DIRECT, at the next segment's open
+  // (`at_open`) or at the next write through the current one (and every segment after).
+  void RefuseDirectIoForTesting(bool at_open);
 
  private:
   struct Segment {
@@ -150,6 +166,14 @@ class Wal {
   std::string prepared_path() const;
   void NoteRecordLocked(const Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
   absl::Status Poison(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  // direct_sync: start writing the segment `path` open in fd_ (at write_offset_, zero-filled up to
+  // `writable_end`) through a DirectTail; stays buffered if that is not possible.
+  void StartDirectTailLocked(const std::string& path, uint64_t writable_end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  // Makes the DirectTail's staged bytes durable (one sync), falling back to write() + fdatasync()
+  // if O_DIRECT is refused. An error is an I/O error: the caller poisons.
+  absl::Status FlushDirectTailLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  // Flushes and drops the DirectTail (at a roll, or before the segment goes on buffered).
+  absl::Status FinishDirectTailLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
 
   const WalOptions options_;
   int lock_fd_ = -1;
@@ -169,6 +193,11 @@ class Wal {
   // The segment being written is segment_bytes of written zeros past write_offset_ (or was found
   // at least that long at Open), so appends to it need no metadata.
   bool tail_zero_filled_ ABSL_GUARDED_BY(io_mu_) = false;
+  // direct_sync: set while the segment's end is written through O_DIRECT; then write_offset_
+  // includes bytes staged in it but not yet in the file, and dirty_ means "staged, not flushed".
+  std::unique_ptr<DirectTail> direct_ ABSL_GUARDED_BY(io_mu_);
+  bool refuse_direct_open_for_testing_ ABSL_GUARDED_BY(io_mu_) = false;
+  bool refuse_direct_writes_for_testing_ ABSL_GUARDED_BY(io_mu_) = false;
   std::deque<Segment> segments_ ABSL_GUARDED_BY(io_mu_);
   uint64_t last_index_ ABSL_GUARDED_BY(io_mu_) = 0;
   bool dirty_ ABSL_GUARDED_BY(io_mu_) = false;  // written since the last fdatasync

@@ -107,6 +107,12 @@ TEST(WalCrash, KillDashNineLosesNoAcknowledgedRecordWithZeroFilledSegments) {
       {.dir = tmp.path(), .segment_bytes = 16 << 10, .zero_fill_segments = true});
 }
 
+TEST(WalCrash, KillDashNineLosesNoAcknowledgedRecordWithDirectSync) {
+  testing::TempDir tmp;
+  KillRepeatedlyAndCheckNothingAcknowledgedIsLost(
+      {.dir = tmp.path(), .segment_bytes = 16 << 10, .zero_fill_segments = true, .direct_sync = true});
+}
+
 // A write that fails (here: the file-size limit, EFBIG) poisons the log: the failing Append and
 // every later call report the error, and what was acknowledged before is still there on reopen.
 TEST(WalCrash, WriteFailurePoisonsTheLogAndKeepsAcknowledgedRecords) {

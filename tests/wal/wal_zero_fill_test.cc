@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "raft/wal/segment.h"
@@ -30,8 +31,25 @@ using testing::WriteFile;
 constexpr uint64_t kSegmentBytes = 64 << 10;
 constexpr char kPreparedName[] = "prepared-segment.wal.tmp";
 
+// Every test runs twice: plain, and with WalOptions::direct_sync (which needs sync on to matter).
+bool direct_sync_on = false;
+
 WalOptions ZeroFilled(const std::string& dir, bool sync = false) {
-  return WalOptions{.dir = dir, .segment_bytes = kSegmentBytes, .sync = sync, .zero_fill_segments = true};
+  return WalOptions{.dir = dir,
+                    .segment_bytes = kSegmentBytes,
+                    .sync = sync || direct_sync_on,
+                    .zero_fill_segments = true,
+                    .direct_sync = direct_sync_on};
+}
+
+class WalZeroFill : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { direct_sync_on = GetParam(); }
+  void TearDown() override { direct_sync_on = false; }
+};
+
+std::string DirectSyncName(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "DirectSync" : "Buffered";
 }
 
 std::vector<uint64_t> EntryIndexes(const std::vector<Record>& records) {
@@ -74,7 +92,7 @@ bool AllZeroFrom(const std::string& bytes, size_t from) {
   return std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(from), bytes.end(), [](char c) { return c == 0; });
 }
 
-TEST(WalZeroFill, SegmentsAreFullLengthAndRoundTripAcrossRollsAndReopen) {
+TEST_P(WalZeroFill, SegmentsAreFullLengthAndRoundTripAcrossRollsAndReopen) {
   TempDir tmp;
   const WalOptions options = ZeroFilled(tmp.path(), /*sync=*/true);
   uint64_t next = 1;
@@ -109,7 +127,11 @@ TEST(WalZeroFill, SegmentsAreFullLengthAndRoundTripAcrossRollsAndReopen) {
 }
 
 // Crash-style damage to the last record, followed by the segment's zeros: a torn tail, dropped.
-class ZeroFilledTornTail : public ::testing::TestWithParam<int> {};
+class ZeroFilledTornTail : public ::testing::TestWithParam<std::tuple<int, bool>> {
+ protected:
+  void SetUp() override { direct_sync_on = std::get<1>(GetParam()); }
+  void TearDown() override { direct_sync_on = false; }
+};
 
 TEST_P(ZeroFilledTornTail, IsDroppedWithoutShorteningTheSegmentAndAppendsResume) {
   TempDir tmp;
@@ -126,7 +148,7 @@ TEST_P(ZeroFilledTornTail, IsDroppedWithoutShorteningTheSegmentAndAppendsResume)
   const std::string segment = SegmentFiles(tmp.path()).at(0);
   std::string bytes = ReadFile(segment);
   ASSERT_EQ(bytes.size(), kSegmentBytes);
-  switch (GetParam()) {
+  switch (std::get<0>(GetParam())) {
     case 0:  // the record's second half never reached the disk: zeros
       std::fill(bytes.begin() + (offsets[4] + offsets[5]) / 2, bytes.begin() + offsets[5], '\0');
       break;
@@ -157,9 +179,9 @@ TEST_P(ZeroFilledTornTail, IsDroppedWithoutShorteningTheSegmentAndAppendsResume)
   EXPECT_EQ(std::filesystem::file_size(segment), kSegmentBytes);
 }
 
-INSTANTIATE_TEST_SUITE_P(Damage, ZeroFilledTornTail, ::testing::Range(0, 3));
+INSTANTIATE_TEST_SUITE_P(Damage, ZeroFilledTornTail, ::testing::Combine(::testing::Range(0, 3), ::testing::Bool()));
 
-TEST(WalZeroFill, DamageFollowedByAValidRecordIsStillDataLoss) {
+TEST_P(WalZeroFill, DamageFollowedByAValidRecordIsStillDataLoss) {
   TempDir tmp;
   const WalOptions options = ZeroFilled(tmp.path());
   size_t second_record = 0;
@@ -178,7 +200,7 @@ TEST(WalZeroFill, DamageFollowedByAValidRecordIsStillDataLoss) {
   EXPECT_EQ(ReadFile(segment), bytes) << "refusing must not repair anything";
 }
 
-TEST(WalZeroFill, LeftoverTempFilesAreRemovedAndTheNextFileIsPreparedFresh) {
+TEST_P(WalZeroFill, LeftoverTempFilesAreRemovedAndTheNextFileIsPreparedFresh) {
   TempDir tmp;
   const WalOptions options = ZeroFilled(tmp.path());
   {
@@ -209,7 +231,7 @@ TEST(WalZeroFill, LeftoverTempFilesAreRemovedAndTheNextFileIsPreparedFresh) {
   EXPECT_EQ(EntryIndexes(replay), Range(1, replay.back().index));
 }
 
-TEST(WalZeroFill, RollWithoutAPreparedFileFallsBackThenMovesToAZeroFilledSegment) {
+TEST_P(WalZeroFill, RollWithoutAPreparedFileFallsBackThenMovesToAZeroFilledSegment) {
   TempDir tmp;
   const WalOptions options = ZeroFilled(tmp.path());
   uint64_t next = 1;
@@ -242,7 +264,7 @@ TEST(WalZeroFill, RollWithoutAPreparedFileFallsBackThenMovesToAZeroFilledSegment
   EXPECT_EQ(wal->stats().torn_bytes_dropped, 0u);
 }
 
-TEST(WalZeroFill, LogWrittenWithoutZeroFillMovesToZeroFilledSegmentsAfterReopen) {
+TEST_P(WalZeroFill, LogWrittenWithoutZeroFillMovesToZeroFilledSegmentsAfterReopen) {
   TempDir tmp;
   WalOptions plain{.dir = tmp.path(), .segment_bytes = kSegmentBytes, .sync = false};
   {
@@ -271,7 +293,7 @@ TEST(WalZeroFill, LogWrittenWithoutZeroFillMovesToZeroFilledSegmentsAfterReopen)
   ASSERT_TRUE(wal->Append({Entry(4, "plain again")}).ok());
 }
 
-TEST(WalZeroFill, ReleaseBeforeDeletesZeroFilledSegments) {
+TEST_P(WalZeroFill, ReleaseBeforeDeletesZeroFilledSegments) {
   TempDir tmp;
   const WalOptions options = ZeroFilled(tmp.path());
   auto wal = MustOpen(options, nullptr);
@@ -284,7 +306,7 @@ TEST(WalZeroFill, ReleaseBeforeDeletesZeroFilledSegments) {
   ASSERT_TRUE(wal->Append({Entry(next, "kept")}).ok());
 }
 
-TEST(WalZeroFill, DestroyingTheWalWhilePreparingStopsAndCleansUp) {
+TEST_P(WalZeroFill, DestroyingTheWalWhilePreparingStopsAndCleansUp) {
   TempDir tmp;
   {
     auto wal = MustOpen({.dir = tmp.path(), .segment_bytes = kSegmentBytes}, nullptr);
@@ -292,7 +314,9 @@ TEST(WalZeroFill, DestroyingTheWalWhilePreparingStopsAndCleansUp) {
   }
   // Reopen with big segments: the preparer is (very likely) still writing zeros when we close.
   for (int i = 0; i < 3; ++i) {
-    auto wal = MustOpen({.dir = tmp.path(), .segment_bytes = 64 << 20, .zero_fill_segments = true}, nullptr);
+    auto wal = MustOpen(
+        {.dir = tmp.path(), .segment_bytes = 64 << 20, .zero_fill_segments = true, .direct_sync = GetParam()},
+        nullptr);
     ASSERT_TRUE(wal->Append({Entry(2 + i, "y")}).ok());
   }
   EXPECT_FALSE(std::filesystem::exists(tmp.sub(kPreparedName)));
@@ -303,7 +327,7 @@ TEST(WalZeroFill, DestroyingTheWalWhilePreparingStopsAndCleansUp) {
 
 // A disk that cannot hold another segment's zeros (here: a file-size limit below segment_bytes,
 // in a child process) must not stop the log: it runs on growing segments and counts the failures.
-TEST(WalZeroFill, FailingToZeroFillFallsBackToGrowingSegments) {
+TEST_P(WalZeroFill, FailingToZeroFillFallsBackToGrowingSegments) {
   TempDir tmp;
   const WalOptions options = ZeroFilled(tmp.path());
   const pid_t child = ::fork();
@@ -332,7 +356,9 @@ TEST(WalZeroFill, FailingToZeroFillFallsBackToGrowingSegments) {
   EXPECT_EQ(EntryIndexes(replay), Range(1, 20));
 }
 
-TEST(WalZeroFill, ScanOfALongZeroTailEndsAtTheLastRecord) {
+INSTANTIATE_TEST_SUITE_P(Modes, WalZeroFill, ::testing::Bool(), DirectSyncName);
+
+TEST(WalZeroFillScan, ScanOfALongZeroTailEndsAtTheLastRecord) {
   SegmentId id{0, 1};
   std::string contents = EncodeSegmentHeader(id);
   AppendFramedRecord(Entry(1, "a"), &contents);
