@@ -19,6 +19,10 @@
 // locks or touches a segment that has a name; the destructor stops and joins it (cancelling a
 // preparation between 256 KiB chunks), so destroying the Wal stays prompt.
 //
+// Direct sync: with WalOptions::direct_sync the Wal also holds a second, O_DIRECT|O_DSYNC descriptor of
+// the segment being written and an aligned buffer of its last partial 4 KiB block (a DirectTail);
+// Write() then stages records there and the next Sync()/Append()/roll/destructor writes them.
+//
 // One process at a time: Open() takes an exclusive flock() on <dir>/LOCK and fails with
 // FailedPreconditionError if another Wal holds it.
 #pragma once
@@ -70,8 +74,9 @@ struct WalOptions {
 };
 
 struct WalStats {
-  uint64_t syncs = 0;             // fdatasync calls on segment files (including those made when rolling;
-                                  // not the preparer's on files that are not segments yet)
+  uint64_t syncs = 0;             // fdatasync calls on segment files, and O_DIRECT|O_DSYNC writes with
+                                  // direct_sync (including those made when rolling; not the
+                                  // preparer's on files that are not segments yet)
   uint64_t bytes_written = 0;     // framed record bytes written (headers of new segments excluded)
   uint64_t records_written = 0;   // user records written (carried-forward copies excluded)
   uint64_t appends = 0;           // completed Append() calls
