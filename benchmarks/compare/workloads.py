@@ -33,7 +33,7 @@ WORKLOADS = [
               "--val-size", "256"], 10000, 2000, sync_ceiling=True),
     Workload("put-64", "put, 64 clients",
              ["put", "--clients", "64", "--conns", "4", "--key-space-size", "100000", "--val-size", "256"],
-             100000, 20000),
+             100000, 20000, sync_ceiling=True),
     Workload("range-l-64", "linearizable range, 64 clients",
              ["range", "--consistency", "l", "--clients", "64", "--conns", "4", "--key-space-size",
               str(RANGE_KEYS)], 100000, 20000, prepare=FILL_RANGE_KEYS),

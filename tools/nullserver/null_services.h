@@ -8,10 +8,10 @@
 // Txn → succeeded with one empty response per success op; LeaseGrant → a new ID with the
 // asked TTL; LeaseRevoke → OK; LeaseKeepAlive → echoes the ID with the TTL of 60 s.
 //
-// With a sync file, every Put and Txn first appends its request to that file and fdatasyncs it,
-// one at a time, before answering: the ceiling of a server whose only work is the durable write
-// every store must do (the file is zero-filled first, as Cairn's log segments are, so each sync
-// flushes data only).
+// With a sync file, every Put and Txn is answered only once its request is appended to that file
+// and fdatasync'ed, with group commit (concurrent writes share one sync): the ceiling of a server
+// whose only work is the durable write every store must do. The file is zero-filled first, as
+// Cairn's log segments are, so each sync flushes data only.
 //
 // Thread safety: RunNullServer blocks; everything inside is driven by gRPC's threads.
 #ifndef CAIRN_TOOLS_NULLSERVER_NULL_SERVICES_H_
