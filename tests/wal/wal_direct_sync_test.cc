@@ -121,9 +121,15 @@ TEST(WalDirectSync, RecordsOfManySizesReplayExactlyAndTheFileMatchesTheBufferedO
   EXPECT_EQ(wal->stats().torn_bytes_dropped, 0u);
 }
 
-TEST(WalDirectSync, RecordsLargerThanTheSegmentAndRollsReplayExactly) {
+class SegmentSizes : public ::testing::TestWithParam<uint64_t> {};
+
+// 10000 is not a multiple of 4 KiB: the last partial block of each segment cannot be written
+// directly, so the end of every segment goes through the page cache.
+INSTANTIATE_TEST_SUITE_P(WalDirectSync, SegmentSizes, ::testing::Values(64 << 10, 10000));
+
+TEST_P(SegmentSizes, RecordsLargerThanTheSegmentAndRollsReplayExactly) {
   TempDir tmp;
-  const WalOptions options = Direct(tmp.path(), 64 << 10);
+  const WalOptions options = Direct(tmp.path(), GetParam());
   std::vector<Record> written;
   {
     auto wal = MustOpen(options, nullptr);
@@ -322,6 +328,10 @@ TEST(WalDirectSync, WorksOnTmpfs) {
   std::string pattern = "/dev/shm/cairn-wal-direct-XXXXXX";
   ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
   const std::string dir = pattern;
+  struct RemoveOnExit {
+    std::string dir;
+    ~RemoveOnExit() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
   const WalOptions options = Direct(dir, 64 << 10);
   const std::vector<Record> records = RecordsOfManySizes();
   {
@@ -333,7 +343,6 @@ TEST(WalDirectSync, WorksOnTmpfs) {
   std::vector<Record> replay;
   MustOpen(options, &replay);
   EXPECT_EQ(replay, records);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(WalDirectSync, IgnoredWithoutZeroFillOrWithoutSync) {
