@@ -1,7 +1,7 @@
 #include "server/write_pipeline.h"
 
 #include <cstdio>
-#include <future>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -15,8 +15,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Compaction work done between rounds is bounded so writes keep flowing during a big compaction.
-constexpr size_t kCompactionSliceRevisions = 10000;
 // Committed entries applied in one store transaction at most (start-up catch-up).
 constexpr size_t kApplyChunk = 4096;
 
@@ -268,15 +266,6 @@ void WritePipeline::Submit(PendingWrite write) {
   }
 }
 
-template <typename T>
-bool WritePipeline::QueueForRound(std::vector<T>* queue, T& item) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return false;
-  queue->push_back(std::move(item));
-  wake_.notify_one();
-  return true;
-}
-
 WritePipeline::Answers WritePipeline::TakeAnswers() {
   Answers answers;
   answers.swap(answers_);
@@ -305,88 +294,6 @@ void WritePipeline::ReportSnapshot(uint64_t peer, bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   reports_.emplace_back(peer, ok ? 1 : 2);
   wake_.notify_one();
-}
-
-void WritePipeline::ProposeConfChange(cairnpb::ConfChange change, std::function<void(absl::Status)> done) {
-  PendingConfChange pending{std::move(change), Clock::now() + options_.request_timeout, std::move(done)};
-  if (!QueueForRound(&conf_queue_, pending)) pending.done(ErrStopped());
-}
-
-void WritePipeline::TransferLeadership(uint64_t target, std::function<void(absl::Status)> done) {
-  Transfer transfer{target, Clock::now() + options_.request_timeout, std::move(done)};
-  if (!QueueForRound(&transfer_queue_, transfer)) transfer.done(ErrStopped());
-}
-
-void WritePipeline::SettleTransfers(Clock::time_point now) {
-  for (auto it = transfers_.begin(); it != transfers_.end();) {
-    if (Leader() == it->target) {
-      it->done(absl::OkStatus());
-    } else if (it->deadline <= now) {
-      it->done(absl::UnknownError("etcdserver: request timed out, leader transfer took too long"));
-    } else {
-      ++it;
-      continue;
-    }
-    it = transfers_.erase(it);
-  }
-}
-
-void WritePipeline::ReadBarrier(std::function<void(absl::Status)> done) {
-  if (LocalReadsLinearizable()) return done(absl::OkStatus());
-  if (!QueueForRound(&read_queue_, done)) done(ErrStopped());
-}
-
-absl::StatusOr<std::string> WritePipeline::WriteSnapshotImage(const cairnpb::Message& message,
-                                                             const std::string& dir) const {
-  const std::string path = absl::StrCat(dir, "/image-for-", message.to(), ".mdb");
-  if (auto s = store_->CopyTo(path); !s.ok()) return s;
-  return path;
-}
-
-absl::Status WritePipeline::InstallSnapshot(const cairnpb::Message& message, const std::string& image_path) {
-  auto result = std::make_shared<std::promise<absl::Status>>();
-  std::future<absl::Status> outcome = result->get_future();
-  Install install{message, image_path, [result](absl::Status s) { result->set_value(std::move(s)); }};
-  if (!QueueForRound(&installs_, install)) return ErrStopped();
-  return outcome.get();
-}
-
-absl::Status WritePipeline::DoInstall(const Install& install) {
-  const cairnpb::SnapshotMetadata& meta = install.message.snapshot().metadata();
-  uint64_t image_index = 0, image_term = 0;
-  if (auto s = mvcc::Store::ReadImagePoint(install.path, &image_index, &image_term); !s.ok()) return s;
-  if (image_index < meta.index()) {
-    return absl::FailedPreconditionError(absl::StrCat("cairn: the store image is at index ", image_index,
-                                                      ", older than the snapshot's ", meta.index()));
-  }
-  if (image_index > store_->AppliedIndex()) {
-    const int64_t previous_revision = store_->CurrentRevision();
-    if (auto s = store_->ReplaceContentsFrom(install.path); !s.ok()) return s;
-    // Durable before the log says so: the log's entries below the image are dropped on restart.
-    if (auto s = store_->Sync(); !s.ok()) return s;
-    synced_index_ = store_->AppliedIndex();
-    wal::Record marker;
-    marker.type = wal::RecordType::kSnapshot;
-    marker.index = image_index;
-    marker.term = image_term;
-    if (auto s = wal_->Write({marker}); !s.ok()) return s;
-    if (auto s = wal_->Sync(); !s.ok()) return s;
-    cairnpb::Membership membership;
-    auto blob = store_->Membership();
-    if (blob.ok()) membership.ParseFromString(*blob);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      membership_ = membership;
-    }
-    single_voter_ = Voters(membership) == std::vector<uint64_t>{options_.header.member_id};
-    compaction_pending_ = store_->CompactionPending();
-    std::fprintf(stderr, "cairnd: installed the leader's store image at index %llu\n",
-                 static_cast<unsigned long long>(image_index));
-    if (hooks_.on_membership) hooks_.on_membership(membership);
-    if (hooks_.on_store_replaced) hooks_.on_store_replaced(previous_revision);
-  }
-  (void)node_->Step(install.message);
-  return absl::OkStatus();
 }
 
 bool WritePipeline::NoSpaceAlarm() const { return nospace_.load(); }
@@ -495,25 +402,6 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
   HandleReadies();
 }
 
-void WritePipeline::Housekeeping() {
-  // The log rolled to a new segment: make the store durable and drop the segments it covers,
-  // so the log (and start-up replay) stays about one segment long whatever the data size.
-  if (wal_->stats().live_segments > 1) TrimLog();
-  if (Clock::now() - last_store_sync_ >= options_.store_sync_interval) SyncStore();
-  if (compaction_pending_) {
-    auto done = store_->CompactStep(kCompactionSliceRevisions);
-    if (!done.ok()) {
-      std::fprintf(stderr, "cairnd: compaction failed: %s\n", done.status().ToString().c_str());
-      compaction_pending_ = false;
-      FinishPhysicalCompactions(false);
-    } else if (*done) {
-      compaction_pending_ = false;
-      FinishPhysicalCompactions(true);
-    }
-  }
-  CompactMemoryLog();
-}
-
 void WritePipeline::Propose(PendingWrite& write, Clock::time_point now) {
   ProposeOrWait(Waiting{std::move(write), now + options_.request_timeout});
 }
@@ -540,15 +428,6 @@ void WritePipeline::RetryWritesWithoutLeader(Clock::time_point now) {
       ProposeOrWait(std::move(w));
     }
   }
-}
-
-void WritePipeline::StartReadRound(ReadRound round) {
-  std::string context = absl::StrCat("read-", ++next_read_id_);
-  if (Leader() == 0 || !node_->ReadIndex(context).ok()) {
-    reads_without_leader_.push_back(std::move(round));
-    return;
-  }
-  read_rounds_.emplace(std::move(context), std::move(round));
 }
 
 void WritePipeline::HandleReadies() {
@@ -780,14 +659,6 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   }
 }
 
-void WritePipeline::ServeReads() {
-  const uint64_t applied = store_->AppliedIndex();
-  while (!reads_to_apply_.empty() && reads_to_apply_.begin()->first <= applied) {
-    for (auto& w : reads_to_apply_.begin()->second.waiters) w(absl::OkStatus());
-    reads_to_apply_.erase(reads_to_apply_.begin());
-  }
-}
-
 void WritePipeline::ExpireWaiters(Clock::time_point now) {
   // Each predicate answers what it removes, once: std::erase_if calls it once per element.
   std::erase_if(proposed_, [now](const auto& entry) {
@@ -807,33 +678,6 @@ void WritePipeline::ExpireWaiters(Clock::time_point now) {
   };
   std::erase_if(read_rounds_, [&](const auto& entry) { return expire_round(entry.second); });
   std::erase_if(reads_without_leader_, expire_round);
-}
-
-void WritePipeline::CompactMemoryLog() {
-  const uint64_t applied = store_->AppliedIndex();
-  auto first = storage_.FirstIndex();
-  if (!first.ok() || applied < *first) return;
-  // A single voter has no follower to keep entries for; a cluster keeps log_retention of them,
-  // unless they grow past log_retention_bytes (large txns), when followers behind get an image.
-  const uint64_t keep = single_voter_ ? 0 : options_.log_retention;
-  const uint64_t byte_bound = single_voter_ ? (4u << 20) : options_.log_retention_bytes;
-  const bool too_big = memory_log_bytes_ > byte_bound;
-  const uint64_t slack = single_voter_ ? 1000 : keep;  // compact in steps, not every round
-  if (!too_big && applied < *first + keep + slack) return;
-  const uint64_t compact_to = too_big ? applied : applied - keep;
-  if (compact_to < *first) return;
-  cairnpb::ConfState conf;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    conf = membership_.conf_state();
-  }
-  if (!storage_.CreateSnapshot(applied, conf, std::string()).ok()) return;
-  if (storage_.Compact(compact_to).ok()) {
-    // Only an estimate of what stays: the entries kept are counted as their share of the total.
-    const uint64_t held = *storage_.LastIndex() >= *first ? *storage_.LastIndex() - *first + 1 : 1;
-    const uint64_t kept = *storage_.LastIndex() - compact_to;
-    memory_log_bytes_ = memory_log_bytes_ * kept / held;
-  }
 }
 
 void WritePipeline::SetLeaderReady(bool ready) {
@@ -856,34 +700,6 @@ void WritePipeline::AnswerWaitingWrites(const absl::Status& status) {
   writes_without_leader_.clear();
   for (PendingConfChange& c : conf_changes_) c.done(status);
   conf_changes_.clear();
-}
-
-bool WritePipeline::SyncStore() {
-  last_store_sync_ = Clock::now();
-  if (store_->AppliedIndex() == synced_index_) return true;
-  const uint64_t applied = store_->AppliedIndex();
-  if (auto s = store_->Sync(); !s.ok()) {
-    std::fprintf(stderr, "cairnd: store sync failed, keeping the log: %s\n", s.ToString().c_str());
-    return false;
-  }
-  synced_index_ = applied;
-  return true;
-}
-
-void WritePipeline::TrimLog() {
-  if (!broken_.ok()) return;
-  const uint64_t applied = store_->AppliedIndex();
-  if (!SyncStore()) return;
-  if (auto s = wal_->ReleaseBefore(applied + 1); !s.ok()) {
-    std::fprintf(stderr, "cairnd: releasing old log segments failed: %s\n", s.ToString().c_str());
-  }
-}
-
-void WritePipeline::FinishPhysicalCompactions(bool all_done) {
-  for (PendingWrite& w : awaiting_compaction_) {
-    w.done(all_done ? absl::OkStatus() : absl::InternalError("cairn: compaction did not complete"));
-  }
-  awaiting_compaction_.clear();
 }
 
 }  // namespace cairn::server

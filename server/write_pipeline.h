@@ -23,6 +23,11 @@
 // round: another round (with its fdatasync) can then start while the replies go out. Observers,
 // hooks and the other callbacks run inside the round. None may block; they may Submit() again.
 // Submit/Step/Report*/ReadBarrier and the accessors are thread-safe.
+//
+// Implementation files: write_pipeline.cc (recovery, submission, the round: propose, persist,
+// apply, answer), write_pipeline_control.cc (membership changes, leadership transfers, read
+// barriers), write_pipeline_install.cc (store images), write_pipeline_housekeeping.cc (store
+// syncs, log trimming, compaction slices between rounds).
 #pragma once
 
 #include <atomic>
@@ -291,5 +296,14 @@ class WritePipeline {
 
   std::thread thread_;
 };
+
+template <typename T>
+bool WritePipeline::QueueForRound(std::vector<T>* queue, T& item) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return false;
+  queue->push_back(std::move(item));
+  wake_.notify_one();
+  return true;
+}
 
 }  // namespace cairn::server
