@@ -23,6 +23,7 @@ cairnpb::ConfState Raft::ApplyConfChange(const cairnpb::ConfChange& cc) {
       case cairnpb::CONF_CHANGE_REMOVE_NODE:
         tracker_.Remove(id);
         break;
+      case cairnpb::CONF_CHANGE_UPDATE_NODE:  // only the member's addresses change, not the configuration
       default:
         break;
     }

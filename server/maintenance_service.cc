@@ -1,5 +1,7 @@
 #include "server/maintenance_service.h"
 
+#include <algorithm>
+
 #include "server/errors.h"
 #include "server/membership.h"
 #include "server/reactors.h"
@@ -139,6 +141,17 @@ bool ClusterService::IsMember(uint64_t id) const {
   return FindMember(pipeline_->Membership(), id) != nullptr;
 }
 
+bool ClusterService::PeerUrlsTakenByAnother(uint64_t id, const google::protobuf::RepeatedPtrField<std::string>& urls) const {
+  const cairnpb::Membership membership = pipeline_->Membership();
+  for (const cairnpb::MemberRecord& m : membership.members()) {
+    if (m.id() == id) continue;
+    for (const std::string& taken : m.peer_urls()) {
+      if (std::find(urls.begin(), urls.end(), taken) != urls.end()) return true;
+    }
+  }
+  return false;
+}
+
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* context,
                                                      const etcdserverpb::MemberListRequest* request,
                                                      etcdserverpb::MemberListResponse* response) {
@@ -154,13 +167,8 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
   if (request->peerurls().empty()) {
     return FinishUnary(context, absl::InvalidArgumentError("etcdserver: member peer URLs not given"));
   }
-  const cairnpb::Membership before = pipeline_->Membership();
-  for (const cairnpb::MemberRecord& m : before.members()) {
-    for (const std::string& url : m.peer_urls()) {
-      for (const std::string& wanted : request->peerurls()) {
-        if (url == wanted) return FinishUnary(context, absl::FailedPreconditionError("etcdserver: Peer URLs already exists"));
-      }
-    }
+  if (PeerUrlsTakenByAnother(0, request->peerurls())) {
+    return FinishUnary(context, absl::FailedPreconditionError("etcdserver: Peer URLs already exists"));
   }
   // A new ID from the peer URLs and the time, as etcd makes it; the new member learns it from the
   // cluster when it starts (--initial-cluster-state existing), by its peer URLs.
@@ -213,7 +221,17 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
                                                        const etcdserverpb::MemberUpdateRequest* request,
                                                        etcdserverpb::MemberUpdateResponse* response) {
   if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
-  return FinishUnary(context, Unimplemented("etcdserverpb.Cluster/MemberUpdate"));
+  if (request->peerurls().empty()) {
+    return FinishUnary(context, absl::InvalidArgumentError("etcdserver: member peer URLs not given"));
+  }
+  if (PeerUrlsTakenByAnother(request->id(), request->peerurls())) {
+    return FinishUnary(context, absl::FailedPreconditionError("etcdserver: Peer URLs already exists"));
+  }
+  cairnpb::MemberRecord record;
+  record.set_id(request->id());
+  for (const std::string& url : request->peerurls()) record.add_peer_urls(url);
+  return ProposeChange(context, cairnpb::CONF_CHANGE_UPDATE_NODE, request->id(), record.SerializeAsString(),
+                       response);
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberPromote(grpc::CallbackServerContext* context,

@@ -251,9 +251,12 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   pipeline_options.request_timeout = std::chrono::milliseconds(5000 + 2 * config.election_timeout_ms);
   pipeline_options.log_retention = static_cast<uint64_t>(std::max<int64_t>(1, config.snapshot_catchup_entries));
   if (config.initial_cluster_state == "new") {
+    // As with etcd, --initial-cluster only matters the first time: a member restarting on its data
+    // dir takes the membership from its log and store, so flags left from an earlier address (after
+    // MemberUpdate moved it) must not stop it.
     auto founders = FoundingMembers(config);
-    if (!founders.ok()) return founders.status();
-    pipeline_options.founders = std::move(*founders);
+    if (!founders.ok() && p->data_dir->created()) return founders.status();
+    if (founders.ok()) pipeline_options.founders = std::move(*founders);
   }
   pipeline_options.self.set_id(header.member_id);
   pipeline_options.self.set_name(config.name);

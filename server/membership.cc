@@ -110,6 +110,11 @@ void ApplyConfChangeToMembership(const cairnpb::ConfChange& change, cairnpb::Mem
       }
       break;
     }
+    case cairnpb::CONF_CHANGE_UPDATE_NODE: {
+      cairnpb::MemberRecord* m = FindMutableMember(membership, id);
+      if (m != nullptr && has_record && described.peer_urls_size() > 0) *m->mutable_peer_urls() = described.peer_urls();
+      break;
+    }
     default:
       break;
   }

@@ -12,7 +12,7 @@ import unittest
 
 import grpc
 
-from cluster_harness import Cluster, Member, main, rpc
+from cluster_harness import Cluster, Member, free_port, main, rpc
 from e2e_harness import E2eTest, etcdctl
 
 # The smallest TTL a cluster with --election-timeout 1000 grants (etcd's rule: 1.5 elections).
@@ -221,6 +221,49 @@ class ClusterTest(E2eTest):
         self.assertEqual(len(listed.out.strip().splitlines()), 3, listed)
         gone = etcdctl(survivors[0], "member", "remove", victim_id)
         self.assertIn("etcdserver: member not found", gone.err)
+
+    def test_member_update_moves_a_member_to_new_peer_urls(self):
+        c = Cluster(self)
+        leader = c.leader()
+        mover = c.followers()[0]
+        mover_id = mover.status().header.member_id
+        new_port = free_port()
+        updated = etcdctl(leader, "member", "update", format(mover_id, "x"),
+                          f"--peer-urls=http://127.0.0.1:{new_port}")
+        self.assertEqual(updated.rc, 0, updated)
+        self.assertIn(f"Member {mover_id:16x} updated in cluster", updated.out)
+        expected = f", {mover.name}, http://127.0.0.1:{new_port}, "
+
+        def wait_listed(member):
+            deadline = time.monotonic() + 10
+            listed = etcdctl(member, "member", "list")
+            while expected not in listed.out and time.monotonic() < deadline:
+                time.sleep(0.1)
+                listed = etcdctl(member, "member", "list")
+            self.assertIn(expected, listed.out, (member.name, listed))
+
+        # The others apply it (the mover itself cannot hear the leader until it listens there).
+        for m in c.members:
+            if m is not mover:
+                wait_listed(m)
+        # The member moves: restarted on the new peer port (its old --initial-cluster is ignored, as
+        # etcd ignores it on a restart), it hears the leader there and catches up.
+        mover.kill()
+        mover.peer_port = new_port
+        mover.launch()
+        mover.wait_ready()
+        leader.client().put("after-move", "1")
+        self.assertEqual(mover.client().get("after-move")[0], b"1")
+        wait_listed(mover)
+        # etcd's refusals: an unknown member, a peer URL another member has.
+        unknown = etcdctl(leader, "member", "update", "1234abcd", "--peer-urls=http://127.0.0.1:1")
+        self.assertNotEqual(unknown.rc, 0)
+        self.assertIn("etcdserver: member not found", unknown.err)
+        other = [m for m in c.members if m is not mover][0]
+        taken = etcdctl(leader, "member", "update", format(mover_id, "x"),
+                        f"--peer-urls=http://127.0.0.1:{other.peer_port}")
+        self.assertNotEqual(taken.rc, 0)
+        self.assertIn("etcdserver: Peer URLs already exists", taken.err)
 
     def test_a_minority_refuses_writes_and_recovers_when_peers_return(self):
         c = Cluster(self)

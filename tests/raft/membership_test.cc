@@ -71,6 +71,21 @@ TEST(MembershipTest, RemovedMemberNoLongerCountsForQuorum) {
   EXPECT_EQ(c.applied(2).back().data(), "x");
 }
 
+TEST(MembershipTest, UpdateNodeIsCommittedButLeavesTheConfigurationAlone) {
+  TestCluster c({1, 2, 3});
+  c.Elect(1);
+  ASSERT_TRUE(c.node(1).ProposeConfChange(Change(cairnpb::CONF_CHANGE_UPDATE_NODE, 3)).ok());
+  c.Stabilize();
+  for (uint64_t id : {1, 2, 3}) {
+    EXPECT_EQ(c.raft(id).tracker().voters(), (std::set<uint64_t>{1, 2, 3})) << id;
+    EXPECT_TRUE(c.raft(id).tracker().learners().empty()) << id;
+  }
+  // It was a change like the others: the next one is accepted once it is applied.
+  ASSERT_TRUE(c.node(1).ProposeConfChange(Change(cairnpb::CONF_CHANGE_REMOVE_NODE, 3)).ok());
+  c.Stabilize();
+  EXPECT_EQ(c.raft(1).tracker().voters(), (std::set<uint64_t>{1, 2}));
+}
+
 TEST(MembershipTest, OnlyOneChangeAtATime) {
   TestCluster c({1, 2, 3});
   c.Elect(1);
