@@ -23,10 +23,13 @@ namespace cairn::wal {
 namespace {
 
 using testing::Entry;
+using testing::IndexesOf;
 using testing::MustOpen;
+using testing::Range;
 using testing::ReadFile;
 using testing::SegmentFiles;
 using testing::TempDir;
+using testing::WaitForPrepared;
 using testing::WriteFile;
 
 WalOptions Direct(const std::string& dir, uint64_t segment_bytes = 64 << 10) {
@@ -47,31 +50,6 @@ std::vector<Record> RecordsOfManySizes() {
     out.push_back(Entry(index++, std::move(payload)));
   }
   return out;
-}
-
-std::vector<uint64_t> EntryIndexes(const std::vector<Record>& records) {
-  std::vector<uint64_t> out;
-  for (const Record& r : records) {
-    if (r.type == RecordType::kEntry) out.push_back(r.index);
-  }
-  return out;
-}
-
-std::vector<uint64_t> Range(uint64_t first, uint64_t last_inclusive) {
-  std::vector<uint64_t> out;
-  for (uint64_t i = first; i <= last_inclusive; ++i) out.push_back(i);
-  return out;
-}
-
-::testing::AssertionResult WaitForPrepared(const Wal& wal, uint64_t count) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (wal.stats().segments_prepared < count) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return ::testing::AssertionFailure() << "preparer finished " << wal.stats().segments_prepared << " of " << count;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return ::testing::AssertionSuccess();
 }
 
 // Alternates Append() and Write()+Sync() (and Write()s without Sync() in between).
@@ -289,7 +267,7 @@ TEST(WalDirectSync, RefusedAtOpenFallsBackToFdatasync) {
   }
   std::vector<Record> replay;
   MustOpen(options, &replay);
-  EXPECT_EQ(EntryIndexes(replay), Range(1, next - 1));
+  EXPECT_EQ(IndexesOf(replay), Range(1, next - 1));
 }
 
 TEST(WalDirectSync, RefusedWriteLosesNothingAndFallsBackToFdatasync) {
@@ -358,7 +336,7 @@ TEST(WalDirectSync, IgnoredWithoutZeroFillOrWithoutSync) {
     }
     std::vector<Record> replay;
     MustOpen(options, &replay);
-    EXPECT_EQ(EntryIndexes(replay), Range(1, 1));
+    EXPECT_EQ(IndexesOf(replay), Range(1, 1));
   }
 }
 

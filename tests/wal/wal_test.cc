@@ -16,7 +16,9 @@ namespace cairn::wal {
 namespace {
 
 using testing::Entry;
+using testing::IndexesOf;
 using testing::MustOpen;
+using testing::Range;
 using testing::ReadFile;
 using testing::SegmentFiles;
 using testing::TempDir;
@@ -29,20 +31,6 @@ std::vector<Record> Entries(uint64_t first, uint64_t count, size_t payload_bytes
     payload.resize(std::max(payload.size(), payload_bytes), 'x');
     out.push_back(Entry(i, payload));
   }
-  return out;
-}
-
-std::vector<uint64_t> IndexesOf(const std::vector<Record>& records, RecordType type = RecordType::kEntry) {
-  std::vector<uint64_t> out;
-  for (const Record& r : records) {
-    if (r.type == type) out.push_back(r.index);
-  }
-  return out;
-}
-
-std::vector<uint64_t> Range(uint64_t first, uint64_t last_inclusive) {
-  std::vector<uint64_t> out;
-  for (uint64_t i = first; i <= last_inclusive; ++i) out.push_back(i);
   return out;
 }
 

@@ -3,10 +3,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -62,6 +65,36 @@ inline std::unique_ptr<Wal> MustOpen(const WalOptions& options, std::vector<Reco
   auto wal = Wal::Open(options, replay);
   EXPECT_TRUE(wal.ok()) << wal.status();
   return wal.ok() ? std::move(*wal) : nullptr;
+}
+
+// The indexes of the records of `type`, in order.
+inline std::vector<uint64_t> IndexesOf(const std::vector<Record>& records, RecordType type = RecordType::kEntry) {
+  std::vector<uint64_t> out;
+  for (const Record& r : records) {
+    if (r.type == type) out.push_back(r.index);
+  }
+  return out;
+}
+
+// first, first + 1, ..., last_inclusive.
+inline std::vector<uint64_t> Range(uint64_t first, uint64_t last_inclusive) {
+  std::vector<uint64_t> out;
+  for (uint64_t i = first; i <= last_inclusive; ++i) out.push_back(i);
+  return out;
+}
+
+// Waits (generously; not a timing check) until the preparer has finished `count` files in total.
+inline ::testing::AssertionResult WaitForPrepared(const Wal& wal, uint64_t count) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (wal.stats().segments_prepared < count) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return ::testing::AssertionFailure() << "preparer finished " << wal.stats().segments_prepared << " of "
+                                           << count << " files (errors: " << wal.stats().segment_prepare_errors
+                                           << ")";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return ::testing::AssertionSuccess();
 }
 
 }  // namespace cairn::wal::testing

@@ -22,10 +22,13 @@ namespace cairn::wal {
 namespace {
 
 using testing::Entry;
+using testing::IndexesOf;
 using testing::MustOpen;
+using testing::Range;
 using testing::ReadFile;
 using testing::SegmentFiles;
 using testing::TempDir;
+using testing::WaitForPrepared;
 using testing::WriteFile;
 
 constexpr uint64_t kSegmentBytes = 64 << 10;
@@ -50,34 +53,6 @@ class WalZeroFill : public ::testing::TestWithParam<bool> {
 
 std::string DirectSyncName(const ::testing::TestParamInfo<bool>& info) {
   return info.param ? "DirectSync" : "Buffered";
-}
-
-std::vector<uint64_t> EntryIndexes(const std::vector<Record>& records) {
-  std::vector<uint64_t> out;
-  for (const Record& r : records) {
-    if (r.type == RecordType::kEntry) out.push_back(r.index);
-  }
-  return out;
-}
-
-std::vector<uint64_t> Range(uint64_t first, uint64_t last_inclusive) {
-  std::vector<uint64_t> out;
-  for (uint64_t i = first; i <= last_inclusive; ++i) out.push_back(i);
-  return out;
-}
-
-// Waits (generously; not a timing check) until the preparer has finished `count` files in total.
-::testing::AssertionResult WaitForPrepared(const Wal& wal, uint64_t count) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (wal.stats().segments_prepared < count) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return ::testing::AssertionFailure() << "preparer finished " << wal.stats().segments_prepared << " of "
-                                           << count << " files (errors: " << wal.stats().segment_prepare_errors
-                                           << ")";
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return ::testing::AssertionSuccess();
 }
 
 // Appends ~1 KiB entries from *next_index on until the log rolls once.
@@ -118,7 +93,7 @@ TEST_P(WalZeroFill, SegmentsAreFullLengthAndRoundTripAcrossRollsAndReopen) {
   for (int round = 0; round < 2; ++round) {
     std::vector<Record> replay;
     auto wal = MustOpen(options, &replay);
-    EXPECT_EQ(EntryIndexes(replay), Range(1, next - 1));
+    EXPECT_EQ(IndexesOf(replay), Range(1, next - 1));
     EXPECT_EQ(wal->stats().torn_bytes_dropped, 0u);
     ASSERT_TRUE(wal->Append({Entry(next++, "after reopen")}).ok());
     // The zero tail was kept: appends still overwrite zeros instead of growing the file.
@@ -163,7 +138,7 @@ TEST_P(ZeroFilledTornTail, IsDroppedWithoutShorteningTheSegmentAndAppendsResume)
   {
     std::vector<Record> replay;
     auto wal = MustOpen(options, &replay);
-    EXPECT_EQ(EntryIndexes(replay), Range(1, 4));
+    EXPECT_EQ(IndexesOf(replay), Range(1, 4));
     EXPECT_GT(wal->stats().torn_bytes_dropped, 0u);
     // Not truncated: the torn bytes were overwritten with zeros in place.
     const std::string after = ReadFile(segment);
@@ -173,7 +148,7 @@ TEST_P(ZeroFilledTornTail, IsDroppedWithoutShorteningTheSegmentAndAppendsResume)
   }
   std::vector<Record> replay;
   auto wal = MustOpen(options, &replay);
-  EXPECT_EQ(EntryIndexes(replay), Range(1, 5));
+  EXPECT_EQ(IndexesOf(replay), Range(1, 5));
   EXPECT_EQ(replay.back().payload, "again");
   EXPECT_EQ(wal->stats().torn_bytes_dropped, 0u);
   EXPECT_EQ(std::filesystem::file_size(segment), kSegmentBytes);
@@ -215,7 +190,7 @@ TEST_P(WalZeroFill, LeftoverTempFilesAreRemovedAndTheNextFileIsPreparedFresh) {
   {
     std::vector<Record> replay;
     auto wal = MustOpen(options, &replay);
-    EXPECT_EQ(EntryIndexes(replay), Range(1, 2));
+    EXPECT_EQ(IndexesOf(replay), Range(1, 2));
     EXPECT_FALSE(std::filesystem::exists(stray_segment));
     ASSERT_TRUE(WaitForPrepared(*wal, 1));
     const std::string prepared = ReadFile(stray_prepared);
@@ -228,7 +203,7 @@ TEST_P(WalZeroFill, LeftoverTempFilesAreRemovedAndTheNextFileIsPreparedFresh) {
   std::vector<Record> replay;
   MustOpen(options, &replay);
   ASSERT_FALSE(replay.empty());
-  EXPECT_EQ(EntryIndexes(replay), Range(1, replay.back().index));
+  EXPECT_EQ(IndexesOf(replay), Range(1, replay.back().index));
 }
 
 TEST_P(WalZeroFill, RollWithoutAPreparedFileFallsBackThenMovesToAZeroFilledSegment) {
@@ -260,7 +235,7 @@ TEST_P(WalZeroFill, RollWithoutAPreparedFileFallsBackThenMovesToAZeroFilledSegme
   }
   std::vector<Record> replay;
   auto wal = MustOpen(options, &replay);
-  EXPECT_EQ(EntryIndexes(replay), Range(1, next - 1));
+  EXPECT_EQ(IndexesOf(replay), Range(1, next - 1));
   EXPECT_EQ(wal->stats().torn_bytes_dropped, 0u);
 }
 
@@ -277,7 +252,7 @@ TEST_P(WalZeroFill, LogWrittenWithoutZeroFillMovesToZeroFilledSegmentsAfterReope
   {
     std::vector<Record> replay;
     auto wal = MustOpen(ZeroFilled(tmp.path()), &replay);
-    EXPECT_EQ(EntryIndexes(replay), Range(1, 2));
+    EXPECT_EQ(IndexesOf(replay), Range(1, 2));
     ASSERT_TRUE(WaitForPrepared(*wal, 1));
     ASSERT_TRUE(wal->Append({Entry(3, "new")}).ok());
     EXPECT_EQ(wal->stats().early_rolls, 1u);
@@ -289,7 +264,7 @@ TEST_P(WalZeroFill, LogWrittenWithoutZeroFillMovesToZeroFilledSegmentsAfterReope
   // And back: without the option, a zero-filled tail is read (and trimmed) like any other.
   std::vector<Record> replay;
   auto wal = MustOpen(plain, &replay);
-  EXPECT_EQ(EntryIndexes(replay), Range(1, 3));
+  EXPECT_EQ(IndexesOf(replay), Range(1, 3));
   ASSERT_TRUE(wal->Append({Entry(4, "plain again")}).ok());
 }
 
@@ -322,7 +297,7 @@ TEST_P(WalZeroFill, DestroyingTheWalWhilePreparingStopsAndCleansUp) {
   EXPECT_FALSE(std::filesystem::exists(tmp.sub(kPreparedName)));
   std::vector<Record> replay;
   MustOpen({.dir = tmp.path(), .segment_bytes = kSegmentBytes}, &replay);
-  EXPECT_EQ(EntryIndexes(replay), Range(1, 4));
+  EXPECT_EQ(IndexesOf(replay), Range(1, 4));
 }
 
 // A disk that cannot hold another segment's zeros (here: a file-size limit below segment_bytes,
@@ -353,7 +328,7 @@ TEST_P(WalZeroFill, FailingToZeroFillFallsBackToGrowingSegments) {
   EXPECT_FALSE(std::filesystem::exists(tmp.sub(kPreparedName))) << "a failed preparation leaves no file";
   std::vector<Record> replay;
   MustOpen(options, &replay);
-  EXPECT_EQ(EntryIndexes(replay), Range(1, 20));
+  EXPECT_EQ(IndexesOf(replay), Range(1, 20));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, WalZeroFill, ::testing::Bool(), DirectSyncName);
@@ -368,7 +343,7 @@ TEST(WalZeroFillScan, ScanOfALongZeroTailEndsAtTheLastRecord) {
   for (bool is_last : {false, true}) {
     ScannedSegment scanned;
     ASSERT_TRUE(ScanSegment(contents, "seg", is_last, &scanned).ok());
-    EXPECT_EQ(EntryIndexes(scanned.records), Range(1, 2));
+    EXPECT_EQ(IndexesOf(scanned.records), Range(1, 2));
     EXPECT_EQ(scanned.valid_end, valid_end);
     EXPECT_EQ(scanned.dropped_bytes, 0u);
   }
