@@ -212,6 +212,13 @@ TEST(PeerTransportTest, MessagesArriveInOrderAndComplete) {
     if (!Eventually([&] { return c.StatsFor(2).connected; })) return;
     for (uint64_t i = 2; i <= kCount; ++i) c.transport().Send({Append(3, 2, i)});
   });
+  // Joined however this test ends, so a failed assertion is reported instead of std::terminate.
+  struct JoinAtExit {
+    std::thread& thread;
+    ~JoinAtExit() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_from_c{from_c};
   for (uint64_t i = 1; i <= kCount; i += 4) {
     std::vector<cairnpb::Message> batch;
     for (uint64_t j = i; j < i + 4; ++j) {
@@ -220,7 +227,10 @@ TEST(PeerTransportTest, MessagesArriveInOrderAndComplete) {
     }
     a.transport().Send(std::move(batch));
     // Stay under the queue bound of a stream that has not connected yet.
-    if (i == 1) ASSERT_TRUE(Eventually([&] { return a.StatsFor(2).connected && a.StatsFor(3).connected; }));
+    if (i == 1) {
+      ASSERT_TRUE(Eventually([&] { return a.StatsFor(2).connected && a.StatsFor(3).connected; }))
+          << "to 2: " << a.StatsFor(2).last_error << "; to 3: " << a.StatsFor(3).last_error;
+    }
   }
   from_c.join();
   ASSERT_TRUE(Eventually([&] { return b.ReceivedIndexes(1).size() == kCount && c.ReceivedIndexes(1).size() == kCount; }));
