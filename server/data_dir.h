@@ -23,6 +23,9 @@
 namespace cairn::server {
 
 inline constexpr int kDataFormatVersion = 1;
+// Size of the WAL's segments under wal/. Small segments keep start-up replay short: the log is
+// trimmed each time a segment fills.
+inline constexpr uint64_t kWalSegmentBytes = 16 << 20;
 
 class DataDir {
  public:

@@ -228,8 +228,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
 
   wal::WalOptions wal_options;
   wal_options.dir = p->data_dir->WalDir();
-  // Small segments keep start-up replay short: the log is trimmed each time a segment fills.
-  wal_options.segment_bytes = 16 << 20;
+  wal_options.segment_bytes = kWalSegmentBytes;
   // Appends overwrite zeros written ahead of time, so each fdatasync flushes only data, not the
   // file's growing size: about half the latency of a single client's put on ext4.
   wal_options.zero_fill_segments = true;

@@ -52,6 +52,14 @@ wal::Record HardStateToRecord(const cairnpb::HardState& hard_state) {
   return record;
 }
 
+std::vector<wal::Record> FoundingRecords(const RecoveredLog& log) {
+  std::vector<wal::Record> records;
+  records.reserve(log.entries.size() + 1);
+  for (const cairnpb::Entry& e : log.entries) records.push_back(EntryToRecord(e));
+  records.push_back(HardStateToRecord(log.hard_state));
+  return records;
+}
+
 absl::StatusOr<RecoveredLog> RecoverLog(const std::vector<wal::Record>& records, const StorePoint& store,
                                         const std::vector<cairnpb::MemberRecord>& founders) {
   RecoveredLog out;

@@ -53,4 +53,8 @@ struct RecoveredLog {
 absl::StatusOr<RecoveredLog> RecoverLog(const std::vector<wal::Record>& records, const StorePoint& store,
                                         const std::vector<cairnpb::MemberRecord>& founders);
 
+// What makes a founded log (RecoveredLog::founded) durable: its entries, then its hard state, to
+// be written to the WAL and synced before anything else.
+std::vector<wal::Record> FoundingRecords(const RecoveredLog& log);
+
 }  // namespace cairn::server

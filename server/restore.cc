@@ -155,15 +155,12 @@ absl::Status RestoreInto(const RestoreOptions& options, const std::string& root,
   if (!founding->founded) return absl::InternalError("restore: no founding log was produced");
   wal::WalOptions wal_options;
   wal_options.dir = (*dir)->WalDir();
-  wal_options.segment_bytes = 16 << 20;  // cairnd's segment size
+  wal_options.segment_bytes = kWalSegmentBytes;
   std::vector<wal::Record> replay;
   auto wal = wal::Wal::Open(wal_options, &replay);
   if (!wal.ok()) return wal.status();
   if (!replay.empty()) return absl::FailedPreconditionError(absl::StrCat(wal_options.dir, " is not empty"));
-  std::vector<wal::Record> records;
-  for (const cairnpb::Entry& e : founding->entries) records.push_back(EntryToRecord(e));
-  records.push_back(HardStateToRecord(founding->hard_state));
-  if (auto s = (*wal)->Write(records); !s.ok()) return s;
+  if (auto s = (*wal)->Write(FoundingRecords(*founding)); !s.ok()) return s;
   return (*wal)->Sync();
 }
 

@@ -101,10 +101,7 @@ absl::Status WritePipeline::Recover(const std::vector<wal::Record>& records) {
     membership_ = alone;
   }
   if (log->founded) {
-    std::vector<wal::Record> founding;
-    for (const auto& e : log->entries) founding.push_back(EntryToRecord(e));
-    founding.push_back(HardStateToRecord(log->hard_state));
-    if (auto s = wal_->Write(founding); !s.ok()) return s;
+    if (auto s = wal_->Write(FoundingRecords(*log)); !s.ok()) return s;
     if (auto s = wal_->Sync(); !s.ok()) return s;
   }
 
