@@ -141,15 +141,18 @@ bool ClusterService::IsMember(uint64_t id) const {
   return FindMember(pipeline_->Membership(), id) != nullptr;
 }
 
-bool ClusterService::PeerUrlsTakenByAnother(uint64_t id, const google::protobuf::RepeatedPtrField<std::string>& urls) const {
+absl::Status ClusterService::CheckPeerUrls(uint64_t id, const google::protobuf::RepeatedPtrField<std::string>& urls) const {
+  if (urls.empty()) return absl::InvalidArgumentError("etcdserver: member peer URLs not given");
   const cairnpb::Membership membership = pipeline_->Membership();
   for (const cairnpb::MemberRecord& m : membership.members()) {
     if (m.id() == id) continue;
     for (const std::string& taken : m.peer_urls()) {
-      if (std::find(urls.begin(), urls.end(), taken) != urls.end()) return true;
+      if (std::find(urls.begin(), urls.end(), taken) != urls.end()) {
+        return absl::FailedPreconditionError("etcdserver: Peer URLs already exists");
+      }
     }
   }
-  return false;
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* context,
@@ -164,12 +167,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::MemberAddRequest* request,
                                                     etcdserverpb::MemberAddResponse* response) {
-  if (request->peerurls().empty()) {
-    return FinishUnary(context, absl::InvalidArgumentError("etcdserver: member peer URLs not given"));
-  }
-  if (PeerUrlsTakenByAnother(0, request->peerurls())) {
-    return FinishUnary(context, absl::FailedPreconditionError("etcdserver: Peer URLs already exists"));
-  }
+  if (auto s = CheckPeerUrls(0, request->peerurls()); !s.ok()) return FinishUnary(context, s);
   // A new ID from the peer URLs and the time, as etcd makes it; the new member learns it from the
   // cluster when it starts (--initial-cluster-state existing), by its peer URLs.
   cairnpb::MemberRecord record;
@@ -221,12 +219,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
                                                        const etcdserverpb::MemberUpdateRequest* request,
                                                        etcdserverpb::MemberUpdateResponse* response) {
   if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
-  if (request->peerurls().empty()) {
-    return FinishUnary(context, absl::InvalidArgumentError("etcdserver: member peer URLs not given"));
-  }
-  if (PeerUrlsTakenByAnother(request->id(), request->peerurls())) {
-    return FinishUnary(context, absl::FailedPreconditionError("etcdserver: Peer URLs already exists"));
-  }
+  if (auto s = CheckPeerUrls(request->id(), request->peerurls()); !s.ok()) return FinishUnary(context, s);
   cairnpb::MemberRecord record;
   record.set_id(request->id());
   for (const std::string& url : request->peerurls()) record.add_peer_urls(url);

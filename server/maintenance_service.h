@@ -87,8 +87,9 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
 
  private:
   bool IsMember(uint64_t id) const;
-  // True if a member other than `id` (0: any member) already has one of `urls` as a peer URL.
-  bool PeerUrlsTakenByAnother(uint64_t id, const google::protobuf::RepeatedPtrField<std::string>& urls) const;
+  // The peer URLs a MemberAdd (`id` 0) or MemberUpdate of `id` asks for, checked as etcd does: some
+  // given (InvalidArgument), none already a peer URL of another member (FailedPrecondition).
+  absl::Status CheckPeerUrls(uint64_t id, const google::protobuf::RepeatedPtrField<std::string>& urls) const;
   // Proposes a membership change of `type` for member `id` and answers once it is applied, with the
   // membership after it and the header (etcd's MemberAdd/Remove/Promote/Update responses all carry both).
   template <typename Response>
