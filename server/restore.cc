@@ -262,6 +262,13 @@ absl::StatusOr<SnapshotStatus> ReadSnapshotStatus(const std::string& snapshot_pa
   return status;
 }
 
+std::string RestoreDataDir(const RestoreOptions& options) {
+  Config config;
+  config.name = options.name;
+  config.data_dir = options.data_dir;
+  return config.EffectiveDataDir();
+}
+
 absl::Status RestoreSnapshot(const RestoreOptions& options) {
   Config config;
   config.name = options.name;
@@ -283,7 +290,7 @@ absl::Status RestoreSnapshot(const RestoreOptions& options) {
     if (m.name() == config.name) identity.member_id = m.id();
   }
 
-  const std::string root = options.data_dir.empty() ? options.name + ".cairn" : options.data_dir;
+  const std::string root = RestoreDataDir(options);
   std::error_code ec;
   const bool root_existed = fs::exists(root, ec);
   if (root_existed) {

@@ -77,5 +77,7 @@ struct RestoreOptions {
 // Errors also: the flag errors of --initial-cluster (InvalidArgument, naming the flag), and those
 // of ExtractSnapshotImage.
 absl::Status RestoreSnapshot(const RestoreOptions& options);
+// The data dir RestoreSnapshot creates for `options` (cairnd's default when data_dir is empty).
+std::string RestoreDataDir(const RestoreOptions& options);
 
 }  // namespace cairn::server

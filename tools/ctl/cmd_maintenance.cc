@@ -366,10 +366,10 @@ int RunSnapshotRestore(Invocation& inv) {
   if (!inv.flags->GetString("wal-dir").empty()) {
     Fail(kExitBadArgs, "--wal-dir is not supported: cairnd keeps its log in <data-dir>/member/wal");
   }
-  if (options.data_dir.empty()) options.data_dir = options.name + ".cairn";
+  const std::string data_dir = server::RestoreDataDir(options);
   if (auto s = server::RestoreSnapshot(options); !s.ok()) Fail(kExitError, ErrText(s));
-  Out("Restored snapshot " + options.snapshot_path + " into " + options.data_dir + " (member " + options.name +
-      "); start cairnd with --data-dir " + options.data_dir + " and the same --name and --initial-* flags\n");
+  Out("Restored snapshot " + options.snapshot_path + " into " + data_dir + " (member " + options.name +
+      "); start cairnd with --data-dir " + data_dir + " and the same --name and --initial-* flags\n");
   return kExitSuccess;
 }
 
