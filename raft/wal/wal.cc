@@ -306,14 +306,18 @@ absl::Status Wal::FlushDirectTailLocked() {
     s = file::PwriteAll(fd_, pending.data(), pending.size(), direct_->pending_offset(), path);
     direct_.reset();
     if (!s.ok()) return s;
-    if (s = file::DataSync(fd_, path); !s.ok()) return s;
-    ++stats_.syncs;
-    dirty_ = false;
-    return absl::OkStatus();
+    return DataSyncTailLocked();
   }
   if (!s.ok()) return s;
   ++stats_.syncs;
   ++stats_.direct_syncs;
+  dirty_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Wal::DataSyncTailLocked() {
+  if (absl::Status s = file::DataSync(fd_, segments_.back().path); !s.ok()) return s;
+  ++stats_.syncs;
   dirty_ = false;
   return absl::OkStatus();
 }
@@ -330,9 +334,7 @@ absl::Status Wal::RollLocked() {
     if (absl::Status s = FinishDirectTailLocked(); !s.ok()) return s;
   } else if (dirty_ && options_.sync) {
     // Finish the old segment first: Sync() only sees the current file.
-    if (absl::Status s = file::DataSync(fd_, segments_.back().path); !s.ok()) return s;
-    ++stats_.syncs;
-    dirty_ = false;
+    if (absl::Status s = DataSyncTailLocked(); !s.ok()) return s;
   }
   const SegmentId next{segments_.back().id.seq + 1, last_index_ + 1};
   if (preparer_ == nullptr) return CreateSegmentLocked(next, -1);
@@ -413,9 +415,7 @@ absl::Status Wal::SyncLocked() {
     if (absl::Status s = FlushDirectTailLocked(); !s.ok()) return Poison(s);
     return absl::OkStatus();
   }
-  if (absl::Status s = file::DataSync(fd_, segments_.back().path); !s.ok()) return Poison(s);
-  ++stats_.syncs;
-  dirty_ = false;
+  if (absl::Status s = DataSyncTailLocked(); !s.ok()) return Poison(s);
   return absl::OkStatus();
 }
 

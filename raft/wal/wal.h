@@ -177,6 +177,8 @@ class Wal {
   // Makes the DirectTail's staged bytes durable (one sync), falling back to write() + fdatasync()
   // if O_DIRECT is refused. An error is an I/O error: the caller poisons.
   absl::Status FlushDirectTailLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  // fdatasyncs the segment being written (buffered writes), counting the sync and clearing dirty_.
+  absl::Status DataSyncTailLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
   // Flushes and drops the DirectTail (at a roll, or before the segment goes on buffered).
   absl::Status FinishDirectTailLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
 
