@@ -256,7 +256,7 @@ bool WatchHub::RecordIfNothingToFanOut(int64_t revision_after_batch) {
   absl::MutexLock queue_lock(&queue_mu_);
   if (queue_stopped_ || !queue_.empty() || fanning_out_) return false;
   absl::MutexLock lock(&mu_);
-  if (shutdown_ || !synced_keys_.empty() || !synced_ranges_.empty()) return false;
+  if (shutdown_ || HasSyncedWatchers()) return false;
   last_published_ = std::max(last_published_, revision_after_batch);
   return true;
 }
@@ -334,7 +334,7 @@ void WatchHub::PublishNow(const std::vector<mvccpb::Event>& events, int64_t revi
     if (shutdown_) return;
     const int64_t first_new = last_published_ + 1;
     last_published_ = std::max(last_published_, revision_after_batch);
-    if (events.empty() || (synced_keys_.empty() && synced_ranges_.empty())) return;
+    if (events.empty() || !HasSyncedWatchers()) return;
 
     // Which synced watcher gets which events of the batch (indices, in revision order).
     std::vector<Watcher*>& touched = publish_scratch_;

@@ -198,6 +198,9 @@ class WatchHub {
 
   void CreateWatcher(WatchStream* stream, const etcdserverpb::WatchCreateRequest& request, Kicks* kicks)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasSyncedWatchers() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !synced_keys_.empty() || !synced_ranges_.empty();
+  }
   void AddSynced(Watcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveSynced(Watcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkUnsynced(Watcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
