@@ -10,6 +10,7 @@ namespace {
 constexpr uint8_t kFlagTombstone = 1;
 constexpr uint8_t kFlagFullKey = 2;
 constexpr uint8_t kFlagModSub = 4;
+constexpr uint8_t kFlagPrev = 8;
 
 void AppendVarint(uint64_t v, std::string* out) {
   char buf[10];
@@ -88,12 +89,17 @@ void EncodeRecord(const Record& record, std::string* out) {
   if (record.tombstone) flags |= kFlagTombstone;
   if (!record.full_key.empty()) flags |= kFlagFullKey;
   if (record.mod_sub != 0) flags |= kFlagModSub;
+  if (record.has_prev) flags |= kFlagPrev;
   out->push_back(static_cast<char>(flags));
   AppendVarint(static_cast<uint64_t>(record.create_revision), out);
   AppendVarint(static_cast<uint64_t>(record.mod_revision), out);
   if (record.mod_sub != 0) AppendVarint(static_cast<uint64_t>(record.mod_sub), out);
   AppendVarint(static_cast<uint64_t>(record.version), out);
   AppendVarint(static_cast<uint64_t>(record.lease), out);
+  if (record.has_prev) {
+    AppendVarint(static_cast<uint64_t>(record.prev.main), out);
+    AppendVarint(static_cast<uint64_t>(record.prev.sub), out);
+  }
   if (!record.full_key.empty()) {
     AppendVarint(record.full_key.size(), out);
     out->append(record.full_key.data(), record.full_key.size());
@@ -117,6 +123,13 @@ bool DecodeRecord(absl::string_view data, Record* record) {
   record->mod_revision = static_cast<int64_t>(mod);
   record->version = static_cast<int64_t>(version);
   record->lease = static_cast<int64_t>(lease);
+  record->has_prev = flags & kFlagPrev;
+  record->prev = Revision();
+  if (record->has_prev) {
+    uint64_t prev_main, prev_sub;
+    if (!ReadVarint(&data, &prev_main) || !ReadVarint(&data, &prev_sub)) return false;
+    record->prev = Revision{static_cast<int64_t>(prev_main), static_cast<int64_t>(prev_sub)};
+  }
   record->full_key = absl::string_view();
   if (flags & kFlagFullKey) {
     uint64_t key_size;
@@ -129,13 +142,29 @@ bool DecodeRecord(absl::string_view data, Record* record) {
 }
 
 absl::string_view RecordForHash(absl::string_view data, std::string* scratch) {
-  if (data.empty() || !(static_cast<uint8_t>(data[0]) & kFlagModSub)) return data;
+  if (data.empty() || !(static_cast<uint8_t>(data[0]) & (kFlagModSub | kFlagPrev))) return data;
   Record record;
   if (!DecodeRecord(data, &record)) return data;
   record.mod_sub = 0;
+  record.has_prev = false;
   scratch->clear();
   EncodeRecord(record, scratch);
   return *scratch;
+}
+
+void EncodeVersionEntry(absl::string_view stored, absl::string_view record, std::string* out) {
+  out->clear();
+  AppendVarint(stored.size(), out);
+  out->append(stored.data(), stored.size());
+  out->append(record.data(), record.size());
+}
+
+bool DecodeVersionEntry(absl::string_view data, absl::string_view* stored, absl::string_view* record) {
+  uint64_t size;
+  if (!ReadVarint(&data, &size) || size > data.size()) return false;
+  *stored = data.substr(0, size);
+  *record = data.substr(size);
+  return true;
 }
 
 uint32_t Crc32c(uint32_t crc, absl::string_view data) {

@@ -40,8 +40,8 @@ uint64_t GetBigEndian64(const char* in);
 void AppendRevision(Revision rev, std::string* out);
 Revision DecodeRevision(const char* in);  // reads kRevisionBytes
 
-// A version record, the value in the `latest` and `history` tables. `full_key` is present only for
-// hashed stored keys; `value` is the rest of the record.
+// A version record: the value in `latest` and `deleted`, and after the stored key in `versions`.
+// `full_key` is present only for hashed stored keys; `value` is the rest of the record.
 struct Record {
   bool tombstone = false;
   int64_t create_revision = 0;
@@ -49,6 +49,10 @@ struct Record {
   int64_t mod_sub = 0;  // sub revision of mod_revision; stored only when non-zero
   int64_t version = 0;
   int64_t lease = 0;
+  // The revision of the key's previous version or deletion marker, the next link of its chain;
+  // absent for a key's first version and for a re-creation whose deletion marker was compacted.
+  bool has_prev = false;
+  Revision prev;
   absl::string_view full_key;  // empty unless the stored key is hashed
   absl::string_view value;
 };
@@ -57,9 +61,15 @@ struct Record {
 void EncodeRecord(const Record& record, std::string* out);
 // Views into `data` (which must outlive the Record). False if `data` is malformed.
 bool DecodeRecord(absl::string_view data, Record* record);
-// The record without its sub revision, i.e. in format 1's encoding, which HashKV hashes so the hash
-// stays the same across formats: `data` itself when it has no sub revision, else re-encoded in *scratch.
+// The record without its sub revision and previous-version link, i.e. in format 1's encoding, which
+// HashKV hashes so the hash stays the same across formats: `data` itself when it has neither, else
+// re-encoded in *scratch.
 absl::string_view RecordForHash(absl::string_view data, std::string* scratch);
+
+// A `versions` value: varint length of the stored key, the stored key, the record.
+void EncodeVersionEntry(absl::string_view stored, absl::string_view record, std::string* out);
+// Views into `data`. False if malformed.
+bool DecodeVersionEntry(absl::string_view data, absl::string_view* stored, absl::string_view* record);
 
 // CRC-32C (Castagnoli), extended from `crc`.
 uint32_t Crc32c(uint32_t crc, absl::string_view data);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "mvcc/chain.h"
 #include "mvcc/errors.h"
 
 namespace cairn::mvcc::internal {
@@ -147,96 +148,51 @@ absl::Status KvView::ScanLatest(const KeyRange& range, Visit&& visit) const {
   return cursor.error();
 }
 
-// A past revision: `latest` holds each key's live version, `history` the superseded versions and
-// deletion markers. A key's state at `rev` is its latest record when that is not newer than `rev`,
-// else the newest history entry at or before `rev`. Range scans walk both tables in stored-key order
-// (a key may be in either or both) with one cursor each.
+// A past revision: each key's chain starts at its head record, in `latest` (live keys) or `deleted`
+// (keys whose newest change is a delete), never both, and leads back through `versions`. A range
+// walks the two head tables together in stored-key order, one cursor each.
 template <typename Visit>
-absl::Status KvView::ScanHistory(const KeyRange& range, int64_t rev, Visit&& visit) const {
-  Cursor history;
-  if (auto s = history.Open(txn_, tables_->history); !s.ok()) return s;
-  std::string seek;
-  Record record;
-  MDB_val k, v;
-  // Sets `record` to the newest history version of `stored` at or before `rev`; true if it exists and is live.
-  auto find_version = [&](absl::string_view stored) -> bool {
-    seek.assign(stored.data(), stored.size());
-    AppendRevision(Revision{rev + 1, 0}, &seek);
-    k = Val(seek);
-    bool ok = history.Get(&k, &v, MDB_SET_RANGE) ? history.Get(&k, &v, MDB_PREV) : history.Get(&k, &v, MDB_LAST);
-    if (!ok || k.mv_size < kRevisionBytes) return false;
-    if (View(k).substr(0, k.mv_size - kRevisionBytes) != stored) return false;
-    return DecodeRecord(View(v), &record) && !record.tombstone;
-  };
-
+absl::Status KvView::ScanPast(const KeyRange& range, int64_t rev, Visit&& visit) const {
+  Record head, found;
   if (range.kind == KeyRange::Kind::kSingle) {
     std::string stored;
     EncodeStoredKey(range.key, &stored);
-    MDB_val lk = Val(stored), lv;
-    const int rc = mdb_get(txn_, tables_->latest, &lk, &lv);
-    if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "get latest");
-    bool live = false;
-    if (rc == 0) {
-      if (!DecodeRecord(View(lv), &record)) return absl::DataLossError("mvcc: malformed record in latest");
-      live = record.mod_revision <= rev || find_version(stored);
-    } else {
-      live = find_version(stored);
-    }
-    if (live && UserKey(stored, record) == range.key) visit(absl::string_view(stored), record);
-    return history.error();
+    bool exists, live;
+    if (auto s = GetHead(txn_, *tables_, stored, &head, &exists); !s.ok() || !exists) return s;
+    if (auto s = VersionAt(txn_, *tables_, head, rev, &found, &live); !s.ok()) return s;
+    if (live && !found.tombstone && UserKey(stored, found) == range.key) visit(absl::string_view(stored), found);
+    return absl::OkStatus();
   }
 
-  Cursor latest;
+  Cursor latest, deleted;
   if (auto s = latest.Open(txn_, tables_->latest); !s.ok()) return s;
+  if (auto s = deleted.Open(txn_, tables_->deleted); !s.ok()) return s;
   const absl::string_view start = KeyPrefix(range.key);
-  MDB_val lk = Val(start), lv;
+  MDB_val lk = Val(start), lv, dk = Val(start), dv;
   bool have_latest = latest.Get(&lk, &lv, MDB_SET_RANGE);
-  absl::string_view history_group;  // stored key of the history entry under the cursor
-  MDB_val hk, hv;
-  auto seek_history = [&](absl::string_view stored, char fill) -> bool {
-    seek.assign(stored.data(), stored.size());
-    seek.append(kRevisionBytes, fill);
-    hk = Val(seek);
-    if (!history.Get(&hk, &hv, MDB_SET_RANGE)) return false;
-    history_group = View(hk).substr(0, hk.mv_size - kRevisionBytes);
-    return true;
-  };
-  bool have_history = seek_history(start, '\0');
-  std::string group;
-  Record latest_record;
-  while (have_latest || have_history) {
-    const absl::string_view latest_key = have_latest ? View(lk) : absl::string_view();
-    int order = !have_latest ? 1 : (!have_history ? -1 : CompareStored(latest_key, history_group));
-    const bool in_latest = order <= 0, in_history = order >= 0;
-    const absl::string_view key = in_latest ? latest_key : history_group;
-    group.assign(key.data(), key.size());
-    // The user key, for the range test: any record of the key carries it.
-    absl::string_view user_key;
-    if (in_latest) {
-      if (!DecodeRecord(View(lv), &latest_record)) return absl::DataLossError("mvcc: malformed record in latest");
-      user_key = UserKey(group, latest_record);
-    } else {
-      if (!DecodeRecord(View(hv), &record)) return absl::DataLossError("mvcc: malformed record in history");
-      user_key = UserKey(group, record);
+  bool have_deleted = deleted.Get(&dk, &dv, MDB_SET_RANGE);
+  while (have_latest || have_deleted) {
+    const bool from_latest = !have_deleted || (have_latest && CompareStored(View(lk), View(dk)) < 0);
+    const absl::string_view stored = from_latest ? View(lk) : View(dk);
+    if (!DecodeRecord(from_latest ? View(lv) : View(dv), &head)) {
+      return absl::DataLossError("mvcc: malformed head record");
     }
-    const Step step = Classify(range, group, user_key);
+    // The user key, for the range test: every record of the key carries it.
+    const Step step = Classify(range, stored, UserKey(stored, head));
     if (step == Step::kStop) break;
     if (step == Step::kTake) {
       bool live;
-      const Record* found = &record;
-      if (in_latest && latest_record.mod_revision <= rev) {
-        live = true;
-        found = &latest_record;
-      } else {
-        live = in_history && find_version(group);
-      }
-      if (live && !visit(absl::string_view(group), *found)) break;
+      if (auto s = VersionAt(txn_, *tables_, head, rev, &found, &live); !s.ok()) return s;
+      if (live && !found.tombstone && !visit(stored, found)) break;
     }
-    if (in_latest) have_latest = latest.Get(&lk, &lv, MDB_NEXT);
-    if (in_history) have_history = seek_history(group, '\xff');
+    if (from_latest) {
+      have_latest = latest.Get(&lk, &lv, MDB_NEXT);
+    } else {
+      have_deleted = deleted.Get(&dk, &dv, MDB_NEXT);
+    }
   }
   if (!latest.error().ok()) return latest.error();
-  return history.error();
+  return deleted.error();
 }
 
 absl::Status KvView::CheckRevision(int64_t rev) const {
@@ -256,7 +212,7 @@ absl::Status KvView::RangeKeys(const KeyRange& range, int64_t rev, int64_t limit
     ++matched;
     return true;
   };
-  absl::Status s = rev == current_ ? ScanLatest(range, visit) : ScanHistory(range, rev, visit);
+  absl::Status s = rev == current_ ? ScanLatest(range, visit) : ScanPast(range, rev, visit);
   *count = matched;
   return s;
 }

@@ -58,7 +58,7 @@ class KvView {
   template <typename Visit>
   absl::Status ScanLatest(const KeyRange& range, Visit&& visit) const;
   template <typename Visit>
-  absl::Status ScanHistory(const KeyRange& range, int64_t rev, Visit&& visit) const;
+  absl::Status ScanPast(const KeyRange& range, int64_t rev, Visit&& visit) const;
 
   MDB_txn* txn_;
   const Tables* tables_;

@@ -12,7 +12,9 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "mvcc/chain.h"
 #include "mvcc/kv_view.h"
+#include "mvcc/upgrade.h"
 
 namespace cairn::mvcc {
 
@@ -121,7 +123,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   } else {
     MDB_val k = Val(internal::kFormatKey), v;
     rc = mdb_get(txn, meta, &k, &v);
-    const std::string format = rc == 0 ? std::string(View(v)) : std::string("(none)");
+    std::string format = rc == 0 ? std::string(View(v)) : std::string("(none)");
+    if (format == internal::kFormat2Version) {
+      // Converted in this same transaction: a crash before the commit leaves format 2 behind.
+      if (auto s = internal::UpgradeFromFormat2(txn); !s.ok()) return fail(s);
+      format = internal::kFormatVersion;
+    }
     if (format != internal::kFormatVersion) {
       return fail(absl::FailedPreconditionError(absl::StrCat("mvcc: ", options.dir, " has store format ", format,
                                                              ", this build reads ", internal::kFormatVersion)));
@@ -188,8 +195,8 @@ void Store::ReleaseReader(MDB_txn* txn) const {
 
 int64_t Store::PagesInUse(MDB_txn* txn) const {
   int64_t pages = 2;  // LMDB's two meta pages
-  const MDB_dbi dbis[] = {kFreeDbi,        kMainDbi,          tables_.meta,   tables_.latest,
-                          tables_.history, tables_.revisions, tables_.leases, tables_.lease_keys};
+  const MDB_dbi dbis[] = {kFreeDbi,        kMainDbi,         tables_.meta,   tables_.latest,
+                          tables_.deleted, tables_.versions, tables_.leases, tables_.lease_keys};
   for (MDB_dbi dbi : dbis) {
     MDB_stat st;
     if (mdb_stat(txn, dbi, &st) == 0) pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
@@ -296,7 +303,7 @@ absl::Status Store::ReplaceContentsFrom(const std::string& path) {
   if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc != 0) return MdbStatus(rc, "begin replace");
   const std::pair<MDB_dbi, MDB_dbi> tables[] = {
       {image.tables().meta, tables_.meta},         {image.tables().latest, tables_.latest},
-      {image.tables().history, tables_.history},   {image.tables().revisions, tables_.revisions},
+      {image.tables().deleted, tables_.deleted},   {image.tables().versions, tables_.versions},
       {image.tables().leases, tables_.leases},     {image.tables().lease_keys, tables_.lease_keys}};
   for (const auto& [from, to] : tables) {
     if (auto s = CopyTable(image.txn(), from, txn, to); !s.ok()) {
@@ -350,16 +357,19 @@ absl::StatusOr<bool> Store::CompactStep(size_t max_revisions) {
   }
   const int64_t target = state.compact_revision;
 
-  // The slice: up to max_revisions entries of `revisions` from the cursor, all at or below target.
+  // The slice: up to max_revisions entries of `versions` from the cursor, all at or below target.
   struct Change {
     Revision rev;
-    std::string stored;
+    bool has_prev = false;
+    Revision prev;
+    bool tombstone = false;
+    std::string stored;  // deletion markers only
   };
   std::vector<Change> slice;
   bool more = false;
   {
     Cursor cursor;
-    if (auto s = cursor.Open(txn, tables_.revisions); !s.ok()) return fail(s);
+    if (auto s = cursor.Open(txn, tables_.versions); !s.ok()) return fail(s);
     std::string seek;
     AppendRevision(state.compact_cursor, &seek);
     MDB_val k = Val(seek), v;
@@ -370,55 +380,48 @@ absl::StatusOr<bool> Store::CompactStep(size_t max_revisions) {
         more = true;
         break;
       }
-      slice.push_back(Change{rev, std::string(View(v))});
+      absl::string_view stored, raw;
+      Record record;
+      if (!DecodeVersionEntry(View(v), &stored, &raw) || !DecodeRecord(raw, &record)) {
+        return fail(absl::DataLossError("mvcc: malformed entry in versions"));
+      }
+      Change& change = slice.emplace_back();
+      change.rev = rev;
+      change.has_prev = record.has_prev;
+      change.prev = record.prev;
+      change.tombstone = record.tombstone;
+      if (record.tombstone) change.stored.assign(stored.data(), stored.size());
     }
     if (!cursor.error().ok()) return fail(cursor.error());
   }
 
-  // Each change supersedes every older version of its key; a deletion below the target also
-  // removes its own tombstone (one exactly at the target stays until the next compaction, so the
-  // target revision still reads, and replays from it, as it was).
-  std::string history_key, revision_key;
-  std::vector<Revision> doomed;
+  // A change at or below the target supersedes the version it links to. A deletion marker below
+  // the target goes too, with the key's `deleted` head if that is still this marker; one exactly at
+  // the target stays until the next compaction, so the target revision still reads, and replays
+  // from it, as it was. Nothing else needs visiting: older links were removed by older changes.
+  std::string version_key;
+  auto remove_version = [&](Revision rev) -> absl::Status {
+    version_key.clear();
+    AppendRevision(rev, &version_key);
+    MDB_val k = Val(version_key);
+    const int rc = mdb_del(txn, tables_.versions, &k, nullptr);
+    return rc == MDB_NOTFOUND ? absl::OkStatus() : MdbStatus(rc, "compact versions");
+  };
   for (const Change& change : slice) {
-    doomed.clear();
-    {
-      Cursor cursor;
-      if (auto s = cursor.Open(txn, tables_.history); !s.ok()) return fail(s);
-      history_key.assign(change.stored);
-      AppendRevision(Revision{0, 0}, &history_key);
-      MDB_val k = Val(history_key), v;
-      for (bool ok = cursor.Get(&k, &v, MDB_SET_RANGE); ok; ok = cursor.Get(&k, &v, MDB_NEXT)) {
-        if (k.mv_size != change.stored.size() + kRevisionBytes ||
-            View(k).substr(0, change.stored.size()) != change.stored) {
-          break;
-        }
-        const Revision rev = DecodeRevision(static_cast<const char*>(k.mv_data) + change.stored.size());
-        if (!(rev < change.rev)) {
-          if (rev.main == change.rev.main && rev.sub == change.rev.sub && change.rev.main < target) {
-            Record record;
-            if (DecodeRecord(View(v), &record) && record.tombstone) doomed.push_back(rev);
-          }
-          break;
-        }
-        doomed.push_back(rev);
-      }
-      if (!cursor.error().ok()) return fail(cursor.error());
+    if (change.has_prev) {
+      if (auto s = remove_version(change.prev); !s.ok()) return fail(s);
     }
-    for (const Revision& rev : doomed) {
-      history_key.assign(change.stored);
-      AppendRevision(rev, &history_key);
-      MDB_val k = Val(history_key);
-      if (int rc = mdb_del(txn, tables_.history, &k, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
-        return fail(MdbStatus(rc, "compact history"));
-      }
-      revision_key.clear();
-      AppendRevision(rev, &revision_key);
-      k = Val(revision_key);
-      if (int rc = mdb_del(txn, tables_.revisions, &k, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
-        return fail(MdbStatus(rc, "compact revisions"));
-      }
-    }
+    if (!change.tombstone || change.rev.main >= target) continue;
+    if (auto s = remove_version(change.rev); !s.ok()) return fail(s);
+    MDB_val k = Val(change.stored), v;
+    int rc = mdb_get(txn, tables_.deleted, &k, &v);
+    if (rc == MDB_NOTFOUND) continue;
+    if (rc != 0) return fail(MdbStatus(rc, "compact: get deleted"));
+    Record head;
+    if (!DecodeRecord(View(v), &head)) return fail(absl::DataLossError("mvcc: malformed record in deleted"));
+    if (head.mod_revision != change.rev.main || head.mod_sub != change.rev.sub) continue;
+    k = Val(change.stored);
+    if (rc = mdb_del(txn, tables_.deleted, &k, nullptr); rc != 0) return fail(MdbStatus(rc, "compact deleted"));
   }
 
   if (more) {
@@ -486,10 +489,9 @@ int64_t Store::StoredVersions() const {
   auto txn = AcquireReader();
   if (!txn.ok()) return -1;
   ReadTxn reader(this, *txn, &Store::ReleaseReader);
-  MDB_stat history, latest;
-  if (mdb_stat(reader.get(), tables_.history, &history) != 0) return -1;
-  if (mdb_stat(reader.get(), tables_.latest, &latest) != 0) return -1;
-  return static_cast<int64_t>(history.ms_entries + latest.ms_entries);
+  MDB_stat versions;
+  if (mdb_stat(reader.get(), tables_.versions, &versions) != 0) return -1;
+  return static_cast<int64_t>(versions.ms_entries);
 }
 
 int64_t Store::DbSizeInUse() const {
@@ -512,66 +514,57 @@ absl::StatusOr<uint32_t> Store::HashKV(int64_t rev, int64_t* hash_revision, int6
 
   // Hash the logical history at `rev`: every version above the compacted revision, plus each key's
   // newest version at or below it when live. Whatever physical compaction has or has not removed
-  // yet is therefore invisible to the hash. A key's versions are its history entries followed by
-  // its live record in `latest` (newer than all of them); each is hashed as (S ‖ revision, record
-  // in format 1's encoding), the same bytes format 1 hashed from its history table.
+  // yet is therefore invisible to the hash. Keys come in stored-key order (`latest` and `deleted`
+  // merged), each key's versions oldest first, each hashed as (S ‖ revision, record in format 1's
+  // encoding): the bytes formats 1 and 2 hashed, so members of any format agree.
   uint32_t crc = 0;
-  Cursor history, latest;
-  if (auto s = history.Open(reader.get(), tables_.history); !s.ok()) return s;
+  Cursor latest, deleted;
   if (auto s = latest.Open(reader.get(), tables_.latest); !s.ok()) return s;
-  std::string held_key, held_record, version_key, scratch;  // held: newest version <= compacted of the key
-  bool holding = false;
-  auto flush_held = [&] {
-    if (!holding) return;
-    Record record;
-    if (DecodeRecord(held_record, &record) && !record.tombstone) {
-      crc = Crc32c(crc, held_key);
-      crc = Crc32c(crc, RecordForHash(held_record, &scratch));
-    }
-    holding = false;
+  if (auto s = deleted.Open(reader.get(), tables_.deleted); !s.ok()) return s;
+  struct Link {
+    Revision rev;
+    absl::string_view raw;  // read-only txn: mapped pages stay put until it ends
+    bool tombstone;
   };
-  // Read-only txn: the mapped pages stay put until the txn ends, so views stay valid.
-  auto add_version = [&](absl::string_view key, Revision r, absl::string_view data) {
-    if (r.main > rev) return;
-    if (r.main <= compacted) {
-      held_key.assign(key.data(), key.size());
-      held_record.assign(data.data(), data.size());
-      holding = true;
-      return;
-    }
-    flush_held();
-    crc = Crc32c(crc, key);
-    crc = Crc32c(crc, RecordForHash(data, &scratch));
-  };
-  MDB_val hk, hv, lk, lv;
-  bool have_history = history.Get(&hk, &hv, MDB_FIRST);
+  std::vector<Link> chain;
+  std::string version_key, scratch;
+  MDB_val lk, lv, dk, dv;
   bool have_latest = latest.Get(&lk, &lv, MDB_FIRST);
-  while (have_history || have_latest) {
-    const absl::string_view history_group =
-        have_history ? View(hk).substr(0, hk.mv_size - kRevisionBytes) : absl::string_view();
-    const int order = !have_latest ? 1 : (!have_history ? -1 : internal::CompareStored(View(lk), history_group));
-    const std::string group(order <= 0 ? View(lk) : history_group);
-    flush_held();
-    if (order >= 0) {
-      while (have_history && hk.mv_size == group.size() + kRevisionBytes &&
-             View(hk).substr(0, group.size()) == group) {
-        add_version(View(hk), DecodeRevision(static_cast<const char*>(hk.mv_data) + group.size()), View(hv));
-        have_history = history.Get(&hk, &hv, MDB_NEXT);
-      }
-    }
-    if (order <= 0) {
+  bool have_deleted = deleted.Get(&dk, &dv, MDB_FIRST);
+  while (have_latest || have_deleted) {
+    const bool from_latest = !have_deleted || (have_latest && internal::CompareStored(View(lk), View(dk)) < 0);
+    const absl::string_view stored = from_latest ? View(lk) : View(dk);
+    // Newest first, down to the first version at or below the compacted revision (or the chain's end).
+    chain.clear();
+    absl::string_view raw = from_latest ? View(lv) : View(dv);
+    while (true) {
       Record record;
-      if (!DecodeRecord(View(lv), &record)) return absl::DataLossError("mvcc: malformed record in latest");
-      version_key.assign(group);
-      const Revision r{record.mod_revision, record.mod_sub};
-      AppendRevision(r, &version_key);
-      add_version(version_key, r, View(lv));
+      if (!DecodeRecord(raw, &record)) return absl::DataLossError("mvcc: malformed record");
+      chain.push_back(Link{Revision{record.mod_revision, record.mod_sub}, raw, record.tombstone});
+      if (record.mod_revision <= compacted || !record.has_prev) break;
+      absl::string_view link_stored;
+      bool present;
+      if (auto s = internal::GetVersion(reader.get(), tables_, record.prev, &link_stored, &raw, &present); !s.ok()) {
+        return s;
+      }
+      if (!present) break;
+    }
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      if (it->rev.main > rev) break;
+      if (it->rev.main <= compacted && it->tombstone) continue;
+      version_key.assign(stored.data(), stored.size());
+      AppendRevision(it->rev, &version_key);
+      crc = Crc32c(crc, version_key);
+      crc = Crc32c(crc, RecordForHash(it->raw, &scratch));
+    }
+    if (from_latest) {
       have_latest = latest.Get(&lk, &lv, MDB_NEXT);
+    } else {
+      have_deleted = deleted.Get(&dk, &dv, MDB_NEXT);
     }
   }
-  flush_held();
-  if (!history.error().ok()) return history.error();
   if (!latest.error().ok()) return latest.error();
+  if (!deleted.error().ok()) return deleted.error();
   *hash_revision = rev;
   *compact_revision = compacted;
   return crc;
@@ -588,40 +581,25 @@ absl::Status Store::ReadEvents(absl::string_view key, absl::string_view range_en
   if (from_rev < 1) from_rev = 1;
   const internal::KeyRange range = internal::KeyRange::From(key, range_end);
 
-  Cursor revisions, history;
-  if (auto s = revisions.Open(reader.get(), tables_.revisions); !s.ok()) return s;
-  if (auto s = history.Open(reader.get(), tables_.history); !s.ok()) return s;
-  std::string seek, history_key;
+  // Each `versions` entry is a whole event; only prev_kv needs a lookup, through the record's link.
+  Cursor versions;
+  if (auto s = versions.Open(reader.get(), tables_.versions); !s.ok()) return s;
+  std::string seek;
   AppendRevision(Revision{from_rev, 0}, &seek);
-  MDB_val k = Val(seek), v, hk, hv;
+  MDB_val k = Val(seek), v;
   int64_t last_main = -1;
   *next_rev = std::max(from_rev, state.current_revision + 1);
-  for (bool ok = revisions.Get(&k, &v, MDB_SET_RANGE); ok; ok = revisions.Get(&k, &v, MDB_NEXT)) {
+  for (bool ok = versions.Get(&k, &v, MDB_SET_RANGE); ok; ok = versions.Get(&k, &v, MDB_NEXT)) {
     const Revision rev = DecodeRevision(static_cast<const char*>(k.mv_data));
     if (events->size() >= max_events && rev.main != last_main && last_main != -1) {
       *next_rev = rev.main;
       break;
     }
     last_main = rev.main;
-    const absl::string_view stored = View(v);
-    // The version is the live one in `latest` or a superseded one (or deletion marker) in `history`;
-    // a tombstone at the compacted revision may be gone already.
+    absl::string_view stored, raw;
     Record record;
-    MDB_val lk = Val(stored), lv;
-    const int rc = mdb_get(reader.get(), tables_.latest, &lk, &lv);
-    if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "get latest");
-    bool found = false, in_history = false;
-    if (rc == 0) {
-      if (!DecodeRecord(View(lv), &record)) return absl::DataLossError("mvcc: malformed record in latest");
-      found = record.mod_revision == rev.main && record.mod_sub == rev.sub;
-    }
-    history_key.assign(stored.data(), stored.size());
-    AppendRevision(rev, &history_key);
-    hk = Val(history_key);
-    if (!found) {
-      if (!history.Get(&hk, &hv, MDB_SET_KEY)) continue;
-      if (!DecodeRecord(View(hv), &record)) return absl::DataLossError("mvcc: malformed record in history");
-      in_history = true;
+    if (!DecodeVersionEntry(View(v), &stored, &raw) || !DecodeRecord(raw, &record)) {
+      return absl::DataLossError("mvcc: malformed entry in versions");
     }
     const absl::string_view user_key = internal::UserKey(stored, record);
     if (!range.Contains(user_key)) continue;
@@ -634,21 +612,18 @@ absl::Status Store::ReadEvents(absl::string_view key, absl::string_view range_en
       event.set_type(mvccpb::Event::PUT);
       internal::FillKeyValue(user_key, record, event.mutable_kv());
     }
-    // The previous version is always a history entry: the one just before S ‖ rev.
-    bool positioned;
-    if (in_history) {
-      positioned = history.Get(&hk, &hv, MDB_PREV);
-    } else {
-      hk = Val(history_key);
-      positioned =
-          history.Get(&hk, &hv, MDB_SET_RANGE) ? history.Get(&hk, &hv, MDB_PREV) : history.Get(&hk, &hv, MDB_LAST);
+    if (!record.has_prev) continue;
+    absl::string_view prev_stored, prev_raw;
+    bool present;
+    if (auto s = internal::GetVersion(reader.get(), tables_, record.prev, &prev_stored, &prev_raw, &present); !s.ok()) {
+      return s;
     }
-    if (positioned && hk.mv_size == stored.size() + kRevisionBytes && View(hk).substr(0, stored.size()) == stored) {
-      Record prev;
-      if (DecodeRecord(View(hv), &prev) && !prev.tombstone) internal::FillKeyValue(user_key, prev, event.mutable_prev_kv());
+    Record prev;
+    if (present && DecodeRecord(prev_raw, &prev) && !prev.tombstone) {
+      internal::FillKeyValue(user_key, prev, event.mutable_prev_kv());
     }
   }
-  if (!revisions.error().ok()) return revisions.error();
+  if (!versions.error().ok()) return versions.error();
   return absl::OkStatus();
 }
 

@@ -1,42 +1,23 @@
 #include "mvcc/tables.h"
 
-#include <algorithm>
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 #include "mvcc/errors.h"
 
 namespace cairn::mvcc::internal {
-
-int HistoryCompare(const MDB_val* a, const MDB_val* b) {
-  // Every history key ends with a 16-byte revision; anything shorter would be a bug, but keep the
-  // comparison total anyway.
-  const size_t la = a->mv_size >= kRevisionBytes ? a->mv_size - kRevisionBytes : 0;
-  const size_t lb = b->mv_size >= kRevisionBytes ? b->mv_size - kRevisionBytes : 0;
-  const char* pa = static_cast<const char*>(a->mv_data);
-  const char* pb = static_cast<const char*>(b->mv_data);
-  int c = std::memcmp(pa, pb, std::min(la, lb));
-  if (c != 0) return c;
-  if (la != lb) return la < lb ? -1 : 1;
-  const size_t ra = a->mv_size - la, rb = b->mv_size - lb;
-  c = std::memcmp(pa + la, pb + lb, std::min(ra, rb));
-  if (c != 0) return c;
-  return ra == rb ? 0 : (ra < rb ? -1 : 1);
-}
 
 absl::Status OpenTables(MDB_txn* txn, bool create, Tables* tables) {
   const unsigned flags = create ? MDB_CREATE : 0;
   struct Entry {
     const char* name;
     MDB_dbi* dbi;
-  } entries[] = {{"meta", &tables->meta},           {"latest", &tables->latest},
-                 {"history", &tables->history},     {"revisions", &tables->revisions},
-                 {"leases", &tables->leases},       {"lease_keys", &tables->lease_keys}};
+  } entries[] = {{"meta", &tables->meta},         {"latest", &tables->latest},
+                 {"deleted", &tables->deleted},   {"versions", &tables->versions},
+                 {"leases", &tables->leases},     {"lease_keys", &tables->lease_keys}};
   for (const Entry& e : entries) {
     int rc = mdb_dbi_open(txn, e.name, flags, e.dbi);
     if (rc != 0) return MdbStatus(rc, absl::StrCat("open table ", e.name));
   }
-  return MdbStatus(mdb_set_compare(txn, tables->history, &HistoryCompare), "set history comparator");
+  return absl::OkStatus();
 }
 
 absl::Status ReadState(MDB_txn* txn, const Tables& tables, StoreState* state) {

@@ -17,8 +17,8 @@ namespace cairn::mvcc::internal {
 struct Tables {
   MDB_dbi meta = 0;
   MDB_dbi latest = 0;
-  MDB_dbi history = 0;
-  MDB_dbi revisions = 0;
+  MDB_dbi deleted = 0;
+  MDB_dbi versions = 0;
   MDB_dbi leases = 0;
   MDB_dbi lease_keys = 0;
 };
@@ -28,29 +28,24 @@ struct StoreState {
   int64_t current_revision = 1;     // an empty store is at revision 1, like etcd
   int64_t compact_revision = -1;    // highest accepted Compact(rev); -1 before the first
   int64_t compact_done = -1;        // highest compaction whose physical removal is complete
-  Revision compact_cursor;          // next `revisions` entry the physical compaction visits
+  Revision compact_cursor;          // next `versions` entry the physical compaction visits
   uint64_t applied_index = 0;
   uint64_t applied_term = 0;
 };
 
 inline constexpr char kFormatKey[] = "format";
-inline constexpr char kFormatVersion[] = "cairn-mvcc-2";
+inline constexpr char kFormatVersion[] = "cairn-mvcc-3";
 inline constexpr char kStateKey[] = "state";
 inline constexpr char kMembershipKey[] = "membership";  // opaque to the store (WriteBatch::SetMembership)
 
-// Orders `history` keys: stored user key first (bytewise, shorter first on a tie), then the
-// 16-byte big-endian revision suffix.
-int HistoryCompare(const MDB_val* a, const MDB_val* b);
-
-// The order of stored keys in `latest` (LMDB's default: bytewise, shorter first on a tie), which is
-// also the order of the stored-key part of `history` keys.
+// The order of stored keys in `latest` and `deleted` (LMDB's default: bytewise, shorter first on a
+// tie).
 inline int CompareStored(absl::string_view a, absl::string_view b) {
   const int c = a.compare(b);
   return c < 0 ? -1 : (c > 0 ? 1 : 0);
 }
 
-// Opens (creating when `create`) every table and installs the comparators; `txn` must be a write txn
-// when creating.
+// Opens (creating when `create`) every table; `txn` must be a write txn when creating.
 absl::Status OpenTables(MDB_txn* txn, bool create, Tables* tables);
 
 absl::Status ReadState(MDB_txn* txn, const Tables& tables, StoreState* state);

@@ -31,11 +31,11 @@ bool FailedBeforeWriting(const absl::Status& status, const int64_t changes) {
   return changes == 0 && absl::StartsWith(status.message(), "etcdserver: ");
 }
 
-// The most pages a put of `key` and `value` can add: its record in `latest`, the superseded
-// version moved to `history` (its key grows by a revision), a `revisions` entry, and a page split
-// in each of those three tables.
+// The most pages a put of `key` and `value` can add: its record in `latest` (or `deleted`), its
+// entry in `versions` (the record behind a revision and the stored key), and a page split in each of
+// those and in `lease_keys`, plus two branch pages.
 int64_t PutPagesBound(size_t page_size, absl::string_view key, size_t value_size) {
-  const size_t bytes = 2 * (key.size() + value_size + 64) + key.size() + 32;
+  const size_t bytes = 2 * (key.size() + value_size + 64) + kRevisionBytes + key.size() + 32;
   return static_cast<int64_t>((bytes + page_size - 1) / page_size) + 3 + 2;
 }
 
@@ -108,19 +108,20 @@ absl::Status WriteBatch::SetLeaseKey(MDB_txn* txn, int64_t lease, absl::string_v
   return rc == MDB_NOTFOUND ? absl::OkStatus() : MdbStatus(rc, "detach lease");
 }
 
-absl::Status WriteBatch::MoveToHistory(Request& r, absl::string_view stored, Revision rev,
-                                       absl::string_view record) {
-  std::string& history_key = buf2_;
-  history_key.assign(stored.data(), stored.size());
-  AppendRevision(rev, &history_key);
-  MDB_val k = Val(history_key), v = Val(record);
-  return MdbStatus(mdb_put(r.txn, store_->tables_.history, &k, &v, 0), "put history");
+absl::Status WriteBatch::AppendVersion(Request& r, Revision rev, absl::string_view stored, absl::string_view record) {
+  char key_bytes[kRevisionBytes];
+  PutBigEndian64(static_cast<uint64_t>(rev.main), key_bytes);
+  PutBigEndian64(static_cast<uint64_t>(rev.sub), key_bytes + 8);
+  EncodeVersionEntry(stored, record, &buf2_);
+  MDB_val k = Val(absl::string_view(key_bytes, kRevisionBytes)), v = Val(buf2_);
+  // Revisions only grow: the entry goes on the tail page, the only `versions` page a batch dirties.
+  return MdbStatus(mdb_put(r.txn, store_->tables_.versions, &k, &v, MDB_APPEND), "append version");
 }
 
 absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
-                                mvccpb::KeyValue* prev, Revision prev_rev) {
-  // stored_ holds the stored form of `key`; `prev` is its live version or nullptr, whose encoded
-  // record is in prev_record_ and moves to `history` as it is superseded.
+                                mvccpb::KeyValue* prev, const Revision* chain_prev) {
+  // stored_ holds the stored form of `key`; `prev` is its live version or nullptr; `chain_prev` the
+  // revision of its newest version or deletion marker, if any is left.
   const Revision rev{r.rev(), r.changes};
   Record record;
   record.create_revision = prev != nullptr ? prev->create_revision() : rev.main;
@@ -128,27 +129,23 @@ absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_
   record.mod_sub = rev.sub;
   record.version = prev != nullptr ? prev->version() + 1 : 1;
   record.lease = lease;
+  if (chain_prev != nullptr) {
+    record.has_prev = true;
+    record.prev = *chain_prev;
+  }
   if (IsHashedStoredKey(stored_)) record.full_key = key;
   record.value = value;
   buf_.clear();
   EncodeRecord(record, &buf_);
 
   const internal::Tables& t = store_->tables_;
-  if (prev != nullptr) {
-    if (auto s = MoveToHistory(r, stored_, prev_rev, prev_record_); !s.ok()) return s;
-  }
   MDB_val k = Val(stored_), v = Val(buf_);
   // A new key past the last one (sequential loads) is appended: LMDB then leaves full pages behind
   // instead of splitting them in half. It refuses (MDB_KEYEXIST, nothing written) any other key.
   int rc = prev == nullptr ? mdb_put(r.txn, t.latest, &k, &v, MDB_APPEND) : MDB_KEYEXIST;
   if (rc == MDB_KEYEXIST) rc = mdb_put(r.txn, t.latest, &k, &v, 0);
   if (rc != 0) return MdbStatus(rc, "put latest");
-  std::string& revision_key = buf2_;
-  revision_key.clear();
-  AppendRevision(rev, &revision_key);
-  k = Val(revision_key);
-  v = Val(stored_);
-  if (int rc = mdb_put(r.txn, t.revisions, &k, &v, MDB_APPEND); rc != 0) return MdbStatus(rc, "put revision");
+  if (auto s = AppendVersion(r, rev, stored_, buf_); !s.ok()) return s;
 
   const int64_t prev_lease = prev != nullptr ? prev->lease() : 0;
   if (prev_lease != lease) {
@@ -171,32 +168,26 @@ absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_
 absl::Status WriteBatch::DeleteStoredKey(Request& r, absl::string_view stored, const mvccpb::KeyValue& prev) {
   const internal::Tables& t = store_->tables_;
   const Revision rev{r.rev(), r.changes};
-  // The live record moves to `history` (copied first: deleting it frees its page memory).
+  // The live record's revision, for the deletion marker's link (its sub revision is not in `prev`).
   MDB_val k = Val(stored), v;
   if (int rc = mdb_get(r.txn, t.latest, &k, &v); rc != 0) return MdbStatus(rc, "read latest");
-  prev_record_.assign(static_cast<const char*>(v.mv_data), v.mv_size);
   Record live;
-  if (!DecodeRecord(prev_record_, &live)) return absl::DataLossError("mvcc: malformed record in latest");
-  const Revision live_rev{live.mod_revision, live.mod_sub};
-  k = Val(stored);
-  if (int rc = mdb_del(r.txn, t.latest, &k, nullptr); rc != 0) return MdbStatus(rc, "delete latest");
-  if (auto s = MoveToHistory(r, stored, live_rev, prev_record_); !s.ok()) return s;
+  if (!DecodeRecord(internal::View(v), &live)) return absl::DataLossError("mvcc: malformed record in latest");
   Record tombstone;
   tombstone.tombstone = true;
   tombstone.mod_revision = rev.main;
+  tombstone.mod_sub = rev.sub;
+  tombstone.has_prev = true;
+  tombstone.prev = Revision{live.mod_revision, live.mod_sub};
   if (IsHashedStoredKey(stored)) tombstone.full_key = prev.key();
   buf_.clear();
   EncodeRecord(tombstone, &buf_);
-  std::string& history_key = buf2_;
-  history_key.assign(stored.data(), stored.size());
-  AppendRevision(rev, &history_key);
-  k = Val(history_key);
+  k = Val(stored);
+  if (int rc = mdb_del(r.txn, t.latest, &k, nullptr); rc != 0) return MdbStatus(rc, "delete latest");
+  k = Val(stored);
   v = Val(buf_);
-  if (int rc = mdb_put(r.txn, t.history, &k, &v, 0); rc != 0) return MdbStatus(rc, "put tombstone");
-  history_key.erase(0, stored.size());
-  k = Val(history_key);
-  v = Val(stored);
-  if (int rc = mdb_put(r.txn, t.revisions, &k, &v, MDB_APPEND); rc != 0) return MdbStatus(rc, "put revision");
+  if (int rc = mdb_put(r.txn, t.deleted, &k, &v, 0); rc != 0) return MdbStatus(rc, "put deleted");
+  if (auto s = AppendVersion(r, rev, stored, buf_); !s.ok()) return s;
   if (prev.lease() != 0) {
     if (auto s = SetLeaseKey(r.txn, prev.lease(), stored, false); !s.ok()) return s;
   }
@@ -230,20 +221,37 @@ absl::Status WriteBatch::ApplyPut(Request& r, const etcdserverpb::PutRequest& re
   EncodeStoredKey(req.key(), &stored_);
   Record current;
   bool found = false;
-  absl::string_view current_raw;
-  if (auto s = View(r).GetLatest(stored_, req.key(), &current, &found, &current_raw); !s.ok()) return s;
+  if (auto s = View(r).GetLatest(stored_, req.key(), &current, &found); !s.ok()) return s;
   if ((req.ignore_value() || req.ignore_lease()) && !found) return ErrKeyNotFound();
   mvccpb::KeyValue prev;
-  Revision prev_rev;
+  Revision chain_prev;
+  bool has_chain_prev = false;
   if (found) {
-    // Copies: the writes below may move pages.
-    internal::FillKeyValue(req.key(), current, &prev);
-    prev_record_.assign(current_raw.data(), current_raw.size());
-    prev_rev = Revision{current.mod_revision, current.mod_sub};
+    internal::FillKeyValue(req.key(), current, &prev);  // a copy: the writes below may move pages
+    chain_prev = Revision{current.mod_revision, current.mod_sub};
+    has_chain_prev = true;
+  } else {
+    // A re-creation links to the key's deletion marker, which stops being the key's head.
+    MDB_val k = Val(stored_), v;
+    const int rc = mdb_get(r.txn, store_->tables_.deleted, &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "get deleted");
+    if (rc == 0) {
+      Record marker;
+      if (!DecodeRecord(internal::View(v), &marker)) return absl::DataLossError("mvcc: malformed record in deleted");
+      chain_prev = Revision{marker.mod_revision, marker.mod_sub};
+      has_chain_prev = true;
+      k = Val(stored_);
+      if (int del = mdb_del(r.txn, store_->tables_.deleted, &k, nullptr); del != 0) {
+        return MdbStatus(del, "delete deleted");
+      }
+    }
   }
   absl::string_view value = req.ignore_value() ? absl::string_view(prev.value()) : absl::string_view(req.value());
   const int64_t lease = req.ignore_lease() ? prev.lease() : req.lease();
-  if (auto s = PutKey(r, req.key(), value, lease, found ? &prev : nullptr, prev_rev); !s.ok()) return s;
+  if (auto s = PutKey(r, req.key(), value, lease, found ? &prev : nullptr, has_chain_prev ? &chain_prev : nullptr);
+      !s.ok()) {
+    return s;
+  }
   if (req.prev_kv() && found) resp->mutable_prev_kv()->Swap(&prev);
   resp->mutable_header()->set_revision(r.rev());
   return absl::OkStatus();

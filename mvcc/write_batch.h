@@ -84,8 +84,8 @@ class WriteBatch {
 
   internal::KvView View(const Request& r) const;
   absl::Status PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
-                      mvccpb::KeyValue* prev_out, Revision prev_rev);
-  absl::Status MoveToHistory(Request& r, absl::string_view stored, Revision rev, absl::string_view record);
+                      mvccpb::KeyValue* prev_out, const Revision* chain_prev);
+  absl::Status AppendVersion(Request& r, Revision rev, absl::string_view stored, absl::string_view record);
   absl::Status DeleteKeys(Request& r, absl::string_view key, absl::string_view range_end, int64_t* deleted,
                           google::protobuf::RepeatedPtrField<mvccpb::KeyValue>* prev_out);
   absl::Status DeleteStoredKey(Request& r, absl::string_view stored, const mvccpb::KeyValue& prev);
@@ -111,9 +111,8 @@ class WriteBatch {
   int64_t pages_upper_bound_ = -1;
   std::vector<mvccpb::Event> events_;
   std::string stored_;   // scratch: stored form of the key being written
-  std::string buf_;      // scratch: encoded record / history key
-  std::string buf2_;
-  std::string prev_record_;  // scratch: the live record being superseded, on its way to `history`
+  std::string buf_;      // scratch: encoded record
+  std::string buf2_;     // scratch: `versions` entry, lease_keys key
 };
 
 }  // namespace cairn::mvcc

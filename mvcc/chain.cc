@@ -1,0 +1,55 @@
+#include "mvcc/chain.h"
+
+namespace cairn::mvcc::internal {
+
+absl::Status GetVersion(MDB_txn* txn, const Tables& tables, Revision rev, absl::string_view* stored,
+                        absl::string_view* raw, bool* found) {
+  char key_bytes[kRevisionBytes];
+  PutBigEndian64(static_cast<uint64_t>(rev.main), key_bytes);
+  PutBigEndian64(static_cast<uint64_t>(rev.sub), key_bytes + 8);
+  MDB_val k = Val(absl::string_view(key_bytes, kRevisionBytes)), v;
+  const int rc = mdb_get(txn, tables.versions, &k, &v);
+  *found = false;
+  if (rc == MDB_NOTFOUND) return absl::OkStatus();
+  if (rc != 0) return MdbStatus(rc, "get version");
+  if (!DecodeVersionEntry(View(v), stored, raw)) return absl::DataLossError("mvcc: malformed entry in versions");
+  *found = true;
+  return absl::OkStatus();
+}
+
+absl::Status GetHead(MDB_txn* txn, const Tables& tables, absl::string_view stored, Record* head, bool* found) {
+  *found = false;
+  for (MDB_dbi dbi : {tables.latest, tables.deleted}) {
+    MDB_val k = Val(stored), v;
+    const int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) continue;
+    if (rc != 0) return MdbStatus(rc, "get head");
+    if (!DecodeRecord(View(v), head)) return absl::DataLossError("mvcc: malformed head record");
+    *found = true;
+    return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VersionAt(MDB_txn* txn, const Tables& tables, const Record& head, int64_t rev, Record* out,
+                       bool* found) {
+  *out = head;
+  while (out->mod_revision > rev) {
+    if (!out->has_prev) {
+      *found = false;
+      return absl::OkStatus();
+    }
+    absl::string_view stored, raw;
+    bool present;
+    if (auto s = GetVersion(txn, tables, out->prev, &stored, &raw, &present); !s.ok()) return s;
+    if (!present) {
+      *found = false;
+      return absl::OkStatus();
+    }
+    if (!DecodeRecord(raw, out)) return absl::DataLossError("mvcc: malformed record in versions");
+  }
+  *found = true;
+  return absl::OkStatus();
+}
+
+}  // namespace cairn::mvcc::internal
