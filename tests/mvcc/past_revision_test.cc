@@ -1,6 +1,6 @@
-// Reads at past revisions, which combine `latest` (each key's live version) with `history`
-// (superseded versions and deletion markers); events and compaction across that boundary; and a
-// model check of every key at every revision after a mixed workload.
+// Reads at past revisions, which start at a key's head (`latest` for a live key, `deleted` for a
+// deleted one) and follow its chain back through `versions`; events and compaction along those
+// chains; and a model check of every key at every revision after a mixed workload.
 #include <map>
 #include <random>
 
@@ -53,9 +53,9 @@ TEST_F(PastRevisionTest, RangesAtPastRevisionsMixDeletedAndLiveKeys) {
   Put("b", "1");   // 3
   Put("c", "1");   // 4
   Delete("b");     // 5
-  Put("d", "1");   // 6  only in latest
-  Put("a", "2");   // 7  a: history + latest
-  Delete("c");     // 8  c: only in history
+  Put("d", "1");   // 6  head in latest, no older version
+  Put("a", "2");   // 7  head in latest, linked to a@2
+  Delete("c");     // 8  head in deleted
   Put("e", "1");   // 9
   auto keys_at = [&](int64_t rev) { return Keys(Get("a", "z", rev)); };
   using V = std::vector<std::string>;
@@ -114,8 +114,8 @@ TEST_F(PastRevisionTest, SeveralChangesToOneKeyInOneTxn) {
 
 TEST_F(PastRevisionTest, ReadEventsPrevKvAcrossLatestAndHistory) {
   Put("k", "a");  // 2
-  Put("k", "b");  // 3 (live, in latest; prev in history)
-  Put("n", "n");  // 4 (live, no history)
+  Put("k", "b");  // 3 (live, linked to k@2)
+  Put("n", "n");  // 4 (live, no older version)
   auto events = Events("a", "z", 1);
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].kv().value(), "a");

@@ -227,8 +227,8 @@ TEST_F(QuotaTest, FullStoreRejectsPutsButStaysReadableAndDeletable) {
   more.set_key("more");
   more.set_value(value);
   EXPECT_EQ(TryPut(more).message(), "etcdserver: mvcc: database space exceeded");
-  // Puts stopped at the quota. The delete of key0 after them may go a few pages beyond it (it moves
-  // key0's 4 KB version from `latest` into `history`), as deletes are allowed to (see the README).
+  // Puts stopped at the quota. The delete of key0 after them may go a few pages beyond it (its
+  // deletion marker goes to `deleted` and `versions`), as deletes are allowed to (see the README).
   EXPECT_LE(store_->DbSizeInUse(), (512 << 10) + 4 * 4096);
 
   // Recovery: delete, compact, and the space comes back.
