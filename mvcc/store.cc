@@ -215,7 +215,8 @@ absl::Status Store::Range(const etcdserverpb::RangeRequest& request, etcdserverp
 
 namespace {
 
-// An image file opened read-only as its own LMDB environment.
+// An image file opened read-only as its own LMDB environment: this build's format, or format 2
+// (an image taken before the upgrade), which ReplaceContentsFrom converts as it installs it.
 class ImageEnv {
  public:
   ~ImageEnv() {
@@ -232,21 +233,37 @@ class ImageEnv {
     MDB_val k = Val(internal::kFormatKey), v;
     MDB_dbi meta;
     if (mdb_dbi_open(txn_, "meta", 0, &meta) != 0 || mdb_get(txn_, meta, &k, &v) != 0 ||
-        View(v) != internal::kFormatVersion) {
+        (View(v) != internal::kFormatVersion && View(v) != internal::kFormat2Version)) {
       return absl::FailedPreconditionError(absl::StrCat("mvcc: ", path, " is not a store image of format ",
-                                                        internal::kFormatVersion));
+                                                        internal::kFormatVersion, " or ", internal::kFormat2Version));
     }
-    if (auto s = internal::OpenTables(txn_, false, &tables_); !s.ok()) return s;
+    format2_ = View(v) == internal::kFormat2Version;
+    tables_.meta = meta;
+    const std::pair<const char*, MDB_dbi*> shared[] = {
+        {"latest", &tables_.latest}, {"leases", &tables_.leases}, {"lease_keys", &tables_.lease_keys}};
+    for (const auto& [name, dbi] : shared) {
+      if (int rc = mdb_dbi_open(txn_, name, 0, dbi); rc != 0) return MdbStatus(rc, absl::StrCat("image table ", name));
+    }
+    if (format2_) {
+      if (auto s = internal::OpenFormat2Tables(txn_, false, &history_, &revisions_); !s.ok()) return s;
+    } else if (auto s = internal::OpenTables(txn_, false, &tables_); !s.ok()) {
+      return s;
+    }
     return internal::ReadState(txn_, tables_, &state_);
   }
   MDB_txn* txn() const { return txn_; }
-  const internal::Tables& tables() const { return tables_; }
+  const internal::Tables& tables() const { return tables_; }  // deleted and versions: format 3 only
+  bool format2() const { return format2_; }
+  MDB_dbi history() const { return history_; }      // format 2 only
+  MDB_dbi revisions() const { return revisions_; }  // format 2 only
   const StoreState& state() const { return state_; }
 
  private:
   MDB_env* env_ = nullptr;
   MDB_txn* txn_ = nullptr;
   internal::Tables tables_;
+  bool format2_ = false;
+  MDB_dbi history_ = 0, revisions_ = 0;
   StoreState state_;
 };
 
@@ -301,15 +318,30 @@ absl::Status Store::ReplaceContentsFrom(const std::string& path) {
   if (auto s = image.Open(path); !s.ok()) return s;
   MDB_txn* txn = nullptr;
   if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc != 0) return MdbStatus(rc, "begin replace");
-  const std::pair<MDB_dbi, MDB_dbi> tables[] = {
-      {image.tables().meta, tables_.meta},         {image.tables().latest, tables_.latest},
-      {image.tables().deleted, tables_.deleted},   {image.tables().versions, tables_.versions},
-      {image.tables().leases, tables_.leases},     {image.tables().lease_keys, tables_.lease_keys}};
-  for (const auto& [from, to] : tables) {
-    if (auto s = CopyTable(image.txn(), from, txn, to); !s.ok()) {
-      mdb_txn_abort(txn);
-      return s;
-    }
+  auto fail = [&](absl::Status s) {
+    mdb_txn_abort(txn);
+    return s;
+  };
+  const internal::Tables& from = image.tables();
+  std::vector<std::pair<MDB_dbi, MDB_dbi>> copies = {{from.meta, tables_.meta},
+                                                     {from.latest, tables_.latest},
+                                                     {from.leases, tables_.leases},
+                                                     {from.lease_keys, tables_.lease_keys}};
+  if (image.format2()) {
+    MDB_dbi history, revisions;
+    if (auto s = internal::OpenFormat2Tables(txn, /*create=*/true, &history, &revisions); !s.ok()) return fail(s);
+    copies.emplace_back(image.history(), history);
+    copies.emplace_back(image.revisions(), revisions);
+  } else {
+    copies.emplace_back(from.deleted, tables_.deleted);
+    copies.emplace_back(from.versions, tables_.versions);
+  }
+  for (const auto& [image_table, our_table] : copies) {
+    if (auto s = CopyTable(image.txn(), image_table, txn, our_table); !s.ok()) return fail(s);
+  }
+  // A format-2 image lands in format 2's tables and is converted in this same transaction.
+  if (image.format2()) {
+    if (auto s = internal::UpgradeFromFormat2(txn); !s.ok()) return fail(s);
   }
   if (auto s = MdbStatus(mdb_txn_commit(txn), "commit replace"); !s.ok()) return s;
   Publish(image.state());

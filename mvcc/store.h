@@ -108,7 +108,8 @@ class Store {
   static absl::Status ReadImagePoint(const std::string& path, uint64_t* applied_index, uint64_t* applied_term);
   // Replaces the whole content of this store with the image's, in one write transaction: readers
   // see either the old content or the new, never a mix. Writer thread, no batch open. The image
-  // must have this build's format; afterwards every accessor reports the image's state.
+  // must have this build's format, or format 2 (converted in that same transaction); afterwards
+  // every accessor reports the image's state.
   absl::Status ReplaceContentsFrom(const std::string& path);
 
   // The membership record last written with WriteBatch::SetMembership ("" if never written).

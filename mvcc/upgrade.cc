@@ -32,13 +32,21 @@ bool InGroup(const MDB_val& history_key, absl::string_view stored) {
 
 }  // namespace
 
+absl::Status OpenFormat2Tables(MDB_txn* txn, bool create, MDB_dbi* history, MDB_dbi* revisions) {
+  const unsigned flags = create ? MDB_CREATE : 0;
+  if (int rc = mdb_dbi_open(txn, "history", flags, history); rc != 0) return MdbStatus(rc, "open table history");
+  if (int rc = mdb_set_compare(txn, *history, &HistoryCompare); rc != 0) return MdbStatus(rc, "history comparator");
+  return MdbStatus(mdb_dbi_open(txn, "revisions", flags, revisions), "open table revisions");
+}
+
 absl::Status UpgradeFromFormat2(MDB_txn* txn) {
   Tables tables;
   if (auto s = OpenTables(txn, /*create=*/true, &tables); !s.ok()) return s;
   MDB_dbi history, revisions;
-  if (int rc = mdb_dbi_open(txn, "history", 0, &history); rc != 0) return MdbStatus(rc, "upgrade: open history");
-  if (int rc = mdb_set_compare(txn, history, &HistoryCompare); rc != 0) return MdbStatus(rc, "upgrade: comparator");
-  if (int rc = mdb_dbi_open(txn, "revisions", 0, &revisions); rc != 0) return MdbStatus(rc, "upgrade: open revisions");
+  if (auto s = OpenFormat2Tables(txn, /*create=*/false, &history, &revisions); !s.ok()) return s;
+  for (MDB_dbi dbi : {tables.deleted, tables.versions}) {
+    if (int rc = mdb_drop(txn, dbi, 0); rc != 0) return MdbStatus(rc, "upgrade: empty new table");
+  }
 
   // `revisions` lists every stored version and deletion marker in revision order: each becomes a
   // `versions` entry (appended in that order), linked to the key's previous `history` entry. Format

@@ -147,6 +147,32 @@ TEST_F(UpgradeTest, ConvertedChainsKeepWorkingForNewWrites) {
   EXPECT_EQ(Get("e", "", 20).kvs(0).value(), "e2");
 }
 
+TEST_F(UpgradeTest, FormatTwoImageIsConvertedAsItIsInstalled) {
+  // The fixture's data.mdb is also what CopyTo wrote in format 2: a store image (raft snapshot).
+  const std::string image = dir_ + "/data.mdb";
+  uint64_t index = 0, term = 0;
+  ASSERT_TRUE(Store::ReadImagePoint(image, &index, &term).ok());
+  EXPECT_EQ(index, 111u);
+  EXPECT_EQ(term, 3u);
+
+  std::string tmpl = (std::filesystem::temp_directory_path() / "mvcc_test.XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const std::string image_dir = dir_;
+  dir_ = tmpl;  // the fixture's store lives here from now on (TearDown removes it)
+  Reopen();
+  Put("x", "replaced by the image");
+  ASSERT_TRUE(store_->ReplaceContentsFrom(image).ok());
+  EXPECT_EQ(store_->CurrentRevision(), 18);
+  EXPECT_EQ(store_->AppliedIndex(), 111u);
+  EXPECT_TRUE(store_->CompactionPending());
+  ExpectAnswers("pending");
+  Reopen();
+  FinishCompaction();
+  ExpectAnswers("done");
+  EXPECT_EQ(LookAt(image_dir).format, "cairn-mvcc-2");  // the image itself is left as it was
+  std::filesystem::remove_all(image_dir);
+}
+
 TEST_F(UpgradeTest, UnknownFormatsAreStillRefused) {
   {
     MDB_env* env = nullptr;
