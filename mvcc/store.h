@@ -119,6 +119,14 @@ class Store {
   // log entries up to AppliedIndex() are no longer needed for recovery. Writer thread only.
   absl::Status Sync();
 
+  // Drops this process's page-table mappings of the data file. LMDB reads through a read-only
+  // shared map, so every page ever read stays mapped and counted in the process's RSS until the
+  // kernel needs the memory; as commits move pages around the file, that grows to the whole file.
+  // The pages stay in the kernel's page cache (nothing is read again from disk); the next access to
+  // one maps it again with a minor fault. Safe at any time from any thread, with readers and the
+  // writer running (writes go through pwrite, never through the map).
+  void ReleaseMappedPages() const;
+
   // Versions (including deletion markers) physically stored; for tests and metrics.
   int64_t StoredVersions() const;
 
@@ -154,6 +162,8 @@ class Store {
   StoreOptions options_;
   uint64_t quota_pages_ = 0;
   size_t page_size_ = 4096;
+  void* map_base_ = nullptr;  // LMDB's map of the data file, for ReleaseMappedPages
+  size_t map_length_ = 0;
   bool batch_open_ = false;  // writer-thread only
 
   std::atomic<int64_t> current_revision_{1};

@@ -18,7 +18,12 @@ void WritePipeline::Housekeeping() {
   // The log rolled to a new segment: make the store durable and drop the segments it covers,
   // so the log (and start-up replay) stays about one segment long whatever the data size.
   if (wal_->stats().live_segments > 1) TrimLog();
-  if (Clock::now() - last_store_sync_ >= options_.store_sync_interval) SyncStore();
+  if (Clock::now() - last_store_sync_ >= options_.store_sync_interval) {
+    SyncStore();
+    // Once a second the process lets go of the data pages it mapped, so its RSS is its own memory
+    // and what it touched lately, not the whole data file (the page cache keeps the pages).
+    store_->ReleaseMappedPages();
+  }
   if (compaction_pending_) {
     auto done = store_->CompactStep(kCompactionSliceRevisions);
     if (!done.ok()) {
