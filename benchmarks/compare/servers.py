@@ -79,12 +79,25 @@ class Server:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
-    def rss_bytes(self):
+    def memory_bytes(self, field="VmRSS"):
+        """A memory figure of the server process from /proc/<pid>/status: VmRSS (resident, including
+        mapped file pages) or RssAnon (its private memory: heap, stacks)."""
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
         return 0
+
+    def rss_bytes(self):
+        return self.memory_bytes("VmRSS")
+
+    def data_file_bytes(self):
+        """Disk space taken by the key-value data file (etcd: member/snap/db; cairnd: member/db/data.mdb)."""
+        rel = ("member", "snap", "db") if self.kind == "etcd" else ("member", "db", "data.mdb")
+        try:
+            return os.stat(os.path.join(self.data_dir, *rel)).st_blocks * 512
+        except OSError:
+            return None
 
     def stop(self, grace=15):
         if self.proc is None:

@@ -74,6 +74,8 @@ def startup_table(startup):
             ("restart to first linearizable Range, 0 keys (s)", "ready_empty_s", 1, 3),
             ("restart to first linearizable Range, {:,} keys (s)".format(keys), "ready_loaded_s", 1, 3),
             ("RSS after writing {:,} keys of 256 B (MiB)".format(rss_keys), "rss_bytes", 1 / 2**20, 1),
+            ("of which private memory, RssAnon (MiB)", "private_bytes", 1 / 2**20, 1),
+            ("data file on disk then (MiB)", "data_file_bytes", 1 / 2**20, 1),
             ("RSS after the restart with {:,} keys (MiB)".format(keys), "rss_after_restart_bytes", 1 / 2**20, 1)):
         ev = e.get(key)
         cv = c.get(key)
