@@ -289,6 +289,7 @@ class WritePipeline {
   Answers answers_;  // applied writes not yet answered (driver_mu_)
   std::atomic<bool> compaction_pending_{false};
   std::chrono::steady_clock::time_point last_store_sync_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_mapped_release_ = std::chrono::steady_clock::now();
   uint64_t synced_index_ = 0;
   bool published_self_ = false;
   uint64_t memory_log_bytes_ = 0;  // approximate size of the entries held in storage_
