@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <lmdb.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -16,6 +17,23 @@
 namespace cairn::mvcc::testing {
 
 inline std::ostream& operator<<(std::ostream& os, const absl::Status& s) { return os << s.ToString(); }
+
+// Writes `format` as the store format marker of the LMDB environment in `dir` (created if empty),
+// as some other version of the store would have: for the tests of what Open refuses or converts.
+inline void WriteFormatMarker(const std::string& dir, const std::string& format) {
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 16);
+  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0644), 0);
+  MDB_txn* txn = nullptr;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  MDB_dbi meta;
+  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  MDB_val k{6, const_cast<char*>("format")}, v{format.size(), const_cast<char*>(format.data())};
+  ASSERT_EQ(mdb_put(txn, meta, &k, &v, 0), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
 
 class StoreTest : public ::testing::Test {
  protected:

@@ -174,20 +174,7 @@ TEST_F(UpgradeTest, FormatTwoImageIsConvertedAsItIsInstalled) {
 }
 
 TEST_F(UpgradeTest, UnknownFormatsAreStillRefused) {
-  {
-    MDB_env* env = nullptr;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 16);
-    ASSERT_EQ(mdb_env_open(env, dir_.c_str(), 0, 0644), 0);
-    MDB_txn* txn = nullptr;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    MDB_dbi meta;
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    MDB_val k{6, const_cast<char*>("format")}, v{12, const_cast<char*>("cairn-mvcc-1")};
-    ASSERT_EQ(mdb_put(txn, meta, &k, &v, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-  }
+  WriteFormatMarker(dir_, "cairn-mvcc-1");
   StoreOptions options;
   options.dir = dir_;
   auto opened = Store::Open(options);
