@@ -119,12 +119,12 @@ class Store {
   // log entries up to AppliedIndex() are no longer needed for recovery. Writer thread only.
   absl::Status Sync();
 
-  // Drops this process's page-table mappings of the data file. LMDB reads through a read-only
-  // shared map, so every page ever read stays mapped and counted in the process's RSS until the
+  // Drops this process's page-table mappings of the data file. LMDB reads and writes through a
+  // shared map, so every page ever touched stays mapped and counted in the process's RSS until the
   // kernel needs the memory; as commits move pages around the file, that grows to the whole file.
-  // The pages stay in the kernel's page cache (nothing is read again from disk); the next access to
-  // one maps it again with a minor fault. Safe at any time from any thread, with readers and the
-  // writer running (writes go through pwrite, never through the map).
+  // The pages stay in the kernel's page cache, written ones still dirty (nothing is lost or read
+  // again from disk); the next access to one maps it again with a minor fault. Safe from any thread
+  // with readers running; cairnd calls it on the writer thread between write batches.
   void ReleaseMappedPages() const;
 
   // Versions (including deletion markers) physically stored; for tests and metrics.
