@@ -167,6 +167,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     if (format == internal::kFormat2Version) {
       // Converted in this same transaction: a crash before the commit leaves format 2 behind.
       if (auto s = internal::UpgradeFromFormat2(txn); !s.ok()) return fail(s);
+      store->converted_from_ = format;
       format = internal::kFormatVersion;
     }
     if (format != internal::kFormatVersion) {

@@ -65,8 +65,12 @@ bool TxnHasPuts(const etcdserverpb::TxnRequest& request);
 class Store {
  public:
   // Opens or creates the store in options.dir. Costs the same whatever the number of keys (the key
-  // index is on disk). FailedPrecondition if the directory holds an incompatible format.
+  // index is on disk), except once: a store of the previous format (cairn-mvcc-2) is converted, in
+  // one transaction, and ConvertedOnOpen() says so. FailedPrecondition if the directory holds any
+  // other format.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  // The format this Open converted from ("" when the store already had this build's format).
+  const std::string& ConvertedOnOpen() const { return converted_from_; }
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -162,6 +166,7 @@ class Store {
   StoreOptions options_;
   uint64_t quota_pages_ = 0;
   size_t page_size_ = 4096;
+  std::string converted_from_;
   void* map_base_ = nullptr;  // LMDB's map of the data file, for ReleaseMappedPages
   size_t map_length_ = 0;
   bool batch_open_ = false;  // writer-thread only

@@ -222,8 +222,14 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   p->quota_bytes = config.EffectiveQuotaBytes();
   // The WAL is the durability point; the store is replayed from it (see docs/ARCHITECTURE.md).
   store_options.no_sync = !config.backend_fsync;
+  const auto store_opening = std::chrono::steady_clock::now();
   auto store = mvcc::Store::Open(store_options);
   if (!store.ok()) return store.status();
+  if (!(*store)->ConvertedOnOpen().empty()) {
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - store_opening;
+    std::fprintf(stderr, "cairnd: converted the store in %s from format %s to this version's (%.1f s, once)\n",
+                 store_options.dir.c_str(), (*store)->ConvertedOnOpen().c_str(), took.count());
+  }
   p->store = std::move(*store);
 
   wal::WalOptions wal_options;

@@ -92,6 +92,7 @@ TEST_F(UpgradeTest, FormatTwoStoreIsConvertedAndAnswersAsBefore) {
   ASSERT_TRUE(before.has_history && before.has_revisions && !before.has_versions);
 
   Reopen();
+  EXPECT_EQ(store_->ConvertedOnOpen(), "cairn-mvcc-2");  // cairnd says so in its log
   EXPECT_EQ(store_->CurrentRevision(), 18);
   EXPECT_EQ(store_->CompactedRevision(), 11);
   EXPECT_EQ(store_->AppliedIndex(), 111u);
@@ -107,6 +108,7 @@ TEST_F(UpgradeTest, FormatTwoStoreIsConvertedAndAnswersAsBefore) {
   EXPECT_TRUE(after.has_versions && after.has_deleted);
 
   Reopen();  // already format 3: opens as is
+  EXPECT_EQ(store_->ConvertedOnOpen(), "");
   ExpectAnswers("pending");
   FinishCompaction();
   ExpectAnswers("done");
