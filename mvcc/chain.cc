@@ -5,8 +5,7 @@ namespace cairn::mvcc::internal {
 absl::Status GetVersion(MDB_txn* txn, const Tables& tables, Revision rev, absl::string_view* stored,
                         absl::string_view* raw, bool* found) {
   char key_bytes[kRevisionBytes];
-  PutBigEndian64(static_cast<uint64_t>(rev.main), key_bytes);
-  PutBigEndian64(static_cast<uint64_t>(rev.sub), key_bytes + 8);
+  EncodeRevision(rev, key_bytes);
   MDB_val k = Val(absl::string_view(key_bytes, kRevisionBytes)), v;
   const int rc = mdb_get(txn, tables.versions, &k, &v);
   *found = false;

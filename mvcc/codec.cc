@@ -73,10 +73,14 @@ uint64_t GetBigEndian64(const char* in) {
   return v;
 }
 
+void EncodeRevision(Revision rev, char* out) {
+  PutBigEndian64(static_cast<uint64_t>(rev.main), out);
+  PutBigEndian64(static_cast<uint64_t>(rev.sub), out + 8);
+}
+
 void AppendRevision(Revision rev, std::string* out) {
   char buf[kRevisionBytes];
-  PutBigEndian64(static_cast<uint64_t>(rev.main), buf);
-  PutBigEndian64(static_cast<uint64_t>(rev.sub), buf + 8);
+  EncodeRevision(rev, buf);
   out->append(buf, kRevisionBytes);
 }
 

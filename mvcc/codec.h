@@ -37,6 +37,7 @@ inline absl::string_view KeyPrefix(absl::string_view key) {
 
 void PutBigEndian64(uint64_t v, char* out);
 uint64_t GetBigEndian64(const char* in);
+void EncodeRevision(Revision rev, char* out);  // writes kRevisionBytes
 void AppendRevision(Revision rev, std::string* out);
 Revision DecodeRevision(const char* in);  // reads kRevisionBytes
 

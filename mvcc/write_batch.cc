@@ -110,8 +110,7 @@ absl::Status WriteBatch::SetLeaseKey(MDB_txn* txn, int64_t lease, absl::string_v
 
 absl::Status WriteBatch::AppendVersion(Request& r, Revision rev, absl::string_view stored, absl::string_view record) {
   char key_bytes[kRevisionBytes];
-  PutBigEndian64(static_cast<uint64_t>(rev.main), key_bytes);
-  PutBigEndian64(static_cast<uint64_t>(rev.sub), key_bytes + 8);
+  EncodeRevision(rev, key_bytes);
   EncodeVersionEntry(stored, record, &buf2_);
   MDB_val k = Val(absl::string_view(key_bytes, kRevisionBytes)), v = Val(buf2_);
   // Revisions only grow: the entry goes on the tail page, the only `versions` page a batch dirties.
