@@ -51,4 +51,32 @@ absl::Status VersionAt(MDB_txn* txn, const Tables& tables, const Record& head, i
   return absl::OkStatus();
 }
 
+absl::Status HeadCursor::Open(MDB_txn* txn, const Tables& tables) {
+  if (auto s = latest_.Open(txn, tables.latest); !s.ok()) return s;
+  return deleted_.Open(txn, tables.deleted);
+}
+
+void HeadCursor::SeekFirst() {
+  have_latest_ = latest_.Get(&latest_key_, &latest_value_, MDB_FIRST);
+  have_deleted_ = deleted_.Get(&deleted_key_, &deleted_value_, MDB_FIRST);
+  Pick();
+}
+
+void HeadCursor::Seek(absl::string_view stored) {
+  latest_key_ = Val(stored);
+  deleted_key_ = Val(stored);
+  have_latest_ = latest_.Get(&latest_key_, &latest_value_, MDB_SET_RANGE);
+  have_deleted_ = deleted_.Get(&deleted_key_, &deleted_value_, MDB_SET_RANGE);
+  Pick();
+}
+
+void HeadCursor::Next() {
+  if (from_latest_) {
+    have_latest_ = latest_.Get(&latest_key_, &latest_value_, MDB_NEXT);
+  } else {
+    have_deleted_ = deleted_.Get(&deleted_key_, &deleted_value_, MDB_NEXT);
+  }
+  Pick();
+}
+
 }  // namespace cairn::mvcc::internal

@@ -164,19 +164,11 @@ absl::Status KvView::ScanPast(const KeyRange& range, int64_t rev, Visit&& visit)
     return absl::OkStatus();
   }
 
-  Cursor latest, deleted;
-  if (auto s = latest.Open(txn_, tables_->latest); !s.ok()) return s;
-  if (auto s = deleted.Open(txn_, tables_->deleted); !s.ok()) return s;
-  const absl::string_view start = KeyPrefix(range.key);
-  MDB_val lk = Val(start), lv, dk = Val(start), dv;
-  bool have_latest = latest.Get(&lk, &lv, MDB_SET_RANGE);
-  bool have_deleted = deleted.Get(&dk, &dv, MDB_SET_RANGE);
-  while (have_latest || have_deleted) {
-    const bool from_latest = !have_deleted || (have_latest && CompareStored(View(lk), View(dk)) < 0);
-    const absl::string_view stored = from_latest ? View(lk) : View(dk);
-    if (!DecodeRecord(from_latest ? View(lv) : View(dv), &head)) {
-      return absl::DataLossError("mvcc: malformed head record");
-    }
+  HeadCursor heads;
+  if (auto s = heads.Open(txn_, *tables_); !s.ok()) return s;
+  for (heads.Seek(KeyPrefix(range.key)); heads.Valid(); heads.Next()) {
+    const absl::string_view stored = heads.stored();
+    if (!DecodeRecord(heads.record(), &head)) return absl::DataLossError("mvcc: malformed head record");
     // The user key, for the range test: every record of the key carries it.
     const Step step = Classify(range, stored, UserKey(stored, head));
     if (step == Step::kStop) break;
@@ -185,14 +177,8 @@ absl::Status KvView::ScanPast(const KeyRange& range, int64_t rev, Visit&& visit)
       if (auto s = VersionAt(txn_, *tables_, head, rev, &found, &live); !s.ok()) return s;
       if (live && !found.tombstone && !visit(stored, found)) break;
     }
-    if (from_latest) {
-      have_latest = latest.Get(&lk, &lv, MDB_NEXT);
-    } else {
-      have_deleted = deleted.Get(&dk, &dv, MDB_NEXT);
-    }
   }
-  if (!latest.error().ok()) return latest.error();
-  return deleted.error();
+  return heads.error();
 }
 
 absl::Status KvView::CheckRevision(int64_t rev) const {

@@ -600,9 +600,8 @@ absl::StatusOr<uint32_t> Store::HashKV(int64_t rev, int64_t* hash_revision, int6
   // merged), each key's versions oldest first, each hashed as (S ‖ revision, record in format 1's
   // encoding): the bytes formats 1 and 2 hashed, so members of any format agree.
   uint32_t crc = 0;
-  Cursor latest, deleted;
-  if (auto s = latest.Open(reader.get(), tables_.latest); !s.ok()) return s;
-  if (auto s = deleted.Open(reader.get(), tables_.deleted); !s.ok()) return s;
+  internal::HeadCursor heads;
+  if (auto s = heads.Open(reader.get(), tables_); !s.ok()) return s;
   struct Link {
     Revision rev;
     absl::string_view raw;  // read-only txn: mapped pages stay put until it ends
@@ -610,15 +609,11 @@ absl::StatusOr<uint32_t> Store::HashKV(int64_t rev, int64_t* hash_revision, int6
   };
   std::vector<Link> chain;
   std::string version_key, scratch;
-  MDB_val lk, lv, dk, dv;
-  bool have_latest = latest.Get(&lk, &lv, MDB_FIRST);
-  bool have_deleted = deleted.Get(&dk, &dv, MDB_FIRST);
-  while (have_latest || have_deleted) {
-    const bool from_latest = !have_deleted || (have_latest && internal::CompareStored(View(lk), View(dk)) < 0);
-    const absl::string_view stored = from_latest ? View(lk) : View(dk);
+  for (heads.SeekFirst(); heads.Valid(); heads.Next()) {
+    const absl::string_view stored = heads.stored();
     // Newest first, down to the first version at or below the compacted revision (or the chain's end).
     chain.clear();
-    absl::string_view raw = from_latest ? View(lv) : View(dv);
+    absl::string_view raw = heads.record();
     while (true) {
       Record record;
       if (!DecodeRecord(raw, &record)) return absl::DataLossError("mvcc: malformed record");
@@ -639,14 +634,8 @@ absl::StatusOr<uint32_t> Store::HashKV(int64_t rev, int64_t* hash_revision, int6
       crc = Crc32c(crc, version_key);
       crc = Crc32c(crc, RecordForHash(it->raw, &scratch));
     }
-    if (from_latest) {
-      have_latest = latest.Get(&lk, &lv, MDB_NEXT);
-    } else {
-      have_deleted = deleted.Get(&dk, &dv, MDB_NEXT);
-    }
   }
-  if (!latest.error().ok()) return latest.error();
-  if (!deleted.error().ok()) return deleted.error();
+  if (auto s = heads.error(); !s.ok()) return s;
   *hash_revision = rev;
   *compact_revision = compacted;
   return crc;
