@@ -16,9 +16,9 @@ inline constexpr char kFormat2Version[] = "cairn-mvcc-2";
 absl::Status OpenFormat2Tables(MDB_txn* txn, bool create, MDB_dbi* history, MDB_dbi* revisions);
 
 // Rewrites the whole store inside `txn` (a write transaction the caller commits, or aborts on
-// error, which leaves format 2 untouched), replacing whatever `deleted` and `versions` hold, and sets the format record to the current format. Work
-// and transient space are proportional to the data; on a store near its map size it can fail
-// with ErrNoSpace.
+// error, which leaves format 2 untouched), replacing whatever `deleted` and `versions` hold, and
+// sets the format record to the current format. Work and transient space are proportional to the
+// data; on a store near its map size it can fail with ErrNoSpace.
 absl::Status UpgradeFromFormat2(MDB_txn* txn);
 
 }  // namespace cairn::mvcc::internal
