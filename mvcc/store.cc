@@ -502,6 +502,34 @@ absl::StatusOr<uint32_t> Store::HashKV(int64_t rev, int64_t* hash_revision, int6
   return crc;
 }
 
+absl::StatusOr<uint32_t> Store::Hash() const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return txn.status();
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  uint32_t crc = 0;
+  // Each piece is preceded by its length, so that moving bytes between a key and its value changes the hash.
+  auto add = [&crc](absl::string_view piece) {
+    char size[8];
+    PutBigEndian64(piece.size(), size);
+    crc = Crc32c(Crc32c(crc, absl::string_view(size, sizeof size)), piece);
+  };
+  absl::Status status;
+  internal::ForEachTable(tables_, [&](absl::string_view name, MDB_dbi dbi) {
+    if (!status.ok()) return;
+    add(name);
+    Cursor cursor;
+    if (status = cursor.Open(reader.get(), dbi); !status.ok()) return;
+    MDB_val k, v;
+    for (bool ok = cursor.Get(&k, &v, MDB_FIRST); ok; ok = cursor.Get(&k, &v, MDB_NEXT)) {
+      add(View(k));
+      add(View(v));
+    }
+    status = cursor.error();
+  });
+  if (!status.ok()) return status;
+  return crc;
+}
+
 absl::Status Store::ReadEvents(absl::string_view key, absl::string_view range_end, int64_t from_rev,
                                size_t max_events, std::vector<mvccpb::Event>* events, int64_t* next_rev) const {
   auto txn = AcquireReader();

@@ -143,6 +143,12 @@ class Store {
   // *hash_revision to the revision hashed and *compact_revision to the compacted revision.
   absl::StatusOr<uint32_t> HashKV(int64_t rev, int64_t* hash_revision, int64_t* compact_revision) const;
 
+  // CRC-32C of every table's stored bytes (table name, then each key and value in table order), as
+  // one read transaction sees them: etcd's Maintenance.Hash, a check for tests and debugging. It
+  // covers physical layout (e.g. how far compaction's removal got, the applied index), so members
+  // agree only when idle at the same applied index; HashKV is the one to compare members with.
+  absl::StatusOr<uint32_t> Hash() const;
+
   // Events of keys in (key, range_end) (etcd's range convention) with revision >= from_rev, in
   // revision order, prev_kv filled when the previous version still exists. Stops after the revision
   // at which max_events is reached (a revision's events are never split) and sets *next_rev to the

@@ -5,19 +5,31 @@
 
 namespace cairn::mvcc::internal {
 
+namespace {
+
+struct TableEntry {
+  const char* name;
+  MDB_dbi Tables::*dbi;
+};
+
+// Every table of the store, in the order Hash() visits them.
+constexpr TableEntry kTableEntries[] = {{"meta", &Tables::meta},         {"latest", &Tables::latest},
+                                        {"deleted", &Tables::deleted},   {"versions", &Tables::versions},
+                                        {"leases", &Tables::leases},     {"lease_keys", &Tables::lease_keys}};
+
+}  // namespace
+
 absl::Status OpenTables(MDB_txn* txn, bool create, Tables* tables) {
   const unsigned flags = create ? MDB_CREATE : 0;
-  struct Entry {
-    const char* name;
-    MDB_dbi* dbi;
-  } entries[] = {{"meta", &tables->meta},         {"latest", &tables->latest},
-                 {"deleted", &tables->deleted},   {"versions", &tables->versions},
-                 {"leases", &tables->leases},     {"lease_keys", &tables->lease_keys}};
-  for (const Entry& e : entries) {
-    int rc = mdb_dbi_open(txn, e.name, flags, e.dbi);
+  for (const TableEntry& e : kTableEntries) {
+    int rc = mdb_dbi_open(txn, e.name, flags, &(tables->*e.dbi));
     if (rc != 0) return MdbStatus(rc, absl::StrCat("open table ", e.name));
   }
   return absl::OkStatus();
+}
+
+void ForEachTable(const Tables& tables, const std::function<void(absl::string_view name, MDB_dbi dbi)>& visit) {
+  for (const TableEntry& e : kTableEntries) visit(e.name, tables.*e.dbi);
 }
 
 absl::Status ReadState(MDB_txn* txn, const Tables& tables, StoreState* state) {

@@ -5,6 +5,7 @@
 #include <lmdb.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -47,6 +48,9 @@ inline int CompareStored(absl::string_view a, absl::string_view b) {
 
 // Opens (creating when `create`) every table; `txn` must be a write txn when creating.
 absl::Status OpenTables(MDB_txn* txn, bool create, Tables* tables);
+
+// Calls `visit` for every table, in a fixed order (the one list of tables: OpenTables uses it too).
+void ForEachTable(const Tables& tables, const std::function<void(absl::string_view name, MDB_dbi dbi)>& visit);
 
 absl::Status ReadState(MDB_txn* txn, const Tables& tables, StoreState* state);
 absl::Status WriteState(MDB_txn* txn, const Tables& tables, const StoreState& state);

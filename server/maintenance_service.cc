@@ -69,7 +69,11 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* context,
                                                    const etcdserverpb::HashRequest* request,
                                                    etcdserverpb::HashResponse* response) {
-  return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Hash (use HashKV)"));
+  auto hash = store_->Hash();
+  if (!hash.ok()) return FinishUnary(context, hash.status());
+  response->set_hash(*hash);
+  Stamp(response->mutable_header());
+  return FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* context,

@@ -286,6 +286,18 @@ class PythonClient(harness.ServerPairTest):
     def test_watch(self):
         self.run_both(scenario_watch)
 
+    def test_hash(self):
+        # Maintenance.Hash covers the whole store: it answers, and a write changes it.
+        c = self.subj.client()
+        try:
+            before = c.hash()
+            c.put("hash-key", "v")
+            after = c.hash()
+            self.assertIsInstance(before, int)
+            self.assertNotEqual(before, after)
+        finally:
+            c.close()
+
     def test_status(self):
         c = self.subj.client()
         try:

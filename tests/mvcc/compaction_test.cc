@@ -140,5 +140,30 @@ TEST_F(CompactionTest, HashKVIgnoresPhysicalProgress) {
   EXPECT_NE(*at16, *physical);
 }
 
+// Maintenance.Hash: the stored bytes of every table, so a lease (not a key) changes it too.
+TEST_F(CompactionTest, HashCoversEveryTableAndSurvivesReopen) {
+  Put("a", "1");
+  auto first = store_->Hash();
+  ASSERT_TRUE(first.ok()) << first.status();
+  Get("a");
+  EXPECT_EQ(*store_->Hash(), *first);  // reads change nothing
+
+  {
+    auto batch = store_->BeginWrite();
+    ASSERT_TRUE(batch->LeaseGrant(7, 60).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  auto with_lease = store_->Hash();
+  ASSERT_TRUE(with_lease.ok());
+  EXPECT_NE(*with_lease, *first);
+  Put("b", "2");
+  auto with_key = store_->Hash();
+  ASSERT_TRUE(with_key.ok());
+  EXPECT_NE(*with_key, *with_lease);
+
+  Reopen();
+  EXPECT_EQ(*store_->Hash(), *with_key);
+}
+
 }  // namespace
 }  // namespace cairn::mvcc::testing
