@@ -394,9 +394,12 @@ absl::Status Store::ListLeases(std::vector<LeaseRecord>* leases) const {
   if (auto s = cursor.Open(reader.get(), tables_.leases); !s.ok()) return s;
   MDB_val k, v;
   for (bool ok = cursor.Get(&k, &v, MDB_FIRST); ok; ok = cursor.Get(&k, &v, MDB_NEXT)) {
-    if (k.mv_size != 8 || v.mv_size != 8) return absl::DataLossError("mvcc: malformed lease record");
+    // The value is the TTL, followed by the checkpointed remaining TTL when there is one.
+    if (k.mv_size != 8 || (v.mv_size != 8 && v.mv_size != 16)) return absl::DataLossError("mvcc: malformed lease record");
+    const char* value = static_cast<const char*>(v.mv_data);
     leases->push_back(LeaseRecord{static_cast<int64_t>(GetBigEndian64(static_cast<const char*>(k.mv_data))),
-                                  static_cast<int64_t>(GetBigEndian64(static_cast<const char*>(v.mv_data)))});
+                                  static_cast<int64_t>(GetBigEndian64(value)),
+                                  v.mv_size == 16 ? static_cast<int64_t>(GetBigEndian64(value + 8)) : 0});
   }
   return cursor.error();
 }

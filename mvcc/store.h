@@ -100,6 +100,7 @@ class Store {
   struct LeaseRecord {
     int64_t id = 0;
     int64_t ttl = 0;
+    int64_t remaining_ttl = 0;  // from the last WriteBatch::LeaseCheckpoint; 0 when none
   };
   absl::Status ListLeases(std::vector<LeaseRecord>* leases) const;
   absl::Status LeaseKeys(int64_t id, std::vector<std::string>* keys) const;

@@ -1,5 +1,7 @@
 #include "mvcc/write_batch.h"
 
+#include <cstring>
+
 #include "absl/strings/match.h"
 
 #include "mvcc/errors.h"
@@ -423,6 +425,26 @@ absl::Status WriteBatch::LeaseGrant(int64_t id, int64_t ttl) {
     int rc = mdb_put(r.txn, store_->tables_.leases, &key, &data, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) return ErrLeaseExists();
     return MdbStatus(rc, "grant lease");
+  });
+}
+
+absl::Status WriteBatch::LeaseCheckpoint(int64_t id, int64_t remaining_ttl) {
+  return RunRequest(1, [&](Request& r) -> absl::Status {
+    char k[8], v[16];
+    PutBigEndian64(static_cast<uint64_t>(id), k);
+    MDB_val key = Val(absl::string_view(k, 8)), data;
+    int rc = mdb_get(r.txn, store_->tables_.leases, &key, &data);
+    if (rc == MDB_NOTFOUND) return ErrLeaseNotFound();
+    if (rc != 0) return MdbStatus(rc, "read lease");
+    if (data.mv_size < 8) return absl::DataLossError("mvcc: malformed lease record");
+    std::memcpy(v, data.mv_data, 8);  // the granted TTL stays
+    size_t size = 8;
+    if (remaining_ttl > 0) {
+      PutBigEndian64(static_cast<uint64_t>(remaining_ttl), v + 8);
+      size = 16;
+    }
+    MDB_val value = Val(absl::string_view(v, size));
+    return MdbStatus(mdb_put(r.txn, store_->tables_.leases, &key, &value, 0), "checkpoint lease");
   });
 }
 

@@ -54,6 +54,9 @@ class WriteBatch {
   absl::Status LeaseGrant(int64_t id, int64_t ttl);
   absl::Status LeaseRevoke(int64_t id, etcdserverpb::LeaseRevokeResponse* response);
   bool LeaseExists(int64_t id);
+  // Records a lease's remaining TTL (seconds) as of a lease checkpoint, kept with the lease until
+  // the next checkpoint or its revoke; 0 clears it. ErrLeaseNotFound if the lease is absent.
+  absl::Status LeaseCheckpoint(int64_t id, int64_t remaining_ttl);
 
   void SetApplied(uint64_t index, uint64_t term);  // written in this same transaction
   // Replaces the opaque membership record (the server's cluster configuration) in this transaction,

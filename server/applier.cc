@@ -1,6 +1,7 @@
 #include "server/applier.h"
 
 #include "etcdserverpb/rpc.pb.h"
+#include "mvcc/errors.h"
 #include "server/errors.h"
 
 namespace cairn::server {
@@ -51,6 +52,19 @@ absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest&
       if (auto s = batch->LeaseRevoke(id, out); !s.ok()) return s;
       if (!out->header().revision()) out->mutable_header()->set_revision(batch->revision());
       if (lease_changes) lease_changes->push_back({LeaseChange::kRevoked, id, 0});
+      return absl::OkStatus();
+    }
+    case cairnpb::LogRequest::kLeaseCheckpoint: {
+      // A checkpoint of a lease revoked since it was proposed is dropped; the rest still apply.
+      for (const auto& checkpoint : request.lease_checkpoint().checkpoints()) {
+        absl::Status s = batch->LeaseCheckpoint(checkpoint.id(), checkpoint.remaining_ttl());
+        if (mvcc::IsError(s, mvcc::ErrLeaseNotFound())) continue;
+        if (!s.ok()) return s;
+        if (lease_changes) lease_changes->push_back({LeaseChange::kCheckpointed, checkpoint.id(), checkpoint.remaining_ttl()});
+      }
+      if (response != nullptr) {
+        static_cast<etcdserverpb::LeaseCheckpointResponse*>(response)->mutable_header()->set_revision(batch->revision());
+      }
       return absl::OkStatus();
     }
     case cairnpb::LogRequest::REQUEST_NOT_SET:

@@ -26,15 +26,16 @@ struct HeaderInfo {
 
 // What applying a request changed beyond the key space, for the lessor to follow.
 struct LeaseChange {
-  enum Kind { kGranted, kRevoked } kind;
+  enum Kind { kGranted, kRevoked, kCheckpointed } kind;
   int64_t id = 0;
-  int64_t ttl = 0;
+  int64_t ttl = 0;  // kGranted: the TTL; kCheckpointed: the remaining TTL (0 clears)
 };
 
 // Applies `request` inside `batch`. `response` must be the response type matching the request
 // (PutResponse for put, ...) or null when nobody waits (replay). A returned error means the request
 // had no effect; the batch stays usable.
-// Lease grants and revocations that succeeded are appended to `lease_changes` (may be null).
+// Lease grants, revocations and checkpoints that succeeded are appended to `lease_changes` (may be
+// null).
 absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
                              google::protobuf::Message* response,
                              std::vector<LeaseChange>* lease_changes = nullptr);

@@ -142,12 +142,15 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
        num("experimental-watch-batch-interval", &c.watch_batch_interval_ms)},
       {"experimental-snapshot-catchup-entries",
        num("experimental-snapshot-catchup-entries", &c.snapshot_catchup_entries)},
+      {"experimental-lease-checkpoint-interval",
+       num("experimental-lease-checkpoint-interval", &c.lease_checkpoint_interval_ms)},
       {"log-level", str(&c.log_level)},
   };
   const std::map<std::string, bool*> bool_flags = {
       {"version", &c.show_version},
       {"help", &c.show_help},
       {"backend-fsync", &c.backend_fsync},
+      {"experimental-enable-lease-checkpoint", &c.lease_checkpoint},
   };
 
   for (size_t i = 0; i < args.size(); ++i) {
@@ -212,6 +215,9 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
   }
   if (c.max_request_bytes == 0) return absl::InvalidArgumentError("--max-request-bytes must be positive");
   if (c.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be positive");
+  if (c.lease_checkpoint_interval_ms == 0) {
+    return absl::InvalidArgumentError("--experimental-lease-checkpoint-interval must be positive");
+  }
   return c;
 }
 
@@ -241,6 +247,12 @@ Member:
   --experimental-snapshot-catchup-entries N
                                    applied log entries kept for slow followers; one further
                                    behind is sent a store image instead (default 5000)
+  --experimental-enable-lease-checkpoint
+                                   the leader records leases' remaining TTLs through the log, so
+                                   a leader change or restart does not give a lease its full TTL
+                                   again (default false)
+  --experimental-lease-checkpoint-interval MS
+                                   how often it does (default 300000, etcd's 5 minutes)
   --log-level LEVEL                debug, info, warn or error (default info)
 
 Clustering:

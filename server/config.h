@@ -42,6 +42,10 @@ struct Config {
   int64_t election_timeout_ms = 1000;
   int64_t snapshot_catchup_entries = 5000;  // applied entries kept in memory for slow followers
   int64_t watch_batch_interval_ms = 20;     // pacing of heavy watch fan-out (watch::HubOptions)
+  // etcd's --experimental-enable-lease-checkpoint: the leader records leases' remaining TTLs so a
+  // leader change or restart does not give them a full TTL again (lease::LessorOptions).
+  bool lease_checkpoint = false;
+  int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
   std::string log_level = "info";
   bool show_version = false;
   bool show_help = false;

@@ -342,6 +342,9 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   };
   lease::LessorOptions lessor_options;
   lessor_options.election_timeout = std::chrono::milliseconds(config.election_timeout_ms);
+  if (config.lease_checkpoint) {
+    lessor_options.checkpoint_interval = std::chrono::milliseconds(config.lease_checkpoint_interval_ms);
+  }
   p->lessor = std::make_unique<lease::Lessor>(lessor_options, proposer);
   p->lease_records = lease::StoreLeaseRecords(p->store.get());
   if (auto s = p->lessor->Recover(*p->lease_records); !s.ok()) return s;
@@ -353,10 +356,16 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   PipelineObservers observers;
   lease::Lessor* lessor = p->lessor.get();
   observers.on_lease_change = [lessor](const LeaseChange& change) {
-    if (change.kind == LeaseChange::kGranted) {
-      lessor->OnGranted(change.id, change.ttl);
-    } else {
-      lessor->OnRevoked(change.id);
+    switch (change.kind) {
+      case LeaseChange::kGranted:
+        lessor->OnGranted(change.id, change.ttl);
+        break;
+      case LeaseChange::kRevoked:
+        lessor->OnRevoked(change.id);
+        break;
+      case LeaseChange::kCheckpointed:
+        lessor->OnCheckpoint(change.id, change.ttl);
+        break;
     }
   };
   watch::WatchHub* hub = p->watch_hub.get();

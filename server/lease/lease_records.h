@@ -19,7 +19,8 @@ namespace cairn::lease {
 
 struct LeaseRecord {
   int64_t id = 0;
-  int64_t ttl = 0;  // granted TTL in seconds, as logged
+  int64_t ttl = 0;            // granted TTL in seconds, as logged
+  int64_t remaining_ttl = 0;  // seconds left at the last applied lease checkpoint; 0 when none
 };
 
 class LeaseRecords {

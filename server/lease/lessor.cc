@@ -64,6 +64,7 @@ void Lessor::OnGranted(int64_t id, int64_t ttl) {
   absl::MutexLock lock(&mu_);
   Lease& lease = leases_[id];
   lease.ttl = ttl;
+  lease.checkpointed = 0;
   if (!primary_) return;
   lease.expiry = now + std::chrono::seconds(ttl);
   if (lease.expiry < lease.queued_at) Enqueue(id, lease, lease.expiry);
@@ -81,6 +82,12 @@ void Lessor::OnRevoked(int64_t id) {
   for (auto& then : waiters) then(RenewResult{RenewOutcome::kNotFound, 0});
 }
 
+void Lessor::OnCheckpoint(int64_t id, int64_t remaining_ttl) {
+  absl::MutexLock lock(&mu_);
+  auto it = leases_.find(id);
+  if (it != leases_.end()) it->second.checkpointed = std::max<int64_t>(0, remaining_ttl);
+}
+
 absl::Status Lessor::Recover(const LeaseRecords& records) {
   std::vector<LeaseRecord> stored;
   if (auto s = records.AllLeases(&stored); !s.ok()) return s;
@@ -93,7 +100,8 @@ absl::Status Lessor::Recover(const LeaseRecords& records) {
     for (const LeaseRecord& r : stored) {
       Lease& lease = leases_[r.id];
       lease.ttl = std::clamp(r.ttl, min_ttl_, kMaxLeaseTtl);
-      if (primary_) lease.expiry = now + std::chrono::seconds(lease.ttl);
+      lease.checkpointed = std::max<int64_t>(0, r.remaining_ttl);
+      if (primary_) lease.expiry = now + std::chrono::seconds(StartingTtl(lease));
     }
     RebuildQueue();
   }
@@ -108,7 +116,7 @@ void Lessor::Promote(Clock::Duration extend) {
     absl::MutexLock lock(&mu_);
     primary_ = true;
     for (auto& [id, lease] : leases_) {
-      lease.expiry = now + extend + std::chrono::seconds(lease.ttl);
+      lease.expiry = now + extend + std::chrono::seconds(StartingTtl(lease));
       // Anyone waiting for this lease's revoke now finds it alive again.
       for (auto& then : lease.waiters) settled.emplace_back(std::move(then), RenewResult{RenewOutcome::kRenewed, lease.ttl});
       lease.waiters.clear();
@@ -166,6 +174,7 @@ void Lessor::Demote() {
       lease.queued_at = kNever;
     }
     queue_ = {};
+    checkpoints_to_clear_.clear();  // the next primary clears them when their owners renew there
     waiters = TakeAllWaiters();
   }
   for (auto& then : waiters) then(RenewResult{RenewOutcome::kNotPrimary, 0});
@@ -189,6 +198,11 @@ RenewResult Lessor::RenewLocked(int64_t id, Time now) {
   Lease& lease = it->second;
   if (lease.expiry <= now) return RenewResult{RenewOutcome::kRevoking, 0};
   lease.expiry = now + std::chrono::seconds(lease.ttl);
+  if (lease.checkpointed > 0 && CheckpointsOn()) {
+    // The stored checkpoint no longer holds: a restart would start the lease from it. Clear it.
+    lease.checkpointed = 0;
+    checkpoints_to_clear_.push_back(id);
+  }
   // Usually the deadline moves later and the queue entry (earlier) stays valid: nothing else to do.
   if (lease.expiry < lease.queued_at) Enqueue(id, lease, lease.expiry);
   ++stats_.renewals;
@@ -291,6 +305,49 @@ void Lessor::ProposeRevoke(int64_t id) {
   });
 }
 
+size_t Lessor::ProposeCheckpoints(bool due) {
+  std::vector<std::pair<int64_t, int64_t>> checkpoints;  // (lease, remaining TTL in seconds)
+  {
+    const Time now = clock_->Now();
+    absl::MutexLock lock(&mu_);
+    if (!primary_ || stopped_ || !CheckpointsOn()) return 0;
+    for (int64_t id : checkpoints_to_clear_) {
+      auto it = leases_.find(id);
+      if (it != leases_.end() && it->second.checkpointed == 0) checkpoints.emplace_back(id, 0);
+    }
+    checkpoints_to_clear_.clear();
+    if (due) {
+      // A lease with at most one interval left either expires or is renewed before the next pass;
+      // its previous checkpoint (if any) still bounds what a new leader gives it.
+      for (const auto& [id, lease] : leases_) {
+        if (lease.expiry == kNever || lease.expiry - now <= options_.checkpoint_interval) continue;
+        checkpoints.emplace_back(id, std::chrono::duration_cast<std::chrono::seconds>(lease.expiry - now).count());
+      }
+    }
+    stats_.checkpoints_proposed += static_cast<int64_t>(checkpoints.size());
+  }
+  const size_t proposed = checkpoints.size();
+  constexpr size_t kMaxPerEntry = 1000;
+  for (size_t start = 0; start < checkpoints.size(); start += kMaxPerEntry) {
+    const size_t end = std::min(checkpoints.size(), start + kMaxPerEntry);
+    ProposeCheckpointBatch({checkpoints.begin() + start, checkpoints.begin() + end});
+  }
+  return proposed;
+}
+
+void Lessor::ProposeCheckpointBatch(std::vector<std::pair<int64_t, int64_t>> checkpoints) {
+  cairnpb::LogRequest request;
+  for (const auto& [id, remaining] : checkpoints) {
+    auto* checkpoint = request.mutable_lease_checkpoint()->add_checkpoints();
+    checkpoint->set_id(id);
+    checkpoint->set_remaining_ttl(remaining);
+  }
+  auto response = std::make_shared<etcdserverpb::LeaseCheckpointResponse>();
+  etcdserverpb::LeaseCheckpointResponse* raw = response.get();
+  // A refused checkpoint (no longer leader, no space) is simply taken again at the next pass.
+  proposer_(std::move(request), raw, raw->mutable_header(), [response](absl::Status) {});
+}
+
 void Lessor::Start() {
   absl::MutexLock lock(&thread_mu_);
   if (stopping_ || thread_.joinable()) return;
@@ -298,8 +355,15 @@ void Lessor::Start() {
 }
 
 void Lessor::RunExpiryLoop() {
+  Time next_checkpoint = clock_->Now() + options_.checkpoint_interval;
   for (;;) {
     RevokeExpired();
+    if (CheckpointsOn()) {
+      const Time now = clock_->Now();
+      const bool due = now >= next_checkpoint;
+      if (due) next_checkpoint = now + options_.checkpoint_interval;
+      ProposeCheckpoints(due);
+    }
     absl::MutexLock lock(&thread_mu_);
     if (thread_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.tick))) return;
   }

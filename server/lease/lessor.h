@@ -13,6 +13,16 @@
 // `extend` from now — so neither a restart nor an election expires a fleet whose keep-alives were
 // interrupted by it. Demote() forgets all deadlines.
 //
+// Checkpoints (etcd's --experimental-enable-lease-checkpoint; off unless checkpoint_interval > 0):
+// the fresh full TTL lets a long lease live forever if leaders change more often than its TTL. So
+// the primary, every checkpoint_interval, proposes the remaining TTL of every lease with more than
+// one interval left (LeaseCheckpoint, at most 1000 leases per log entry). The store keeps the last
+// checkpointed value with the lease and every member's lessor learns it (OnCheckpoint); Promote and
+// Recover then start such a lease from its checkpointed remaining TTL instead of its full TTL, so a
+// leader change or restart extends it by at most one interval (plus `extend`). A renewal restores the
+// full TTL, so renewing a lease that has a checkpoint also proposes a checkpoint of 0 (clearing it),
+// from the expiry thread's next pass.
+//
 // Expiry: each lease has one entry in a min-queue ordered by a time no later than its deadline; the
 // expiry pass pops due entries, re-queues the ones renewed since (so a renewal only touches the
 // lease itself), and proposes LeaseRevoke for the expired ones, at most `revoke_rate` per second
@@ -68,6 +78,8 @@ struct LessorOptions {
   int revoke_rate = 1000;                        // most revoke proposals per second
   std::chrono::milliseconds revoke_retry{3000};  // re-propose an expired lease not revoked by then
   std::chrono::milliseconds tick{100};           // how often the expiry thread looks
+  // 0: no checkpoints. Otherwise how often the primary checkpoints remaining TTLs (etcd: 5 minutes).
+  std::chrono::milliseconds checkpoint_interval{0};
   const Clock* clock = nullptr;                  // null: Clock::Steady()
 };
 
@@ -94,6 +106,7 @@ struct LessorStats {
   int64_t renewals = 0;
   int64_t revokes_proposed = 0;  // expiry revokes, retries included
   int64_t revokes_failed = 0;    // expiry revokes the log refused
+  int64_t checkpoints_proposed = 0;  // leases carried by proposed LeaseCheckpoint entries
 };
 
 class Lessor {
@@ -116,6 +129,8 @@ class Lessor {
   // clients are answered. Never block. A repeated OnGranted updates the TTL.
   void OnGranted(int64_t id, int64_t ttl);
   void OnRevoked(int64_t id);
+  // A LeaseCheckpoint applied: `remaining_ttl` seconds were left (0 clears the checkpoint).
+  void OnCheckpoint(int64_t id, int64_t remaining_ttl);
 
   // --- Start-up and leadership.
   // Replaces the known leases with the store's: at start-up after the log replay, or after
@@ -147,6 +162,11 @@ class Lessor {
   void Stop();
   // One expiry pass: proposes LeaseRevoke for expired leases within the rate limit. Returns how many.
   size_t RevokeExpired();
+  // One checkpoint pass (the expiry thread runs it every checkpoint_interval, and clears renewed
+  // leases' checkpoints on every tick): proposes LeaseCheckpoint entries. Returns how many leases
+  // they carry. Does nothing unless primary with checkpoints on. `due`: also checkpoint the leases
+  // with more than one interval left (false: only clear the renewed ones).
+  size_t ProposeCheckpoints(bool due);
 
   LessorStats Stats() const;
 
@@ -158,6 +178,7 @@ class Lessor {
     int64_t ttl = 0;
     Time expiry = kNever;
     Time queued_at = kNever;  // time of this lease's live entry in queue_; kNever if none
+    int64_t checkpointed = 0;  // remaining TTL (s) of the last applied checkpoint; 0 when none
     std::vector<std::function<void(RenewResult)>> waiters;  // AwaitRevoke callers
   };
   struct QueueEntry {
@@ -172,6 +193,13 @@ class Lessor {
   std::vector<std::function<void(RenewResult)>> TakeAllWaiters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   RenewResult RenewLocked(int64_t id, Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProposeRevoke(int64_t id);
+  // The TTL a lease starts from when this lessor becomes primary or recovers: its checkpointed
+  // remaining TTL when checkpoints are on and it has one, else its full TTL.
+  int64_t StartingTtl(const Lease& lease) const {
+    return CheckpointsOn() && lease.checkpointed > 0 ? std::min(lease.checkpointed, lease.ttl) : lease.ttl;
+  }
+  bool CheckpointsOn() const { return options_.checkpoint_interval.count() > 0; }
+  void ProposeCheckpointBatch(std::vector<std::pair<int64_t, int64_t>> checkpoints);
   void RunExpiryLoop();
 
   const LessorOptions options_;
@@ -188,6 +216,7 @@ class Lessor {
   Time tokens_at_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
   LessorStats stats_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> checkpoints_to_clear_ ABSL_GUARDED_BY(mu_);  // renewed since their checkpoint
 
   absl::Mutex thread_mu_;
   bool stopping_ ABSL_GUARDED_BY(thread_mu_) = false;

@@ -12,7 +12,7 @@ class StoreRecords final : public LeaseRecords {
     std::vector<mvcc::Store::LeaseRecord> stored;
     if (auto s = store_->ListLeases(&stored); !s.ok()) return s;
     out->reserve(out->size() + stored.size());
-    for (const auto& r : stored) out->push_back(LeaseRecord{r.id, r.ttl});
+    for (const auto& r : stored) out->push_back(LeaseRecord{r.id, r.ttl, r.remaining_ttl});
     return absl::OkStatus();
   }
 

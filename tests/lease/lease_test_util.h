@@ -67,7 +67,10 @@ class FakeLeaseRecords final : public LeaseRecords {
  public:
   absl::Status AllLeases(std::vector<LeaseRecord>* out) const override {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, ttl] : leases) out->push_back(LeaseRecord{id, ttl});
+    for (const auto& [id, ttl] : leases) {
+      auto r = remaining.find(id);
+      out->push_back(LeaseRecord{id, ttl, r == remaining.end() ? 0 : r->second});
+    }
     return absl::OkStatus();
   }
   absl::Status KeysOf(int64_t id, std::vector<std::string>* out) const override {
@@ -79,6 +82,7 @@ class FakeLeaseRecords final : public LeaseRecords {
   int64_t Revision() const override { return revision; }
 
   std::map<int64_t, int64_t> leases;
+  std::map<int64_t, int64_t> remaining;  // checkpointed remaining TTLs
   std::map<int64_t, std::vector<std::string>> keys;
   std::atomic<int64_t> revision{1};
 

@@ -324,5 +324,87 @@ TEST(LessorThreadTest, ExpiryThreadRevokesOnTheRealClock) {
   lessor.Stop();
 }
 
+// Lease checkpoints: (lease, remaining TTL) pairs of the LeaseCheckpoint proposals taken.
+std::vector<std::pair<int64_t, int64_t>> Checkpoints(const std::vector<RecordingProposer::Proposal>& proposals) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const auto& p : proposals) {
+    for (const auto& c : p.request.lease_checkpoint().checkpoints()) out.emplace_back(c.id(), c.remaining_ttl());
+  }
+  return out;
+}
+
+class LessorCheckpointTest : public LessorTest {
+ protected:
+  LessorCheckpointTest() {
+    LessorOptions options;
+    options.checkpoint_interval = seconds(60);
+    Reset(options);
+  }
+};
+
+TEST_F(LessorCheckpointTest, PassCheckpointsLeasesWithMoreThanAnIntervalLeft) {
+  Grant(1, 600);
+  Grant(2, 30);  // expires or is renewed before the next pass: nothing to record
+  clock_.Advance(seconds(10));
+  EXPECT_EQ(lessor_->ProposeCheckpoints(/*due=*/false), 0u);
+  EXPECT_EQ(lessor_->ProposeCheckpoints(/*due=*/true), 1u);
+  EXPECT_EQ(Checkpoints(proposer_.Take()), (std::vector<std::pair<int64_t, int64_t>>{{1, 590}}));
+  EXPECT_EQ(lessor_->Stats().checkpoints_proposed, 1);
+}
+
+TEST_F(LessorCheckpointTest, ManyLeasesGoOutInEntriesOfAThousand) {
+  for (int64_t id = 1; id <= 2500; ++id) Grant(id, 600);
+  EXPECT_EQ(lessor_->ProposeCheckpoints(true), 2500u);
+  auto proposals = proposer_.Take();
+  ASSERT_EQ(proposals.size(), 3u);
+  EXPECT_EQ(proposals[0].request.lease_checkpoint().checkpoints_size(), 1000);
+  EXPECT_EQ(proposals[2].request.lease_checkpoint().checkpoints_size(), 500);
+}
+
+TEST_F(LessorCheckpointTest, ANewPrimaryStartsACheckpointedLeaseFromItsRemainingTtl) {
+  Grant(1, 600);
+  Grant(2, 600);
+  lessor_->OnCheckpoint(1, 100);  // applied on every member
+  lessor_->Demote();
+  lessor_->Promote(seconds(1));
+  EXPECT_EQ(lessor_->Lookup(1)->remaining_ttl, 101);
+  EXPECT_EQ(lessor_->Lookup(2)->remaining_ttl, 601);
+}
+
+TEST_F(LessorCheckpointTest, RecoverUsesTheStoredCheckpoint) {
+  FakeLeaseRecords records;
+  records.leases = {{1, 600}, {2, 600}};
+  records.remaining = {{1, 42}};
+  ASSERT_TRUE(lessor_->Recover(records).ok());
+  EXPECT_EQ(lessor_->Lookup(1)->remaining_ttl, 42);
+  EXPECT_EQ(lessor_->Lookup(2)->remaining_ttl, 600);
+}
+
+TEST_F(LessorCheckpointTest, RenewingACheckpointedLeaseClearsItsCheckpoint) {
+  Grant(1, 600);
+  Grant(2, 600);
+  lessor_->OnCheckpoint(1, 100);
+  lessor_->OnCheckpoint(2, 100);
+  EXPECT_EQ(lessor_->Renew(1).outcome, RenewOutcome::kRenewed);
+  EXPECT_EQ(lessor_->Renew(1).outcome, RenewOutcome::kRenewed);  // cleared once
+  EXPECT_EQ(lessor_->ProposeCheckpoints(/*due=*/false), 1u);
+  EXPECT_EQ(Checkpoints(proposer_.Take()), (std::vector<std::pair<int64_t, int64_t>>{{1, 0}}));
+  // A restart or election now gives lease 1 its full TTL, lease 2 what its checkpoint said.
+  lessor_->Demote();
+  lessor_->Promote(seconds(0));
+  EXPECT_EQ(lessor_->Lookup(1)->remaining_ttl, 600);
+  EXPECT_EQ(lessor_->Lookup(2)->remaining_ttl, 100);
+}
+
+TEST_F(LessorTest, WithoutCheckpointsStoredOnesAreIgnoredAndNoneAreProposed) {
+  Grant(1, 600);
+  lessor_->OnCheckpoint(1, 100);
+  lessor_->Demote();
+  lessor_->Promote(seconds(0));
+  EXPECT_EQ(lessor_->Lookup(1)->remaining_ttl, 600);
+  EXPECT_EQ(lessor_->ProposeCheckpoints(true), 0u);
+  EXPECT_TRUE(proposer_.Take().empty());
+}
+
 }  // namespace
 }  // namespace cairn::lease

@@ -172,5 +172,35 @@ TEST_F(LeaseTest, RevokingALeaseWithoutKeysTakesNoRevision) {
   EXPECT_EQ(store_->CurrentRevision(), 1);
 }
 
+TEST_F(LeaseTest, CheckpointKeepsTheRemainingTtlWithTheLeaseAcrossRestart) {
+  {
+    auto batch = store_->BeginWrite();
+    ASSERT_TRUE(batch->LeaseGrant(5, 600).ok());
+    ASSERT_TRUE(batch->LeaseGrant(6, 600).ok());
+    ASSERT_TRUE(batch->LeaseCheckpoint(5, 420).ok());
+    ASSERT_TRUE(batch->LeaseCheckpoint(6, 300).ok());
+    EXPECT_EQ(batch->LeaseCheckpoint(7, 10).message(), "etcdserver: requested lease not found");
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  {
+    auto batch = store_->BeginWrite();
+    ASSERT_TRUE(batch->LeaseCheckpoint(6, 0).ok());  // cleared by a renewal
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  Reopen();
+  std::vector<Store::LeaseRecord> leases;
+  ASSERT_TRUE(store_->ListLeases(&leases).ok());
+  ASSERT_EQ(leases.size(), 2u);
+  EXPECT_EQ(leases[0].id, 5);
+  EXPECT_EQ(leases[0].ttl, 600);
+  EXPECT_EQ(leases[0].remaining_ttl, 420);
+  EXPECT_EQ(leases[1].ttl, 600);
+  EXPECT_EQ(leases[1].remaining_ttl, 0);
+  auto batch = store_->BeginWrite();
+  etcdserverpb::LeaseRevokeResponse resp;
+  ASSERT_TRUE(batch->LeaseRevoke(5, &resp).ok());  // a checkpointed lease revokes as any other
+  ASSERT_TRUE(batch->Commit().ok());
+}
+
 }  // namespace
 }  // namespace cairn::mvcc::testing

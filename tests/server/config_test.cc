@@ -40,6 +40,18 @@ TEST(Config, RejectsUnknownFlagsAndBadValues) {
   EXPECT_FALSE(ParseFlags({"--name"}).ok());
 }
 
+TEST(Config, LeaseCheckpointsAreOffByDefaultAndTakeAnInterval) {
+  auto defaults = ParseFlags({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->lease_checkpoint);
+  EXPECT_EQ(defaults->lease_checkpoint_interval_ms, 300000);  // etcd's 5 minutes
+  auto on = ParseFlags({"--experimental-enable-lease-checkpoint", "--experimental-lease-checkpoint-interval=1500"});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->lease_checkpoint);
+  EXPECT_EQ(on->lease_checkpoint_interval_ms, 1500);
+  EXPECT_FALSE(ParseFlags({"--experimental-lease-checkpoint-interval=0"}).ok());
+}
+
 TEST(Config, EnvironmentFillsFlagsTheCommandLineDoesNotGive) {
   auto env = [](const char* name) -> const char* {
     std::string n(name);
