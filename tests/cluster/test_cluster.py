@@ -151,6 +151,23 @@ class ClusterTest(E2eTest):
         self.assertIn(f"granted with TTL({TTL}s)", ttl.out)
         self.assertIn("attached keys([svc])", ttl.out)
 
+    def test_a_new_leader_resumes_leases_from_their_checkpoints(self):
+        # With checkpoints, a long lease nobody renews keeps counting down across a leader kill
+        # instead of starting a full TTL again on the new leader.
+        long_ttl = 60
+        c = Cluster(self, extra_flags=("--experimental-enable-lease-checkpoint",
+                                       "--experimental-lease-checkpoint-interval=1000"))
+        leader = c.leader()
+        lease = leader.client().lease(long_ttl)
+        time.sleep(4.5)  # several checkpoint passes, applied on every member
+        leader.kill()  # SIGKILL
+        new_leader = c.leader()
+        self.assertIsNot(new_leader, leader)
+        remaining = new_leader.client().get_lease_info(lease.id).TTL
+        # A full TTL would read long_ttl or long_ttl - 1 (plus the election timeout extension).
+        self.assertLess(remaining, long_ttl - 2, "the new leader gave the lease a full TTL")
+        self.assertGreater(remaining, long_ttl - 20)
+
     def test_move_leader_hands_leadership_to_the_chosen_member(self):
         c = Cluster(self)
         leader = c.leader()
