@@ -344,7 +344,8 @@ void Lessor::ProposeCheckpointBatch(std::vector<std::pair<int64_t, int64_t>> che
   }
   auto response = std::make_shared<etcdserverpb::LeaseCheckpointResponse>();
   etcdserverpb::LeaseCheckpointResponse* raw = response.get();
-  // A refused checkpoint (no longer leader, no space) is simply taken again at the next pass.
+  // A refused checkpoint (no longer leader, no space) is made good by the next pass: it checkpoints
+  // every lease with more than an interval left, which is every lease that can carry a checkpoint.
   proposer_(std::move(request), raw, raw->mutable_header(), [response](absl::Status) {});
 }
 
