@@ -88,6 +88,34 @@ class PeerTlsClusterTest(unittest.TestCase):
         self.assertTrue(st is None or st.get("leader", 0) == 0, st)
         self.assertTrue(status(good[0])["leader"] != 0)
 
+    def test_join_over_peer_tls_and_a_foreign_certificate_cannot_join(self):
+        self.members = start_cluster(self.dir, ["server"])
+        founder = self.members[0].wait_ready()
+        _, err, rc = h.etcdctl(founder.client_url, ["put", "before-join", "1"])
+        self.assertEqual(rc, 0, err)
+
+        joiner = h.Cairnd(self.dir, "m1", peer_scheme="https", flags=peer_flags(self.dir, "client"))
+        _, err, rc = h.etcdctl(founder.client_url, ["member", "add", "m1", f"--peer-urls={joiner.peer_url}"])
+        self.assertEqual(rc, 0, err)
+        joiner.initial_cluster = f"{founder.name}={founder.peer_url},m1={joiner.peer_url}"
+        joiner.flags += ["--initial-cluster-state", "existing"]
+        self.members.append(joiner.start())
+        joiner.wait_ready()
+        h.wait_until(lambda: serializable_get(joiner, "before-join") == "1", 15, "the joiner to catch up")
+
+        outsider = h.Cairnd(self.dir, "m2", peer_scheme="https", flags=peer_flags(self.dir, "other"))
+        _, err, rc = h.etcdctl(founder.client_url, ["member", "add", "m2", f"--peer-urls={outsider.peer_url}"])
+        self.assertEqual(rc, 0, err)
+        outsider.initial_cluster = joiner.initial_cluster + f",m2={outsider.peer_url}"
+        outsider.flags += ["--initial-cluster-state", "existing"]
+        rc, out = outsider.run_to_exit(timeout=30)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("cannot reach any member", out)
+        # Two of three voters still commit.
+        _, err, rc = h.etcdctl(founder.client_url, ["put", "after-outsider", "2"])
+        self.assertEqual(rc, 0, err)
+        h.wait_until(lambda: serializable_get(joiner, "after-outsider") == "2", 15, "the joiner to apply")
+
 
 if __name__ == "__main__":
     h.main()

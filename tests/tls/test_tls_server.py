@@ -125,8 +125,10 @@ class StartupTest(unittest.TestCase):
     def test_auto_tls_serves_https_with_a_generated_certificate(self):
         server = h.Cairnd(self.dir, "m0", client_scheme="https", flags=["--auto-tls"]).start()
         try:
-            server.wait_ready(["--insecure-skip-tls-verify"])
-            _, err, rc = h.etcdctl(server.client_url, ["--insecure-skip-tls-verify", "put", "a", "b"])
+            # etcdctl 3.4 honours --insecure-skip-tls-verify only with --insecure-transport=false.
+            skip = ["--insecure-skip-tls-verify", "--insecure-transport=false"]
+            server.wait_ready(skip)
+            _, err, rc = h.etcdctl(server.client_url, skip + ["put", "a", "b"])
             self.assertEqual(rc, 0, err)
             self.assertTrue(os.path.exists(os.path.join(self.dir, "m0", "fixtures", "client", "cert.pem")))
             # A self-signed certificate is not trusted by default.
