@@ -221,14 +221,14 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   auto p = std::make_unique<Parts>();
   const std::string data_dir = config.EffectiveDataDir();
 
-  // A founding member derives its IDs from its flags (as every founding member derives its
-  // peers'); a member joining an existing cluster learns them from the members it names.
   auto client_tls = PrepareTls(config.client_tls, "", config.listen_client_urls, data_dir + "/fixtures/client");
   if (!client_tls.ok()) return client_tls.status();
   auto peer_tls = PrepareTls(config.peer_tls, "peer-", config.listen_peer_urls, data_dir + "/fixtures/peer");
   if (!peer_tls.ok()) return peer_tls.status();
   p->peer_dial_tls = peer_tls->channel;
 
+  // A founding member derives its IDs from its flags (as every founding member derives its
+  // peers'); a member joining an existing cluster learns them from the members it names.
   std::optional<cairnpb::MembersResponse> joined;
   auto new_identity = [&config, &joined, &peer_tls]() -> absl::StatusOr<DataDir::Identity> {
     if (config.initial_cluster_state == "new") {

@@ -88,6 +88,21 @@ class PeerTlsClusterTest(unittest.TestCase):
         self.assertTrue(st is None or st.get("leader", 0) == 0, st)
         self.assertTrue(status(good[0])["leader"] != 0)
 
+    def test_peer_auto_tls_replicates_without_certificate_files(self):
+        self.members = [h.Cairnd(self.dir, f"m{i}", peer_scheme="https", flags=["--peer-auto-tls"])
+                        for i in range(3)]
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        for m in self.members:
+            m.initial_cluster = initial
+            m.start()
+        for m in self.members:
+            m.wait_ready()
+        _, err, rc = h.etcdctl(self.members[2].client_url, ["put", "auto", "tls"])
+        self.assertEqual(rc, 0, err)
+        for m in self.members:
+            h.wait_until(lambda: serializable_get(m, "auto") == "tls", 15, f"{m.name} to apply the write")
+            self.assertTrue(os.path.exists(os.path.join(m.data_dir, "fixtures", "peer", "key.pem")))
+
     def test_join_over_peer_tls_and_a_foreign_certificate_cannot_join(self):
         self.members = start_cluster(self.dir, ["server"])
         founder = self.members[0].wait_ready()

@@ -10,6 +10,11 @@
 #include <fstream>
 #include <string>
 
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/mutex.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/config.h"
 #include "server/tls/tls.h"
 
@@ -138,6 +143,94 @@ TEST(ResolveTls, AutoTlsOnlyWhenNoFilesAndAnHttpsListener) {
   ASSERT_TRUE(resolved->has_value());
   EXPECT_FALSE((*resolved)->verify_other_side);
   EXPECT_TRUE(fs::exists(dir / "auto/cert.pem"));
+}
+
+// Runs the openssl CLI in `dir`; certificates for the tests are made at test time, as a user would.
+bool OpenSsl(const TempDir& dir, const std::string& args) {
+  return std::system(("cd '" + (dir / "") + "' && openssl " + args + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+// ca.crt signs server.crt (SAN 127.0.0.1) and client.crt (CN=alice).
+bool MakeCertificates(const TempDir& dir) {
+  Write(dir / "san.cnf", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+  if (!OpenSsl(dir, "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=test-ca")) {
+    return false;
+  }
+  for (const char* name : {"server", "alice"}) {
+    const std::string n(name);
+    if (!OpenSsl(dir, "req -newkey rsa:2048 -nodes -keyout " + n + ".key -out " + n + ".csr -subj /CN=" + n) ||
+        !OpenSsl(dir, "x509 -req -in " + n + ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -out " + n +
+                          ".crt -days 2 -extfile san.cnf")) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Answers every call UNIMPLEMENTED after noting the caller's certificate CN.
+class CommonNameRecorder final : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override {
+    {
+      absl::MutexLock lock(&mu_);
+      seen_ = ClientCommonName(*context);
+      calls_++;
+    }
+    class Refuse final : public grpc::ServerGenericBidiReactor {
+     public:
+      Refuse() { Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "")); }
+      void OnDone() override { delete this; }
+    };
+    return new Refuse;
+  }
+  std::pair<int, std::optional<std::string>> Seen() {
+    absl::MutexLock lock(&mu_);
+    return {calls_, seen_};
+  }
+
+ private:
+  absl::Mutex mu_;
+  int calls_ = 0;
+  std::optional<std::string> seen_;
+};
+
+grpc::StatusCode CallRange(const std::string& target, const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+  auto stub = etcdserverpb::KV::NewStub(grpc::CreateChannel(target, creds));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  etcdserverpb::RangeResponse response;
+  return stub->Range(&context, etcdserverpb::RangeRequest(), &response).error_code();
+}
+
+TEST(Credentials, MutualTlsExposesTheClientCommonNameAndRefusesClientsWithoutCertificates) {
+  TempDir dir;
+  ASSERT_TRUE(MakeCertificates(dir)) << "openssl CLI failed";
+  TlsFiles server_files{dir / "server.crt", dir / "server.key", dir / "ca.crt", true, false};
+  auto server_material = LoadTlsMaterial(server_files, "");
+  ASSERT_TRUE(server_material.ok()) << server_material.status();
+  CommonNameRecorder recorder;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", MakeServerCredentials(*server_material), &port);
+  builder.RegisterCallbackGenericService(&recorder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  const std::string target = "127.0.0.1:" + std::to_string(port);
+
+  TlsFiles alice{dir / "alice.crt", dir / "alice.key", dir / "ca.crt", false, false};
+  auto alice_material = LoadTlsMaterial(alice, "");
+  ASSERT_TRUE(alice_material.ok()) << alice_material.status();
+  EXPECT_EQ(CallRange(target, MakeChannelCredentials(*alice_material)), grpc::StatusCode::UNIMPLEMENTED);
+  auto [calls, common_name] = recorder.Seen();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(common_name, std::optional<std::string>("alice"));
+
+  TlsFiles anonymous{"", "", dir / "ca.crt", false, false};
+  auto anonymous_material = LoadTlsMaterial(anonymous, "");
+  ASSERT_TRUE(anonymous_material.ok()) << anonymous_material.status();
+  EXPECT_EQ(CallRange(target, MakeChannelCredentials(*anonymous_material)), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(recorder.Seen().first, 1);  // refused during the handshake: no call reached the service
+  server->Shutdown(std::chrono::system_clock::now());
 }
 
 }  // namespace
