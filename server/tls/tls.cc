@@ -138,6 +138,7 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files, const std::st
   const std::string key_flag = flag_prefix + "key-file";
   const std::string ca_flag = flag_prefix + "trusted-ca-file";
   TlsMaterial material;
+  material.files = files;
   material.verify_other_side = !files.auto_tls;
   material.require_client_cert = files.RequiresClientCert() && !files.auto_tls;
   if (files.cert_file.empty() != files.key_file.empty()) {
@@ -252,16 +253,50 @@ absl::StatusOr<std::optional<TlsMaterial>> ResolveTls(const TlsFiles& files, con
   return std::optional<TlsMaterial>(std::move(*material));
 }
 
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& material) {
-  grpc::SslServerCredentialsOptions options(material.require_client_cert
-                                                ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                                : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+namespace {
+
+// gRPC's file watcher serves roots only from a file; with no CA file (the system's roots) the
+// credentials are built from the bytes read at start-up instead, and are not reloaded.
+bool CanWatchFiles(const TlsMaterial& material, bool needs_roots) {
+  return !material.files.auto_tls && (!needs_roots || !material.files.trusted_ca_file.empty());
+}
+
+std::shared_ptr<grpc::experimental::CertificateProviderInterface> FileWatcher(const TlsMaterial& material,
+                                                                           unsigned reload_seconds) {
+  return std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      material.files.key_file, material.files.cert_file, material.files.trusted_ca_file, reload_seconds);
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& material, unsigned reload_seconds) {
+  const grpc_ssl_client_certificate_request_type request =
+      material.require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  if (CanWatchFiles(material, material.require_client_cert)) {
+    grpc::experimental::TlsServerCredentialsOptions options(FileWatcher(material, reload_seconds));
+    options.watch_identity_key_cert_pairs();
+    if (!material.files.trusted_ca_file.empty()) options.watch_root_certs();
+    options.set_cert_request_type(request);
+    return grpc::experimental::TlsServerCredentials(options);
+  }
+  grpc::SslServerCredentialsOptions options(request);
   options.pem_root_certs = material.trusted_ca;
   options.pem_key_cert_pairs.push_back({material.private_key, material.cert_chain});
   return grpc::SslServerCredentials(options);
 }
 
-std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsMaterial& material) {
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsMaterial& material, unsigned reload_seconds) {
+  if (material.verify_other_side && CanWatchFiles(material, /*needs_roots=*/true)) {
+    grpc::experimental::TlsChannelCredentialsOptions options;
+    options.set_certificate_provider(FileWatcher(material, reload_seconds));
+    options.watch_root_certs();
+    if (!material.files.cert_file.empty()) options.watch_identity_key_cert_pairs();
+    options.set_verify_server_certs(true);
+    // The server's certificate must name the host dialed (its IP or DNS name), as with SslCredentials.
+    options.set_certificate_verifier(std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+    return grpc::experimental::TlsCredentials(options);
+  }
   if (material.verify_other_side) {
     grpc::SslCredentialsOptions options;
     options.pem_root_certs = material.trusted_ca;

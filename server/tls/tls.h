@@ -1,9 +1,12 @@
 // cairn::tls — TLS for cairnd's gRPC listeners and for the channels members open to each other.
 //
-// Start-up reads the PEM files named by the flags once (LoadTlsMaterial), checks them, and builds
-// gRPC credentials from the bytes; renewed files are picked up by a restart. --auto-tls writes a
-// self-signed certificate under the data dir (SelfSignedFiles) and turns verification of the other
-// side off, as etcd does.
+// Start-up reads the PEM files named by the flags (LoadTlsMaterial) and checks them, so a bad file
+// stops cairnd with its name. The credentials then re-read the files every `reload_seconds`
+// (gRPC's file-watcher certificate provider): renewed certificates, keys and CA bundles apply to
+// new connections without a restart; established connections keep what they were made with. A
+// renewal gRPC cannot read (half-written, key not matching) is logged by gRPC and the previous
+// files stay in use. --auto-tls writes a self-signed certificate under the data dir
+// (SelfSignedFiles) and turns verification of the other side off, as etcd does.
 //
 // Errors: absl::Status naming the flag and the file that failed (missing, unreadable, not PEM of the
 // expected kind, key not matching the certificate). Nothing here throws or aborts.
@@ -23,7 +26,10 @@
 namespace cairn::tls {
 
 // The checked contents of one listener family's TLS files.
+inline constexpr unsigned kDefaultReloadSeconds = 10;
+
 struct TlsMaterial {
+  TlsFiles files;           // where the material came from (re-read by the credentials)
   std::string cert_chain;   // PEM; empty: this side presents no certificate
   std::string private_key;  // PEM; set exactly when cert_chain is
   std::string trusted_ca;   // PEM; empty: the system's roots
@@ -51,11 +57,13 @@ absl::StatusOr<std::optional<TlsMaterial>> ResolveTls(const TlsFiles& files, con
                                                       const std::vector<std::string>& hosts);
 
 // Credentials for a gRPC listener. Needs a key pair.
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& material);
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& material,
+                                                               unsigned reload_seconds = kDefaultReloadSeconds);
 
 // Credentials for dialing an https:// URL: verifies the server against trusted_ca (with the URL's
 // host) unless verify_other_side is false; presents the key pair if there is one.
-std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsMaterial& material);
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsMaterial& material,
+                                                                 unsigned reload_seconds = kDefaultReloadSeconds);
 
 // The common name (CN) of the certificate the caller presented and the listener verified, or
 // nullopt on a plaintext connection, an in-process call or a connection without a client

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
@@ -150,21 +151,21 @@ bool OpenSsl(const TempDir& dir, const std::string& args) {
   return std::system(("cd '" + (dir / "") + "' && openssl " + args + " >/dev/null 2>&1").c_str()) == 0;
 }
 
-// ca.crt signs server.crt (SAN 127.0.0.1) and client.crt (CN=alice).
+bool MakeCa(const TempDir& dir, const std::string& ca) {
+  return OpenSsl(dir, "req -x509 -newkey rsa:2048 -nodes -keyout " + ca + ".key -out " + ca + ".crt -days 2 -subj /CN=" + ca);
+}
+
+// <name>.crt/.key with CN=<name>, signed by <ca>, for `san` (e.g. "IP:127.0.0.1").
+bool MakeLeaf(const TempDir& dir, const std::string& name, const std::string& ca, const std::string& san) {
+  Write(dir / (name + ".cnf"), "subjectAltName=" + san + "\nextendedKeyUsage=serverAuth,clientAuth\n");
+  return OpenSsl(dir, "req -newkey rsa:2048 -nodes -keyout " + name + ".key -out " + name + ".csr -subj /CN=" + name) &&
+         OpenSsl(dir, "x509 -req -in " + name + ".csr -CA " + ca + ".crt -CAkey " + ca + ".key -CAcreateserial -out " +
+                          name + ".crt -days 2 -extfile " + name + ".cnf");
+}
+
+// ca.crt signs server.crt (SAN 127.0.0.1) and alice.crt (CN=alice).
 bool MakeCertificates(const TempDir& dir) {
-  Write(dir / "san.cnf", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
-  if (!OpenSsl(dir, "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=test-ca")) {
-    return false;
-  }
-  for (const char* name : {"server", "alice"}) {
-    const std::string n(name);
-    if (!OpenSsl(dir, "req -newkey rsa:2048 -nodes -keyout " + n + ".key -out " + n + ".csr -subj /CN=" + n) ||
-        !OpenSsl(dir, "x509 -req -in " + n + ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -out " + n +
-                          ".crt -days 2 -extfile san.cnf")) {
-      return false;
-    }
-  }
-  return true;
+  return MakeCa(dir, "ca") && MakeLeaf(dir, "server", "ca", "IP:127.0.0.1") && MakeLeaf(dir, "alice", "ca", "IP:127.0.0.1");
 }
 
 // Answers every call UNIMPLEMENTED after noting the caller's certificate CN.
@@ -231,6 +232,73 @@ TEST(Credentials, MutualTlsExposesTheClientCommonNameAndRefusesClientsWithoutCer
   EXPECT_EQ(CallRange(target, MakeChannelCredentials(*anonymous_material)), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(recorder.Seen().first, 1);  // refused during the handshake: no call reached the service
   server->Shutdown(std::chrono::system_clock::now());
+}
+
+// A listener on 127.0.0.1 with `material`'s server credentials, answering UNIMPLEMENTED.
+struct TestServer {
+  TestServer(const TlsMaterial& material, unsigned reload_seconds) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", MakeServerCredentials(material, reload_seconds), &port);
+    builder.RegisterCallbackGenericService(&recorder);
+    server = builder.BuildAndStart();
+    target = "127.0.0.1:" + std::to_string(port);
+  }
+  ~TestServer() {
+    if (server) server->Shutdown(std::chrono::system_clock::now());
+  }
+  CommonNameRecorder recorder;
+  std::unique_ptr<grpc::Server> server;
+  std::string target;
+};
+
+grpc::StatusCode CallTrusting(const TempDir& dir, const std::string& target, const std::string& ca) {
+  TlsFiles trust;
+  trust.trusted_ca_file = dir / (ca + ".crt");
+  auto material = LoadTlsMaterial(trust, "peer-");
+  EXPECT_TRUE(material.ok()) << material.status();
+  return CallRange(target, MakeChannelCredentials(*material));
+}
+
+TEST(Credentials, ServerCertificateMustNameTheHostDialed) {
+  TempDir dir;
+  ASSERT_TRUE(MakeCa(dir, "ca") && MakeLeaf(dir, "elsewhere", "ca", "DNS:elsewhere.example")) << "openssl CLI failed";
+  TlsFiles files{dir / "elsewhere.crt", dir / "elsewhere.key", "", false, false};
+  auto material = LoadTlsMaterial(files, "");
+  ASSERT_TRUE(material.ok()) << material.status();
+  TestServer server(*material, kDefaultReloadSeconds);
+  ASSERT_NE(server.server, nullptr);
+  EXPECT_EQ(CallTrusting(dir, server.target, "ca"), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(server.recorder.Seen().first, 0);
+}
+
+TEST(Credentials, RenewedServerCertificateIsUsedByNewConnectionsWithoutRestart) {
+  TempDir dir;
+  ASSERT_TRUE(MakeCa(dir, "ca") && MakeCa(dir, "next-ca") && MakeLeaf(dir, "server", "ca", "IP:127.0.0.1") &&
+              MakeLeaf(dir, "renewed", "next-ca", "IP:127.0.0.1"))
+      << "openssl CLI failed";
+  fs::copy_file(dir / "server.crt", dir / "live.crt");
+  fs::copy_file(dir / "server.key", dir / "live.key");
+  TlsFiles files{dir / "live.crt", dir / "live.key", "", false, false};
+  auto material = LoadTlsMaterial(files, "");
+  ASSERT_TRUE(material.ok()) << material.status();
+  TestServer server(*material, /*reload_seconds=*/1);
+  ASSERT_NE(server.server, nullptr);
+  EXPECT_EQ(CallTrusting(dir, server.target, "ca"), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(CallTrusting(dir, server.target, "next-ca"), grpc::StatusCode::UNAVAILABLE);
+
+  // Renewal as tools do it: each file replaced whole by a rename.
+  fs::copy_file(dir / "renewed.key", dir / "live.key.new");
+  fs::copy_file(dir / "renewed.crt", dir / "live.crt.new");
+  fs::rename(dir / "live.key.new", dir / "live.key");
+  fs::rename(dir / "live.crt.new", dir / "live.crt");
+  bool renewed = false;
+  for (int attempt = 0; attempt < 100 && !renewed; ++attempt) {  // the provider re-reads every second
+    renewed = CallTrusting(dir, server.target, "next-ca") == grpc::StatusCode::UNIMPLEMENTED;
+    if (!renewed) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(renewed) << "a new connection never saw the renewed certificate";
+  EXPECT_EQ(CallTrusting(dir, server.target, "ca"), grpc::StatusCode::UNAVAILABLE);
 }
 
 }  // namespace
