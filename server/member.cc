@@ -135,15 +135,17 @@ struct ListenerTls {
 
 // Files are read once, here, before the data is touched: a bad certificate stops start-up with the
 // file's name. Auto-tls pairs live in <data-dir>/fixtures/{client,peer}/, as etcd keeps them.
+// `dials`: this family also dials (peers do; cairnd never dials its own client URLs).
 absl::StatusOr<ListenerTls> PrepareTls(const tls::TlsFiles& files, const std::string& flag_prefix,
-                                       const std::vector<Endpoint>& listen, const std::string& auto_tls_dir) {
+                                       const std::vector<Endpoint>& listen, const std::string& auto_tls_dir,
+                                       bool dials) {
   const bool https = AnyHttps(listen);
   auto material = tls::ResolveTls(files, flag_prefix, https, auto_tls_dir, HostsOf(listen));
   if (!material.ok()) return material.status();
   ListenerTls out;
   if (!material->has_value()) return out;
   if (https) out.server = tls::MakeServerCredentials(**material);
-  out.channel = tls::MakeChannelCredentials(**material);
+  if (dials) out.channel = tls::MakeChannelCredentials(**material);
   return out;
 }
 
@@ -221,9 +223,11 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   auto p = std::make_unique<Parts>();
   const std::string data_dir = config.EffectiveDataDir();
 
-  auto client_tls = PrepareTls(config.client_tls, "", config.listen_client_urls, data_dir + "/fixtures/client");
+  auto client_tls = PrepareTls(config.client_tls, "", config.listen_client_urls, data_dir + "/fixtures/client",
+                               /*dials=*/false);
   if (!client_tls.ok()) return client_tls.status();
-  auto peer_tls = PrepareTls(config.peer_tls, "peer-", config.listen_peer_urls, data_dir + "/fixtures/peer");
+  auto peer_tls = PrepareTls(config.peer_tls, "peer-", config.listen_peer_urls, data_dir + "/fixtures/peer",
+                             /*dials=*/true);
   if (!peer_tls.ok()) return peer_tls.status();
   p->peer_dial_tls = peer_tls->channel;
 
