@@ -42,6 +42,24 @@ std::vector<std::string> SplitList(const std::string& value) {
   return out;
 }
 
+// An https listener needs a key pair (or auto-tls); a key pair needs both halves.
+absl::Status CheckTls(const std::vector<Endpoint>& urls, const tls::TlsFiles& files, const std::string& prefix,
+                      const char* kind) {
+  if (files.cert_file.empty() != files.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", prefix, "cert-file and --", prefix, "key-file must be given together"));
+  }
+  for (const Endpoint& e : urls) {
+    if (e.scheme == "https" && !files.HasKeyPair() && !files.auto_tls) {
+      return absl::InvalidArgumentError(absl::StrCat("TLS key/cert (--", prefix, "cert-file, --", prefix,
+                                                     "key-file) must be provided for ", kind, " url https://",
+                                                     e.HostPort(), " with HTTPS scheme (or use --", prefix,
+                                                     "auto-tls)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string Endpoint::HostPort() const {
@@ -81,7 +99,10 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
                            "initial-cluster-state", "initial-cluster-token", "listen-metrics-urls",
                            "max-request-bytes", "max-txn-ops", "quota-backend-bytes",
                            "heartbeat-interval", "election-timeout", "log-level", "backend-fsync",
-                           "experimental-snapshot-catchup-entries", "experimental-watch-batch-interval"}) {
+                           "experimental-snapshot-catchup-entries", "experimental-watch-batch-interval",
+                           "cert-file", "key-file", "trusted-ca-file", "client-cert-auth", "auto-tls",
+                           "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",
+                           "peer-client-cert-auth", "peer-auto-tls"}) {
     std::string suffix(flag);
     for (char& ch : suffix) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
     for (const char* prefix : {"CAIRN_", "ETCD_"}) {
@@ -145,12 +166,22 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"experimental-lease-checkpoint-interval",
        num("experimental-lease-checkpoint-interval", &c.lease_checkpoint_interval_ms)},
       {"log-level", str(&c.log_level)},
+      {"cert-file", str(&c.client_tls.cert_file)},
+      {"key-file", str(&c.client_tls.key_file)},
+      {"trusted-ca-file", str(&c.client_tls.trusted_ca_file)},
+      {"peer-cert-file", str(&c.peer_tls.cert_file)},
+      {"peer-key-file", str(&c.peer_tls.key_file)},
+      {"peer-trusted-ca-file", str(&c.peer_tls.trusted_ca_file)},
   };
   const std::map<std::string, bool*> bool_flags = {
       {"version", &c.show_version},
       {"help", &c.show_help},
       {"backend-fsync", &c.backend_fsync},
       {"experimental-enable-lease-checkpoint", &c.lease_checkpoint},
+      {"client-cert-auth", &c.client_tls.client_cert_auth},
+      {"auto-tls", &c.client_tls.auto_tls},
+      {"peer-client-cert-auth", &c.peer_tls.client_cert_auth},
+      {"peer-auto-tls", &c.peer_tls.auto_tls},
   };
 
   for (size_t i = 0; i < args.size(); ++i) {
@@ -195,11 +226,6 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
   auto lc = ParseUrls("listen-client-urls", listen_client);
   if (!lc.ok()) return lc.status();
   c.listen_client_urls = *lc;
-  for (const Endpoint& e : c.listen_client_urls) {
-    if (e.scheme == "https") {
-      return absl::InvalidArgumentError("--listen-client-urls: https (TLS) is not supported yet; use http://");
-    }
-  }
   c.advertise_client_urls = SplitList(advertise_client);
   auto lp = ParseUrls("listen-peer-urls", listen_peer);
   if (!lp.ok()) return lp.status();
@@ -209,7 +235,16 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
     auto lm = ParseUrls("listen-metrics-urls", listen_metrics);
     if (!lm.ok()) return lm.status();
     c.listen_metrics_urls = *lm;
+    for (const Endpoint& e : c.listen_metrics_urls) {
+      if (e.scheme == "https") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--listen-metrics-urls: https://", e.HostPort(),
+            ": the metrics listener serves plain http only; use http:// (or serve /health over a proxy)"));
+      }
+    }
   }
+  if (auto s = CheckTls(c.listen_client_urls, c.client_tls, "", "client"); !s.ok()) return s;
+  if (auto s = CheckTls(c.listen_peer_urls, c.peer_tls, "peer-", "peer"); !s.ok()) return s;
   if (!initial_cluster_given) {
     c.initial_cluster = c.name + "=" + (c.initial_advertise_peer_urls.empty() ? std::string() : c.initial_advertise_peer_urls[0]);
   }
@@ -254,6 +289,20 @@ Member:
   --experimental-lease-checkpoint-interval MS
                                    how often it does (default 300000, etcd's 5 minutes)
   --log-level LEVEL                debug, info, warn or error (default info)
+
+TLS (applied to https:// URLs; http:// URLs stay plaintext):
+  --cert-file FILE                 client listener's certificate (PEM)
+  --key-file FILE                  its private key (PEM, unencrypted)
+  --trusted-ca-file FILE           CA bundle client certificates must chain to; given, clients
+                                   must present a certificate (as etcd 3.4)
+  --client-cert-auth               clients must present a certificate signed by --trusted-ca-file
+  --auto-tls                       no files: generate a self-signed certificate in the data dir
+                                   (clients then skip verification) (default false)
+  --peer-cert-file FILE            peer listener's certificate, also presented when dialing peers
+  --peer-key-file FILE             its private key
+  --peer-trusted-ca-file FILE      CA bundle peers' certificates (both directions) must chain to
+  --peer-client-cert-auth          peers must present a certificate signed by --peer-trusted-ca-file
+  --peer-auto-tls                  no files: self-signed peer certificate, peers not verified
 
 Clustering:
   --initial-advertise-peer-urls URLS

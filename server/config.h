@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/tls/tls_files.h"
 
 namespace cairn::server {
 
@@ -30,6 +31,10 @@ struct Config {
   std::string initial_cluster_state = "new";
   std::string initial_cluster_token = "etcd-cluster";
   std::vector<Endpoint> listen_metrics_urls;
+  // TLS for https:// listen URLs and for what this member dials (server/tls). http:// URLs stay
+  // plaintext whatever these say. Checked here: every https listener has a key pair or auto-tls.
+  tls::TlsFiles client_tls;  // --cert-file, --key-file, --trusted-ca-file, --client-cert-auth, --auto-tls
+  tls::TlsFiles peer_tls;    // the same flags with "peer-" in front
   int64_t max_request_bytes = 1536 * 1024;
   int64_t max_txn_ops = 128;
   int64_t quota_backend_bytes = 0;  // 0: the default quota (2 GiB, as etcd)

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -39,6 +40,7 @@
 #include "server/peer/channel.h"
 #include "server/peer/peer_transport.h"
 #include "server/snapshot_stream.h"
+#include "server/tls/tls.h"
 #include "server/unimplemented_service.h"
 #include "server/watch/event_history.h"
 #include "server/watch/watch_hub.h"
@@ -81,24 +83,17 @@ absl::Status ProbeListen(const Endpoint& endpoint) {
   return result;
 }
 
-// "http://127.0.0.1:2380" → "127.0.0.1:2380", the form gRPC dials.
-std::string PeerHostPort(const std::string& url) {
-  const size_t scheme = url.find("://");
-  std::string rest = scheme == std::string::npos ? url : url.substr(scheme + 3);
-  const size_t slash = rest.find('/');
-  return slash == std::string::npos ? rest : rest.substr(0, slash);
-}
-
 // A member started with --initial-cluster-state existing: asks the other members it names for
 // the cluster's ID and membership, and finds itself in it by its peer URLs (it must have been
 // added with MemberAdd first, as with etcd).
-absl::StatusOr<std::pair<cairnpb::MembersResponse, DataDir::Identity>> JoinExistingCluster(const Config& config) {
+absl::StatusOr<std::pair<cairnpb::MembersResponse, DataDir::Identity>> JoinExistingCluster(
+    const Config& config, const std::shared_ptr<grpc::ChannelCredentials>& peer_tls) {
   auto named = FoundingMembers(config);  // parses --initial-cluster; the IDs are not used
   if (!named.ok()) return named.status();
   absl::Status last = absl::UnavailableError("--initial-cluster names no other member");
   for (const cairnpb::MemberRecord& m : *named) {
     if (m.name() == config.name || m.peer_urls().empty()) continue;
-    auto found = peer::FetchMembers(PeerHostPort(m.peer_urls(0)), absl::Seconds(5));
+    auto found = peer::FetchMembers(m.peer_urls(0), absl::Seconds(5), peer_tls);
     if (!found.ok()) {
       last = found.status();
       continue;
@@ -116,6 +111,42 @@ absl::StatusOr<std::pair<cairnpb::MembersResponse, DataDir::Identity>> JoinExist
   }
   return absl::UnavailableError(absl::StrCat("cannot reach any member named by --initial-cluster to join: ",
                                              last.message()));
+}
+
+std::vector<std::string> HostsOf(const std::vector<Endpoint>& urls) {
+  std::vector<std::string> hosts;
+  for (const Endpoint& e : urls) hosts.push_back(e.host);
+  return hosts;
+}
+
+bool AnyHttps(const std::vector<Endpoint>& urls) {
+  return std::any_of(urls.begin(), urls.end(), [](const Endpoint& e) { return e.scheme == "https"; });
+}
+
+// The credentials of one listener family: for its https listeners, and for dialing https URLs.
+struct ListenerTls {
+  std::shared_ptr<grpc::ServerCredentials> server;  // null: no https listener of this family
+  std::shared_ptr<grpc::ChannelCredentials> channel;  // null: dial https against the system's roots
+
+  std::shared_ptr<grpc::ServerCredentials> For(const Endpoint& e) const {
+    return e.scheme == "https" ? server : grpc::InsecureServerCredentials();
+  }
+};
+
+// Files are read once, here, before the data is touched: a bad certificate stops start-up with the
+// file's name. Auto-tls pairs live in <data-dir>/fixtures/{client,peer}/, as etcd keeps them.
+// `dials`: this family also dials (peers do; cairnd never dials its own client URLs).
+absl::StatusOr<ListenerTls> PrepareTls(const tls::TlsFiles& files, const std::string& flag_prefix,
+                                       const std::vector<Endpoint>& listen, const std::string& auto_tls_dir,
+                                       bool dials) {
+  const bool https = AnyHttps(listen);
+  auto material = tls::ResolveTls(files, flag_prefix, https, auto_tls_dir, HostsOf(listen));
+  if (!material.ok()) return material.status();
+  ListenerTls out;
+  if (!material->has_value()) return out;
+  if (https) out.server = tls::MakeServerCredentials(**material);
+  if (dials) out.channel = tls::MakeChannelCredentials(**material);
+  return out;
 }
 
 // The watch hub reads history through this narrow view of the store.
@@ -171,6 +202,7 @@ struct Member::Parts {
   std::vector<int> peer_ports;
   std::vector<int> client_ports;
   std::vector<int> metrics_ports;
+  std::shared_ptr<grpc::ChannelCredentials> peer_dial_tls;  // null: https peers against system roots
 
   // Stops everything in dependency order; also runs when start-up fails half way.
   void Stop();
@@ -191,16 +223,24 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   auto p = std::make_unique<Parts>();
   const std::string data_dir = config.EffectiveDataDir();
 
+  auto client_tls = PrepareTls(config.client_tls, "", config.listen_client_urls, data_dir + "/fixtures/client",
+                               /*dials=*/false);
+  if (!client_tls.ok()) return client_tls.status();
+  auto peer_tls = PrepareTls(config.peer_tls, "peer-", config.listen_peer_urls, data_dir + "/fixtures/peer",
+                             /*dials=*/true);
+  if (!peer_tls.ok()) return peer_tls.status();
+  p->peer_dial_tls = peer_tls->channel;
+
   // A founding member derives its IDs from its flags (as every founding member derives its
   // peers'); a member joining an existing cluster learns them from the members it names.
   std::optional<cairnpb::MembersResponse> joined;
-  auto new_identity = [&config, &joined]() -> absl::StatusOr<DataDir::Identity> {
+  auto new_identity = [&config, &joined, &peer_tls]() -> absl::StatusOr<DataDir::Identity> {
     if (config.initial_cluster_state == "new") {
       return DataDir::Identity{
           StableId(MemberSeed(config.name, config.initial_advertise_peer_urls, config.initial_cluster_token)),
           StableId(ClusterSeed(config))};
     }
-    auto found = JoinExistingCluster(config);
+    auto found = JoinExistingCluster(config, peer_tls->channel);
     if (!found.ok()) return found.status();
     joined = found->first;
     return found->second;
@@ -282,6 +322,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   transport_options.on_unreachable = [pipeline](uint64_t peer) { pipeline->ReportUnreachable(peer); };
   transport_options.on_snapshot_status = [pipeline](uint64_t peer, bool ok) { pipeline->ReportSnapshot(peer, ok); };
   transport_options.snapshot_dir = p->data_dir->SnapDir();
+  transport_options.tls_credentials = peer_tls->channel;
   {
     std::error_code ec;
     std::filesystem::create_directories(transport_options.snapshot_dir, ec);
@@ -293,7 +334,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   if (joined.has_value()) {
     // Until the leader's log or image arrives, these are the members this one answers.
     for (const cairnpb::MemberRecord& m : joined->membership().members()) {
-      if (m.id() != header.member_id && !m.peer_urls().empty()) p->transport->AddPeer(m.id(), PeerHostPort(m.peer_urls(0)));
+      if (m.id() != header.member_id && !m.peer_urls().empty()) p->transport->AddPeer(m.id(), m.peer_urls(0));
     }
   }
   PeerLeaseForwarder::Options forwarder_options;
@@ -395,7 +436,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     for (const cairnpb::MemberRecord& m : membership.members()) {
       if (m.id() == self_id) self_present = true;
       if (m.id() == self_id || m.peer_urls().empty()) continue;
-      transport->AddPeer(m.id(), PeerHostPort(m.peer_urls(0)));
+      transport->AddPeer(m.id(), m.peer_urls(0));
       now.insert(m.id());
     }
     for (uint64_t gone : *peers) {
@@ -459,7 +500,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   grpc::ServerBuilder builder;
   p->client_ports.assign(config.listen_client_urls.size(), 0);
   for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
-    builder.AddListeningPort(config.listen_client_urls[i].HostPort(), grpc::InsecureServerCredentials(),
+    builder.AddListeningPort(config.listen_client_urls[i].HostPort(), client_tls->For(config.listen_client_urls[i]),
                              &p->client_ports[i]);
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(
@@ -498,7 +539,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   peer_builder.RegisterService(p->transport->service());
   p->peer_ports.assign(config.listen_peer_urls.size(), 0);
   for (size_t i = 0; i < config.listen_peer_urls.size(); ++i) {
-    peer_builder.AddListeningPort(config.listen_peer_urls[i].HostPort(), grpc::InsecureServerCredentials(),
+    peer_builder.AddListeningPort(config.listen_peer_urls[i].HostPort(), peer_tls->For(config.listen_peer_urls[i]),
                                   &p->peer_ports[i]);
   }
   p->peer_unimplemented = std::make_unique<UnimplementedService>();
@@ -537,7 +578,7 @@ void Member::StartRemovalWatch(Parts* p, std::chrono::milliseconds period) {
       bool removed = false;
       for (const cairnpb::MemberRecord& m : known.members()) {
         if (m.id() == self || m.peer_urls().empty()) continue;
-        auto answer = peer::FetchMembers(PeerHostPort(m.peer_urls(0)), absl::Seconds(1));
+        auto answer = peer::FetchMembers(m.peer_urls(0), absl::Seconds(1), p->peer_dial_tls);
         if (!answer.ok() || answer->cluster_id() != cluster) continue;
         removed = answer->membership().members_size() > 0 && FindMember(answer->membership(), self) == nullptr;
         break;  // one member that answers is enough

@@ -15,7 +15,15 @@ constexpr int kMinPingIntervalMs = 5'000;
 
 }  // namespace
 
-std::shared_ptr<grpc::Channel> MakePeerChannel(const std::string& host_port) {
+std::shared_ptr<grpc::Channel> MakePeerChannel(const std::string& address,
+                                               const std::shared_ptr<grpc::ChannelCredentials>& tls) {
+  std::string host_port = address;
+  bool secure = false;
+  if (const size_t scheme = address.find("://"); scheme != std::string::npos) {
+    secure = address.compare(0, scheme, "https") == 0;
+    host_port = address.substr(scheme + 3);
+  }
+  if (const size_t slash = host_port.find('/'); slash != std::string::npos) host_port.resize(slash);
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
@@ -28,11 +36,14 @@ std::shared_ptr<grpc::Channel> MakePeerChannel(const std::string& host_port) {
   args.SetMaxReceiveMessageSize(kMaxPeerMessageBytes);
   // Each peer gets its own connection even when two peers' channels would otherwise be shared.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(host_port, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (secure) credentials = tls != nullptr ? tls : grpc::SslCredentials(grpc::SslCredentialsOptions());
+  return grpc::CreateCustomChannel(host_port, credentials, args);
 }
 
-absl::StatusOr<cairnpb::MembersResponse> FetchMembers(const std::string& host_port, absl::Duration timeout) {
-  auto stub = cairnpb::Peer::NewStub(MakePeerChannel(host_port));
+absl::StatusOr<cairnpb::MembersResponse> FetchMembers(const std::string& address, absl::Duration timeout,
+                                                      const std::shared_ptr<grpc::ChannelCredentials>& tls) {
+  auto stub = cairnpb::Peer::NewStub(MakePeerChannel(address, tls));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   context.set_wait_for_ready(true);  // a peer still starting is waited for, up to the deadline

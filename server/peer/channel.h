@@ -1,7 +1,9 @@
 // Connections between members: the client channel to one peer, the settings the peer listener
 // needs to accept it, and the status mapping across the hop.
 //
-// Channels are plain insecure HTTP/2 for now (TLS later). They reconnect on their own with a short
+// An address is "host:port" or a peer URL: "http://host:port" dials plaintext HTTP/2,
+// "https://host:port" dials TLS with the credentials given (null: TLS verified against the
+// system's roots, presenting no certificate). Channels reconnect on their own with a short
 // backoff (50 ms .. 1 s) so a peer that comes back is reached quickly, and send keepalive pings so
 // a peer that vanished without closing its connections (power loss, partition) is noticed and
 // blocked writes fail instead of waiting forever.
@@ -27,12 +29,14 @@ inline constexpr char kClusterIdMetadata[] = "cairn-cluster-id";
 // The largest message the peer listener accepts: a batch of raft appends or a snapshot chunk.
 inline constexpr int kMaxPeerMessageBytes = 64 << 20;
 
-// A channel to "host:port" with the peer keepalive and reconnect settings. Never null.
-std::shared_ptr<grpc::Channel> MakePeerChannel(const std::string& host_port);
+// A channel to `address` with the peer keepalive and reconnect settings. Never null.
+std::shared_ptr<grpc::Channel> MakePeerChannel(const std::string& address,
+                                               const std::shared_ptr<grpc::ChannelCredentials>& tls = nullptr);
 
-// Asks the member at "host:port" for its cluster ID and membership (Peer.Members), once, within
+// Asks the member at `address` for its cluster ID and membership (Peer.Members), once, within
 // `timeout`. For a member joining an existing cluster.
-absl::StatusOr<cairnpb::MembersResponse> FetchMembers(const std::string& host_port, absl::Duration timeout);
+absl::StatusOr<cairnpb::MembersResponse> FetchMembers(const std::string& address, absl::Duration timeout,
+                                                      const std::shared_ptr<grpc::ChannelCredentials>& tls = nullptr);
 
 // Applies to the member's peer listener what the peer channels rely on: it accepts their
 // keepalive pings (gRPC's default answers frequent pings with GOAWAY "too_many_pings") and

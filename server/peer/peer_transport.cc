@@ -41,10 +41,10 @@ PeerTransport::PeerTransport(PeerTransportOptions options)
 
 PeerTransport::~PeerTransport() { Stop(); }
 
-std::unique_ptr<PeerTransport::Peer> PeerTransport::MakePeer(uint64_t id, std::string host_port) {
+std::unique_ptr<PeerTransport::Peer> PeerTransport::MakePeer(uint64_t id, std::string address) {
   auto peer = std::make_unique<Peer>();
-  peer->stub = std::shared_ptr<cairnpb::Peer::Stub>(cairnpb::Peer::NewStub(MakePeerChannel(host_port)));
-  peer->address = std::move(host_port);
+  peer->stub = std::shared_ptr<cairnpb::Peer::Stub>(cairnpb::Peer::NewStub(MakePeerChannel(address, options_.tls_credentials)));
+  peer->address = std::move(address);
   StreamSenderOptions stream;
   stream.peer_id = id;
   stream.cluster_id = options_.cluster_id;
@@ -58,17 +58,17 @@ std::unique_ptr<PeerTransport::Peer> PeerTransport::MakePeer(uint64_t id, std::s
   return peer;
 }
 
-void PeerTransport::AddPeer(uint64_t id, std::string host_port) {
+void PeerTransport::AddPeer(uint64_t id, std::string address) {
   if (stopping_.load() || id == options_.self_id) return;
   absl::MutexLock lock(&mu_);
   ReapRetiredLocked();
   auto found = peers_.find(id);
   if (found != peers_.end()) {
-    if (found->second->address == host_port) return;
+    if (found->second->address == address) return;
     RetireLocked(std::move(found->second));
     peers_.erase(found);
   }
-  peers_[id] = MakePeer(id, std::move(host_port));
+  peers_[id] = MakePeer(id, std::move(address));
 }
 
 void PeerTransport::RemovePeer(uint64_t id) {

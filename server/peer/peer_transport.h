@@ -77,6 +77,9 @@ struct PeerTransportOptions {
 
   absl::Duration lease_call_timeout = absl::Seconds(1);
   std::string snapshot_dir;  // incoming snapshots are written here; must exist
+  // How peers at https:// addresses are dialed (see MakePeerChannel); plain host:port and http://
+  // addresses are dialed without TLS.
+  std::shared_ptr<grpc::ChannelCredentials> tls_credentials;
 };
 
 struct PeerStats {
@@ -112,8 +115,9 @@ class PeerTransport {
   grpc::Service* service() { return &service_; }
 
   // Adds a peer, or moves it to a new address (its stream, transfer and channel start over).
-  // Adding the same address again changes nothing; this member's own ID is ignored.
-  void AddPeer(uint64_t id, std::string host_port);
+  // Adding the same address again changes nothing; this member's own ID is ignored. The address
+  // is "host:port" or a peer URL ("https://host:port" dials TLS).
+  void AddPeer(uint64_t id, std::string address);
   // Forgets a peer: its queue is dropped, its stream and snapshot transfer cancelled.
   void RemovePeer(uint64_t id);
   void Send(std::vector<cairnpb::Message> messages);
@@ -141,7 +145,7 @@ class PeerTransport {
     uint64_t failed = 0;
   };
 
-  std::unique_ptr<Peer> MakePeer(uint64_t id, std::string host_port);
+  std::unique_ptr<Peer> MakePeer(uint64_t id, std::string address);
   void StartSnapshotLocked(uint64_t id, Peer& peer, cairnpb::Message message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Stops a peer's threads without waiting and keeps it until they have ended.
   void RetireLocked(std::unique_ptr<Peer> peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

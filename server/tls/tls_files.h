@@ -1,0 +1,24 @@
+// What the TLS flags of one listener family say (client: --cert-file ...; peer: --peer-cert-file ...).
+// Plain data with no dependencies, so the flag parser (server/config) can hold it.
+#pragma once
+
+#include <string>
+
+namespace cairn::tls {
+
+struct TlsFiles {
+  std::string cert_file;        // PEM certificate chain this side presents
+  std::string key_file;         // PEM private key of cert_file
+  std::string trusted_ca_file;  // PEM CA bundle the other side's certificate must chain to
+  // Listeners require and verify the other side's certificate. As in etcd 3.4, giving
+  // trusted_ca_file alone has the same effect.
+  bool client_cert_auth = false;
+  // No files given: generate a self-signed certificate under the data dir at start-up and do not
+  // verify the other side (etcd's --auto-tls / --peer-auto-tls). Ignored when files are given.
+  bool auto_tls = false;
+
+  bool HasKeyPair() const { return !cert_file.empty() || !key_file.empty(); }
+  bool RequiresClientCert() const { return client_cert_auth || !trusted_ca_file.empty(); }
+};
+
+}  // namespace cairn::tls
