@@ -1,6 +1,7 @@
 #include "server/applier.h"
 
 #include "etcdserverpb/rpc.pb.h"
+#include "server/auth/auth_state.h"
 #include "server/errors.h"
 
 namespace cairn::server {
@@ -53,6 +54,8 @@ absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest&
       if (lease_changes) lease_changes->push_back({LeaseChange::kRevoked, id, 0});
       return absl::OkStatus();
     }
+    case cairnpb::LogRequest::kAuth:
+      return auth::ApplyAuthRequest(batch, request.auth(), response);
     case cairnpb::LogRequest::REQUEST_NOT_SET:
     case cairnpb::LogRequest::kConfChange:
     case cairnpb::LogRequest::kMemberAttributes:

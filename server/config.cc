@@ -81,6 +81,7 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
                            "initial-cluster-state", "initial-cluster-token", "listen-metrics-urls",
                            "max-request-bytes", "max-txn-ops", "quota-backend-bytes",
                            "heartbeat-interval", "election-timeout", "log-level", "backend-fsync",
+                           "auth-token", "auth-token-ttl",
                            "experimental-snapshot-catchup-entries", "experimental-watch-batch-interval"}) {
     std::string suffix(flag);
     for (char& ch : suffix) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
@@ -143,6 +144,16 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"experimental-snapshot-catchup-entries",
        num("experimental-snapshot-catchup-entries", &c.snapshot_catchup_entries)},
       {"log-level", str(&c.log_level)},
+      {"auth-token", [&](const std::string& v) {
+         // etcd's forms: "simple", or "jwt,pub-key=...,priv-key=...,sign-method=...".
+         const std::string kind = v.substr(0, v.find(','));
+         if (kind != "simple" && kind != "jwt") {
+           return absl::InvalidArgumentError(absl::StrCat("invalid value \"", v, "\" for --auth-token (simple or jwt,...)"));
+         }
+         c.auth_token = v;
+         return absl::OkStatus();
+       }},
+      {"auth-token-ttl", num("auth-token-ttl", &c.auth_token_ttl_seconds)},
   };
   const std::map<std::string, bool*> bool_flags = {
       {"version", &c.show_version},
@@ -212,6 +223,7 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
   }
   if (c.max_request_bytes == 0) return absl::InvalidArgumentError("--max-request-bytes must be positive");
   if (c.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be positive");
+  if (c.auth_token_ttl_seconds == 0) return absl::InvalidArgumentError("--auth-token-ttl must be positive");
   return c;
 }
 
@@ -242,6 +254,9 @@ Member:
                                    applied log entries kept for slow followers; one further
                                    behind is sent a store image instead (default 5000)
   --log-level LEVEL                debug, info, warn or error (default info)
+  --auth-token-ttl SECONDS         how long a token from Authenticate is valid (default 300)
+  --auth-token simple|jwt,...      accepted for etcd compatibility; Cairn always issues its own
+                                   HMAC-signed tokens (see README "Authentication")
 
 Clustering:
   --initial-advertise-peer-urls URLS

@@ -43,6 +43,10 @@ struct Config {
   int64_t snapshot_catchup_entries = 5000;  // applied entries kept in memory for slow followers
   int64_t watch_batch_interval_ms = 20;     // pacing of heavy watch fan-out (watch::HubOptions)
   std::string log_level = "info";
+  // Auth tokens: seconds a token from Authenticate stays valid (etcd's --auth-token-ttl), and
+  // --auth-token, accepted for compatibility: every value gives Cairn's signed tokens (README).
+  int64_t auth_token_ttl_seconds = 300;
+  std::string auth_token = "simple";
   bool show_version = false;
   bool show_help = false;
 

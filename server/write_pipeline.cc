@@ -528,6 +528,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   std::vector<LeaseChange> lease_changes;
   std::vector<int64_t> compactions;
   bool membership_changed = false;
+  bool auth_changed = false;
   std::vector<PendingConfChange> applied_conf_changes;
   bool own_term_applied = false;
   uint64_t last_index = 0, last_term = 0;
@@ -573,6 +574,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
       proposed_.erase(mine);
       status = ApplyLogRequest(txn.get(), w.request, w.response, &lease_changes);
       if (status.ok() && w.request.has_compaction()) compactions.push_back(w.request.compaction().revision());
+      if (status.ok() && w.request.has_auth()) auth_changed = true;
       answers.push_back(Answer{std::move(w), status});
     } else {
       cairnpb::LogRequest request;
@@ -587,6 +589,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
       // A request that failed on the member that proposed it fails the same way here: same store,
       // same order.
       status = ApplyLogRequest(txn.get(), request, nullptr, &lease_changes);
+      if (status.ok() && request.has_auth()) auth_changed = true;
       if (status.ok() && request.has_compaction()) {
         compactions.push_back(request.compaction().revision());
         compaction_pending_ = true;
@@ -618,6 +621,8 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   if (observers_.on_compacted) {
     for (int64_t rev : compactions) observers_.on_compacted(rev);
   }
+  // Before the writers are answered: a client that changed auth sees its change on its next call.
+  if (auth_changed && observers_.on_auth_changed) observers_.on_auth_changed();
   HeaderInfo header = options_.header;
   header.raft_term_source = &term_;
   for (Answer& a : answers) {

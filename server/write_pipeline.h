@@ -70,6 +70,8 @@ struct PipelineObservers {
   std::function<void(const std::vector<mvccpb::Event>& events, int64_t revision)> on_events;
   std::function<void(int64_t compact_revision)> on_compacted;
   std::function<void(const LeaseChange& change)> on_lease_change;
+  // The auth state (users, roles, the auth switch) changed in the batch just committed.
+  std::function<void()> on_auth_changed;
 };
 
 // How the pipeline reaches the rest of the member. Writer thread; must not block.
