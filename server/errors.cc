@@ -48,6 +48,30 @@ absl::Status ErrNoPasswordUser() {
   return absl::UnknownError("auth: authentication failed, password was given for no password user");
 }
 
+absl::Status AsUnconvertedAuthError(const absl::Status& status) {
+  static constexpr std::pair<const char*, const char*> kTexts[] = {
+      {"etcdserver: user name is empty", "auth: user name is empty"},
+      {"etcdserver: user name not found", "auth: user not found"},
+      {"etcdserver: permission denied", "auth: permission denied"},
+      {"etcdserver: invalid auth token", "auth: invalid auth token"},
+  };
+  for (const auto& [wire, raw] : kTexts) {
+    if (status.message() == wire) return absl::UnknownError(raw);
+  }
+  return status;
+}
+
+std::string GoGrpcErrorText(const absl::Status& status) {
+  // Go's codes.Code.String(), indexed by code number.
+  static constexpr const char* kNames[] = {"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
+                                           "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted",
+                                           "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented",
+                                           "Internal", "Unavailable", "DataLoss", "Unauthenticated"};
+  const int code = static_cast<int>(status.code());
+  const std::string name = code >= 0 && code < 17 ? kNames[code] : "Code(" + std::to_string(code) + ")";
+  return "rpc error: code = " + name + " desc = " + std::string(status.message());
+}
+
 absl::Status Unimplemented(const std::string& method) {
   return absl::UnimplementedError("cairn: " + method + " is not implemented yet");
 }

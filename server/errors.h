@@ -8,6 +8,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include <string>
+
 #include "absl/status/status.h"
 
 namespace cairn::server {
@@ -43,6 +45,14 @@ absl::Status ErrInvalidAuthToken();      // Unauthenticated "etcdserver: invalid
 absl::Status ErrInvalidAuthMgmt();       // InvalidArgument "etcdserver: invalid auth management"
 // etcd 3.4 sends this one unmapped: code Unknown, the auth package's own text.
 absl::Status ErrNoPasswordUser();        // Unknown "auth: authentication failed, password was given for no password user"
+
+// etcd 3.4's maintenance server returns its admin check's errors without converting them: clients
+// see code Unknown and the auth package's own text ("auth: permission denied"). Turns one of the
+// auth errors above into that form; other statuses pass unchanged.
+absl::Status AsUnconvertedAuthError(const absl::Status& status);
+// A status as Go's gRPC prints it: "rpc error: code = PermissionDenied desc = <message>" (etcd puts
+// this in a refused watch's cancel_reason).
+std::string GoGrpcErrorText(const absl::Status& status);
 
 // For RPCs Cairn does not serve yet: names the method so the caller knows what is missing.
 absl::Status Unimplemented(const std::string& method);

@@ -64,7 +64,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
                                                          const etcdserverpb::DefragmentRequest* request,
                                                          etcdserverpb::DefragmentResponse* response) {
   if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeAdmin(*context); !s.ok()) return FinishUnary(context, s);
+    if (auto s = AsUnconvertedAuthError(authority_->AuthorizeAdmin(*context)); !s.ok()) return FinishUnary(context, s);
   }
   // LMDB reuses freed pages in place, so there is nothing to rewrite; the call succeeds so that
   // operators' runbooks (compact, defrag, disarm) keep working.
@@ -76,7 +76,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
                                                    const etcdserverpb::HashRequest* request,
                                                    etcdserverpb::HashResponse* response) {
   if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeAdmin(*context); !s.ok()) return FinishUnary(context, s);
+    if (auto s = AsUnconvertedAuthError(authority_->AuthorizeAdmin(*context)); !s.ok()) return FinishUnary(context, s);
   }
   return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Hash (use HashKV)"));
 }
@@ -85,7 +85,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      const etcdserverpb::HashKVRequest* request,
                                                      etcdserverpb::HashKVResponse* response) {
   if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeAdmin(*context); !s.ok()) return FinishUnary(context, s);
+    if (auto s = AsUnconvertedAuthError(authority_->AuthorizeAdmin(*context)); !s.ok()) return FinishUnary(context, s);
   }
   int64_t hash_revision = 0, compact_revision = 0;
   auto hash = store_->HashKV(request->revision(), &hash_revision, &compact_revision);
@@ -100,7 +100,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
     grpc::CallbackServerContext* context, const etcdserverpb::SnapshotRequest* request) {
   if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeAdmin(*context); !s.ok()) {
+    if (auto s = AsUnconvertedAuthError(authority_->AuthorizeAdmin(*context)); !s.ok()) {
       return new FailedWriteReactor<etcdserverpb::SnapshotResponse>(s);
     }
   }

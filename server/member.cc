@@ -30,6 +30,7 @@
 #include "server/concurrency/election_service.h"
 #include "server/concurrency/lock_service.h"
 #include "server/data_dir.h"
+#include "server/errors.h"
 #include "server/http_endpoint.h"
 #include "server/kv_service.h"
 #include "server/lease/lease_records.h"
@@ -368,7 +369,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   if (auto s = reload_auth(); !s.ok()) return s;
   p->watch->SetCreateCheck(
       [authority](const grpc::CallbackServerContext& context, const etcdserverpb::WatchCreateRequest& request) {
-        return authority->AuthorizeWatch(context, request);
+        absl::Status s = authority->AuthorizeWatch(context, request);
+        return s.ok() ? s : absl::Status(s.code(), GoGrpcErrorText(s));
       });
   if (auto s = p->lessor->Recover(*p->lease_records); !s.ok()) return s;
   lease::LeaseServiceOptions lease_options;
