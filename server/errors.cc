@@ -44,6 +44,9 @@ absl::Status ErrPermissionNotGranted() {
 absl::Status ErrAuthNotEnabled() { return absl::FailedPreconditionError("etcdserver: authentication is not enabled"); }
 absl::Status ErrInvalidAuthToken() { return absl::UnauthenticatedError("etcdserver: invalid auth token"); }
 absl::Status ErrInvalidAuthMgmt() { return absl::InvalidArgumentError("etcdserver: invalid auth management"); }
+absl::Status ErrAuthOldRevision() {
+  return absl::InvalidArgumentError("etcdserver: revision of auth store is old");
+}
 absl::Status ErrNoPasswordUser() {
   return absl::UnknownError("auth: authentication failed, password was given for no password user");
 }

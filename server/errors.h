@@ -43,6 +43,7 @@ absl::Status ErrPermissionNotGranted();  // FailedPrecondition "etcdserver: perm
 absl::Status ErrAuthNotEnabled();        // FailedPrecondition "etcdserver: authentication is not enabled"
 absl::Status ErrInvalidAuthToken();      // Unauthenticated "etcdserver: invalid auth token"
 absl::Status ErrInvalidAuthMgmt();       // InvalidArgument "etcdserver: invalid auth management"
+absl::Status ErrAuthOldRevision();       // InvalidArgument "etcdserver: revision of auth store is old"
 // etcd 3.4 sends this one unmapped: code Unknown, the auth package's own text.
 absl::Status ErrNoPasswordUser();        // Unknown "auth: authentication failed, password was given for no password user"
 

@@ -58,12 +58,16 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
                                          const etcdserverpb::PutRequest* request,
                                          etcdserverpb::PutResponse* response) {
   if (auto s = CheckPut(*request); !s.ok()) return FinishUnary(context, s);
+  // Read before the check: if auth changes in between, the write is refused as stale, never let
+  // through on permissions that no longer hold.
+  const uint64_t checked_revision = authority_ != nullptr && authority_->enabled() ? authority_->revision() : 0;
   if (authority_ != nullptr) {
     if (auto s = authority_->AuthorizePut(*context, *request); !s.ok()) return FinishUnary(context, s);
   }
   if (pipeline_->NoSpaceAlarm()) return FinishUnary(context, mvcc::ErrNoSpace());
   cairnpb::LogRequest log;
   *log.mutable_put() = *request;
+  if (authority_ != nullptr && authority_->enabled()) log.set_auth_revision(checked_revision);
   return Propose(context, std::move(log), response, response->mutable_header());
 }
 
@@ -71,11 +75,13 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* co
                                                  const etcdserverpb::DeleteRangeRequest* request,
                                                  etcdserverpb::DeleteRangeResponse* response) {
   if (auto s = CheckDeleteRange(*request); !s.ok()) return FinishUnary(context, s);
+  const uint64_t checked_revision = authority_ != nullptr && authority_->enabled() ? authority_->revision() : 0;
   if (authority_ != nullptr) {
     if (auto s = authority_->AuthorizeDeleteRange(*context, *request); !s.ok()) return FinishUnary(context, s);
   }
   cairnpb::LogRequest log;
   *log.mutable_delete_range() = *request;
+  if (authority_ != nullptr && authority_->enabled()) log.set_auth_revision(checked_revision);
   return Propose(context, std::move(log), response, response->mutable_header());
 }
 
@@ -83,12 +89,14 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
                                          const etcdserverpb::TxnRequest* request,
                                          etcdserverpb::TxnResponse* response) {
   if (auto s = CheckTxn(*request, limits_.max_txn_ops); !s.ok()) return FinishUnary(context, s);
+  const uint64_t checked_revision = authority_ != nullptr && authority_->enabled() ? authority_->revision() : 0;
   if (authority_ != nullptr) {
     if (auto s = authority_->AuthorizeTxn(*context, *request); !s.ok()) return FinishUnary(context, s);
   }
   if (pipeline_->NoSpaceAlarm() && mvcc::TxnHasPuts(*request)) return FinishUnary(context, mvcc::ErrNoSpace());
   cairnpb::LogRequest log;
   *log.mutable_txn() = *request;
+  if (authority_ != nullptr && authority_->enabled()) log.set_auth_revision(checked_revision);
   return Propose(context, std::move(log), response, response->mutable_header());
 }
 

@@ -233,6 +233,12 @@ absl::Status ParseAuthState(absl::string_view blob, cairnpb::AuthState* state) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> AuthRevisionOf(absl::string_view blob) {
+  cairnpb::AuthState state;
+  if (auto s = ParseAuthState(blob, &state); !s.ok()) return s;
+  return state.revision();
+}
+
 absl::Status ApplyAuthRequest(mvcc::WriteBatch* batch, const cairnpb::AuthRequest& request,
                               google::protobuf::Message* response) {
   auto blob = batch->AuthState();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "cairnpb/internal.pb.h"
 #include "google/protobuf/message.h"
@@ -34,6 +35,9 @@ absl::Status ApplyAuthChange(cairnpb::AuthState* state, const cairnpb::AuthReque
 // gets the store revision.
 absl::Status ApplyAuthRequest(mvcc::WriteBatch* batch, const cairnpb::AuthRequest& request,
                               google::protobuf::Message* response);
+
+// The auth revision of a stored state (0 for "").
+absl::StatusOr<uint64_t> AuthRevisionOf(absl::string_view blob);
 
 // Decodes a stored state ("" is the empty state of a store that never had auth).
 absl::Status ParseAuthState(absl::string_view blob, cairnpb::AuthState* state);
