@@ -270,6 +270,17 @@ absl::StatusOr<std::string> Store::Membership() const {
   return std::string(static_cast<const char*>(data.mv_data), data.mv_size);
 }
 
+absl::StatusOr<std::string> Store::AuthState() const {
+  auto txn = AcquireReader();
+  if (!txn.ok()) return txn.status();
+  ReadTxn reader(this, *txn, &Store::ReleaseReader);
+  MDB_val key = internal::Val(internal::kAuthKey), data;
+  int rc = mdb_get(reader.get(), tables_.meta, &key, &data);
+  if (rc == MDB_NOTFOUND) return std::string();
+  if (rc != 0) return internal::MdbStatus(rc, "read auth state");
+  return std::string(static_cast<const char*>(data.mv_data), data.mv_size);
+}
+
 std::unique_ptr<WriteBatch> Store::BeginWrite() {
   if (batch_open_) return nullptr;
   MDB_txn* txn = nullptr;

@@ -119,6 +119,8 @@ class Store {
 
   // The membership record last written with WriteBatch::SetMembership ("" if never written).
   absl::StatusOr<std::string> Membership() const;
+  // The auth record last written with WriteBatch::SetAuthState ("" if never written). Any thread.
+  absl::StatusOr<std::string> AuthState() const;
 
   // Makes every committed batch durable (fsync), whatever sync_commits says. After it returns, the
   // log entries up to AppliedIndex() are no longer needed for recovery. Writer thread only.

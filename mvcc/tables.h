@@ -38,6 +38,7 @@ inline constexpr char kFormatKey[] = "format";
 inline constexpr char kFormatVersion[] = "cairn-mvcc-3";
 inline constexpr char kStateKey[] = "state";
 inline constexpr char kMembershipKey[] = "membership";  // opaque to the store (WriteBatch::SetMembership)
+inline constexpr char kAuthKey[] = "auth";              // opaque to the store (WriteBatch::SetAuthState)
 
 // The order of stored keys in `latest` and `deleted` (LMDB's default: bytewise, shorter first on a
 // tie).

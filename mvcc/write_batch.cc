@@ -498,6 +498,21 @@ absl::Status WriteBatch::SetMembership(absl::string_view blob) {
   return internal::MdbStatus(mdb_put(txn_, store_->tables_.meta, &key, &data, 0), "write membership");
 }
 
+absl::Status WriteBatch::SetAuthState(absl::string_view blob) {
+  if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
+  MDB_val key = internal::Val(internal::kAuthKey), data = internal::Val(blob);
+  return internal::MdbStatus(mdb_put(txn_, store_->tables_.meta, &key, &data, 0), "write auth state");
+}
+
+absl::StatusOr<std::string> WriteBatch::AuthState() const {
+  if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
+  MDB_val key = internal::Val(internal::kAuthKey), data;
+  int rc = mdb_get(txn_, store_->tables_.meta, &key, &data);
+  if (rc == MDB_NOTFOUND) return std::string();
+  if (rc != 0) return internal::MdbStatus(rc, "read auth state");
+  return std::string(static_cast<const char*>(data.mv_data), data.mv_size);
+}
+
 absl::Status WriteBatch::Commit() {
   if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
   absl::Status s = poisoned_.ok() ? internal::WriteState(txn_, store_->tables_, state_) : poisoned_;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "mvcc/tables.h"
 #include "mvccpb/kv.pb.h"
@@ -62,6 +63,10 @@ class WriteBatch {
   // Replaces the opaque membership record (the server's cluster configuration) in this transaction,
   // so the membership a snapshot of the store carries always matches its applied index.
   absl::Status SetMembership(absl::string_view blob);
+  // The opaque auth record (the server's users, roles and auth switch), same rules as the
+  // membership. AuthState() reads it as this batch sees it ("" if never written).
+  absl::Status SetAuthState(absl::string_view blob);
+  absl::StatusOr<std::string> AuthState() const;
 
   // DELETE events carry the key and mod_revision = deletion revision; prev_kv is set when a previous
   // version existed. In revision order.

@@ -2,6 +2,7 @@
 
 #include "etcdserverpb/rpc.pb.h"
 #include "mvcc/errors.h"
+#include "server/auth/auth_state.h"
 #include "server/errors.h"
 
 namespace cairn::server {
@@ -67,6 +68,8 @@ absl::Status ApplyLogRequest(mvcc::WriteBatch* batch, const cairnpb::LogRequest&
       }
       return absl::OkStatus();
     }
+    case cairnpb::LogRequest::kAuth:
+      return auth::ApplyAuthRequest(batch, request.auth(), response);
     case cairnpb::LogRequest::REQUEST_NOT_SET:
     case cairnpb::LogRequest::kConfChange:
     case cairnpb::LogRequest::kMemberAttributes:

@@ -100,6 +100,7 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
                            "max-request-bytes", "max-txn-ops", "quota-backend-bytes",
                            "heartbeat-interval", "election-timeout", "log-level", "backend-fsync",
                            "experimental-snapshot-catchup-entries", "experimental-watch-batch-interval",
+                           "auth-token", "auth-token-ttl",
                            "cert-file", "key-file", "trusted-ca-file", "client-cert-auth", "auto-tls",
                            "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",
                            "peer-client-cert-auth", "peer-auto-tls"}) {
@@ -172,6 +173,16 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"peer-cert-file", str(&c.peer_tls.cert_file)},
       {"peer-key-file", str(&c.peer_tls.key_file)},
       {"peer-trusted-ca-file", str(&c.peer_tls.trusted_ca_file)},
+      {"auth-token", [&](const std::string& v) {
+         // etcd's forms: "simple", or "jwt,pub-key=...,priv-key=...,sign-method=...".
+         const std::string kind = v.substr(0, v.find(','));
+         if (kind != "simple" && kind != "jwt") {
+           return absl::InvalidArgumentError(absl::StrCat("invalid value \"", v, "\" for --auth-token (simple or jwt,...)"));
+         }
+         c.auth_token = v;
+         return absl::OkStatus();
+       }},
+      {"auth-token-ttl", num("auth-token-ttl", &c.auth_token_ttl_seconds)},
   };
   const std::map<std::string, bool*> bool_flags = {
       {"version", &c.show_version},
@@ -253,6 +264,7 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
   if (c.lease_checkpoint_interval_ms == 0) {
     return absl::InvalidArgumentError("--experimental-lease-checkpoint-interval must be positive");
   }
+  if (c.auth_token_ttl_seconds == 0) return absl::InvalidArgumentError("--auth-token-ttl must be positive");
   return c;
 }
 
@@ -289,6 +301,9 @@ Member:
   --experimental-lease-checkpoint-interval MS
                                    how often it does (default 300000, etcd's 5 minutes)
   --log-level LEVEL                debug, info, warn or error (default info)
+  --auth-token-ttl SECONDS         how long a token from Authenticate is valid (default 300)
+  --auth-token simple|jwt,...      accepted for etcd compatibility; Cairn always issues its own
+                                   HMAC-signed tokens (see README "Authentication")
 
 TLS (applied to https:// URLs; http:// URLs stay plaintext):
   --cert-file FILE                 client listener's certificate (PEM)

@@ -52,6 +52,10 @@ struct Config {
   bool lease_checkpoint = false;
   int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
   std::string log_level = "info";
+  // Auth tokens: seconds a token from Authenticate stays valid (etcd's --auth-token-ttl), and
+  // --auth-token, accepted for compatibility: every value gives Cairn's signed tokens (README).
+  int64_t auth_token_ttl_seconds = 300;
+  std::string auth_token = "simple";
   bool show_version = false;
   bool show_help = false;
 

@@ -19,6 +19,62 @@ absl::Status ErrNoLeader() { return absl::UnavailableError("etcdserver: no leade
 absl::Status ErrTimeout() { return absl::UnavailableError("etcdserver: request timed out"); }
 absl::Status ErrLeaderChanged() { return absl::UnavailableError("etcdserver: leader changed"); }
 
+absl::Status ErrRootUserNotExist() {
+  return absl::FailedPreconditionError("etcdserver: root user does not exist");
+}
+absl::Status ErrRootRoleNotExist() {
+  return absl::FailedPreconditionError("etcdserver: root user does not have root role");
+}
+absl::Status ErrUserAlreadyExist() { return absl::FailedPreconditionError("etcdserver: user name already exists"); }
+absl::Status ErrUserEmpty() { return absl::InvalidArgumentError("etcdserver: user name is empty"); }
+absl::Status ErrUserNotFound() { return absl::FailedPreconditionError("etcdserver: user name not found"); }
+absl::Status ErrRoleAlreadyExist() { return absl::FailedPreconditionError("etcdserver: role name already exists"); }
+absl::Status ErrRoleNotFound() { return absl::FailedPreconditionError("etcdserver: role name not found"); }
+absl::Status ErrRoleEmpty() { return absl::InvalidArgumentError("etcdserver: role name is empty"); }
+absl::Status ErrAuthFailed() {
+  return absl::InvalidArgumentError("etcdserver: authentication failed, invalid user ID or password");
+}
+absl::Status ErrPermissionDenied() { return absl::PermissionDeniedError("etcdserver: permission denied"); }
+absl::Status ErrRoleNotGranted() {
+  return absl::FailedPreconditionError("etcdserver: role is not granted to the user");
+}
+absl::Status ErrPermissionNotGranted() {
+  return absl::FailedPreconditionError("etcdserver: permission is not granted to the role");
+}
+absl::Status ErrAuthNotEnabled() { return absl::FailedPreconditionError("etcdserver: authentication is not enabled"); }
+absl::Status ErrInvalidAuthToken() { return absl::UnauthenticatedError("etcdserver: invalid auth token"); }
+absl::Status ErrInvalidAuthMgmt() { return absl::InvalidArgumentError("etcdserver: invalid auth management"); }
+absl::Status ErrAuthOldRevision() {
+  return absl::InvalidArgumentError("etcdserver: revision of auth store is old");
+}
+absl::Status ErrNoPasswordUser() {
+  return absl::UnknownError("auth: authentication failed, password was given for no password user");
+}
+
+absl::Status AsUnconvertedAuthError(const absl::Status& status) {
+  static constexpr std::pair<const char*, const char*> kTexts[] = {
+      {"etcdserver: user name is empty", "auth: user name is empty"},
+      {"etcdserver: user name not found", "auth: user not found"},
+      {"etcdserver: permission denied", "auth: permission denied"},
+      {"etcdserver: invalid auth token", "auth: invalid auth token"},
+  };
+  for (const auto& [wire, raw] : kTexts) {
+    if (status.message() == wire) return absl::UnknownError(raw);
+  }
+  return status;
+}
+
+std::string GoGrpcErrorText(const absl::Status& status) {
+  // Go's codes.Code.String(), indexed by code number.
+  static constexpr const char* kNames[] = {"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
+                                           "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted",
+                                           "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented",
+                                           "Internal", "Unavailable", "DataLoss", "Unauthenticated"};
+  const int code = static_cast<int>(status.code());
+  const std::string name = code >= 0 && code < 17 ? kNames[code] : "Code(" + std::to_string(code) + ")";
+  return "rpc error: code = " + name + " desc = " + std::string(status.message());
+}
+
 absl::Status Unimplemented(const std::string& method) {
   return absl::UnimplementedError("cairn: " + method + " is not implemented yet");
 }

@@ -8,6 +8,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include <string>
+
 #include "absl/status/status.h"
 
 namespace cairn::server {
@@ -24,6 +26,34 @@ absl::Status ErrMemberNotFound();      // NotFound "etcdserver: member not found
 absl::Status ErrNoLeader();            // Unavailable "etcdserver: no leader"
 absl::Status ErrTimeout();             // Unavailable "etcdserver: request timed out"
 absl::Status ErrLeaderChanged();       // Unavailable "etcdserver: leader changed"
+
+// Authentication and authorization (server/auth), etcd 3.4's codes and texts.
+absl::Status ErrRootUserNotExist();      // FailedPrecondition "etcdserver: root user does not exist"
+absl::Status ErrRootRoleNotExist();      // FailedPrecondition "etcdserver: root user does not have root role"
+absl::Status ErrUserAlreadyExist();      // FailedPrecondition "etcdserver: user name already exists"
+absl::Status ErrUserEmpty();             // InvalidArgument "etcdserver: user name is empty"
+absl::Status ErrUserNotFound();          // FailedPrecondition "etcdserver: user name not found"
+absl::Status ErrRoleAlreadyExist();      // FailedPrecondition "etcdserver: role name already exists"
+absl::Status ErrRoleNotFound();          // FailedPrecondition "etcdserver: role name not found"
+absl::Status ErrRoleEmpty();             // InvalidArgument "etcdserver: role name is empty"
+absl::Status ErrAuthFailed();            // InvalidArgument "etcdserver: authentication failed, invalid user ID or password"
+absl::Status ErrPermissionDenied();      // PermissionDenied "etcdserver: permission denied"
+absl::Status ErrRoleNotGranted();        // FailedPrecondition "etcdserver: role is not granted to the user"
+absl::Status ErrPermissionNotGranted();  // FailedPrecondition "etcdserver: permission is not granted to the role"
+absl::Status ErrAuthNotEnabled();        // FailedPrecondition "etcdserver: authentication is not enabled"
+absl::Status ErrInvalidAuthToken();      // Unauthenticated "etcdserver: invalid auth token"
+absl::Status ErrInvalidAuthMgmt();       // InvalidArgument "etcdserver: invalid auth management"
+absl::Status ErrAuthOldRevision();       // InvalidArgument "etcdserver: revision of auth store is old"
+// etcd 3.4 sends this one unmapped: code Unknown, the auth package's own text.
+absl::Status ErrNoPasswordUser();        // Unknown "auth: authentication failed, password was given for no password user"
+
+// etcd 3.4's maintenance server returns its admin check's errors without converting them: clients
+// see code Unknown and the auth package's own text ("auth: permission denied"). Turns one of the
+// auth errors above into that form; other statuses pass unchanged.
+absl::Status AsUnconvertedAuthError(const absl::Status& status);
+// A status as Go's gRPC prints it: "rpc error: code = PermissionDenied desc = <message>" (etcd puts
+// this in a refused watch's cancel_reason).
+std::string GoGrpcErrorText(const absl::Status& status);
 
 // For RPCs Cairn does not serve yet: names the method so the caller knows what is missing.
 absl::Status Unimplemented(const std::string& method);

@@ -6,6 +6,7 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "mvcc/store.h"
 #include "server/applier.h"
+#include "server/auth/authority.h"
 #include "server/write_pipeline.h"
 
 namespace cairn::server {
@@ -17,7 +18,9 @@ struct KvLimits {
 
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
-  KvService(mvcc::Store* store, WritePipeline* pipeline, KvLimits limits, HeaderInfo header);
+  // `authority` (may be null: no auth checks) must outlive the service.
+  KvService(mvcc::Store* store, WritePipeline* pipeline, KvLimits limits, HeaderInfo header,
+            const auth::Authority* authority = nullptr);
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context,
                                   const etcdserverpb::RangeRequest* request,
@@ -45,6 +48,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   WritePipeline* const pipeline_;
   const KvLimits limits_;
   const HeaderInfo header_;
+  const auth::Authority* const authority_;
 };
 
 }  // namespace cairn::server

@@ -4,6 +4,8 @@
 // Snapshot is served by server/snapshot_stream.h.
 #pragma once
 
+#include "server/auth/authority.h"
+
 #include <chrono>
 #include <functional>
 #include <string>
@@ -55,8 +57,12 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                       const etcdserverpb::DowngradeRequest* request,
                                       etcdserverpb::DowngradeResponse* response) override;
 
+ // Checks callers against `authority` (must outlive the service) from now on. Set before serving.
+  void SetAuthority(const auth::Authority* authority) { authority_ = authority; }
+
  private:
   void Stamp(etcdserverpb::ResponseHeader* header) const;
+  const auth::Authority* authority_ = nullptr;
 
   mvcc::Store* const store_;
   WritePipeline* const pipeline_;
@@ -85,7 +91,11 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                           const etcdserverpb::MemberPromoteRequest* request,
                                           etcdserverpb::MemberPromoteResponse* response) override;
 
+ // As MaintenanceService::SetAuthority.
+  void SetAuthority(const auth::Authority* authority) { authority_ = authority; }
+
  private:
+  const auth::Authority* authority_ = nullptr;
   bool IsMember(uint64_t id) const;
   // The peer URLs a MemberAdd (`id` 0) or MemberUpdate of `id` asks for, checked as etcd does: some
   // given (InvalidArgument), none already a peer URL of another member (FailedPrecondition).

@@ -25,10 +25,13 @@
 #include "absl/strings/str_join.h"
 #include "mvcc/store.h"
 #include "raft/wal/wal.h"
+#include "server/auth/auth_service.h"
+#include "server/auth/authority.h"
 #include "server/concurrency/backend.h"
 #include "server/concurrency/election_service.h"
 #include "server/concurrency/lock_service.h"
 #include "server/data_dir.h"
+#include "server/errors.h"
 #include "server/http_endpoint.h"
 #include "server/kv_service.h"
 #include "server/lease/lease_records.h"
@@ -181,6 +184,8 @@ struct Member::Parts {
   bool removal_watch_stop = false;
   // Declared after the store and before the services: destroyed after them, before the store.
   std::unique_ptr<StoreHistory> history;
+  // Read by every service below; loaded at start-up and reloaded by the writer after auth changes.
+  std::unique_ptr<auth::Authority> authority;
   std::unique_ptr<watch::WatchHub> watch_hub;
   std::unique_ptr<watch::WatchService> watch;
   std::unique_ptr<lease::LeaseRecords> lease_records;
@@ -189,6 +194,7 @@ struct Member::Parts {
   std::unique_ptr<KvService> kv;
   std::unique_ptr<MaintenanceService> maintenance;
   std::unique_ptr<ClusterService> cluster;
+  std::unique_ptr<auth::AuthService> auth;
   std::unique_ptr<UnimplementedService> unimplemented;
   // Lock and Election are clients of this member's own KV/Lease/Watch, through an in-process
   // channel that exists once the server has started (etcd's server builds them the same way).
@@ -388,9 +394,35 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   }
   p->lessor = std::make_unique<lease::Lessor>(lessor_options, proposer);
   p->lease_records = lease::StoreLeaseRecords(p->store.get());
+  auth::AuthorityOptions authority_options;
+  authority_options.token_ttl_seconds = config.auth_token_ttl_seconds;
+  authority_options.lease_keys = [records = p->lease_records.get()](int64_t lease) {
+    std::vector<std::string> keys;
+    (void)records->KeysOf(lease, &keys);  // a lease that is gone has no keys to protect
+    return keys;
+  };
+  p->authority = std::make_unique<auth::Authority>(std::move(authority_options));
+  auth::Authority* authority = p->authority.get();
+  mvcc::Store* auth_store = p->store.get();
+  auto reload_auth = [authority, auth_store] {
+    auto blob = auth_store->AuthState();
+    absl::Status s = blob.ok() ? authority->Load(*blob) : blob.status();
+    if (!s.ok()) std::fprintf(stderr, "cairnd: cannot load the auth state: %s\n", s.ToString().c_str());
+    return s;
+  };
+  if (auto s = reload_auth(); !s.ok()) return s;
+  p->watch->SetCreateCheck(
+      [authority](const grpc::CallbackServerContext& context, const etcdserverpb::WatchCreateRequest& request) {
+        absl::Status s = authority->AuthorizeWatch(context, request);
+        return s.ok() ? s : absl::Status(s.code(), GoGrpcErrorText(s));
+      });
   if (auto s = p->lessor->Recover(*p->lease_records); !s.ok()) return s;
   lease::LeaseServiceOptions lease_options;
   lease_options.no_space = [pipeline] { return pipeline->NoSpaceAlarm(); };
+  // etcd 3.4: a grant needs only a valid token (if any); a revoke needs write on the lease's keys.
+  lease_options.authorize = [authority](const grpc::CallbackServerContext& context, int64_t lease) {
+    return lease == 0 ? authority->AuthorizeAnyCaller(context) : authority->AuthorizeLeaseRevoke(context, lease);
+  };
   p->lease = std::make_unique<lease::LeaseService>(p->lessor.get(), p->lease_records.get(), proposer, header,
                                                    lease_options);
 
@@ -414,6 +446,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     hub->Publish(events, revision);
   };
   observers.on_compacted = [hub](int64_t revision) { hub->Compacted(revision); };
+  observers.on_auth_changed = [reload_auth] { (void)reload_auth(); };
   p->pipeline->SetObservers(std::move(observers));
   PipelineHooks hooks;
   // Only the leader keeps lease deadlines. A member that starts leading gives every lease its full
@@ -452,7 +485,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   };
   mvcc::Store* the_store = p->store.get();
   lease::LeaseRecords* lease_records = p->lease_records.get();
-  hooks.on_store_replaced = [store = the_store, hub, lessor, lease_records](int64_t previous_revision) {
+  hooks.on_store_replaced = [store = the_store, hub, lessor, lease_records, reload_auth](int64_t previous_revision) {
+    (void)reload_auth();  // the image's users and roles
     // The leases known now are the image's; watchers get the image's changes since what they saw.
     (void)lessor->Recover(*lease_records);
     const std::string everything(1, '\0');
@@ -492,9 +526,21 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   self.name = config.name;
   self.peer_urls = config.initial_advertise_peer_urls;
   self.client_urls = config.advertise_client_urls;
-  p->kv = std::make_unique<KvService>(p->store.get(), p->pipeline.get(), limits, header);
+  p->kv = std::make_unique<KvService>(p->store.get(), p->pipeline.get(), limits, header, authority);
   p->maintenance = std::make_unique<MaintenanceService>(p->store.get(), p->pipeline.get(), header, snap_dir);
+  p->maintenance->SetAuthority(authority);
   p->cluster = std::make_unique<ClusterService>(p->pipeline.get(), header, self);
+  p->cluster->SetAuthority(authority);
+  auth::AuthServiceHooks auth_hooks;
+  auth_hooks.propose = proposer;
+  auth_hooks.read_barrier = [pipeline](std::function<void(absl::Status)> done) {
+    pipeline->ReadBarrier(std::move(done));
+  };
+  auth_hooks.stamp = [header, store = p->store.get()](etcdserverpb::ResponseHeader* h) {
+    StampHeader(header, h);
+    h->set_revision(store->CurrentRevision());
+  };
+  p->auth = std::make_unique<auth::AuthService>(authority, std::move(auth_hooks));
   p->unimplemented = std::make_unique<UnimplementedService>();
 
   grpc::ServerBuilder builder;
@@ -514,6 +560,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   builder.RegisterService(p->cluster.get());
   builder.RegisterService(p->watch.get());
   builder.RegisterService(p->lease.get());
+  builder.RegisterService(p->auth.get());
   Parts* parts = p.get();
   p->concurrency_backend = std::make_shared<concurrency::Backend>(
       [parts] { return parts->grpc_server->InProcessChannel(grpc::ChannelArguments()); });

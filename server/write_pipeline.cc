@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/errors.h"
+#include "server/auth/auth_state.h"
 #include "server/membership.h"
 #include "server/raft_log.h"
 
@@ -76,6 +77,7 @@ absl::Status WritePipeline::Recover(const std::vector<wal::Record>& records) {
     }
     point.has_membership = true;
   }
+  if (auto s = LoadAuthRevision(); !s.ok()) return s;
   auto log = RecoverLog(records, point, options_.founders);
   if (!log.ok()) return log.status();
   {
@@ -528,6 +530,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   std::vector<LeaseChange> lease_changes;
   std::vector<int64_t> compactions;
   bool membership_changed = false;
+  bool auth_changed = false;
   std::vector<PendingConfChange> applied_conf_changes;
   bool own_term_applied = false;
   uint64_t last_index = 0, last_term = 0;
@@ -571,8 +574,14 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     if (mine != proposed_.end()) {
       PendingWrite w = std::move(mine->second.write);
       proposed_.erase(mine);
-      status = ApplyLogRequest(txn.get(), w.request, w.response, &lease_changes);
+      status = w.request.auth_revision() != 0 && w.request.auth_revision() < auth_revision_
+                   ? ErrAuthOldRevision()
+                   : ApplyLogRequest(txn.get(), w.request, w.response, &lease_changes);
       if (status.ok() && w.request.has_compaction()) compactions.push_back(w.request.compaction().revision());
+      if (status.ok() && w.request.has_auth()) {
+        auth_changed = true;
+        if (auto s = LoadAuthRevision(txn.get()); !s.ok()) return Fail("auth state read", s);
+      }
       answers.push_back(Answer{std::move(w), status});
     } else {
       cairnpb::LogRequest request;
@@ -586,7 +595,13 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
       }
       // A request that failed on the member that proposed it fails the same way here: same store,
       // same order.
-      status = ApplyLogRequest(txn.get(), request, nullptr, &lease_changes);
+      status = request.auth_revision() != 0 && request.auth_revision() < auth_revision_
+                   ? ErrAuthOldRevision()
+                   : ApplyLogRequest(txn.get(), request, nullptr, &lease_changes);
+      if (status.ok() && request.has_auth()) {
+        auth_changed = true;
+        if (auto s = LoadAuthRevision(txn.get()); !s.ok()) return Fail("auth state read", s);
+      }
       if (status.ok() && request.has_compaction()) {
         compactions.push_back(request.compaction().revision());
         compaction_pending_ = true;
@@ -618,6 +633,8 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   if (observers_.on_compacted) {
     for (int64_t rev : compactions) observers_.on_compacted(rev);
   }
+  // Before the writers are answered: a client that changed auth sees its change on its next call.
+  if (auth_changed && observers_.on_auth_changed) observers_.on_auth_changed();
   HeaderInfo header = options_.header;
   header.raft_term_source = &term_;
   for (Answer& a : answers) {
@@ -654,6 +671,15 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
       (void)node_->Propose(publish.SerializeAsString());
     }
   }
+}
+
+absl::Status WritePipeline::LoadAuthRevision(mvcc::WriteBatch* batch) {
+  auto blob = batch != nullptr ? batch->AuthState() : store_->AuthState();
+  if (!blob.ok()) return blob.status();
+  auto revision = auth::AuthRevisionOf(*blob);
+  if (!revision.ok()) return revision.status();
+  auth_revision_ = *revision;
+  return absl::OkStatus();
 }
 
 void WritePipeline::ExpireWaiters(Clock::time_point now) {

@@ -70,6 +70,8 @@ struct PipelineObservers {
   std::function<void(const std::vector<mvccpb::Event>& events, int64_t revision)> on_events;
   std::function<void(int64_t compact_revision)> on_compacted;
   std::function<void(const LeaseChange& change)> on_lease_change;
+  // The auth state (users, roles, the auth switch) changed in the batch just committed.
+  std::function<void()> on_auth_changed;
 };
 
 // How the pipeline reaches the rest of the member. Writer thread; must not block.
@@ -235,6 +237,8 @@ class WritePipeline {
   void TrimLog();
   // Forces the store to disk if it changed since the last time; false if the sync failed.
   bool SyncStore();
+  // Reads auth_revision_ from the store (after recovery and image installs) or `batch`.
+  absl::Status LoadAuthRevision(mvcc::WriteBatch* batch = nullptr);
 
   wal::Wal* const wal_;
   mvcc::Store* const store_;
@@ -292,6 +296,9 @@ class WritePipeline {
   std::chrono::steady_clock::time_point last_mapped_release_ = std::chrono::steady_clock::now();
   uint64_t synced_index_ = 0;
   bool published_self_ = false;
+  // The store's auth revision as of the entries applied so far: KV writes checked against an
+  // older one are refused when applied (LogRequest.auth_revision).
+  uint64_t auth_revision_ = 0;
   uint64_t memory_log_bytes_ = 0;  // approximate size of the entries held in storage_
   absl::Status broken_;
 

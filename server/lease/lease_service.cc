@@ -290,6 +290,9 @@ void LeaseService::FillHeader(etcdserverpb::ResponseHeader* header) const {
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* context,
                                                    const etcdserverpb::LeaseGrantRequest* request,
                                                    etcdserverpb::LeaseGrantResponse* response) {
+  if (options_.authorize) {
+    if (absl::Status s = options_.authorize(*context, 0); !s.ok()) return FinishNow(context, s);
+  }
   if (options_.no_space && options_.no_space()) return FinishNow(context, mvcc::ErrNoSpace());
   absl::StatusOr<int64_t> ttl = lessor_->GrantTtl(request->ttl());
   if (!ttl.ok()) return FinishNow(context, ttl.status());
@@ -319,6 +322,9 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::LeaseRevokeRequest* request,
                                                     etcdserverpb::LeaseRevokeResponse* response) {
+  if (options_.authorize) {
+    if (absl::Status s = options_.authorize(*context, request->id()); !s.ok()) return FinishNow(context, s);
+  }
   cairnpb::LogRequest log;
   *log.mutable_lease_revoke() = *request;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

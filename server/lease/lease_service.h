@@ -60,6 +60,9 @@ struct LeaseServiceOptions {
   // refused with "etcdserver: mvcc: database space exceeded" before proposing, as etcd's quota check
   // does; revokes and keep-alives still work (they free space or cost none).
   std::function<bool()> no_space;
+  // Asked before a grant or revoke is proposed (cairnd: auth); a refusal fails the call with it.
+  // `lease` is the id to revoke, 0 for a grant. Unset: everything is allowed.
+  std::function<absl::Status(const grpc::CallbackServerContext& context, int64_t lease)> authorize;
 };
 
 class LeaseService final : public etcdserverpb::Lease::CallbackService {

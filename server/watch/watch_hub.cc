@@ -110,6 +110,21 @@ void WatchStream::Create(const etcdserverpb::WatchCreateRequest& request) {
   WatchHub::RunKicks(kicks);
 }
 
+void WatchStream::Refuse(const std::string& reason) {
+  WatchHub::Kicks kicks;
+  {
+    absl::MutexLock lock(&hub_->mu_);
+    if (closed_) return;
+    auto response = std::make_unique<etcdserverpb::WatchResponse>();
+    response->set_watch_id(kInvalidWatchId);
+    response->set_created(true);
+    response->set_canceled(true);
+    response->set_cancel_reason(reason);
+    hub_->PushControl(this, std::move(response), hub_->history_->CurrentRevision(), &kicks);
+  }
+  WatchHub::RunKicks(kicks);
+}
+
 void WatchStream::Cancel(int64_t watch_id) {
   WatchHub::Kicks kicks;
   {

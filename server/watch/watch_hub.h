@@ -90,6 +90,9 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   // etcd's create: always answered, with created=true and the watch id, or with created=true, canceled=true,
   // watch_id=-1 and a cancel_reason (duplicate id, empty range).
   void Create(const etcdserverpb::WatchCreateRequest& request);
+  // Answers a create refused before it reached the hub (auth) the way a refused create is answered:
+  // created=true, canceled=true, watch_id=-1, cancel_reason=`reason`.
+  void Refuse(const std::string& reason);
   // Answered with canceled=true if the watcher exists; an unknown id is ignored, as etcd does.
   void Cancel(int64_t watch_id);
   // Answered with watch_id=-1 and the revision every watcher of this stream is known to have caught up to;

@@ -23,8 +23,9 @@ class WatchService::StreamReactor final
     : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest, WireResponse>,
       public OutputSink {
  public:
-  StreamReactor(WatchService* service, std::shared_ptr<WatchStream> stream, size_t pause_reads_bytes)
-      : service_(service), stream_(std::move(stream)), pause_reads_bytes_(pause_reads_bytes) {}
+  StreamReactor(WatchService* service, grpc::CallbackServerContext* context, std::shared_ptr<WatchStream> stream,
+                size_t pause_reads_bytes)
+      : service_(service), context_(context), stream_(std::move(stream)), pause_reads_bytes_(pause_reads_bytes) {}
 
   void Start() {
     stream_->SetSink(this);
@@ -64,6 +65,12 @@ class WatchService::StreamReactor final
     }
     switch (request_.request_union_case()) {
       case etcdserverpb::WatchRequest::kCreateRequest:
+        if (service_->create_check_) {
+          if (absl::Status refused = service_->create_check_(*context_, request_.create_request()); !refused.ok()) {
+            stream_->Refuse(std::string(refused.message()));
+            break;
+          }
+        }
         stream_->Create(request_.create_request());
         break;
       case etcdserverpb::WatchRequest::kCancelRequest:
@@ -154,6 +161,7 @@ class WatchService::StreamReactor final
   }
 
   WatchService* const service_;
+  grpc::CallbackServerContext* const context_;  // valid until OnDone
   const std::shared_ptr<WatchStream> stream_;
   const size_t pause_reads_bytes_;
   etcdserverpb::WatchRequest request_;  // owned by the single outstanding read
@@ -183,7 +191,7 @@ WatchService::~WatchService() {
 
 grpc::ServerBidiReactor<etcdserverpb::WatchRequest, WireResponse>* WatchService::Watch(
     grpc::CallbackServerContext* context) {
-  auto* reactor = new StreamReactor(this, hub_->OpenStream(), hub_->stream_buffer_bytes());
+  auto* reactor = new StreamReactor(this, context, hub_->OpenStream(), hub_->stream_buffer_bytes());
   // Under mu_ so that Shutdown() either sees this reactor started or we see the shutdown.
   absl::MutexLock lock(&mu_);
   reactors_.insert(reactor);

@@ -24,9 +24,11 @@
 #include <grpcpp/impl/service_type.h>
 
 #include <cstddef>
+#include <functional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "server/watch/watch_hub.h"
@@ -46,12 +48,19 @@ class WatchService final : public grpc::Service {
 
   size_t OpenStreams() const;
 
+  // Asked before each watch is created (cairnd: auth). A refusal answers the create as etcd does:
+  // created and canceled, watch_id -1, cancel_reason = the status message. Set before serving.
+  using CreateCheck =
+      std::function<absl::Status(const grpc::CallbackServerContext&, const etcdserverpb::WatchCreateRequest&)>;
+  void SetCreateCheck(CreateCheck check) { create_check_ = std::move(check); }
+
  private:
   class StreamReactor;
   grpc::ServerBidiReactor<etcdserverpb::WatchRequest, WireResponse>* Watch(grpc::CallbackServerContext* context);
   void Unregister(StreamReactor* reactor);
 
   WatchHub* const hub_;
+  CreateCheck create_check_;
   mutable absl::Mutex mu_;
   absl::flat_hash_set<StreamReactor*> reactors_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;

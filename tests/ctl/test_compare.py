@@ -354,6 +354,39 @@ class CompareTest(unittest.TestCase):
                      ["-w", "json", "role", "delete", "r1"], ["user", "list"], ["role", "list"]):
             self.mirrored(args)
 
+    def test_auth_enforcement(self):
+        """A limited user's view with auth on: what it may do, and etcd's error for the rest."""
+        setup = [["user", "add", "root:rootpw"], ["role", "add", "root"],
+                 ["user", "grant-role", "root", "root"], ["user", "add", "eve:evepw"],
+                 ["role", "add", "eves"], ["role", "grant-permission", "eves", "readwrite", "e/", "--prefix"],
+                 ["role", "grant-permission", "eves", "read", "foo"], ["user", "grant-role", "eve", "eves"]]
+        for args in setup:
+            self.mirrored(args)
+        eve = ["--user", "eve:evepw"]
+        root = ["--user", "root:rootpw"]
+        try:
+            self.mirrored(["auth", "enable"])
+            for args in (eve + ["put", "e/1", "v"], eve + ["get", "e/", "--prefix"], eve + ["get", "foo"],
+                         eve + ["put", "foo", "x"], eve + ["get", "", "--prefix"], eve + ["del", "foo"],
+                         eve + ["-w", "json", "get", "e/1"], eve + ["user", "get", "eve"],
+                         eve + ["role", "get", "eves"], eve + ["user", "list"], eve + ["role", "list"],
+                         eve + ["user", "get", "root"], eve + ["role", "add", "x"], eve + ["auth", "disable"],
+                         eve + ["defrag"], eve + ["endpoint", "hashkv"], ["get", "foo"], ["user", "list"],
+                         ["--user", "eve:bad", "get", "e/1"], ["--user", "ghost:pw", "get", "e/1"],
+                         root + ["user", "delete", "root"], root + ["role", "delete", "root"],
+                         root + ["user", "revoke-role", "root", "root"], root + ["-w", "json", "user", "list"],
+                         root + ["role", "get", "eves"]):
+                self.mirrored(args)
+            self.mirrored(eve + ["txn", "--interactive=false"], stdin=b'value("e/1") = "v"\n\nput e/2 y\n\nput foo n\n\n')
+            self.mirrored(eve + ["txn", "--interactive=false"], stdin=b'\nput foo n\n\n\n')
+            self.mirrored(root + ["auth", "disable"])
+        finally:
+            for srv in (self.a, self.b):
+                h.run(h.ETCDCTL, srv.endpoint, ["--user", "root:rootpw", "auth", "disable"])
+        for args in (["user", "delete", "eve"], ["role", "delete", "eves"], ["user", "delete", "root"],
+                     ["role", "delete", "root"]):
+            self.mirrored(args)
+
     def test_lease_list(self):
         # Every lease of the server, so only the count and format are comparable.
         for fmt in ("simple", "json", "fields"):

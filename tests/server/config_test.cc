@@ -30,6 +30,23 @@ TEST(Config, AcceptsBothEtcdFlagForms) {
   EXPECT_EQ(c->listen_client_urls[1].HostPort(), "127.0.0.2:2");
 }
 
+TEST(Config, AuthTokenFlags) {
+  auto defaults = ParseFlags({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->auth_token_ttl_seconds, 300);  // etcd's default
+  auto c = ParseFlags({"--auth-token-ttl", "20", "--auth-token", "jwt,pub-key=a,priv-key=b,sign-method=RS256"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->auth_token_ttl_seconds, 20);
+  EXPECT_TRUE(ParseFlags({"--auth-token=simple"}).ok());
+  EXPECT_FALSE(ParseFlags({"--auth-token=magic"}).ok());
+  EXPECT_FALSE(ParseFlags({"--auth-token-ttl=0"}).ok());
+  auto env = ParseFlagsWithEnv({}, [](const char* name) -> const char* {
+    return std::string(name) == "ETCD_AUTH_TOKEN_TTL" ? "42" : nullptr;
+  });
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ(env->auth_token_ttl_seconds, 42);
+}
+
 TEST(Config, RejectsUnknownFlagsAndBadValues) {
   auto unknown = ParseFlags({"--no-such-flag=1"});
   ASSERT_FALSE(unknown.ok());

@@ -179,11 +179,21 @@ TEST_F(MemberTest, CompactionIsPhysicalAndOldRevisionsAreGone) {
 
 TEST_F(MemberTest, UnbuiltRpcNamesItself) {
   grpc::ClientContext ctx;
+  etcdserverpb::HashRequest req;
+  etcdserverpb::HashResponse resp;
+  auto s = maintenance_->Hash(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(s.error_message().find("Hash"), std::string::npos) << s.error_message();
+}
+
+TEST_F(MemberTest, AuthIsServedAndOffOnANewMember) {
+  grpc::ClientContext ctx;
   etcdserverpb::AuthStatusRequest req;
   etcdserverpb::AuthStatusResponse resp;
   auto s = auth_->AuthStatus(&ctx, req, &resp);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(s.error_message().find("AuthStatus"), std::string::npos) << s.error_message();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(resp.enabled());
+  EXPECT_EQ(resp.authrevision(), 0u);
 }
 
 TEST_F(MemberTest, LeaseRevokeDeletesAttachedKeysAndLeasesSurviveRestart) {
