@@ -7,6 +7,7 @@
 #include "server/auth/passwords.h"
 #include "server/auth/tokens.h"
 #include "server/errors.h"
+#include "server/tls/tls.h"
 
 namespace cairn::auth {
 namespace {
@@ -14,9 +15,6 @@ namespace {
 int64_t SystemNowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-// gRPC's name for the subject Common Name of a verified peer certificate (GRPC_X509_CN_PROPERTY_NAME).
-constexpr char kCommonNameProperty[] = "x509_common_name";
 
 }  // namespace
 
@@ -79,10 +77,7 @@ absl::StatusOr<Caller> Authority::Identify(const std::multimap<grpc::string_ref,
     }
     return Caller{std::move(claims->user)};
   }
-  if (auth_context != nullptr && auth_context->IsPeerAuthenticated()) {
-    std::vector<grpc::string_ref> names = auth_context->FindPropertyValues(kCommonNameProperty);
-    if (!names.empty()) return Caller{std::string(names.front().data(), names.front().size())};
-  }
+  if (std::optional<std::string> name = tls::ClientCommonName(auth_context)) return Caller{std::move(*name)};
   return Caller{};
 }
 

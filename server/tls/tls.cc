@@ -320,7 +320,11 @@ std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsMateri
 
 std::optional<std::string> ClientCommonName(const grpc::ServerContextBase& context) {
   std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  if (auth == nullptr) return std::nullopt;
+  return ClientCommonName(auth.get());
+}
+
+std::optional<std::string> ClientCommonName(const grpc::AuthContext* auth) {
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return std::nullopt;
   std::vector<grpc::string_ref> names = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
   if (names.empty()) return std::nullopt;
   return std::string(names.front().data(), names.front().size());

@@ -67,7 +67,11 @@ std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsMateri
 
 // The common name (CN) of the certificate the caller presented and the listener verified, or
 // nullopt on a plaintext connection, an in-process call or a connection without a client
-// certificate. For authentication by certificate (etcd uses the CN as the user name).
+// certificate. For authentication by certificate (etcd uses the CN as the user name). A listener
+// asks for a client certificate only when it verifies it (MakeServerCredentials), so a CN found
+// here always comes from a verified chain.
 std::optional<std::string> ClientCommonName(const grpc::ServerContextBase& context);
+// The same, from a call's auth context (null: none).
+std::optional<std::string> ClientCommonName(const grpc::AuthContext* auth);
 
 }  // namespace cairn::tls
