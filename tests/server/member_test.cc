@@ -179,11 +179,11 @@ TEST_F(MemberTest, CompactionIsPhysicalAndOldRevisionsAreGone) {
 
 TEST_F(MemberTest, UnbuiltRpcNamesItself) {
   grpc::ClientContext ctx;
-  etcdserverpb::HashRequest req;
-  etcdserverpb::HashResponse resp;
-  auto s = maintenance_->Hash(&ctx, req, &resp);
+  etcdserverpb::DowngradeRequest req;
+  etcdserverpb::DowngradeResponse resp;
+  auto s = maintenance_->Downgrade(&ctx, req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(s.error_message().find("Hash"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("Downgrade"), std::string::npos) << s.error_message();
 }
 
 TEST_F(MemberTest, AuthIsServedAndOffOnANewMember) {
