@@ -5,33 +5,16 @@
 SERVER_KIND=etcd|cairnd; both take etcd's TLS flags, so a server that does not start with them
 fails the test."""
 import os
-import subprocess
+import sys
 import unittest
 
 import ctl_harness as h
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls"))
+from tls_harness import make_certs  # noqa: E402  (ca, other-ca, server, client, other)
+
 CAIRNCTL = h.cairnctl_path()
 KIND, BINARY = h.server_binary()
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-def make_certs(d):
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-            "-days", "2", "-subj", "/CN=cairn-test-ca", cwd=d)
-    with open(os.path.join(d, "san.cnf"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
-    for name in ("server", "client", "other"):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                "-subj", f"/CN={name}", cwd=d)
-        ca = "ca" if name != "other" else "other-ca"
-        if name == "other":
-            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key",
-                    "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=other-ca", cwd=d)
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-                "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", "san.cnf", cwd=d)
 
 
 class TlsTest(unittest.TestCase):
