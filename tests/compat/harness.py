@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,9 @@ import unittest
 import grpc
 import etcd3
 import etcd3.etcdrpc as etcdrpc
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from loopback_ports import free_port  # noqa: E402,F401  (re-exported to the tests)
 
 ETCD_BIN = os.environ.get("ETCD", "/usr/bin/etcd")
 ETCDCTL_BIN = os.environ.get("ETCDCTL", "/usr/bin/etcdctl")
@@ -99,12 +101,6 @@ def main_or_skip(require_subject=True):
 
 # ----------------------------------------------------------------------------
 # Ports and servers
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerError(Exception):

@@ -5,12 +5,14 @@ import atexit
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from loopback_ports import free_port  # noqa: E402,F401  (re-exported to the tests)
 
 ETCDCTL = "/usr/bin/etcdctl"
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -23,12 +25,6 @@ def cairnd_path():
             return path
     print("SKIP: cairnd is not built (set CAIRND=<path>)")
     sys.exit(77)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def openssl(*args, cwd):
