@@ -71,9 +71,7 @@ grpc::ServerUnaryReactor* AuthService::AuthEnable(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* AuthService::AuthDisable(grpc::CallbackServerContext* c,
                                                    const etcdserverpb::AuthDisableRequest* r,
                                                    etcdserverpb::AuthDisableResponse* out) {
-  cairnpb::AuthRequest change;
-  *change.mutable_disable() = *r;
-  return Propose(c, std::move(change), out, out->mutable_header());
+  return ProposeAsIs(c, *r, &cairnpb::AuthRequest::mutable_disable, out);
 }
 
 grpc::ServerUnaryReactor* AuthService::AuthStatus(grpc::CallbackServerContext* c, const etcdserverpb::AuthStatusRequest*,
@@ -145,56 +143,42 @@ grpc::ServerUnaryReactor* AuthService::UserChangePassword(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* AuthService::UserDelete(grpc::CallbackServerContext* c,
                                                   const etcdserverpb::AuthUserDeleteRequest* r,
                                                   etcdserverpb::AuthUserDeleteResponse* out) {
-  cairnpb::AuthRequest change;
-  *change.mutable_user_delete() = *r;
-  return Propose(c, std::move(change), out, out->mutable_header());
+  return ProposeAsIs(c, *r, &cairnpb::AuthRequest::mutable_user_delete, out);
 }
 
 grpc::ServerUnaryReactor* AuthService::UserGrantRole(grpc::CallbackServerContext* c,
                                                      const etcdserverpb::AuthUserGrantRoleRequest* r,
                                                      etcdserverpb::AuthUserGrantRoleResponse* out) {
-  cairnpb::AuthRequest change;
-  *change.mutable_user_grant_role() = *r;
-  return Propose(c, std::move(change), out, out->mutable_header());
+  return ProposeAsIs(c, *r, &cairnpb::AuthRequest::mutable_user_grant_role, out);
 }
 
 grpc::ServerUnaryReactor* AuthService::UserRevokeRole(grpc::CallbackServerContext* c,
                                                       const etcdserverpb::AuthUserRevokeRoleRequest* r,
                                                       etcdserverpb::AuthUserRevokeRoleResponse* out) {
-  cairnpb::AuthRequest change;
-  *change.mutable_user_revoke_role() = *r;
-  return Propose(c, std::move(change), out, out->mutable_header());
+  return ProposeAsIs(c, *r, &cairnpb::AuthRequest::mutable_user_revoke_role, out);
 }
 
 grpc::ServerUnaryReactor* AuthService::RoleAdd(grpc::CallbackServerContext* c, const etcdserverpb::AuthRoleAddRequest* r,
                                                etcdserverpb::AuthRoleAddResponse* out) {
-  cairnpb::AuthRequest change;
-  *change.mutable_role_add() = *r;
-  return Propose(c, std::move(change), out, out->mutable_header());
+  return ProposeAsIs(c, *r, &cairnpb::AuthRequest::mutable_role_add, out);
 }
 
 grpc::ServerUnaryReactor* AuthService::RoleDelete(grpc::CallbackServerContext* c,
                                                   const etcdserverpb::AuthRoleDeleteRequest* r,
                                                   etcdserverpb::AuthRoleDeleteResponse* out) {
-  cairnpb::AuthRequest change;
-  *change.mutable_role_delete() = *r;
-  return Propose(c, std::move(change), out, out->mutable_header());
+  return ProposeAsIs(c, *r, &cairnpb::AuthRequest::mutable_role_delete, out);
 }
 
 grpc::ServerUnaryReactor* AuthService::RoleGrantPermission(grpc::CallbackServerContext* c,
                                                            const etcdserverpb::AuthRoleGrantPermissionRequest* r,
                                                            etcdserverpb::AuthRoleGrantPermissionResponse* out) {
-  cairnpb::AuthRequest change;
-  *change.mutable_role_grant_permission() = *r;
-  return Propose(c, std::move(change), out, out->mutable_header());
+  return ProposeAsIs(c, *r, &cairnpb::AuthRequest::mutable_role_grant_permission, out);
 }
 
 grpc::ServerUnaryReactor* AuthService::RoleRevokePermission(grpc::CallbackServerContext* c,
                                                             const etcdserverpb::AuthRoleRevokePermissionRequest* r,
                                                             etcdserverpb::AuthRoleRevokePermissionResponse* out) {
-  cairnpb::AuthRequest change;
-  *change.mutable_role_revoke_permission() = *r;
-  return Propose(c, std::move(change), out, out->mutable_header());
+  return ProposeAsIs(c, *r, &cairnpb::AuthRequest::mutable_role_revoke_permission, out);
 }
 
 grpc::ServerUnaryReactor* AuthService::UserGet(grpc::CallbackServerContext* c, const etcdserverpb::AuthUserGetRequest* r,

@@ -78,6 +78,14 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
   // Proposes `change` as the caller; finishes the call when applied.
   grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* c, cairnpb::AuthRequest change,
                                     google::protobuf::Message* response, etcdserverpb::ResponseHeader* header);
+  // Proposes a change that is the request itself, placed in the AuthRequest field `field` selects.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* ProposeAsIs(grpc::CallbackServerContext* c, const Request& request,
+                                        Request* (cairnpb::AuthRequest::*field)(), Response* out) {
+    cairnpb::AuthRequest change;
+    *(change.*field)() = request;
+    return Propose(c, std::move(change), out, out->mutable_header());
+  }
   void ProposeFor(grpc::ServerUnaryReactor* reactor, cairnpb::AuthRequest change, google::protobuf::Message* response,
                   etcdserverpb::ResponseHeader* header);
   // Runs `answer` (returning the call's status) after a read barrier, with the caller identified.
