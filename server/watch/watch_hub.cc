@@ -115,12 +115,7 @@ void WatchStream::Refuse(const std::string& reason) {
   {
     absl::MutexLock lock(&hub_->mu_);
     if (closed_) return;
-    auto response = std::make_unique<etcdserverpb::WatchResponse>();
-    response->set_watch_id(kInvalidWatchId);
-    response->set_created(true);
-    response->set_canceled(true);
-    response->set_cancel_reason(reason);
-    hub_->PushControl(this, std::move(response), hub_->history_->CurrentRevision(), &kicks);
+    hub_->PushRefusal(this, reason, hub_->history_->CurrentRevision(), &kicks);
   }
   WatchHub::RunKicks(kicks);
 }
@@ -444,14 +439,7 @@ void WatchHub::CreateWatcher(WatchStream* stream, const etcdserverpb::WatchCreat
   const int64_t current = history_->CurrentRevision();
   KeyRange range = KeyRange::FromRequest(request.key(), request.range_end());
 
-  auto refuse = [&](const char* reason) {
-    auto response = std::make_unique<etcdserverpb::WatchResponse>();
-    response->set_watch_id(kInvalidWatchId);
-    response->set_created(true);
-    response->set_canceled(true);
-    response->set_cancel_reason(reason);
-    PushControl(stream, std::move(response), current, kicks);
-  };
+  auto refuse = [&](const char* reason) { PushRefusal(stream, reason, current, kicks); };
   if (range.IsEmpty()) return refuse(kErrEmptyWatcherRange);
 
   int64_t id = request.watch_id();
@@ -560,6 +548,15 @@ void WatchHub::RemoveWatcher(Watcher* w) {
   }
   --watcher_count_;
   stream->watchers_.erase(w->id);  // may free *w: last
+}
+
+void WatchHub::PushRefusal(WatchStream* stream, const std::string& reason, int64_t header_revision, Kicks* kicks) {
+  auto response = std::make_unique<etcdserverpb::WatchResponse>();
+  response->set_watch_id(kInvalidWatchId);
+  response->set_created(true);
+  response->set_canceled(true);
+  response->set_cancel_reason(reason);
+  PushControl(stream, std::move(response), header_revision, kicks);
 }
 
 void WatchHub::CancelCompacted(Watcher* w, int64_t compact_revision, Kicks* kicks) {

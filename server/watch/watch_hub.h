@@ -214,6 +214,9 @@ class WatchHub {
   void AnswerProgressIfCaughtUp(WatchStream* stream, Kicks* kicks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushControl(WatchStream* stream, std::unique_ptr<etcdserverpb::WatchResponse> response,
                    int64_t header_revision, Kicks* kicks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The answer to a refused create: created=true, canceled=true, watch_id=-1, cancel_reason=`reason`.
+  void PushRefusal(WatchStream* stream, const std::string& reason, int64_t header_revision, Kicks* kicks)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void RunKicks(const Kicks& kicks);
 
   const EventHistory* const history_;
