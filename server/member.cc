@@ -43,7 +43,7 @@
 #include "server/peer/channel.h"
 #include "server/peer/peer_transport.h"
 #include "server/snapshot_stream.h"
-#include "server/tls/tls.h"
+#include "server/listener_tls.h"
 #include "server/unimplemented_service.h"
 #include "server/watch/event_history.h"
 #include "server/watch/watch_hub.h"
@@ -114,42 +114,6 @@ absl::StatusOr<std::pair<cairnpb::MembersResponse, DataDir::Identity>> JoinExist
   }
   return absl::UnavailableError(absl::StrCat("cannot reach any member named by --initial-cluster to join: ",
                                              last.message()));
-}
-
-std::vector<std::string> HostsOf(const std::vector<Endpoint>& urls) {
-  std::vector<std::string> hosts;
-  for (const Endpoint& e : urls) hosts.push_back(e.host);
-  return hosts;
-}
-
-bool AnyHttps(const std::vector<Endpoint>& urls) {
-  return std::any_of(urls.begin(), urls.end(), [](const Endpoint& e) { return e.scheme == "https"; });
-}
-
-// The credentials of one listener family: for its https listeners, and for dialing https URLs.
-struct ListenerTls {
-  std::shared_ptr<grpc::ServerCredentials> server;  // null: no https listener of this family
-  std::shared_ptr<grpc::ChannelCredentials> channel;  // null: dial https against the system's roots
-
-  std::shared_ptr<grpc::ServerCredentials> For(const Endpoint& e) const {
-    return e.scheme == "https" ? server : grpc::InsecureServerCredentials();
-  }
-};
-
-// Files are read once, here, before the data is touched: a bad certificate stops start-up with the
-// file's name. Auto-tls pairs live in <data-dir>/fixtures/{client,peer}/, as etcd keeps them.
-// `dials`: this family also dials (peers do; cairnd never dials its own client URLs).
-absl::StatusOr<ListenerTls> PrepareTls(const tls::TlsFiles& files, const std::string& flag_prefix,
-                                       const std::vector<Endpoint>& listen, const std::string& auto_tls_dir,
-                                       bool dials) {
-  const bool https = AnyHttps(listen);
-  auto material = tls::ResolveTls(files, flag_prefix, https, auto_tls_dir, HostsOf(listen));
-  if (!material.ok()) return material.status();
-  ListenerTls out;
-  if (!material->has_value()) return out;
-  if (https) out.server = tls::MakeServerCredentials(**material);
-  if (dials) out.channel = tls::MakeChannelCredentials(**material);
-  return out;
 }
 
 // The watch hub reads history through this narrow view of the store.
