@@ -92,28 +92,6 @@ absl::StatusOr<Config> ParseFlags(const std::vector<std::string>& args) {
 
 absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_args,
                                          const std::function<const char*(const char*)>& getenv) {
-  // Environment values go first, so the command line overrides them.
-  std::vector<std::string> args;
-  for (const char* flag : {"name", "data-dir", "listen-client-urls", "advertise-client-urls",
-                           "listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster",
-                           "initial-cluster-state", "initial-cluster-token", "listen-metrics-urls",
-                           "max-request-bytes", "max-txn-ops", "quota-backend-bytes",
-                           "heartbeat-interval", "election-timeout", "log-level", "backend-fsync",
-                           "experimental-snapshot-catchup-entries", "experimental-watch-batch-interval",
-                           "auth-token", "auth-token-ttl",
-                           "cert-file", "key-file", "trusted-ca-file", "client-cert-auth", "auto-tls",
-                           "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",
-                           "peer-client-cert-auth", "peer-auto-tls"}) {
-    std::string suffix(flag);
-    for (char& ch : suffix) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
-    for (const char* prefix : {"CAIRN_", "ETCD_"}) {
-      if (const char* value = getenv((prefix + suffix).c_str()); value != nullptr) {
-        args.push_back(absl::StrCat("--", flag, "=", value));
-        break;
-      }
-    }
-  }
-  args.insert(args.end(), cli_args.begin(), cli_args.end());
   Config c;
   std::string listen_client = "http://127.0.0.1:2379";
   std::string advertise_client = "http://127.0.0.1:2379";
@@ -194,6 +172,24 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"peer-client-cert-auth", &c.peer_tls.client_cert_auth},
       {"peer-auto-tls", &c.peer_tls.auto_tls},
   };
+
+  // Environment values go first, so the command line overrides them. Every flag has its variable
+  // except --version and --help (images often set ETCD_VERSION for another purpose).
+  std::vector<std::string> args;
+  auto from_env = [&](const std::string& flag) {
+    if (flag == "version" || flag == "help") return;
+    std::string suffix(flag);
+    for (char& ch : suffix) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+    for (const char* prefix : {"CAIRN_", "ETCD_"}) {
+      if (const char* value = getenv((prefix + suffix).c_str()); value != nullptr) {
+        args.push_back(absl::StrCat("--", flag, "=", value));
+        break;
+      }
+    }
+  };
+  for (const auto& [flag, set] : value_flags) from_env(flag);
+  for (const auto& [flag, set] : bool_flags) from_env(flag);
+  args.insert(args.end(), cli_args.begin(), cli_args.end());
 
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];

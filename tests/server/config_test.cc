@@ -85,5 +85,22 @@ TEST(Config, EnvironmentFillsFlagsTheCommandLineDoesNotGive) {
   EXPECT_EQ(c->max_txn_ops, 3);  // the command line wins
 }
 
+TEST(Config, EveryFlagButVersionAndHelpHasItsVariable) {
+  auto env = [](const char* name) -> const char* {
+    std::string n(name);
+    if (n == "ETCD_EXPERIMENTAL_ENABLE_LEASE_CHECKPOINT") return "true";
+    if (n == "CAIRN_EXPERIMENTAL_LEASE_CHECKPOINT_INTERVAL") return "2000";
+    if (n == "ETCD_AUTH_TOKEN_TTL") return "60";
+    if (n == "ETCD_VERSION") return "3.4.23";  // set by some images; must not make cairnd print and exit
+    return nullptr;
+  };
+  auto c = ParseFlagsWithEnv({}, env);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->lease_checkpoint);
+  EXPECT_EQ(c->lease_checkpoint_interval_ms, 2000);
+  EXPECT_EQ(c->auth_token_ttl_seconds, 60);
+  EXPECT_FALSE(c->show_version);
+}
+
 }  // namespace
 }  // namespace cairn::server
