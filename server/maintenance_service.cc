@@ -18,6 +18,10 @@ void MaintenanceService::Stamp(etcdserverpb::ResponseHeader* header) const {
   StampHeader(header_, header);
 }
 
+absl::Status MaintenanceService::CheckAdmin(const grpc::CallbackServerContext& context) const {
+  return authority_ == nullptr ? absl::OkStatus() : AsUnconvertedAuthError(authority_->AuthorizeAdmin(context));
+}
+
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::AlarmRequest* request,
                                                     etcdserverpb::AlarmResponse* response) {
@@ -63,9 +67,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerContext* context,
                                                          const etcdserverpb::DefragmentRequest* request,
                                                          etcdserverpb::DefragmentResponse* response) {
-  if (authority_ != nullptr) {
-    if (auto s = AsUnconvertedAuthError(authority_->AuthorizeAdmin(*context)); !s.ok()) return FinishUnary(context, s);
-  }
+  if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
   // LMDB reuses freed pages in place, so there is nothing to rewrite; the call succeeds so that
   // operators' runbooks (compact, defrag, disarm) keep working.
   Stamp(response->mutable_header());
@@ -75,9 +77,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* context,
                                                    const etcdserverpb::HashRequest* request,
                                                    etcdserverpb::HashResponse* response) {
-  if (authority_ != nullptr) {
-    if (auto s = AsUnconvertedAuthError(authority_->AuthorizeAdmin(*context)); !s.ok()) return FinishUnary(context, s);
-  }
+  if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
   auto hash = store_->Hash();
   if (!hash.ok()) return FinishUnary(context, hash.status());
   response->set_hash(*hash);
@@ -88,9 +88,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* context,
                                                      const etcdserverpb::HashKVRequest* request,
                                                      etcdserverpb::HashKVResponse* response) {
-  if (authority_ != nullptr) {
-    if (auto s = AsUnconvertedAuthError(authority_->AuthorizeAdmin(*context)); !s.ok()) return FinishUnary(context, s);
-  }
+  if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
   int64_t hash_revision = 0, compact_revision = 0;
   auto hash = store_->HashKV(request->revision(), &hash_revision, &compact_revision);
   if (!hash.ok()) return FinishUnary(context, hash.status());
@@ -103,11 +101,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
     grpc::CallbackServerContext* context, const etcdserverpb::SnapshotRequest* request) {
-  if (authority_ != nullptr) {
-    if (auto s = AsUnconvertedAuthError(authority_->AuthorizeAdmin(*context)); !s.ok()) {
-      return new FailedWriteReactor<etcdserverpb::SnapshotResponse>(s);
-    }
-  }
+  if (auto s = CheckAdmin(*context); !s.ok()) return new FailedWriteReactor<etcdserverpb::SnapshotResponse>(s);
   SnapshotStreamOptions options;
   options.store = store_;
   options.scratch_dir = snapshot_dir_;
@@ -158,6 +152,10 @@ void ClusterService::FillMember(const cairnpb::MemberRecord& record, etcdserverp
   }
 }
 
+absl::Status ClusterService::CheckAdmin(const grpc::CallbackServerContext& context) const {
+  return authority_ == nullptr ? absl::OkStatus() : authority_->AuthorizeAdmin(context);
+}
+
 bool ClusterService::IsMember(uint64_t id) const {
   return FindMember(pipeline_->Membership(), id) != nullptr;
 }
@@ -188,9 +186,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::MemberAddRequest* request,
                                                     etcdserverpb::MemberAddResponse* response) {
-  if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeAdmin(*context); !s.ok()) return FinishUnary(context, s);
-  }
+  if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
   if (auto s = CheckPeerUrls(0, request->peerurls()); !s.ok()) return FinishUnary(context, s);
   // A new ID from the peer URLs and the time, as etcd makes it; the new member learns it from the
   // cluster when it starts (--initial-cluster-state existing), by its peer URLs.
@@ -211,9 +207,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerContext* context,
                                                        const etcdserverpb::MemberRemoveRequest* request,
                                                        etcdserverpb::MemberRemoveResponse* response) {
-  if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeAdmin(*context); !s.ok()) return FinishUnary(context, s);
-  }
+  if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
   if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
   return ProposeChange(context, cairnpb::CONF_CHANGE_REMOVE_NODE, request->id(), std::string(), response);
 }
@@ -245,9 +239,7 @@ void ClusterService::FillMembers(google::protobuf::RepeatedPtrField<etcdserverpb
 grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerContext* context,
                                                        const etcdserverpb::MemberUpdateRequest* request,
                                                        etcdserverpb::MemberUpdateResponse* response) {
-  if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeAdmin(*context); !s.ok()) return FinishUnary(context, s);
-  }
+  if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
   if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
   if (auto s = CheckPeerUrls(request->id(), request->peerurls()); !s.ok()) return FinishUnary(context, s);
   cairnpb::MemberRecord record;
@@ -260,9 +252,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* ClusterService::MemberPromote(grpc::CallbackServerContext* context,
                                                         const etcdserverpb::MemberPromoteRequest* request,
                                                         etcdserverpb::MemberPromoteResponse* response) {
-  if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeAdmin(*context); !s.ok()) return FinishUnary(context, s);
-  }
+  if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
   const cairnpb::Membership membership = pipeline_->Membership();
   const cairnpb::MemberRecord* member = FindMember(membership, request->id());
   if (member == nullptr) return FinishUnary(context, ErrMemberNotFound());

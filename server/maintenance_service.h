@@ -62,6 +62,9 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
 
  private:
   void Stamp(etcdserverpb::ResponseHeader* header) const;
+  // OK when auth does not apply; else the caller must be root, refused with etcd 3.4's maintenance
+  // texts (code Unknown, "auth: ...": AsUnconvertedAuthError).
+  absl::Status CheckAdmin(const grpc::CallbackServerContext& context) const;
   const auth::Authority* authority_ = nullptr;
 
   mvcc::Store* const store_;
@@ -95,6 +98,8 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   void SetAuthority(const auth::Authority* authority) { authority_ = authority; }
 
  private:
+  // OK when auth does not apply; else the caller must be root (etcd's usual auth errors).
+  absl::Status CheckAdmin(const grpc::CallbackServerContext& context) const;
   const auth::Authority* authority_ = nullptr;
   bool IsMember(uint64_t id) const;
   // The peer URLs a MemberAdd (`id` 0) or MemberUpdate of `id` asks for, checked as etcd does: some
