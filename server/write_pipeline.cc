@@ -574,9 +574,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     if (mine != proposed_.end()) {
       PendingWrite w = std::move(mine->second.write);
       proposed_.erase(mine);
-      status = w.request.auth_revision() != 0 && w.request.auth_revision() < auth_revision_
-                   ? ErrAuthOldRevision()
-                   : ApplyLogRequest(txn.get(), w.request, w.response, &lease_changes);
+      status = ApplyChecked(txn.get(), w.request, w.response, &lease_changes);
       if (status.ok() && w.request.has_compaction()) compactions.push_back(w.request.compaction().revision());
       if (status.ok() && w.request.has_auth()) {
         auth_changed = true;
@@ -595,9 +593,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
       }
       // A request that failed on the member that proposed it fails the same way here: same store,
       // same order.
-      status = request.auth_revision() != 0 && request.auth_revision() < auth_revision_
-                   ? ErrAuthOldRevision()
-                   : ApplyLogRequest(txn.get(), request, nullptr, &lease_changes);
+      status = ApplyChecked(txn.get(), request, nullptr, &lease_changes);
       if (status.ok() && request.has_auth()) {
         auth_changed = true;
         if (auto s = LoadAuthRevision(txn.get()); !s.ok()) return Fail("auth state read", s);
@@ -671,6 +667,13 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
       (void)node_->Propose(publish.SerializeAsString());
     }
   }
+}
+
+absl::Status WritePipeline::ApplyChecked(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
+                                         google::protobuf::Message* response,
+                                         std::vector<LeaseChange>* lease_changes) const {
+  if (request.auth_revision() != 0 && request.auth_revision() < auth_revision_) return ErrAuthOldRevision();
+  return ApplyLogRequest(batch, request, response, lease_changes);
 }
 
 absl::Status WritePipeline::LoadAuthRevision(mvcc::WriteBatch* batch) {

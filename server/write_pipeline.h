@@ -239,6 +239,10 @@ class WritePipeline {
   bool SyncStore();
   // Reads auth_revision_ from the store (after recovery and image installs) or `batch`.
   absl::Status LoadAuthRevision(mvcc::WriteBatch* batch = nullptr);
+  // ApplyLogRequest, except that a write checked at an auth revision older than the store's fails
+  // with ErrAuthOldRevision (etcd's rule: its permissions may no longer hold). Same on every member.
+  absl::Status ApplyChecked(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
+                            google::protobuf::Message* response, std::vector<LeaseChange>* lease_changes) const;
 
   wal::Wal* const wal_;
   mvcc::Store* const store_;
