@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/loopback_ports.h"
+
 extern char** environ;
 
 namespace {
@@ -34,17 +36,7 @@ std::string CairndPath() {
   return CAIRN_DEFAULT_CAIRND;
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+int FreePort() { return cairn::testing::FreeLoopbackPort(); }
 
 // Runs a command, returning its exit code and what it wrote on stdout.
 int RunCommand(const std::vector<std::string>& argv, std::string* out) {

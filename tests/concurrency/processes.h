@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/loopback_ports.h"
+
 extern char** environ;
 
 namespace cairn::concurrency::testing {
@@ -32,18 +34,7 @@ inline std::string MakeTempDir(const std::string& tag) {
 }
 
 // A port nobody listens on right now (the kernel's pick for an ephemeral bind).
-inline int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+inline int FreePort() { return cairn::testing::FreeLoopbackPort(); }
 
 // A child process with stdout to a pipe (optional) and stderr to a log file.
 class ChildProcess {

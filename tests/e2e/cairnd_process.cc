@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/loopback_ports.h"
+
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 extern char** environ;
@@ -46,22 +48,7 @@ std::string CairndPath() {
 
 bool CairndAvailable() { return access(CairndPath().c_str(), X_OK) == 0; }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
+int FreePort() { return cairn::testing::FreeLoopbackPort(); }
 
 TempDir::TempDir(const std::string& tag) {
   std::string pattern = (std::filesystem::temp_directory_path() / ("cairn-e2e-" + tag + "-XXXXXX")).string();
