@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/compaction_schedule.h"
 
 namespace cairn::server {
 namespace {
@@ -144,6 +145,8 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
        num("experimental-snapshot-catchup-entries", &c.snapshot_catchup_entries)},
       {"experimental-lease-checkpoint-interval",
        num("experimental-lease-checkpoint-interval", &c.lease_checkpoint_interval_ms)},
+      {"auto-compaction-mode", str(&c.auto_compaction_mode)},
+      {"auto-compaction-retention", str(&c.auto_compaction_retention)},
       {"log-level", str(&c.log_level)},
       {"cert-file", str(&c.client_tls.cert_file)},
       {"key-file", str(&c.client_tls.key_file)},
@@ -261,6 +264,9 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
     return absl::InvalidArgumentError("--experimental-lease-checkpoint-interval must be positive");
   }
   if (c.auth_token_ttl_seconds == 0) return absl::InvalidArgumentError("--auth-token-ttl must be positive");
+  if (auto s = ParseCompactionRetention(c.auto_compaction_mode, c.auto_compaction_retention); !s.ok()) {
+    return s.status();
+  }
   return c;
 }
 
@@ -296,6 +302,10 @@ Member:
                                    again (default false)
   --experimental-lease-checkpoint-interval MS
                                    how often it does (default 300000, etcd's 5 minutes)
+  --auto-compaction-mode MODE      periodic or revision (default periodic)
+  --auto-compaction-retention R    compact on its own, keeping R of history: in periodic mode
+                                   hours ("1") or a duration ("30m"); in revision mode a number
+                                   of revisions; 0 is off (default 0)
   --log-level LEVEL                debug, info, warn or error (default info)
   --auth-token-ttl SECONDS         how long a token from Authenticate is valid (default 300)
   --auth-token simple|jwt,...      accepted for etcd compatibility; Cairn always issues its own

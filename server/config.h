@@ -51,6 +51,10 @@ struct Config {
   // leader change or restart does not give them a full TTL again (lease::LessorOptions).
   bool lease_checkpoint = false;
   int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
+  // etcd's --auto-compaction-mode and --auto-compaction-retention (server/compaction_schedule.h);
+  // checked by ParseFlags, "0" is off.
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
   std::string log_level = "info";
   // Auth tokens: seconds a token from Authenticate stays valid (etcd's --auth-token-ttl), and
   // --auth-token, accepted for compatibility: every value gives Cairn's signed tokens (README).

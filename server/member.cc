@@ -26,6 +26,7 @@
 #include "mvcc/store.h"
 #include "raft/wal/wal.h"
 #include "server/auth/auth_service.h"
+#include "server/auto_compactor.h"
 #include "server/auth/authority.h"
 #include "server/concurrency/backend.h"
 #include "server/concurrency/election_service.h"
@@ -141,6 +142,8 @@ struct Member::Parts {
   // After the pipeline (destroyed first): it delivers peers' messages into the pipeline.
   std::unique_ptr<peer::PeerTransport> transport;
   std::unique_ptr<PeerLeaseForwarder> lease_forwarder;
+  // Compacts on its own when --auto-compaction-retention is set; null otherwise.
+  std::unique_ptr<AutoCompactor> auto_compactor;
   // Watches for this member's removal while it hears no leader (see StartRemovalWatch).
   std::thread removal_watch;
   std::mutex removal_watch_mu;
@@ -564,6 +567,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   }
 
   StartRemovalWatch(p.get(), std::chrono::milliseconds(2 * config.election_timeout_ms));
+  if (auto s = StartAutoCompactor(p.get(), config); !s.ok()) return s;
 
   for (const Endpoint& e : config.listen_metrics_urls) {
     auto http = HttpEndpoint::Start(e.host, e.port, MakeHttpProviders(p.get()));
@@ -572,6 +576,33 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     p->http.push_back(std::move(*http));
   }
   return std::unique_ptr<Member>(new Member(std::move(p)));
+}
+
+// Auto-compaction proposes through the log like a client's Compact, on the leader only.
+absl::Status Member::StartAutoCompactor(Parts* p, const Config& config) {
+  auto retention = ParseCompactionRetention(config.auto_compaction_mode, config.auto_compaction_retention);
+  if (!retention.ok()) return retention.status();
+  if (retention->mode == CompactionRetention::Mode::kOff) return absl::OkStatus();
+  WritePipeline* pipeline = p->pipeline.get();
+  mvcc::Store* store = p->store.get();
+  const uint64_t self = p->data_dir->member_id();
+  AutoCompactorHooks hooks;
+  hooks.current_revision = [store] { return store->CurrentRevision(); };
+  hooks.is_leader = [pipeline, self] { return pipeline->Leader() == self; };
+  hooks.compact = [pipeline](int64_t revision, std::function<void(absl::Status)> done) {
+    auto response = std::make_shared<etcdserverpb::CompactionResponse>();
+    PendingWrite write;
+    write.request.mutable_compaction()->set_revision(revision);
+    write.bytes = write.request.ByteSizeLong();
+    write.response = response.get();
+    write.done = [response, done = std::move(done)](absl::Status s) { done(std::move(s)); };
+    pipeline->Submit(std::move(write));
+  };
+  std::fprintf(stderr, "cairnd: auto-compaction on: %s mode, retention %s\n", config.auto_compaction_mode.c_str(),
+               DescribeRetention(*retention).c_str());
+  p->auto_compactor = std::make_unique<AutoCompactor>(*retention, std::move(hooks));
+  p->auto_compactor->Start();
+  return absl::OkStatus();
 }
 
 // A member removed from the cluster may never apply its own removal: the leader stops sending it
@@ -659,6 +690,8 @@ void Member::Parts::Stop() {
     grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   }
   if (pipeline) pipeline->Stop();
+  // After the pipeline: a compaction it is waiting on is answered "server stopped" at once.
+  if (auto_compactor) auto_compactor->Stop();
   if (grpc_server) grpc_server->Wait();
   if (watch_hub) watch_hub->Shutdown();
   {
