@@ -15,6 +15,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "v3electionpb/v3election.grpc.pb.h"
+#include "v3lockpb/v3lock.grpc.pb.h"
 
 namespace cairn::ctl {
 namespace {
@@ -53,6 +55,8 @@ struct Endpoint {
   std::unique_ptr<Cluster::Stub> cluster;
   std::unique_ptr<Maintenance::Stub> maintenance;
   std::unique_ptr<Auth::Stub> auth;
+  std::unique_ptr<v3lockpb::Lock::Stub> lock;
+  std::unique_ptr<v3electionpb::Election::Stub> election;
 };
 
 absl::StatusOr<std::shared_ptr<Endpoint>> MakeEndpoint(const ClientConfig& cfg, const std::string& ep) {
@@ -106,6 +110,8 @@ absl::StatusOr<std::shared_ptr<Endpoint>> MakeEndpoint(const ClientConfig& cfg, 
   e->cluster = Cluster::NewStub(e->channel);
   e->maintenance = Maintenance::NewStub(e->channel);
   e->auth = Auth::NewStub(e->channel);
+  e->lock = v3lockpb::Lock::NewStub(e->channel);
+  e->election = v3electionpb::Election::NewStub(e->channel);
   return e;
 }
 
@@ -151,6 +157,21 @@ class GrpcKeepAliveStream
   bool Read(LeaseKeepAliveResponse* resp) override { return stream_->Read(resp); }
   void Cancel() override { ctx_.TryCancel(); }
   absl::Status Finish() override { return ToStatus(stream_->Finish()); }
+};
+
+class GrpcObserveStream : public ObserveStream {
+ public:
+  GrpcObserveStream(Endpoint& ep, const std::string& token, const v3electionpb::LeaderRequest& req) {
+    if (!token.empty()) ctx_.AddMetadata("token", token);
+    reader_ = ep.election->Observe(&ctx_, req);
+  }
+  bool Read(v3electionpb::LeaderResponse* resp) override { return reader_->Read(resp); }
+  void Cancel() override { ctx_.TryCancel(); }
+  absl::Status Finish() override { return ToStatus(reader_->Finish()); }
+
+ private:
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<v3electionpb::LeaderResponse>> reader_;
 };
 
 class GrpcClient : public Client {
@@ -225,7 +246,25 @@ class GrpcClient : public Client {
   CAIRN_UNARY(RoleDelete, auth, RoleDelete, AuthRoleDeleteRequest, AuthRoleDeleteResponse)
   CAIRN_UNARY(RoleGrantPermission, auth, RoleGrantPermission, AuthRoleGrantPermissionRequest, AuthRoleGrantPermissionResponse)
   CAIRN_UNARY(RoleRevokePermission, auth, RoleRevokePermission, AuthRoleRevokePermissionRequest, AuthRoleRevokePermissionResponse)
+  CAIRN_UNARY(Unlock, lock, Unlock, v3lockpb::UnlockRequest, v3lockpb::UnlockResponse)
+  CAIRN_UNARY(Resign, election, Resign, v3electionpb::ResignRequest, v3electionpb::ResignResponse)
 #undef CAIRN_UNARY
+
+  Result<v3lockpb::LockResponse> Lock(const v3lockpb::LockRequest& req, Interrupt* interrupt) override {
+    return Waiting<v3lockpb::LockResponse>(interrupt, [&](Endpoint& e, grpc::ClientContext* c, v3lockpb::LockResponse* r) {
+      return e.lock->Lock(c, req, r);
+    });
+  }
+  Result<v3electionpb::CampaignResponse> Campaign(const v3electionpb::CampaignRequest& req,
+                                                  Interrupt* interrupt) override {
+    return Waiting<v3electionpb::CampaignResponse>(
+        interrupt, [&](Endpoint& e, grpc::ClientContext* c, v3electionpb::CampaignResponse* r) {
+          return e.election->Campaign(c, req, r);
+        });
+  }
+  absl::StatusOr<std::unique_ptr<ObserveStream>> Observe(const v3electionpb::LeaderRequest& req) override {
+    return std::unique_ptr<ObserveStream>(new GrpcObserveStream(Current(), token_, req));
+  }
 
   absl::Status Snapshot(const std::function<bool(const std::string&)>& sink) override {
     grpc::ClientContext ctx;
@@ -285,6 +324,21 @@ class GrpcClient : public Client {
     return ToStatus(last);
   }
 
+  // A call that may wait as long as it takes (no deadline) on the current endpoint, unless
+  // `interrupt` fires.
+  template <typename Resp, typename Fn>
+  Result<Resp> Waiting(Interrupt* interrupt, Fn fn) {
+    grpc::ClientContext ctx;
+    ctx.set_wait_for_ready(true);
+    if (!token_.empty()) ctx.AddMetadata("token", token_);
+    if (interrupt != nullptr) interrupt->Arm([&ctx] { ctx.TryCancel(); });
+    Resp resp;
+    const grpc::Status s = fn(Current(), &ctx, &resp);
+    if (interrupt != nullptr) interrupt->Disarm();
+    if (!s.ok()) return ToStatus(s);
+    return resp;
+  }
+
   ClientConfig cfg_;
   std::vector<std::shared_ptr<Endpoint>> eps_;
   std::mutex mu_;
@@ -340,6 +394,28 @@ int WaitForAnyReady(const std::vector<std::shared_ptr<Endpoint>>& eps, Clock::ti
 }
 
 }  // namespace
+
+void Interrupt::Fire() {
+  std::lock_guard<std::mutex> l(mu_);
+  fired_ = true;
+  if (cancel_) cancel_();
+}
+
+bool Interrupt::fired() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return fired_;
+}
+
+void Interrupt::Arm(std::function<void()> cancel) {
+  std::lock_guard<std::mutex> l(mu_);
+  cancel_ = std::move(cancel);
+  if (fired_) cancel_();
+}
+
+void Interrupt::Disarm() {
+  std::lock_guard<std::mutex> l(mu_);
+  cancel_ = nullptr;
+}
 
 std::string EtcdErrorText(int code, const std::string& message) {
   // etcd's client turns its own server errors into their bare message; a deadline that

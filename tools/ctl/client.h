@@ -17,12 +17,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "v3electionpb/v3election.pb.h"
+#include "v3lockpb/v3lock.pb.h"
 
 namespace cairn::ctl {
 
@@ -58,6 +61,30 @@ class KeepAliveStream {
   virtual bool Send(int64_t lease_id) = 0;
   virtual bool Read(etcdserverpb::LeaseKeepAliveResponse* resp) = 0;
   virtual void Cancel() = 0;
+  virtual absl::Status Finish() = 0;
+};
+
+// Lets another thread (one waiting for signals) abandon a call that waits without a deadline
+// (Lock, Campaign). Thread-safe; once fired, it also cancels every call armed later.
+class Interrupt {
+ public:
+  void Fire();
+  bool fired() const;
+  // For the client: `cancel` abandons the call in flight; it runs at once if already fired.
+  void Arm(std::function<void()> cancel);
+  void Disarm();
+
+ private:
+  mutable std::mutex mu_;
+  bool fired_ = false;
+  std::function<void()> cancel_;
+};
+
+class ObserveStream {
+ public:
+  virtual ~ObserveStream() = default;
+  virtual bool Read(v3electionpb::LeaderResponse* resp) = 0;
+  virtual void Cancel() = 0;  // unblocks Read from another thread
   virtual absl::Status Finish() = 0;
 };
 
@@ -114,6 +141,16 @@ class Client {
   virtual Result<etcdserverpb::AuthRoleDeleteResponse> RoleDelete(const etcdserverpb::AuthRoleDeleteRequest& r) = 0;
   virtual Result<etcdserverpb::AuthRoleGrantPermissionResponse> RoleGrantPermission(const etcdserverpb::AuthRoleGrantPermissionRequest& r) = 0;
   virtual Result<etcdserverpb::AuthRoleRevokePermissionResponse> RoleRevokePermission(const etcdserverpb::AuthRoleRevokePermissionRequest& r) = 0;
+
+  // The concurrency API (etcd's v3lock and v3election services). Lock and Campaign wait, without
+  // a deadline, until the lock is held or the campaign won; `interrupt` may abandon the wait
+  // (the call then fails with "context canceled", as etcdctl's does).
+  virtual Result<v3lockpb::LockResponse> Lock(const v3lockpb::LockRequest& r, Interrupt* interrupt) = 0;
+  virtual Result<v3lockpb::UnlockResponse> Unlock(const v3lockpb::UnlockRequest& r) = 0;
+  virtual Result<v3electionpb::CampaignResponse> Campaign(const v3electionpb::CampaignRequest& r,
+                                                          Interrupt* interrupt) = 0;
+  virtual Result<v3electionpb::ResignResponse> Resign(const v3electionpb::ResignRequest& r) = 0;
+  virtual absl::StatusOr<std::unique_ptr<ObserveStream>> Observe(const v3electionpb::LeaderRequest& r) = 0;
 
   // Long-lived streams (no deadline). The watch stream carries etcd's "hasleader" metadata.
   virtual absl::StatusOr<std::unique_ptr<WatchStream>> Watch() = 0;

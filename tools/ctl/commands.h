@@ -59,6 +59,7 @@ void AddMaintenanceCommands(std::vector<CommandDef>* out);
 void AddLeaseWatchCommands(std::vector<CommandDef>* out);
 void AddAuthCommands(std::vector<CommandDef>* out);
 void AddServiceCommands(std::vector<CommandDef>* out);
+void AddConcurrencyCommands(std::vector<CommandDef>* out);
 
 // Shared by get/put/del and by txn's request lines: build one request from parsed flags
 // and positional arguments, exiting like etcdctl on bad input.

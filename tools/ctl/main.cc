@@ -161,6 +161,7 @@ int Main(int argc, char** argv) {
   AddLeaseWatchCommands(&cmds);
   AddAuthCommands(&cmds);
   AddServiceCommands(&cmds);
+  AddConcurrencyCommands(&cmds);
   cmds.push_back({"version", "version", {}, RunVersion});
   std::map<std::string, const CommandDef*> by_path;
   std::set<std::string> groups;
