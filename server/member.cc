@@ -27,6 +27,7 @@
 #include "raft/wal/wal.h"
 #include "server/auth/auth_service.h"
 #include "server/auto_compactor.h"
+#include "server/health_service.h"
 #include "server/auth/authority.h"
 #include "server/concurrency/backend.h"
 #include "server/concurrency/election_service.h"
@@ -162,6 +163,7 @@ struct Member::Parts {
   std::unique_ptr<MaintenanceService> maintenance;
   std::unique_ptr<ClusterService> cluster;
   std::unique_ptr<auth::AuthService> auth;
+  std::unique_ptr<HealthService> health;  // grpc.health.v1, as etcd serves it
   std::unique_ptr<UnimplementedService> unimplemented;
   // Lock and Election are clients of this member's own KV/Lease/Watch, through an in-process
   // channel that exists once the server has started (etcd's server builds them the same way).
@@ -528,6 +530,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   builder.RegisterService(p->watch.get());
   builder.RegisterService(p->lease.get());
   builder.RegisterService(p->auth.get());
+  p->health = std::make_unique<HealthService>();
+  builder.RegisterService(p->health.get());
   Parts* parts = p.get();
   p->concurrency_backend = std::make_shared<concurrency::Backend>(
       [parts] { return parts->grpc_server->InProcessChannel(grpc::ChannelArguments()); });
@@ -680,6 +684,7 @@ HttpProviders Member::MakeHttpProviders(Parts* p) {
 void Member::Parts::Stop() {
   if (stopped) return;
   stopped = true;
+  if (health) health->Shutdown();  // load balancers drain the member first
   // Open watch streams end first (UNAVAILABLE, as etcd's clients expect on a stopping server).
   if (watch) watch->Shutdown();
   if (lease) lease->Shutdown();
