@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "server/compaction_schedule.h"
 
 namespace cairn::server {
@@ -113,6 +114,33 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       return absl::OkStatus();
     };
   };
+  // Go durations ("5s", "2h", "1m30s"), as etcd's duration flags take them.
+  auto duration_ms = [](const char* name, int64_t* out) -> Setter {
+    return [name, out](const std::string& v) {
+      absl::Duration d;
+      if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration()) {
+        return absl::InvalidArgumentError(absl::StrCat("invalid value \"", v, "\" for --", name, " (a duration such as 5s)"));
+      }
+      *out = absl::ToInt64Milliseconds(d);
+      return absl::OkStatus();
+    };
+  };
+  // etcd flags whose job Cairn does differently or not at all: accepted, so an etcd configuration
+  // starts as it is, with a notice saying why the value is not used.
+  auto no_effect = [&c](const char* name, const char* why) -> Setter {
+    return [&c, name, why](const std::string&) {
+      c.notices.push_back(absl::StrCat("--", name, " has no effect in Cairn: ", why));
+      return absl::OkStatus();
+    };
+  };
+  // etcd flags whose meaning Cairn cannot honour and must not pretend to: refused when they ask for
+  // something (a value other than `allowed`), so nobody believes, say, a CRL is being checked.
+  auto unsupported = [](const char* name, const char* allowed, const char* why) -> Setter {
+    return [name, allowed, why](const std::string& v) {
+      if (v.empty() || v == allowed) return absl::OkStatus();
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " is not supported by Cairn: ", why));
+    };
+  };
   const std::map<std::string, Setter> value_flags = {
       {"name", str(&c.name)},
       {"data-dir", str(&c.data_dir)},
@@ -164,8 +192,67 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
          return absl::OkStatus();
        }},
       {"auth-token-ttl", num("auth-token-ttl", &c.auth_token_ttl_seconds)},
+      {"grpc-keepalive-min-time", duration_ms("grpc-keepalive-min-time", &c.grpc_keepalive_min_time_ms)},
+      {"grpc-keepalive-interval", duration_ms("grpc-keepalive-interval", &c.grpc_keepalive_interval_ms)},
+      {"grpc-keepalive-timeout", duration_ms("grpc-keepalive-timeout", &c.grpc_keepalive_timeout_ms)},
+      {"max-concurrent-streams", num("max-concurrent-streams", &c.max_concurrent_streams)},
+      {"experimental-watch-progress-notify-interval",
+       duration_ms("experimental-watch-progress-notify-interval", &c.watch_progress_notify_interval_ms)},
+      // Accepted, not used (see no_effect).
+      {"snapshot-count", no_effect("snapshot-count", "the log is trimmed whenever the store is synced")},
+      {"max-snapshots", no_effect("max-snapshots", "no snapshot files are kept")},
+      {"max-wals", no_effect("max-wals", "the log keeps only the segments the store does not cover")},
+      {"backend-batch-interval", no_effect("backend-batch-interval", "each write round commits once")},
+      {"backend-batch-limit", no_effect("backend-batch-limit", "each write round commits once")},
+      {"bcrypt-cost", no_effect("bcrypt-cost", "passwords are hashed with PBKDF2-HMAC-SHA256")},
+      {"logger", no_effect("logger", "cairnd writes its log lines to stderr")},
+      {"log-outputs", no_effect("log-outputs", "cairnd writes its log lines to stderr")},
+      {"log-package-levels", no_effect("log-package-levels", "use --log-level")},
+      {"metrics", no_effect("metrics", "/metrics always serves the same set (README \"Metrics\")")},
+      {"cors", no_effect("cors", "HTTP answers carry etcd's default CORS headers")},
+      {"host-whitelist", no_effect("host-whitelist", "the Host header is not checked")},
+      {"experimental-compaction-batch-limit",
+       no_effect("experimental-compaction-batch-limit", "compaction runs in bounded slices between write rounds")},
+      {"experimental-backend-bbolt-freelist-type",
+       no_effect("experimental-backend-bbolt-freelist-type", "the store is LMDB, not bbolt")},
+      {"experimental-warning-apply-duration", no_effect("experimental-warning-apply-duration", "not measured")},
+      {"discovery-fallback", no_effect("discovery-fallback", "discovery is not supported")},
+      {"discovery-proxy", no_effect("discovery-proxy", "discovery is not supported")},
+      {"discovery-srv-name", no_effect("discovery-srv-name", "discovery is not supported")},
+      {"proxy-dial-timeout", no_effect("proxy-dial-timeout", "the v2 proxy is not supported")},
+      {"proxy-failure-wait", no_effect("proxy-failure-wait", "the v2 proxy is not supported")},
+      {"proxy-read-timeout", no_effect("proxy-read-timeout", "the v2 proxy is not supported")},
+      {"proxy-refresh-interval", no_effect("proxy-refresh-interval", "the v2 proxy is not supported")},
+      {"proxy-write-timeout", no_effect("proxy-write-timeout", "the v2 proxy is not supported")},
+      // Refused when they ask for something (see unsupported).
+      {"wal-dir", unsupported("wal-dir", "", "the log lives in the data dir (--data-dir)")},
+      {"discovery", unsupported("discovery", "", "list the members with --initial-cluster")},
+      {"discovery-srv", unsupported("discovery-srv", "", "list the members with --initial-cluster")},
+      {"proxy", unsupported("proxy", "off", "the v2 proxy is not served")},
+      {"experimental-enable-v2v3", unsupported("experimental-enable-v2v3", "", "the v2 API is not served")},
+      {"client-crl-file", unsupported("client-crl-file", "", "certificate revocation lists are not checked")},
+      {"peer-crl-file", unsupported("peer-crl-file", "", "certificate revocation lists are not checked")},
+      {"cipher-suites", unsupported("cipher-suites", "", "gRPC's TLS 1.2+ defaults are used")},
+      {"client-cert-allowed-hostname",
+       unsupported("client-cert-allowed-hostname", "", "client certificates are not matched by name")},
+      {"peer-cert-allowed-cn", unsupported("peer-cert-allowed-cn", "", "peer certificates are not matched by name")},
+      {"peer-cert-allowed-hostname",
+       unsupported("peer-cert-allowed-hostname", "", "peer certificates are not matched by name")},
   };
+  // Booleans etcd has that Cairn does not use, with what a given value means here: a notice when it
+  // asks for something Cairn does anyway or cannot turn off, a refusal when honouring it matters.
+  bool force_new_cluster = false, enable_v2 = false, debug = false;
+  bool pre_vote = true, strict_reconfig_check = true, enable_pprof = false, peer_skip_san = false;
+  bool election_tick_advance = true;
   const std::map<std::string, bool*> bool_flags = {
+      {"force-new-cluster", &force_new_cluster},
+      {"enable-v2", &enable_v2},
+      {"debug", &debug},
+      {"pre-vote", &pre_vote},
+      {"strict-reconfig-check", &strict_reconfig_check},
+      {"enable-pprof", &enable_pprof},
+      {"experimental-peer-skip-client-san-verification", &peer_skip_san},
+      {"initial-election-tick-advance", &election_tick_advance},
       {"version", &c.show_version},
       {"help", &c.show_help},
       {"backend-fsync", &c.backend_fsync},
@@ -232,6 +319,26 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
     if (auto s = f->second(value); !s.ok()) return s;
   }
   if (c.show_help || c.show_version) return c;
+  if (force_new_cluster) {
+    return absl::InvalidArgumentError(
+        "--force-new-cluster is not supported by Cairn: restore a snapshot into a new cluster instead "
+        "(cairnctl snapshot restore)");
+  }
+  if (enable_v2) return absl::InvalidArgumentError("--enable-v2 is not supported by Cairn: the v2 API is not served");
+  if (debug) c.log_level = "debug";
+  if (!pre_vote) c.notices.push_back("--pre-vote=false has no effect in Cairn: raft always runs a pre-vote");
+  if (enable_pprof) c.notices.push_back("--enable-pprof has no effect in Cairn: there is no Go runtime to profile");
+  if (peer_skip_san) {
+    c.notices.push_back("--experimental-peer-skip-client-san-verification has no effect in Cairn: peers' client "
+                        "certificates are checked against the CA only");
+  }
+  if (!strict_reconfig_check) {
+    c.notices.push_back("--strict-reconfig-check=false has no effect in Cairn: membership changes are one at a "
+                        "time and are not checked against the live members (README \"Limits\")");
+  }
+  if (!election_tick_advance) {
+    c.notices.push_back("--initial-election-tick-advance=false has no effect in Cairn");
+  }
 
   auto lc = ParseUrls("listen-client-urls", listen_client);
   if (!lc.ok()) return lc.status();
@@ -307,6 +414,18 @@ Member:
                                    hours ("1") or a duration ("30m"); in revision mode a number
                                    of revisions; 0 is off (default 0)
   --log-level LEVEL                debug, info, warn or error (default info)
+  --grpc-keepalive-min-time D      shortest ping interval a client may use (default 5s)
+  --grpc-keepalive-interval D      ping idle client connections this often (default 2h)
+  --grpc-keepalive-timeout D       drop a connection whose ping is not answered in D (default 20s)
+  --max-concurrent-streams N       most concurrent streams per client connection (default no limit)
+  --experimental-watch-progress-notify-interval D
+                                   how often idle watchers that asked for progress notifications
+                                   hear the current revision (default 10m)
+
+Other etcd 3.4 flags are accepted so an etcd configuration starts unchanged. Those Cairn does not
+use (--snapshot-count, --max-wals, --logger, --metrics, ...) print why at start-up; those it cannot
+honour (--wal-dir, --force-new-cluster, --discovery, CRL, cipher-suite and allowed-CN/hostname
+flags, --enable-v2) stop start-up with the reason.
   --auth-token-ttl SECONDS         how long a token from Authenticate is valid (default 300)
   --auth-token simple|jwt,...      accepted for etcd compatibility; Cairn always issues its own
                                    HMAC-signed tokens (see README "Authentication")

@@ -56,6 +56,16 @@ struct Config {
   std::string auto_compaction_mode = "periodic";
   std::string auto_compaction_retention = "0";
   std::string log_level = "info";
+  // gRPC server keep-alive, etcd's --grpc-keepalive-*: the shortest ping interval a client may use,
+  // how often the server pings an idle connection, and how long it waits for the answer.
+  int64_t grpc_keepalive_min_time_ms = 5000;
+  int64_t grpc_keepalive_interval_ms = 2 * 60 * 60 * 1000;
+  int64_t grpc_keepalive_timeout_ms = 20 * 1000;
+  int64_t max_concurrent_streams = 0;  // per client connection; 0: gRPC's default (no limit)
+  // How often a watcher that asked for progress notifications hears the revision when idle.
+  int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
+  // One line per etcd flag given that Cairn accepts but does not use, saying why; main prints them.
+  std::vector<std::string> notices;
   // Auth tokens: seconds a token from Authenticate stays valid (etcd's --auth-token-ttl), and
   // --auth-token, accepted for compatibility: every value gives Cairn's signed tokens (README).
   int64_t auth_token_ttl_seconds = 300;

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     std::printf("%s\n", kVersion);
     return 0;
   }
+  for (const std::string& notice : config->notices) std::fprintf(stderr, "cairnd: %s\n", notice.c_str());
 
   // Block the stop signals in every thread (gRPC's included) and take them synchronously here.
   sigset_t stop_signals;

@@ -341,6 +341,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   watch::HubOptions hub_options;
   hub_options.max_response_bytes = static_cast<size_t>(config.max_request_bytes + kGrpcOverheadBytes);
   hub_options.min_round_interval = absl::Milliseconds(config.watch_batch_interval_ms);
+  hub_options.progress_notify_interval = absl::Milliseconds(config.watch_progress_notify_interval_ms);
   p->watch_hub = std::make_unique<watch::WatchHub>(
       p->history.get(), [header](etcdserverpb::ResponseHeader* h) { StampHeader(header, h); }, hub_options);
   p->watch = std::make_unique<watch::WatchService>(p->watch_hub.get());
@@ -522,8 +523,17 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
       std::min<int64_t>(INT_MAX, config.max_request_bytes + kGrpcOverheadBytes)));
   builder.SetMaxSendMessageSize(INT_MAX);
   // etcd clients ping idle connections every few seconds; refusing them would drop the client.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             static_cast<int>(std::min<int64_t>(INT_MAX, config.grpc_keepalive_min_time_ms)));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             static_cast<int>(std::min<int64_t>(INT_MAX, config.grpc_keepalive_interval_ms)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             static_cast<int>(std::min<int64_t>(INT_MAX, config.grpc_keepalive_timeout_ms)));
+  if (config.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               static_cast<int>(std::min<int64_t>(INT_MAX, config.max_concurrent_streams)));
+  }
   builder.RegisterService(p->kv.get());
   builder.RegisterService(p->maintenance.get());
   builder.RegisterService(p->cluster.get());

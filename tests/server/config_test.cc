@@ -104,3 +104,85 @@ TEST(Config, EveryFlagButVersionAndHelpHasItsVariable) {
 
 }  // namespace
 }  // namespace cairn::server
+
+namespace cairn::server {
+namespace {
+
+// An etcd 3.4 configuration must start unchanged: kubeadm's static pod, for one, passes
+// --snapshot-count. Flags Cairn does not use say so; flags it cannot honour stop start-up.
+TEST(Config, EtcdFlagsCairnDoesNotUseAreAcceptedWithANotice) {
+  auto c = ParseFlags({"--snapshot-count=10000", "--logger", "zap", "--log-outputs=stderr", "--enable-pprof",
+                       "--metrics=extensive", "--pre-vote=false", "--strict-reconfig-check", "--proxy=off",
+                       "--discovery-fallback=proxy"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->notices.size(), 7u);
+  EXPECT_NE(c->notices[0].find("--snapshot-count has no effect in Cairn"), std::string::npos) << c->notices[0];
+}
+
+TEST(Config, EtcdFlagsCairnCannotHonourStopStartUp) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--wal-dir=/wal"}, {"--force-new-cluster"}, {"--client-crl-file", "crl.pem"},
+           {"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, {"--peer-cert-allowed-cn=etcd"},
+           {"--discovery-srv=example.com"}, {"--enable-v2=true"}, {"--proxy=on"}}) {
+    auto c = ParseFlags(args);
+    ASSERT_FALSE(c.ok()) << args[0];
+    EXPECT_NE(c.status().message().find("not supported by Cairn"), std::string::npos) << c.status();
+  }
+  EXPECT_TRUE(ParseFlags({"--wal-dir="}).ok());  // an empty value asks for nothing
+}
+
+TEST(Config, KeepaliveStreamsAndProgressFlagsTakeEtcdsValues) {
+  auto defaults = ParseFlags({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->grpc_keepalive_min_time_ms, 5000);
+  EXPECT_EQ(defaults->grpc_keepalive_interval_ms, 2 * 3600 * 1000);
+  EXPECT_EQ(defaults->grpc_keepalive_timeout_ms, 20000);
+  EXPECT_EQ(defaults->watch_progress_notify_interval_ms, 600000);
+  auto c = ParseFlags({"--grpc-keepalive-min-time=1s", "--grpc-keepalive-interval", "1m30s",
+                       "--grpc-keepalive-timeout=500ms", "--max-concurrent-streams=100",
+                       "--experimental-watch-progress-notify-interval=2s", "--debug"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->grpc_keepalive_min_time_ms, 1000);
+  EXPECT_EQ(c->grpc_keepalive_interval_ms, 90000);
+  EXPECT_EQ(c->grpc_keepalive_timeout_ms, 500);
+  EXPECT_EQ(c->max_concurrent_streams, 100);
+  EXPECT_EQ(c->watch_progress_notify_interval_ms, 2000);
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_FALSE(ParseFlags({"--grpc-keepalive-timeout=soon"}).ok());
+}
+
+TEST(Config, EveryEtcd34FlagIsKnown) {
+  // etcd 3.4's flags (etcd --help), each given a value etcd accepts and Cairn does not refuse.
+  const std::vector<std::string> accepted = {
+      "--advertise-client-urls=http://127.0.0.1:2379", "--auth-token=simple", "--auth-token-ttl=300",
+      "--auto-compaction-mode=periodic", "--auto-compaction-retention=0", "--auto-tls=false",
+      "--backend-batch-interval=100ms", "--backend-batch-limit=10000", "--bcrypt-cost=10", "--cert-file=",
+      "--cipher-suites=", "--client-cert-allowed-hostname=", "--client-cert-auth=false", "--client-crl-file=",
+      "--cors=*", "--data-dir=x", "--debug=false", "--discovery=", "--discovery-fallback=proxy",
+      "--discovery-proxy=", "--discovery-srv=", "--discovery-srv-name=", "--election-timeout=1000",
+      "--enable-pprof=false", "--enable-v2=false", "--experimental-backend-bbolt-freelist-type=array",
+      "--experimental-compaction-batch-limit=1000", "--experimental-enable-lease-checkpoint=false",
+      "--experimental-enable-v2v3=", "--experimental-peer-skip-client-san-verification=false",
+      "--experimental-warning-apply-duration=100ms", "--experimental-watch-progress-notify-interval=10m",
+      "--force-new-cluster=false", "--grpc-keepalive-interval=2h", "--grpc-keepalive-min-time=5s",
+      "--grpc-keepalive-timeout=20s", "--heartbeat-interval=100", "--host-whitelist=*",
+      "--initial-advertise-peer-urls=http://127.0.0.1:2380", "--initial-cluster=default=http://127.0.0.1:2380",
+      "--initial-cluster-state=new", "--initial-cluster-token=etcd-cluster", "--initial-election-tick-advance=true",
+      "--key-file=", "--listen-client-urls=http://127.0.0.1:2379", "--listen-metrics-urls=",
+      "--listen-peer-urls=http://127.0.0.1:2380", "--log-level=info", "--log-outputs=default",
+      "--log-package-levels=", "--logger=capnslog", "--max-concurrent-streams=4294967295",
+      "--max-request-bytes=1572864", "--max-snapshots=5", "--max-txn-ops=128", "--max-wals=5", "--metrics=basic",
+      "--name=default", "--peer-auto-tls=false", "--peer-cert-allowed-cn=", "--peer-cert-allowed-hostname=",
+      "--peer-cert-file=", "--peer-client-cert-auth=false", "--peer-crl-file=", "--peer-key-file=",
+      "--peer-trusted-ca-file=", "--pre-vote=false", "--proxy=off", "--proxy-dial-timeout=1000",
+      "--proxy-failure-wait=5000", "--proxy-read-timeout=0", "--proxy-refresh-interval=30000",
+      "--proxy-write-timeout=5000", "--quota-backend-bytes=0", "--snapshot-count=100000",
+      "--strict-reconfig-check=true", "--trusted-ca-file=", "--wal-dir="};
+  for (const std::string& flag : accepted) {
+    auto c = ParseFlags({flag});
+    EXPECT_TRUE(c.ok()) << flag << ": " << c.status();
+  }
+}
+
+}  // namespace
+}  // namespace cairn::server
