@@ -194,6 +194,33 @@ class TempDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+class OneServerTest(unittest.TestCase):
+    """Base: one server (SERVER_KIND) for the whole class. Processes started with spawn() are
+    killed when the class ends, before the server stops."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TempDir()
+        kind, binary = server_binary()
+        cls.server = Server(kind, binary, cls.tmp.__enter__(), "s").start()
+        cls.procs = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in cls.procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+        cls.server.stop()
+        cls.tmp.__exit__(None, None, None)
+
+    def spawn_tool(self, binary, *args):
+        p = subprocess.Popen([binary, "--endpoints", self.server.endpoint] + list(args),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=etcdctl_env())
+        self.procs.append(p)
+        return p
+
+
 def main():
     # Bound the whole file: a hung server or CLI must not hang ctest.
     signal.alarm(int(os.environ.get("CTL_TEST_BUDGET_S", "240")))

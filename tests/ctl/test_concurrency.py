@@ -6,38 +6,17 @@ etcdctl its client-side recipe; both must agree on the keys)."""
 import os
 import re
 import signal
-import subprocess
 import time
-import unittest
 
 import ctl_harness as h
 
 CAIRNCTL = h.cairnctl_path()
-KIND, BINARY = h.server_binary()
 TOOLS = {"cairnctl": CAIRNCTL, "etcdctl": h.ETCDCTL}
 
 
-class ConcurrencyTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = h.TempDir()
-        cls.server = h.Server(KIND, BINARY, cls.tmp.__enter__(), "s").start()
-        cls.procs = []
-
-    @classmethod
-    def tearDownClass(cls):
-        for p in cls.procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
-        cls.server.stop()
-        cls.tmp.__exit__(None, None, None)
-
+class ConcurrencyTest(h.OneServerTest):
     def spawn(self, tool, *args):
-        p = subprocess.Popen([TOOLS[tool], "--endpoints", self.server.endpoint] + list(args),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=h.etcdctl_env())
-        self.procs.append(p)
-        return p
+        return self.spawn_tool(TOOLS[tool], *args)
 
     def run_tool(self, tool, *args):
         out, err, rc = h.run(TOOLS[tool], self.server.endpoint, list(args))

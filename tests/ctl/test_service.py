@@ -4,43 +4,22 @@ register / list / watch / deregister, and the scenario that matters most: a regi
 process killed with SIGKILL disappears within its TTL and `service watch` reports it
 leaving."""
 import json
-import os
 import signal
-import subprocess
 import time
-import unittest
 
 import ctl_harness as h
 
 CAIRNCTL = h.cairnctl_path()
-KIND, BINARY = h.server_binary()
+KIND, _ = h.server_binary()
 TTL = 2
 
 
-class ServiceTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = h.TempDir()
-        cls.server = h.Server(KIND, BINARY, cls.tmp.__enter__(), "s").start()
-        cls.procs = []
-
-    @classmethod
-    def tearDownClass(cls):
-        for p in cls.procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
-        cls.server.stop()
-        cls.tmp.__exit__(None, None, None)
-
+class ServiceTest(h.OneServerTest):
     def ctl(self, *args):
         return h.run(CAIRNCTL, self.server.endpoint, list(args))
 
     def spawn(self, *args):
-        p = subprocess.Popen([CAIRNCTL, "--endpoints", self.server.endpoint] + list(args),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=h.etcdctl_env())
-        self.procs.append(p)
-        return p
+        return self.spawn_tool(CAIRNCTL, *args)
 
     def register(self, name, inst, address, *extra):
         p = self.spawn("service", "register", name, inst, address, "--ttl", str(TTL), *extra)
