@@ -134,6 +134,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     FindFileMapping(fd, &store->map_base_, &store->map_length_);
   }
   store->quota_pages_ = options.quota_bytes / env_stat.ms_psize;
+  store->headroom_pages_ = headroom / env_stat.ms_psize;
 
   MDB_txn* txn = nullptr;
   if (int rc = mdb_txn_begin(env, nullptr, 0, &txn); rc != 0) return MdbStatus(rc, "begin open");
@@ -506,8 +507,8 @@ bool Store::HasRoomFor(const etcdserverpb::TxnRequest& request) const {
 
 bool Store::HasRoomForLease() const { return HasRoomForPages(1); }
 
-bool Store::OverQuota() const {
-  return pages_in_use_.load(std::memory_order_acquire) > static_cast<int64_t>(quota_pages_);
+bool Store::NearMapLimit() const {
+  return pages_in_use_.load(std::memory_order_acquire) > static_cast<int64_t>(quota_pages_ + headroom_pages_ / 2);
 }
 
 absl::StatusOr<uint32_t> Store::HashKV(int64_t rev, int64_t* hash_revision, int64_t* compact_revision) const {

@@ -153,8 +153,10 @@ class Store {
   bool HasRoomFor(const etcdserverpb::PutRequest& request) const;
   bool HasRoomFor(const etcdserverpb::TxnRequest& request) const;
   bool HasRoomForLease() const;
-  // Whether the pages in use as of the last commit exceed the quota. Any thread, O(1).
-  bool OverQuota() const;
+  // Whether the pages in use as of the last commit exceed the quota by more than half the headroom:
+  // writes accepted by other members (or a burst) are eating the space kept for deletes and
+  // compaction, and the map is getting near full. Any thread, O(1).
+  bool NearMapLimit() const;
 
   // CRC-32C of the key space's history as seen at `rev` (<= 0: current), independent of how far
   // physical compaction got, so equal on every member that applied the same log. Sets
@@ -192,6 +194,7 @@ class Store {
   internal::Tables tables_;
   StoreOptions options_;
   uint64_t quota_pages_ = 0;
+  uint64_t headroom_pages_ = 0;
   size_t page_size_ = 4096;
   std::string converted_from_;
   void* map_base_ = nullptr;  // LMDB's map of the data file, for ReleaseMappedPages

@@ -7,6 +7,21 @@
 #include "mvcc/store.h"
 
 namespace cairn::server {
+namespace {
+
+// etcd serves a txn that neither puts nor deletes (in either branch, at any depth) without the log,
+// so a CORRUPT alarm does not refuse it.
+bool TxnWrites(const etcdserverpb::TxnRequest& request) {
+  for (const auto* ops : {&request.success(), &request.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.has_request_put() || op.has_request_delete_range()) return true;
+      if (op.has_request_txn() && TxnWrites(op.request_txn())) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 absl::Status ErrCorrupt() { return absl::DataLossError("etcdserver: corrupt cluster"); }
 
@@ -102,7 +117,7 @@ absl::Status AlarmGate(uint32_t active_mask, const cairnpb::LogRequest& request)
       if (active_mask & kCorrupt) return ErrCorrupt();
       return mvcc::ErrNoSpace();
     case cairnpb::LogRequest::kTxn:
-      if (active_mask & kCorrupt) return ErrCorrupt();
+      if ((active_mask & kCorrupt) && TxnWrites(request.txn())) return ErrCorrupt();
       return mvcc::TxnHasPuts(request.txn()) ? mvcc::ErrNoSpace() : absl::OkStatus();
     case cairnpb::LogRequest::kDeleteRange:
     case cairnpb::LogRequest::kCompaction:

@@ -63,7 +63,8 @@ bool ApplyAlarmRequest(const etcdserverpb::AlarmRequest& request, AlarmSet* set,
                        etcdserverpb::AlarmResponse* response);
 
 // What the active alarms (`active_mask`, from ActiveMask) refuse of a logged request: with CORRUPT,
-// puts, deletes, txns, compactions, lease grants and revokes get ErrCorrupt; with NOSPACE, puts,
+// puts, deletes, txns that put or delete, compactions, lease grants and revokes get ErrCorrupt
+// (etcd serves read-only txns outside its log, so they pass); with NOSPACE, puts,
 // txns containing a put (either branch, any depth) and lease grants get mvcc::ErrNoSpace. Alarm,
 // auth, membership and lease checkpoint requests always pass, so alarms can be cleared. O(1) when
 // `active_mask` is 0.

@@ -643,9 +643,10 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   writes_.fetch_add(answers.size(), std::memory_order_relaxed);
   if (alarms_changed) PublishAlarms();
   // The quota is the receiving member's check (before proposing), but writes received by other
-  // members, or a burst accepted between two commits, can still take this store past it: then this
-  // member raises its own NOSPACE alarm through the log, as a refused put would.
-  if (node_ != nullptr && store_->OverQuota()) RaiseNoSpace(nullptr);
+  // members (with a larger quota), or a burst accepted between two commits, can still take this
+  // store well past it, towards a full map: then this member raises its own NOSPACE alarm through
+  // the log, as a refused put would. (Not at the quota itself: deletes may go a little past it.)
+  if (node_ != nullptr && store_->NearMapLimit()) RaiseNoSpace(nullptr);
   if (membership_changed) {
     std::lock_guard<std::mutex> lock(mu_);
     membership_ = membership();

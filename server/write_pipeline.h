@@ -178,7 +178,8 @@ class WritePipeline {
   // Proposes ACTIVATE NOSPACE for this member, as etcd's quota check does, unless the set already
   // holds it or such a proposal is in flight (so a burst of refused writes makes one entry).
   // `done` (may be empty) runs once that proposal settles, or at once when none was made. The
-  // pipeline also calls it after a commit that leaves the store over its quota.
+  // pipeline also calls it after a commit that leaves the store deep into its headroom
+  // (Store::NearMapLimit).
   void RaiseNoSpace(std::function<void()> done);
   // Counters for /metrics: log rounds written (one fdatasync each at most) and writes applied.
   uint64_t BatchesCommitted() const { return batches_.load(std::memory_order_relaxed); }
