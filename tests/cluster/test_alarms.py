@@ -5,6 +5,7 @@ Run with Debian's /usr/bin/python3; the subject binary is chosen as in tests/e2e
 the build tree's cairnd). Every member listens on 127.0.0.1 free ports; every wait is bounded.
 """
 
+import json
 import time
 
 import grpc
@@ -30,6 +31,15 @@ class AlarmClusterTest(E2eTest):
 
     def member_id(self, member):
         return member.status().header.member_id
+
+    def etcdctl_status(self, member):
+        """StatusResponse through etcdctl (python3-etcd3's protos predate errors and dbSizeInUse)."""
+        r = etcdctl(member, "endpoint", "status", "-w", "json")
+        self.assertEqual(r.rc, 0, r)
+        return json.loads(r.out)[0]["Status"]
+
+    def status_errors(self, member):
+        return self.etcdctl_status(member).get("errors", [])
 
     def assert_put_refused(self, member, text):
         r = etcdctl(member, "put", "small", "x")
@@ -79,7 +89,7 @@ class AlarmClusterTest(E2eTest):
         # Reads and deletes still work anywhere; Status and /health report the alarm.
         self.assertEqual(etcdctl(others[0], "get", "fill/000", "--keys-only").out.strip(), "fill/000")
         self.assertEqual(etcdctl(others[1], "del", "fill/000").out.strip(), "1")
-        self.assertIn(listed + " ", list(others[1].status().errors))
+        self.assertEqual(self.status_errors(others[1]), [listed + " "])
         code, body = others[0].health()
         self.assertEqual(code, 503, body)
         self.assertIn("ALARM NOSPACE", body)
@@ -95,13 +105,13 @@ class AlarmClusterTest(E2eTest):
         # Free space, compact, disarm (on a member that never raised it): writes work everywhere.
         r = etcdctl(restarted, "del", "--prefix", "fill/", "-w", "json")
         self.assertEqual(r.rc, 0, r)
-        rev = int(__import__("json").loads(r.out)["header"]["revision"])
+        rev = int(json.loads(r.out)["header"]["revision"])
         r = etcdctl(others[1], "compaction", "--physical", str(rev))
         self.assertEqual(r.rc, 0, r)
         # As an operator would (endpoint status): wait until the small member has freed the space,
         # else its next put trips its quota again.
         deadline = time.monotonic() + 10
-        while small.status().dbSizeInUse > (1 << 20) // 2 and time.monotonic() < deadline:
+        while self.etcdctl_status(small)["dbSizeInUse"] > (1 << 20) // 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         r = etcdctl(others[1], "alarm", "disarm")
         self.assertEqual((r.rc, r.out.strip()), (0, listed), r)
@@ -110,7 +120,7 @@ class AlarmClusterTest(E2eTest):
             self.assertEqual((r.rc, r.out), (0, ""), f"{m.name}: {r}")
             r = etcdctl(m, "put", f"after{i}", "ok")
             self.assertEqual(r.rc, 0, f"{m.name}: {r}")
-        self.assertEqual(list(small.status().errors), [])
+        self.assertEqual(self.status_errors(small), [])
         self.wait_hashes_agree(c.members)
 
     def test_corrupt_raised_through_raw_grpc_stops_writes_everywhere_until_disarmed(self):
