@@ -134,6 +134,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     FindFileMapping(fd, &store->map_base_, &store->map_length_);
   }
   store->quota_pages_ = options.quota_bytes / env_stat.ms_psize;
+  store->headroom_pages_ = headroom / env_stat.ms_psize;
 
   MDB_txn* txn = nullptr;
   if (int rc = mdb_txn_begin(env, nullptr, 0, &txn); rc != 0) return MdbStatus(rc, "begin open");
@@ -178,6 +179,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   if (auto s = internal::ReadState(txn, store->tables_, &state); !s.ok()) return fail(s);
   if (auto s = MdbStatus(mdb_txn_commit(txn), "commit open"); !s.ok()) return s;
   store->Publish(state);
+  store->RefreshPagesInUse();
   return store;
 }
 
@@ -259,27 +261,24 @@ absl::Status Store::Range(const etcdserverpb::RangeRequest& request, etcdserverp
   return KvView(reader.get(), &tables_, state.current_revision, state.compact_revision).Range(request, response);
 }
 
-absl::StatusOr<std::string> Store::Membership() const {
+absl::StatusOr<std::string> Store::ReadMetaRecord(const char* key_name, const char* what) const {
   auto txn = AcquireReader();
   if (!txn.ok()) return txn.status();
   ReadTxn reader(this, *txn, &Store::ReleaseReader);
-  MDB_val key = internal::Val(internal::kMembershipKey), data;
+  MDB_val key = internal::Val(key_name), data;
   int rc = mdb_get(reader.get(), tables_.meta, &key, &data);
   if (rc == MDB_NOTFOUND) return std::string();
-  if (rc != 0) return internal::MdbStatus(rc, "read membership");
+  if (rc != 0) return internal::MdbStatus(rc, what);
   return std::string(static_cast<const char*>(data.mv_data), data.mv_size);
 }
 
-absl::StatusOr<std::string> Store::AuthState() const {
-  auto txn = AcquireReader();
-  if (!txn.ok()) return txn.status();
-  ReadTxn reader(this, *txn, &Store::ReleaseReader);
-  MDB_val key = internal::Val(internal::kAuthKey), data;
-  int rc = mdb_get(reader.get(), tables_.meta, &key, &data);
-  if (rc == MDB_NOTFOUND) return std::string();
-  if (rc != 0) return internal::MdbStatus(rc, "read auth state");
-  return std::string(static_cast<const char*>(data.mv_data), data.mv_size);
+absl::StatusOr<std::string> Store::Membership() const {
+  return ReadMetaRecord(internal::kMembershipKey, "read membership");
 }
+
+absl::StatusOr<std::string> Store::AuthState() const { return ReadMetaRecord(internal::kAuthKey, "read auth state"); }
+
+absl::StatusOr<std::string> Store::Alarms() const { return ReadMetaRecord(internal::kAlarmsKey, "read alarms"); }
 
 std::unique_ptr<WriteBatch> Store::BeginWrite() {
   if (batch_open_) return nullptr;
@@ -386,7 +385,9 @@ absl::StatusOr<bool> Store::CompactStep(size_t max_revisions) {
     state.compact_cursor = Revision{target, 0};
   }
   if (auto s = internal::WriteState(txn, tables_, state); !s.ok()) return fail(s);
+  const int64_t pages_in_use = PagesInUse(txn);
   if (auto s = MdbStatus(mdb_txn_commit(txn), "commit compaction"); !s.ok()) return s;
+  pages_in_use_.store(pages_in_use, std::memory_order_release);
   compaction_pending_.store(more, std::memory_order_release);
   return !more;
 }
@@ -456,6 +457,58 @@ int64_t Store::DbSizeInUse() const {
   if (!txn.ok()) return 0;
   ReadTxn reader(this, *txn, &Store::ReleaseReader);
   return PagesInUse(reader.get()) * static_cast<int64_t>(page_size_);
+}
+
+void Store::RefreshPagesInUse() {
+  pages_in_use_.store(DbSizeInUse() / static_cast<int64_t>(page_size_), std::memory_order_release);
+}
+
+namespace {
+
+// The most pages a put of `key` and `value` can add: its record in `latest` (or `deleted`), its
+// entry in `versions` (the record behind a revision and the stored key), and a page split in each of
+// those and in `lease_keys`, plus two branch pages.
+int64_t PutPagesBound(size_t page_size, absl::string_view key, size_t value_size) {
+  const size_t bytes = 2 * (key.size() + value_size + 64) + kRevisionBytes + key.size() + 32;
+  return static_cast<int64_t>((bytes + page_size - 1) / page_size) + 3 + 2;
+}
+
+// Only one branch of a txn runs: the larger one bounds it.
+int64_t TxnPagesBound(size_t page_size, const etcdserverpb::TxnRequest& request) {
+  int64_t branches[2] = {0, 0};
+  int i = 0;
+  for (const auto* ops : {&request.success(), &request.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.has_request_put()) {
+        branches[i] += PutPagesBound(page_size, op.request_put().key(), op.request_put().value().size());
+      } else if (op.has_request_txn()) {
+        branches[i] += TxnPagesBound(page_size, op.request_txn());
+      }
+    }
+    ++i;
+  }
+  return std::max(branches[0], branches[1]);
+}
+
+}  // namespace
+
+bool Store::HasRoomForPages(int64_t pages_bound) const {
+  return pages_bound == 0 ||
+         pages_in_use_.load(std::memory_order_acquire) + pages_bound <= static_cast<int64_t>(quota_pages_);
+}
+
+bool Store::HasRoomFor(const etcdserverpb::PutRequest& request) const {
+  return HasRoomForPages(PutPagesBound(page_size_, request.key(), request.value().size()));
+}
+
+bool Store::HasRoomFor(const etcdserverpb::TxnRequest& request) const {
+  return HasRoomForPages(TxnPagesBound(page_size_, request));
+}
+
+bool Store::HasRoomForLease() const { return HasRoomForPages(1); }
+
+bool Store::NearMapLimit() const {
+  return pages_in_use_.load(std::memory_order_acquire) > static_cast<int64_t>(quota_pages_ + headroom_pages_ / 2);
 }
 
 absl::StatusOr<uint32_t> Store::HashKV(int64_t rev, int64_t* hash_revision, int64_t* compact_revision) const {

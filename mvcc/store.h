@@ -14,9 +14,11 @@
 // index/term are written in the same LMDB transaction as the data they cover, so a replay never
 // applies an entry twice.
 //
-// Space: the quota bounds the pages in use (DbSizeInUse()). A request that would push the store past
-// it fails with ErrNoSpace() and leaves no trace; reads, deletes and compaction keep working, using
-// the map headroom beyond the quota, so an operator can free space. See mvcc/README.md.
+// Space: the quota bounds the pages in use (DbSizeInUse()), checked by the member that receives a
+// write before proposing it (HasRoomFor), as etcd does. Applying never refuses a request for its
+// size (members' page counts differ; the same log must give the same store everywhere): what was
+// accepted goes into the map headroom beyond the quota, as do deletes and compaction, so an operator
+// can free space. Only a full LMDB map fails a batch (ErrNoSpace, nothing kept). See mvcc/README.md.
 #pragma once
 
 #include <lmdb.h>
@@ -121,6 +123,8 @@ class Store {
   absl::StatusOr<std::string> Membership() const;
   // The auth record last written with WriteBatch::SetAuthState ("" if never written). Any thread.
   absl::StatusOr<std::string> AuthState() const;
+  // The alarm record last written with WriteBatch::SetAlarms ("" if never written). Any thread.
+  absl::StatusOr<std::string> Alarms() const;
 
   // Makes every committed batch durable (fsync), whatever sync_commits says. After it returns, the
   // log entries up to AppliedIndex() are no longer needed for recovery. Writer thread only.
@@ -140,6 +144,19 @@ class Store {
   // Bytes of the data file (Maintenance.Status dbSize) and bytes of it in use (dbSizeInUse).
   int64_t DbSize() const;
   int64_t DbSizeInUse() const;
+
+  // The quota check made before proposing a write (etcd's backend quota): whether the pages in use
+  // as of the last commit plus the most this request can add stay within the quota. No LMDB
+  // transaction: O(1) for a put and a lease grant, O(ops) for a txn (true when it puts nothing).
+  // An estimate: writes accepted since the last commit are not counted, so a burst can go past
+  // the quota by up to one batch, into the headroom. Any thread.
+  bool HasRoomFor(const etcdserverpb::PutRequest& request) const;
+  bool HasRoomFor(const etcdserverpb::TxnRequest& request) const;
+  bool HasRoomForLease() const;
+  // Whether the pages in use as of the last commit exceed the quota by more than half the headroom:
+  // writes accepted by other members (or a burst) are eating the space kept for deletes and
+  // compaction, and the map is getting near full. Any thread, O(1).
+  bool NearMapLimit() const;
 
   // CRC-32C of the key space's history as seen at `rev` (<= 0: current), independent of how far
   // physical compaction got, so equal on every member that applied the same log. Sets
@@ -169,11 +186,15 @@ class Store {
   void ReleaseReader(MDB_txn* txn) const;
   void Publish(const internal::StoreState& state);
   int64_t PagesInUse(MDB_txn* txn) const;
+  void RefreshPagesInUse();  // after a commit made without a WriteBatch (open, image install)
+  bool HasRoomForPages(int64_t pages_bound) const;
+  absl::StatusOr<std::string> ReadMetaRecord(const char* key, const char* what) const;
 
   MDB_env* env_ = nullptr;
   internal::Tables tables_;
   StoreOptions options_;
   uint64_t quota_pages_ = 0;
+  uint64_t headroom_pages_ = 0;
   size_t page_size_ = 4096;
   std::string converted_from_;
   void* map_base_ = nullptr;  // LMDB's map of the data file, for ReleaseMappedPages
@@ -185,6 +206,7 @@ class Store {
   std::atomic<uint64_t> applied_index_{0};
   std::atomic<uint64_t> applied_term_{0};
   std::atomic<bool> compaction_pending_{false};
+  std::atomic<int64_t> pages_in_use_{0};  // as of the last commit
 
   mutable absl::Mutex readers_mu_;
   mutable std::vector<MDB_txn*> idle_readers_ ABSL_GUARDED_BY(readers_mu_);

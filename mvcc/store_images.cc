@@ -154,6 +154,7 @@ absl::Status Store::ReplaceContentsFrom(const std::string& path) {
   }
   if (auto s = MdbStatus(mdb_txn_commit(txn), "commit replace"); !s.ok()) return s;
   Publish(image.state());
+  RefreshPagesInUse();
   return absl::OkStatus();
 }
 

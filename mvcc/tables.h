@@ -39,6 +39,7 @@ inline constexpr char kFormatVersion[] = "cairn-mvcc-3";
 inline constexpr char kStateKey[] = "state";
 inline constexpr char kMembershipKey[] = "membership";  // opaque to the store (WriteBatch::SetMembership)
 inline constexpr char kAuthKey[] = "auth";              // opaque to the store (WriteBatch::SetAuthState)
+inline constexpr char kAlarmsKey[] = "alarms";          // opaque to the store (WriteBatch::SetAlarms)
 
 // The order of stored keys in `latest` and `deleted` (LMDB's default: bytewise, shorter first on a
 // tie).

@@ -33,28 +33,6 @@ bool FailedBeforeWriting(const absl::Status& status, const int64_t changes) {
   return changes == 0 && absl::StartsWith(status.message(), "etcdserver: ");
 }
 
-// The most pages a put of `key` and `value` can add: its record in `latest` (or `deleted`), its
-// entry in `versions` (the record behind a revision and the stored key), and a page split in each of
-// those and in `lease_keys`, plus two branch pages.
-int64_t PutPagesBound(size_t page_size, absl::string_view key, size_t value_size) {
-  const size_t bytes = 2 * (key.size() + value_size + 64) + kRevisionBytes + key.size() + 32;
-  return static_cast<int64_t>((bytes + page_size - 1) / page_size) + 3 + 2;
-}
-
-int64_t TxnPagesBound(size_t page_size, const etcdserverpb::TxnRequest& request) {
-  int64_t pages = 0;
-  for (const auto* ops : {&request.success(), &request.failure()}) {
-    for (const auto& op : *ops) {
-      if (op.has_request_put()) {
-        pages += PutPagesBound(page_size, op.request_put().key(), op.request_put().value().size());
-      } else if (op.has_request_txn()) {
-        pages += TxnPagesBound(page_size, op.request_txn());
-      }
-    }
-  }
-  return pages;
-}
-
 }  // namespace
 
 WriteBatch::WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& state)
@@ -71,26 +49,19 @@ KvView WriteBatch::View(const Request& r) const {
 }
 
 template <typename Body>
-absl::Status WriteBatch::RunRequest(int64_t pages_bound, Body&& body) {
+absl::Status WriteBatch::RunRequest(Body&& body) {
   if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
   if (!poisoned_.ok()) return poisoned_;
-  // The quota is checked before the request writes anything (there is no undoing a write: see the
-  // header), against an upper bound of what it can add, as etcd checks its own estimate before
-  // proposing. The exact count of pages in use is only needed once the bound comes near the quota.
-  if (pages_bound > 0) {
-    const int64_t quota = static_cast<int64_t>(store_->quota_pages_);
-    if (pages_upper_bound_ < 0 || pages_upper_bound_ + pages_bound > quota) {
-      pages_upper_bound_ = store_->PagesInUse(txn_);
-    }
-    if (pages_upper_bound_ + pages_bound > quota) return ErrNoSpace();
-    pages_upper_bound_ += pages_bound;
-  }
+  // No refusal by size here: whether a request applies must depend only on the log, and the pages
+  // in use do not (free-list size, reader timing and compaction progress differ between members).
+  // The quota is checked before proposing (HasRoomFor); the map headroom absorbs what was accepted.
   Request r{txn_, state_.current_revision};
   const size_t events_before = events_.size();
   absl::Status s = body(r);
   if (!s.ok()) {
     events_.resize(events_before);
-    if (!FailedBeforeWriting(s, r.changes)) {
+    // MDB_MAP_FULL (reported as ErrNoSpace) leaves LMDB's transaction unusable, whatever was written.
+    if (!FailedBeforeWriting(s, r.changes) || IsError(s, ErrNoSpace())) {
       // Part of the request may be in the transaction: nothing of this batch can be committed.
       poisoned_ = s;
     }
@@ -273,13 +244,12 @@ absl::Status WriteBatch::ApplyDelete(Request& r, const etcdserverpb::DeleteRange
 absl::Status WriteBatch::Put(const etcdserverpb::PutRequest& request, etcdserverpb::PutResponse* response) {
   if (auto s = ValidatePut(request); !s.ok()) return s;
   if (request.lease() != 0 && !LeaseExists(request.lease())) return ErrLeaseNotFound();
-  return RunRequest(PutPagesBound(store_->page_size_, request.key(), request.value().size()),
-                    [&](Request& r) { return ApplyPut(r, request, response); });
+  return RunRequest([&](Request& r) { return ApplyPut(r, request, response); });
 }
 
 absl::Status WriteBatch::DeleteRange(const etcdserverpb::DeleteRangeRequest& request,
                                      etcdserverpb::DeleteRangeResponse* response) {
-  return RunRequest(0, [&](Request& r) { return ApplyDelete(r, request, response); });
+  return RunRequest([&](Request& r) { return ApplyDelete(r, request, response); });
 }
 
 namespace {
@@ -377,7 +347,7 @@ absl::Status WriteBatch::ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest&
 }
 
 absl::Status WriteBatch::Txn(const etcdserverpb::TxnRequest& request, etcdserverpb::TxnResponse* response) {
-  return RunRequest(TxnPagesBound(store_->page_size_, request), [&](Request& r) {
+  return RunRequest([&](Request& r) {
     const KvView before = View(r);
     std::vector<bool> path;
     ComputePath(before, request, &path);
@@ -417,7 +387,7 @@ bool WriteBatch::LeaseExistsIn(MDB_txn* txn, int64_t id) const {
 }
 
 absl::Status WriteBatch::LeaseGrant(int64_t id, int64_t ttl) {
-  return RunRequest(1, [&](Request& r) {
+  return RunRequest([&](Request& r) {
     char k[8], v[8];
     PutBigEndian64(static_cast<uint64_t>(id), k);
     PutBigEndian64(static_cast<uint64_t>(ttl), v);
@@ -429,7 +399,7 @@ absl::Status WriteBatch::LeaseGrant(int64_t id, int64_t ttl) {
 }
 
 absl::Status WriteBatch::LeaseCheckpoint(int64_t id, int64_t remaining_ttl) {
-  return RunRequest(1, [&](Request& r) -> absl::Status {
+  return RunRequest([&](Request& r) -> absl::Status {
     char k[8], v[16];
     PutBigEndian64(static_cast<uint64_t>(id), k);
     MDB_val key = Val(absl::string_view(k, 8)), data;
@@ -449,7 +419,7 @@ absl::Status WriteBatch::LeaseCheckpoint(int64_t id, int64_t remaining_ttl) {
 }
 
 absl::Status WriteBatch::LeaseRevoke(int64_t id, etcdserverpb::LeaseRevokeResponse* response) {
-  return RunRequest(0, [&](Request& r) -> absl::Status {
+  return RunRequest([&](Request& r) -> absl::Status {
     const internal::Tables& t = store_->tables_;
     char k[8];
     PutBigEndian64(static_cast<uint64_t>(id), k);
@@ -513,17 +483,28 @@ absl::StatusOr<std::string> WriteBatch::AuthState() const {
   return std::string(static_cast<const char*>(data.mv_data), data.mv_size);
 }
 
+absl::Status WriteBatch::SetAlarms(absl::string_view blob) {
+  if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
+  MDB_val key = internal::Val(internal::kAlarmsKey), data = internal::Val(blob);
+  return internal::MdbStatus(mdb_put(txn_, store_->tables_.meta, &key, &data, 0), "write alarms");
+}
+
 absl::Status WriteBatch::Commit() {
   if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
   absl::Status s = poisoned_.ok() ? internal::WriteState(txn_, store_->tables_, state_) : poisoned_;
+  int64_t pages_in_use = -1;
   if (!s.ok()) {
     mdb_txn_abort(txn_);
   } else {
+    pages_in_use = store_->PagesInUse(txn_);  // for HasRoomFor, without a read txn per request
     s = MdbStatus(mdb_txn_commit(txn_), "commit");  // frees the txn either way
   }
   txn_ = nullptr;
   store_->batch_open_ = false;
-  if (s.ok()) store_->Publish(state_);
+  if (s.ok()) {
+    store_->pages_in_use_.store(pages_in_use, std::memory_order_release);
+    store_->Publish(state_);
+  }
   return s;
 }
 

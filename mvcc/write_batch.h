@@ -1,11 +1,14 @@
 // cairn::mvcc::WriteBatch — one LMDB write transaction applying a run of client requests in order.
 //
 // Each request method applies one request atomically. A request refused with an etcd error (key or
-// lease not found, compacted or future revision, no space) is refused before it writes anything: it
+// lease not found, compacted or future revision) is refused before it writes anything: it
 // leaves nothing behind, consumes no revision, and the batch goes on. Requests write straight into
 // the batch's LMDB transaction (a nested transaction per request made LMDB allocate 3 MiB of page
 // lists each time), so any other failure (an LMDB error) cannot be undone for one request: it
-// poisons the batch, every later call returns that error and Commit() keeps nothing. Responses get
+// poisons the batch, every later call returns that error and Commit() keeps nothing. So does
+// MDB_MAP_FULL (ErrNoSpace): the store never refuses a request for its size, since that would make
+// applying a log depend on each member's page layout; the quota is checked before proposing
+// (Store::HasRoomFor) and the map's headroom holds what was accepted. Responses get
 // header.revision = the store revision after that request. Nothing is visible to readers until
 // Commit(); destroying the batch without Commit() discards it. Writer thread only; not thread-safe.
 #pragma once
@@ -36,12 +39,13 @@ class WriteBatch {
   WriteBatch& operator=(const WriteBatch&) = delete;
 
   // Errors: ErrLeaseNotFound (a lease that was never granted or is revoked), ErrKeyNotFound
-  // (ignore_value/ignore_lease on a missing key), ErrNoSpace.
+  // (ignore_value/ignore_lease on a missing key); ErrNoSpace only when the LMDB map is full (then
+  // the batch is poisoned, see above).
   absl::Status Put(const etcdserverpb::PutRequest& request, etcdserverpb::PutResponse* response);
   absl::Status DeleteRange(const etcdserverpb::DeleteRangeRequest& request, etcdserverpb::DeleteRangeResponse* response);
   // Compares are all evaluated (nested ones too) against the state before the txn, like etcd; reads
   // inside see the txn's earlier writes. Errors: ErrKeyNotFound, ErrCompacted/ErrFutureRev from a
-  // range op's revision, ErrNoSpace.
+  // range op's revision; ErrNoSpace as for Put.
   absl::Status Txn(const etcdserverpb::TxnRequest& request, etcdserverpb::TxnResponse* response);
   // Records the compaction (reads below `revision` fail from now on); CompactStep removes the data.
   // Errors: ErrCompacted (revision <= compacted), ErrFutureRev (revision > current).
@@ -67,6 +71,8 @@ class WriteBatch {
   // membership. AuthState() reads it as this batch sees it ("" if never written).
   absl::Status SetAuthState(absl::string_view blob);
   absl::StatusOr<std::string> AuthState() const;
+  // The opaque alarm record (the server's replicated NOSPACE/CORRUPT alarms), same rules.
+  absl::Status SetAlarms(absl::string_view blob);
 
   // DELETE events carry the key and mod_revision = deletion revision; prev_kv is set when a previous
   // version existed. In revision order.
@@ -83,12 +89,10 @@ class WriteBatch {
 
   WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& state);
 
-  // Runs `body` as one request. Refuses it with ErrNoSpace, before it runs, when the pages it may
-  // add (`pages_bound`, 0 for requests that only delete) could take the store past its quota.
-  // Undoes the in-memory effects of a failed body; see the class comment for what a failure does to
-  // the batch.
+  // Runs `body` as one request. Undoes the in-memory effects of a failed body; see the class
+  // comment for what a failure does to the batch.
   template <typename Body>
-  absl::Status RunRequest(int64_t pages_bound, Body&& body);
+  absl::Status RunRequest(Body&& body);
 
   internal::KvView View(const Request& r) const;
   absl::Status PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
@@ -114,9 +118,6 @@ class WriteBatch {
   MDB_txn* txn_;
   internal::StoreState state_;
   absl::Status poisoned_;  // set by a request that failed after it may have written
-  // Pages in use, at most, after the requests so far (-1: not counted yet); recounted exactly only
-  // when a request's bound would take it past the quota.
-  int64_t pages_upper_bound_ = -1;
   std::vector<mvccpb::Event> events_;
   std::string stored_;   // scratch: stored form of the key being written
   std::string buf_;      // scratch: encoded record

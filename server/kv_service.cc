@@ -18,6 +18,10 @@ grpc::ServerUnaryReactor* KvService::Propose(grpc::CallbackServerContext* contex
   if (static_cast<int64_t>(bytes) > limits_.max_request_bytes) {
     return FinishUnary(context, ErrRequestTooLarge());
   }
+  // What the replicated alarms refuse is refused again when applied; checking here saves the entry.
+  if (const uint32_t alarms = pipeline_->ActiveAlarms(); alarms != 0) {
+    if (auto s = AlarmGate(alarms, request); !s.ok()) return FinishUnary(context, s);
+  }
   auto* reactor = context->DefaultReactor();
   PendingWrite write;
   write.request = std::move(request);
@@ -26,6 +30,14 @@ grpc::ServerUnaryReactor* KvService::Propose(grpc::CallbackServerContext* contex
   write.bytes = bytes;
   write.done = [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); };
   pipeline_->Submit(std::move(write));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::RefuseForSpace(grpc::CallbackServerContext* context) {
+  // As etcd's quota check: raise this member's NOSPACE alarm (cluster-wide, through the log), and
+  // answer once it is applied, so the caller's next request meets the alarm everywhere.
+  auto* reactor = context->DefaultReactor();
+  pipeline_->RaiseNoSpace([reactor] { reactor->Finish(ToGrpcStatus(mvcc::ErrNoSpace())); });
   return reactor;
 }
 
@@ -64,7 +76,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
   if (authority_ != nullptr) {
     if (auto s = authority_->AuthorizePut(*context, *request); !s.ok()) return FinishUnary(context, s);
   }
-  if (pipeline_->NoSpaceAlarm()) return FinishUnary(context, mvcc::ErrNoSpace());
+  if (!store_->HasRoomFor(*request)) return RefuseForSpace(context);
   cairnpb::LogRequest log;
   *log.mutable_put() = *request;
   if (authority_ != nullptr && authority_->enabled()) log.set_auth_revision(checked_revision);
@@ -93,7 +105,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
   if (authority_ != nullptr) {
     if (auto s = authority_->AuthorizeTxn(*context, *request); !s.ok()) return FinishUnary(context, s);
   }
-  if (pipeline_->NoSpaceAlarm() && mvcc::TxnHasPuts(*request)) return FinishUnary(context, mvcc::ErrNoSpace());
+  if (!store_->HasRoomFor(*request)) return RefuseForSpace(context);
   cairnpb::LogRequest log;
   *log.mutable_txn() = *request;
   if (authority_ != nullptr && authority_->enabled()) log.set_auth_revision(checked_revision);

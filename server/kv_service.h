@@ -1,6 +1,7 @@
 // etcdserverpb.KV over gRPC's callback API. Reads run on the calling gRPC thread against an LMDB
-// snapshot; writes are checked, then handed to the write pipeline, and the RPC completes when the
-// pipeline answers. Thread-safe; holds no state of its own.
+// snapshot; writes are checked (request limits, auth, the replicated alarms, the space quota),
+// then handed to the write pipeline, and the RPC completes when the pipeline answers. Thread-safe;
+// holds no state of its own.
 #pragma once
 
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -43,6 +44,8 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* context, cairnpb::LogRequest request,
                                     google::protobuf::Message* response,
                                     etcdserverpb::ResponseHeader* header);
+  // A write the store has no room for (Store::HasRoomFor): ErrNoSpace, after raising the alarm.
+  grpc::ServerUnaryReactor* RefuseForSpace(grpc::CallbackServerContext* context);
 
   mvcc::Store* const store_;
   WritePipeline* const pipeline_;

@@ -25,28 +25,32 @@ absl::Status MaintenanceService::CheckAdmin(const grpc::CallbackServerContext& c
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::AlarmRequest* request,
                                                     etcdserverpb::AlarmResponse* response) {
+  // etcd 3.4 asks only for a valid token (if one is sent), for every action.
   if (authority_ != nullptr) {
     if (auto s = authority_->AuthorizeAnyCaller(*context); !s.ok()) return FinishUnary(context, s);
   }
-  Stamp(response->mutable_header());
-  const bool for_me = request->memberid() == 0 || request->memberid() == header_.member_id;
-  // Only NOSPACE exists on a single member. GET lists it while raised; DEACTIVATE lists what it
-  // disarmed, and disarming lets writes through again.
-  const bool deactivate = request->action() == etcdserverpb::AlarmRequest::DEACTIVATE;
-  if (request->action() == etcdserverpb::AlarmRequest::ACTIVATE) {
-    return FinishUnary(context, Unimplemented("etcdserverpb.Maintenance/Alarm ACTIVATE"));
+  auto* reactor = context->DefaultReactor();
+  if (request->action() == etcdserverpb::AlarmRequest::GET) {
+    // etcd answers GET from its apply too; a read barrier gives the same view without an entry.
+    pipeline_->ReadBarrier([this, request, response, reactor](absl::Status ready) {
+      if (ready.ok()) {
+        AlarmSet alarms = pipeline_->Alarms();
+        ApplyAlarmRequest(*request, &alarms, response);
+        Stamp(response->mutable_header());
+      }
+      reactor->Finish(ToGrpcStatus(ready));
+    });
+    return reactor;
   }
-  if (deactivate && !(for_me && (request->alarm() == etcdserverpb::NOSPACE ||
-                                 request->alarm() == etcdserverpb::NONE))) {
-    return FinishUnary(context, absl::OkStatus());
-  }
-  if (pipeline_->NoSpaceAlarm()) {
-    auto* a = response->add_alarms();
-    a->set_memberid(header_.member_id);
-    a->set_alarm(etcdserverpb::NOSPACE);
-  }
-  if (deactivate) pipeline_->DisarmNoSpace();
-  return FinishUnary(context, absl::OkStatus());
+  // ACTIVATE and DEACTIVATE change the cluster's set: through the log, answered by the apply.
+  PendingWrite write;
+  *write.request.mutable_alarm() = *request;
+  write.response = response;
+  write.header = response->mutable_header();
+  write.bytes = write.request.ByteSizeLong();
+  write.done = [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); };
+  pipeline_->Submit(std::move(write));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* context,
@@ -60,7 +64,9 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   response->set_raftindex(pipeline_->LastIndex());
   response->set_raftterm(pipeline_->Term());
   response->set_raftappliedindex(store_->AppliedIndex());
-  if (pipeline_->NoSpaceAlarm()) response->add_errors("memberID:" + std::to_string(header_.member_id) + " alarm:NOSPACE ");
+  if (pipeline_->ActiveAlarms() != 0) {
+    for (const auto& alarm : pipeline_->Alarms().Get(etcdserverpb::NONE)) response->add_errors(AlarmStatusText(alarm));
+  }
   return FinishUnary(context, absl::OkStatus());
 }
 

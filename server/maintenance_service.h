@@ -1,4 +1,4 @@
-// etcdserverpb.Maintenance and etcdserverpb.Cluster for a single member: status, alarms, hashes
+// etcdserverpb.Maintenance and etcdserverpb.Cluster: status, the cluster's alarms, hashes
 // and membership as etcdctl's `endpoint`, `alarm` and `member` commands expect them.
 // RPCs that need more than one member or are not built yet answer UNIMPLEMENTED naming the method.
 // Snapshot is served by server/snapshot_stream.h.

@@ -349,6 +349,10 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   lease::Proposer proposer = [pipeline](cairnpb::LogRequest request, google::protobuf::Message* response,
                                         etcdserverpb::ResponseHeader* header,
                                         std::function<void(absl::Status)> done) {
+    // A CORRUPT alarm refuses grants and revokes (again when applied); this saves the entry.
+    if (const uint32_t alarms = pipeline->ActiveAlarms(); alarms != 0) {
+      if (absl::Status s = AlarmGate(alarms, request); !s.ok()) return done(s);
+    }
     PendingWrite write;
     write.bytes = request.ByteSizeLong();
     write.request = std::move(request);
@@ -388,7 +392,13 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
       });
   if (auto s = p->lessor->Recover(*p->lease_records); !s.ok()) return s;
   lease::LeaseServiceOptions lease_options;
-  lease_options.no_space = [pipeline] { return pipeline->NoSpaceAlarm(); };
+  mvcc::Store* quota_store = p->store.get();
+  lease_options.no_space = [pipeline, quota_store] {
+    if (pipeline->NoSpaceAlarm()) return true;
+    if (quota_store->HasRoomForLease()) return false;
+    pipeline->RaiseNoSpace(nullptr);
+    return true;
+  };
   // etcd 3.4: a grant needs only a valid token (if any); a revoke needs write on the lease's keys.
   lease_options.authorize = [authority](const grpc::CallbackServerContext& context, int64_t lease) {
     return lease == 0 ? authority->AuthorizeAnyCaller(context) : authority->AuthorizeLeaseRevoke(context, lease);
@@ -656,6 +666,7 @@ HttpProviders Member::MakeHttpProviders(Parts* p) {
                                         kApiVersion, "\"}");
   providers.health = [p]() -> std::string {
     if (p->pipeline->NoSpaceAlarm()) return "ALARM NOSPACE";
+    if (p->pipeline->CorruptAlarm()) return "ALARM CORRUPT";
     if (p->pipeline->Leader() == 0) return "RAFT NO LEADER";
     return "";
   };
@@ -678,7 +689,10 @@ HttpProviders Member::MakeHttpProviders(Parts* p) {
     gauge("cairn_server_raft_term", "Current raft term.", p->pipeline->Term());
     gauge("cairn_server_commit_index", "Highest raft log index known committed.", p->pipeline->CommitIndex());
     gauge("cairn_server_quota_backend_bytes", "Database size limit.", p->quota_bytes);
-    gauge("cairn_server_nospace_alarm", "1 while the NOSPACE alarm is raised.", p->pipeline->NoSpaceAlarm() ? 1 : 0);
+    gauge("cairn_server_nospace_alarm", "1 while a NOSPACE alarm is in the cluster's alarm set.",
+          p->pipeline->NoSpaceAlarm() ? 1 : 0);
+    gauge("cairn_server_corrupt_alarm", "1 while a CORRUPT alarm is in the cluster's alarm set.",
+          p->pipeline->CorruptAlarm() ? 1 : 0);
     counter("cairn_server_write_batches_total", "Write batches committed (one fdatasync each).",
             p->pipeline->BatchesCommitted());
     counter("cairn_server_writes_total", "Write requests committed.", p->pipeline->WritesCommitted());

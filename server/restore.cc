@@ -143,6 +143,8 @@ absl::Status RestoreInto(const RestoreOptions& options, const std::string& root,
     std::unique_ptr<mvcc::WriteBatch> batch = (*store)->BeginWrite();
     if (batch == nullptr) return absl::InternalError("cannot start a write transaction on the restored store");
     if (auto s = batch->SetMembership(""); !s.ok()) return s;
+    // The old members' alarms name members the new cluster does not have.
+    if (auto s = batch->SetAlarms(""); !s.ok()) return s;
     batch->SetApplied(0, 0);
     if (auto s = batch->Commit(); !s.ok()) return s;
     if (auto s = (*store)->Sync(); !s.ok()) return s;

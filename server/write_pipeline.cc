@@ -19,8 +19,6 @@ using Clock = std::chrono::steady_clock;
 // Committed entries applied in one store transaction at most (start-up catch-up).
 constexpr size_t kApplyChunk = 4096;
 
-bool IsNoSpace(const absl::Status& s) { return s.code() == absl::StatusCode::kResourceExhausted; }
-
 // The proposal id of a serialized LogRequest without decoding it: protobuf writes fields in number
 // order, so a non-zero proposal_id (field 1, varint) comes first. 0 when there is none.
 uint64_t PeekProposalId(const std::string& data) {
@@ -78,6 +76,7 @@ absl::Status WritePipeline::Recover(const std::vector<wal::Record>& records) {
     point.has_membership = true;
   }
   if (auto s = LoadAuthRevision(); !s.ok()) return s;
+  if (auto s = LoadAlarms(); !s.ok()) return s;
   auto log = RecoverLog(records, point, options_.founders);
   if (!log.ok()) return log.status();
   {
@@ -295,8 +294,31 @@ void WritePipeline::ReportSnapshot(uint64_t peer, bool ok) {
   wake_.notify_one();
 }
 
-bool WritePipeline::NoSpaceAlarm() const { return nospace_.load(); }
-void WritePipeline::DisarmNoSpace() { nospace_ = false; }
+AlarmSet WritePipeline::Alarms() const {
+  std::lock_guard<std::mutex> lock(alarms_mu_);
+  return published_alarms_;
+}
+
+void WritePipeline::RaiseNoSpace(std::function<void()> done) {
+  const uint64_t self = options_.header.member_id;
+  if ((NoSpaceAlarm() && Alarms().Contains(self, etcdserverpb::NOSPACE)) || nospace_raise_in_flight_.exchange(true)) {
+    if (done) done();
+    return;
+  }
+  PendingWrite write;
+  etcdserverpb::AlarmRequest* alarm = write.request.mutable_alarm();
+  alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+  alarm->set_memberid(self);
+  alarm->set_alarm(etcdserverpb::NOSPACE);
+  auto response = std::make_shared<etcdserverpb::AlarmResponse>();
+  write.response = response.get();
+  write.done = [this, response, done = std::move(done)](absl::Status status) {
+    if (!status.ok()) std::fprintf(stderr, "cairnd: raising the NOSPACE alarm failed: %s\n", status.ToString().c_str());
+    nospace_raise_in_flight_ = false;
+    if (done) done();
+  };
+  Submit(std::move(write));
+}
 
 void WritePipeline::Run() {
   Clock::time_point next_tick = Clock::now() + options_.tick;
@@ -531,6 +553,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   std::vector<int64_t> compactions;
   bool membership_changed = false;
   bool auth_changed = false;
+  bool alarms_changed = false;
   std::vector<PendingConfChange> applied_conf_changes;
   bool own_term_applied = false;
   uint64_t last_index = 0, last_term = 0;
@@ -574,7 +597,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     if (mine != proposed_.end()) {
       PendingWrite w = std::move(mine->second.write);
       proposed_.erase(mine);
-      status = ApplyChecked(txn.get(), w.request, w.response, &lease_changes);
+      status = ApplyChecked(txn.get(), w.request, w.response, &lease_changes, &alarms_changed);
       if (status.ok() && w.request.has_compaction()) compactions.push_back(w.request.compaction().revision());
       if (status.ok() && w.request.has_auth()) {
         auth_changed = true;
@@ -593,7 +616,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
       }
       // A request that failed on the member that proposed it fails the same way here: same store,
       // same order.
-      status = ApplyChecked(txn.get(), request, nullptr, &lease_changes);
+      status = ApplyChecked(txn.get(), request, nullptr, &lease_changes, &alarms_changed);
       if (status.ok() && request.has_auth()) {
         auth_changed = true;
         if (auto s = LoadAuthRevision(txn.get()); !s.ok()) return Fail("auth state read", s);
@@ -603,11 +626,13 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
         compaction_pending_ = true;
       }
     }
-    if (IsNoSpace(status)) nospace_ = true;
   }
   if (last_index == 0) return;
   if (membership_changed) {
     if (auto s = txn->SetMembership(membership().SerializeAsString()); !s.ok()) return Fail("membership write", s);
+  }
+  if (alarms_changed) {
+    if (auto s = txn->SetAlarms(alarms_.Encode()); !s.ok()) return Fail("alarm write", s);
   }
   txn->SetApplied(last_index, last_term);
   if (absl::Status committed = txn->Commit(); !committed.ok()) {
@@ -616,6 +641,12 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     return Fail("store commit failed", committed);
   }
   writes_.fetch_add(answers.size(), std::memory_order_relaxed);
+  if (alarms_changed) PublishAlarms();
+  // The quota is the receiving member's check (before proposing), but writes received by other
+  // members (with a larger quota), or a burst accepted between two commits, can still take this
+  // store well past it, towards a full map: then this member raises its own NOSPACE alarm through
+  // the log, as a refused put would. (Not at the quota itself: deletes may go a little past it.)
+  if (node_ != nullptr && store_->NearMapLimit()) RaiseNoSpace(nullptr);
   if (membership_changed) {
     std::lock_guard<std::mutex> lock(mu_);
     membership_ = membership();
@@ -671,9 +702,42 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
 
 absl::Status WritePipeline::ApplyChecked(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
                                          google::protobuf::Message* response,
-                                         std::vector<LeaseChange>* lease_changes) const {
+                                         std::vector<LeaseChange>* lease_changes, bool* alarms_changed) {
+  if (request.has_alarm()) {
+    etcdserverpb::AlarmResponse scratch;
+    auto* out = response != nullptr ? static_cast<etcdserverpb::AlarmResponse*>(response) : &scratch;
+    if (ApplyAlarmRequest(request.alarm(), &alarms_, out)) {
+      *alarms_changed = true;
+      for (const auto& a : out->alarms()) {
+        std::fprintf(stderr, "cairnd: alarm %s %s\n",
+                     request.alarm().action() == etcdserverpb::AlarmRequest::ACTIVATE ? "raised:" : "disarmed:",
+                     AlarmStatusText(a).c_str());
+      }
+    }
+    out->mutable_header()->set_revision(batch->revision());
+    return absl::OkStatus();
+  }
+  if (auto s = AlarmGate(alarms_.ActiveMask(), request); !s.ok()) return s;
   if (request.auth_revision() != 0 && request.auth_revision() < auth_revision_) return ErrAuthOldRevision();
   return ApplyLogRequest(batch, request, response, lease_changes);
+}
+
+absl::Status WritePipeline::LoadAlarms() {
+  auto blob = store_->Alarms();
+  if (!blob.ok()) return blob.status();
+  auto set = AlarmSet::Decode(*blob);
+  if (!set.ok()) return set.status();
+  alarms_ = std::move(*set);
+  PublishAlarms();
+  return absl::OkStatus();
+}
+
+void WritePipeline::PublishAlarms() {
+  {
+    std::lock_guard<std::mutex> lock(alarms_mu_);
+    published_alarms_ = alarms_;
+  }
+  alarm_mask_.store(alarms_.ActiveMask(), std::memory_order_release);
 }
 
 absl::Status WritePipeline::LoadAuthRevision(mvcc::WriteBatch* batch) {

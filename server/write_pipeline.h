@@ -51,6 +51,7 @@
 #include "raft/memory_storage.h"
 #include "raft/raw_node.h"
 #include "raft/wal/wal.h"
+#include "server/alarms.h"
 #include "server/applier.h"
 
 namespace cairn::server {
@@ -166,12 +167,23 @@ class WritePipeline {
   uint64_t LastIndex() const { return last_index_.load(std::memory_order_acquire); }
   cairnpb::Membership Membership() const;
 
-  // True while the store has refused a write for lack of space and nobody disarmed it (NOSPACE).
-  bool NoSpaceAlarm() const;
+  // The replicated alarms (server/alarms.h) as of the entries applied here. The pipeline owns the
+  // set: it applies LogRequest.alarm entries, writes the set in the same store transaction, loads
+  // it at recovery and after an image install, and refuses what AlarmGate refuses when applying.
+  // ActiveAlarms() is one atomic load (the write paths' gate); Alarms() copies the set.
+  uint32_t ActiveAlarms() const { return alarm_mask_.load(std::memory_order_acquire); }
+  AlarmSet Alarms() const;
+  bool NoSpaceAlarm() const { return (ActiveAlarms() & AlarmBit(etcdserverpb::NOSPACE)) != 0; }
+  bool CorruptAlarm() const { return (ActiveAlarms() & AlarmBit(etcdserverpb::CORRUPT)) != 0; }
+  // Proposes ACTIVATE NOSPACE for this member, as etcd's quota check does, unless the set already
+  // holds it or such a proposal is in flight (so a burst of refused writes makes one entry).
+  // `done` (may be empty) runs once that proposal settles, or at once when none was made. The
+  // pipeline also calls it after a commit that leaves the store deep into its headroom
+  // (Store::NearMapLimit).
+  void RaiseNoSpace(std::function<void()> done);
   // Counters for /metrics: log rounds written (one fdatasync each at most) and writes applied.
   uint64_t BatchesCommitted() const { return batches_.load(std::memory_order_relaxed); }
   uint64_t WritesCommitted() const { return writes_.load(std::memory_order_relaxed); }
-  void DisarmNoSpace();
 
  private:
   struct Waiting {
@@ -239,10 +251,16 @@ class WritePipeline {
   bool SyncStore();
   // Reads auth_revision_ from the store (after recovery and image installs) or `batch`.
   absl::Status LoadAuthRevision(mvcc::WriteBatch* batch = nullptr);
-  // ApplyLogRequest, except that a write checked at an auth revision older than the store's fails
-  // with ErrAuthOldRevision (etcd's rule: its permissions may no longer hold). Same on every member.
+  // ApplyLogRequest, except that a write the active alarms refuse fails (AlarmGate), a write
+  // checked at an auth revision older than the store's fails with ErrAuthOldRevision (etcd's rule:
+  // its permissions may no longer hold), and an alarm request changes alarms_ (setting
+  // *alarms_changed). Depends only on the log: same on every member.
   absl::Status ApplyChecked(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
-                            google::protobuf::Message* response, std::vector<LeaseChange>* lease_changes) const;
+                            google::protobuf::Message* response, std::vector<LeaseChange>* lease_changes,
+                            bool* alarms_changed);
+  // Reads alarms_ from the store (recovery, image installs) and publishes it.
+  absl::Status LoadAlarms();
+  void PublishAlarms();
 
   wal::Wal* const wal_;
   mvcc::Store* const store_;
@@ -272,7 +290,10 @@ class WritePipeline {
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> commit_{0};
   std::atomic<bool> local_reads_{false};
-  std::atomic<bool> nospace_{false};
+  std::atomic<uint32_t> alarm_mask_{0};        // alarms_.ActiveMask(), published
+  std::atomic<bool> nospace_raise_in_flight_{false};
+  mutable std::mutex alarms_mu_;                // guards published_alarms_ (never held with others)
+  AlarmSet published_alarms_;
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> writes_{0};
 
@@ -303,6 +324,7 @@ class WritePipeline {
   // The store's auth revision as of the entries applied so far: KV writes checked against an
   // older one are refused when applied (LogRequest.auth_revision).
   uint64_t auth_revision_ = 0;
+  AlarmSet alarms_;  // as of the entries applied so far (published after each commit)
   uint64_t memory_log_bytes_ = 0;  // approximate size of the entries held in storage_
   absl::Status broken_;
 

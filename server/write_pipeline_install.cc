@@ -56,6 +56,7 @@ absl::Status WritePipeline::DoInstall(const Install& install) {
     single_voter_ = Voters(membership) == std::vector<uint64_t>{options_.header.member_id};
     compaction_pending_ = store_->CompactionPending();
     if (auto s = LoadAuthRevision(); !s.ok()) return s;
+    if (auto s = LoadAlarms(); !s.ok()) return s;
     std::fprintf(stderr, "cairnd: installed the leader's store image at index %llu\n",
                  static_cast<unsigned long long>(image_index));
     if (hooks_.on_membership) hooks_.on_membership(membership);

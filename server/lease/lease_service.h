@@ -56,9 +56,10 @@ class LeaderForwarder {
 
 struct LeaseServiceOptions {
   size_t max_queued_responses = 64;  // per keep-alive stream, before it stops reading
-  // True while the NOSPACE alarm is raised (cairnd: WritePipeline::NoSpaceAlarm). Grants are then
-  // refused with "etcdserver: mvcc: database space exceeded" before proposing, as etcd's quota check
-  // does; revokes and keep-alives still work (they free space or cost none).
+  // True when a grant must be refused for space (cairnd: a NOSPACE alarm is in the replicated set,
+  // or this member's store has no room, which raises the alarm). Grants are then refused with
+  // "etcdserver: mvcc: database space exceeded" before proposing, as etcd's quota check does;
+  // revokes and keep-alives still work (they free space or cost none).
   std::function<bool()> no_space;
   // Asked before a grant or revoke is proposed (cairnd: auth); a refusal fails the call with it.
   // `lease` is the id to revoke, 0 for a grant. Unset: everything is allowed.

@@ -61,13 +61,14 @@ class Member(Server):
 
 
 class Cluster:
-    def __init__(self, test, size=3, extra_flags=()):
+    def __init__(self, test, size=3, extra_flags=(), member_flags=None):
+        """member_flags: {index: flags} added to that member's command line only."""
         binary = e2e_harness.subject_path()
         self.members = [Member(binary, test.tmp, f"m{i + 1}") for i in range(size)]
         initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
-        for m in self.members:
+        for i, m in enumerate(self.members):
             m.initial_cluster = initial
-            m.extra_flags = tuple(extra_flags)
+            m.extra_flags = tuple(extra_flags) + tuple((member_flags or {}).get(i, ()))
             test.addCleanup(m.kill)
         for m in self.members:
             m.launch()

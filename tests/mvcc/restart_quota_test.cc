@@ -181,50 +181,97 @@ class QuotaTest : public StoreTest {
   }
 };
 
-TEST_F(QuotaTest, FullStoreRejectsPutsButStaysReadableAndDeletable) {
+// The quota is checked before proposing (HasRoomFor), never when applying: a batch applies every
+// put whatever the store's size, so members with different page layouts cannot diverge.
+TEST_F(QuotaTest, ApplyingNeverRefusesForSizeTheProposerSideCheckDoes) {
   const std::string value(4000, 'v');
+  etcdserverpb::PutRequest probe;
+  probe.set_key("probe");
+  probe.set_value(value);
+  EXPECT_TRUE(store_->HasRoomFor(probe));
   auto batch = store_->BeginWrite();
-  int accepted = 0;
+  const int puts = 300;  // about 2.4 MiB of records: far past the 512 KiB quota, within the headroom
+  for (int i = 0; i < puts; ++i) {
+    etcdserverpb::PutRequest req;
+    req.set_key("key" + std::to_string(i));
+    req.set_value(value);
+    etcdserverpb::PutResponse resp;
+    ASSERT_TRUE(batch->Put(req, &resp).ok()) << "put " << i;
+  }
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), 1 + puts);
+  EXPECT_GT(store_->DbSizeInUse(), 512 << 10);
+  EXPECT_FALSE(store_->NearMapLimit());  // 2.4 MiB of the 8 MiB headroom
+  EXPECT_FALSE(store_->HasRoomFor(probe));
+  EXPECT_FALSE(store_->HasRoomForLease());
+  etcdserverpb::TxnRequest txn_put, txn_delete;
+  *txn_put.add_failure()->mutable_request_put() = probe;
+  txn_delete.add_success()->mutable_request_delete_range()->set_key("key1");
+  EXPECT_FALSE(store_->HasRoomFor(txn_put));
+  EXPECT_TRUE(store_->HasRoomFor(txn_delete));  // puts nothing: always room
+  // A reopen knows the size too.
+  StoreOptions options;
+  options.quota_bytes = 512 << 10;
+  Reopen(options);
+  EXPECT_FALSE(store_->HasRoomFor(probe));
+
+  // Recovery: delete, compact, and the room comes back.
+  EXPECT_EQ(Delete("key", "kez").deleted(), puts);
+  CompactFully(store_->CurrentRevision());
+  EXPECT_TRUE(store_->HasRoomFor(probe));
+}
+
+// A full LMDB map is a real failure: the batch is poisoned and nothing of it is kept.
+TEST_F(QuotaTest, AFullMapFailsTheWholeBatch) {
+  StoreOptions options;
+  options.quota_bytes = 256 << 10;
+  options.headroom_bytes = 1 << 20;
+  Reopen(options);
+  Put("kept", "1");
+  const int64_t revision = store_->CurrentRevision();
+  const std::string value(8000, 'v');
+  auto batch = store_->BeginWrite();
   absl::Status s;
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < 1000 && s.ok(); ++i) {
     etcdserverpb::PutRequest req;
     req.set_key("key" + std::to_string(i));
     req.set_value(value);
     etcdserverpb::PutResponse resp;
     s = batch->Put(req, &resp);
-    if (!s.ok()) break;
-    ++accepted;
   }
-  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(s.message(), "etcdserver: mvcc: database space exceeded");
-  ASSERT_GT(accepted, 10);
-  EXPECT_EQ(batch->revision(), 1 + accepted);
-  // Requests after the failed one still apply in the same batch when they fit (a delete does).
   etcdserverpb::DeleteRangeRequest del;
-  del.set_key("key0");
+  del.set_key("kept");
   etcdserverpb::DeleteRangeResponse del_resp;
-  EXPECT_TRUE(batch->DeleteRange(del, &del_resp).ok());
-  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_FALSE(batch->DeleteRange(del, &del_resp).ok());
+  EXPECT_FALSE(batch->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), revision);
+  EXPECT_EQ(Get("kept").count(), 1);
+  EXPECT_EQ(Get("key0").count(), 0);
+}
 
-  // Nothing accepted was lost, the rejected request left no trace.
-  EXPECT_EQ(store_->CurrentRevision(), 2 + accepted);
-  EXPECT_EQ(Get("key", "kez").count(), accepted - 1);
-  EXPECT_EQ(Get("key" + std::to_string(accepted)).count(), 0);
-  EXPECT_EQ(Get("key1").kvs(0).value(), value);
-
-  etcdserverpb::PutRequest more;
-  more.set_key("more");
-  more.set_value(value);
-  EXPECT_EQ(TryPut(more).message(), "etcdserver: mvcc: database space exceeded");
-  // Puts stopped at the quota. The delete of key0 after them may go a few pages beyond it (its
-  // deletion marker goes to `deleted` and `versions`), as deletes are allowed to (see the README).
-  EXPECT_LE(store_->DbSizeInUse(), (512 << 10) + 4 * 4096);
-
-  // Recovery: delete, compact, and the space comes back.
-  EXPECT_EQ(Delete("key", "kez").deleted(), accepted - 1);
-  CompactFully(store_->CurrentRevision());
-  EXPECT_TRUE(TryPut(more).ok());
-  EXPECT_EQ(Get("more").kvs(0).value(), value);
+// The server raises its NOSPACE alarm when a store nears its map limit; that comes while commits
+// still succeed.
+TEST_F(QuotaTest, NearMapLimitComesBeforeTheMapIsFull) {
+  StoreOptions options;
+  options.quota_bytes = 256 << 10;
+  options.headroom_bytes = 1 << 20;
+  Reopen(options);
+  const std::string value(4000, 'v');
+  int key = 0;
+  for (int batches = 0; batches < 100 && !store_->NearMapLimit(); ++batches) {
+    auto batch = store_->BeginWrite();
+    for (int i = 0; i < 5; ++i) {
+      etcdserverpb::PutRequest req;
+      req.set_key("key" + std::to_string(key++));
+      req.set_value(value);
+      etcdserverpb::PutResponse resp;
+      ASSERT_TRUE(batch->Put(req, &resp).ok()) << "put " << key;
+    }
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  EXPECT_TRUE(store_->NearMapLimit());
+  EXPECT_GT(store_->DbSizeInUse(), (256 << 10) + (512 << 10));
 }
 
 TEST_F(QuotaTest, ReportsSizes) {

@@ -199,6 +199,18 @@ TEST_F(SnapshotTest, RestoredDataDirServesSameKeysRevisionsAndHistoryUnderANewCl
   const int64_t c_rev = Put(client_, "c", "3");
   const etcdserverpb::RangeResponse before = Get(client_, std::string(1, '\0'), std::string(1, '\0'));
   ASSERT_EQ(before.header().revision(), c_rev);
+  {
+    // An alarm of the old cluster names one of its members: the restore drops it (else the
+    // restored cluster would refuse writes for a member it does not have).
+    grpc::ClientContext ctx;
+    etcdserverpb::AlarmRequest req;
+    req.set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+    req.set_memberid(member_->member_id());
+    req.set_alarm(etcdserverpb::CORRUPT);
+    etcdserverpb::AlarmResponse resp;
+    ASSERT_TRUE(client_.maintenance->Alarm(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.alarms_size(), 1);
+  }
   Streamed s = Snapshot(client_);
   ASSERT_TRUE(s.status.ok()) << s.status.error_message();
   const std::string file = dir_ + "/backup.db";
@@ -244,7 +256,15 @@ TEST_F(SnapshotTest, RestoredDataDirServesSameKeysRevisionsAndHistoryUnderANewCl
   EXPECT_EQ(members.members(0).peerurls(0), kPeer);
   EXPECT_EQ(members.members(0).id(), restored_->member_id());
 
-  // It takes writes, after the restored revision.
+  // No alarm came along, and it takes writes, after the restored revision.
+  {
+    grpc::ClientContext alarm_ctx;
+    etcdserverpb::AlarmRequest get;
+    get.set_action(etcdserverpb::AlarmRequest::GET);
+    etcdserverpb::AlarmResponse alarms;
+    ASSERT_TRUE(restored_client_.maintenance->Alarm(&alarm_ctx, get, &alarms).ok());
+    EXPECT_EQ(alarms.alarms_size(), 0);
+  }
   EXPECT_EQ(Put(restored_client_, "d", "4"), c_rev + 1);
 }
 
