@@ -158,7 +158,7 @@ absl::Status CorruptionMonitor::CheckOnce() {
   auto after = hooks_.local_hash();
   if (!after.ok()) return after.status();
   const PeriodicVerdict verdict = DecidePeriodicCheck(hooks_.self_id, *before, *after, peers);
-  if (!verdict.corrupt) return absl::OkStatus();
+  if (!verdict.corrupt || hooks_.corrupt_raised(verdict.member_id)) return absl::OkStatus();
   Log(absl::StrCat("raising CORRUPT for member ", Hex(verdict.member_id), ": ", verdict.reason));
   return hooks_.raise_corrupt(verdict.member_id);
 }
@@ -179,8 +179,10 @@ std::unique_ptr<CorruptionMonitor> MakeCorruptionMonitor(std::chrono::millisecon
   hooks.ask_peers = [asker = std::move(asker)](const cairnpb::Membership& membership, int64_t revision) {
     return asker.Ask(membership, revision);
   };
+  hooks.corrupt_raised = [pipeline](uint64_t member) {
+    return pipeline->Alarms().Contains(member, etcdserverpb::CORRUPT);
+  };
   hooks.raise_corrupt = [pipeline](uint64_t member) {
-    if (pipeline->Alarms().Contains(member, etcdserverpb::CORRUPT)) return absl::OkStatus();  // raised already
     auto response = std::make_shared<etcdserverpb::AlarmResponse>();
     PendingWrite write;
     etcdserverpb::AlarmRequest* alarm = write.request.mutable_alarm();

@@ -68,6 +68,8 @@ struct CorruptionMonitorHooks {
   // Blocks until a read of the local store is linearizable (or fails).
   std::function<absl::Status()> read_barrier;
   std::function<std::vector<PeerHashAnswer>(const cairnpb::Membership&, int64_t revision)> ask_peers;
+  // Whether the cluster's alarm set already holds CORRUPT for `member` (then nothing is proposed).
+  std::function<bool(uint64_t member)> corrupt_raised;
   // Proposes ACTIVATE CORRUPT for `member` and waits for the outcome.
   std::function<absl::Status(uint64_t member)> raise_corrupt;
   std::function<void(const std::string&)> log;  // stderr when empty
