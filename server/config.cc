@@ -125,6 +125,21 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       return absl::OkStatus();
     };
   };
+  // A Go duration that may be zero ("0" or "0s": off).
+  auto duration_or_zero_ms = [](const char* name, int64_t* out) -> Setter {
+    return [name, out](const std::string& v) {
+      absl::Duration d;
+      if (v == "0") {
+        d = absl::ZeroDuration();
+      } else if (!absl::ParseDuration(v, &d) || d < absl::ZeroDuration()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("invalid value \"", v, "\" for --", name, " (a duration such as 5m, or 0 for off)"));
+      }
+      *out = absl::ToInt64Milliseconds(d);
+      if (d > absl::ZeroDuration() && *out == 0) *out = 1;  // below a millisecond is not off
+      return absl::OkStatus();
+    };
+  };
   // etcd flags whose job Cairn does differently or not at all: accepted, so an etcd configuration
   // starts as it is, with a notice saying why the value is not used.
   auto no_effect = [&c](const char* name, const char* why) -> Setter {
@@ -198,6 +213,8 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"max-concurrent-streams", num("max-concurrent-streams", &c.max_concurrent_streams)},
       {"experimental-watch-progress-notify-interval",
        duration_ms("experimental-watch-progress-notify-interval", &c.watch_progress_notify_interval_ms)},
+      {"experimental-corrupt-check-time",
+       duration_or_zero_ms("experimental-corrupt-check-time", &c.corrupt_check_time_ms)},
       // Accepted, not used (see no_effect).
       {"snapshot-count", no_effect("snapshot-count", "the log is trimmed whenever the store is synced")},
       {"max-snapshots", no_effect("max-snapshots", "no snapshot files are kept")},
@@ -257,6 +274,7 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"help", &c.show_help},
       {"backend-fsync", &c.backend_fsync},
       {"experimental-enable-lease-checkpoint", &c.lease_checkpoint},
+      {"experimental-initial-corrupt-check", &c.initial_corrupt_check},
       {"client-cert-auth", &c.client_tls.client_cert_auth},
       {"auto-tls", &c.client_tls.auto_tls},
       {"peer-client-cert-auth", &c.peer_tls.client_cert_auth},
@@ -421,6 +439,12 @@ Member:
   --experimental-watch-progress-notify-interval D
                                    how often idle watchers that asked for progress notifications
                                    hear the current revision (default 10m)
+  --experimental-initial-corrupt-check
+                                   at start-up, compare this member's HashKV with its peers' and
+                                   refuse to start on a mismatch (default false)
+  --experimental-corrupt-check-time D
+                                   the leader compares every member's HashKV every D and raises
+                                   the CORRUPT alarm on a mismatch; 0 is off (default 0)
 
 Other etcd 3.4 flags are accepted so an etcd configuration starts unchanged. Those Cairn does not
 use (--snapshot-count, --max-wals, --logger, --metrics, ...) print why at start-up; those it cannot

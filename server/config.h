@@ -62,6 +62,11 @@ struct Config {
   int64_t grpc_keepalive_interval_ms = 2 * 60 * 60 * 1000;
   int64_t grpc_keepalive_timeout_ms = 20 * 1000;
   int64_t max_concurrent_streams = 0;  // per client connection; 0: gRPC's default (no limit)
+  // etcd's corruption checks (server/corruption_check.h): compare this member's HashKV with the
+  // peers' at start-up and refuse to start on a mismatch; and, on the leader, every
+  // corrupt_check_time_ms (0: never), raise the CORRUPT alarm for a member whose hash differs.
+  bool initial_corrupt_check = false;
+  int64_t corrupt_check_time_ms = 0;
   // How often a watcher that asked for progress notifications hears the revision when idle.
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
   // One line per etcd flag given that Cairn accepts but does not use, saying why; main prints them.

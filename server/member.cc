@@ -32,6 +32,7 @@
 #include "server/concurrency/backend.h"
 #include "server/concurrency/election_service.h"
 #include "server/concurrency/lock_service.h"
+#include "server/corruption_check.h"
 #include "server/data_dir.h"
 #include "server/errors.h"
 #include "server/http_endpoint.h"
@@ -145,6 +146,8 @@ struct Member::Parts {
   std::unique_ptr<PeerLeaseForwarder> lease_forwarder;
   // Compacts on its own when --auto-compaction-retention is set; null otherwise.
   std::unique_ptr<AutoCompactor> auto_compactor;
+  // Compares the members' hashes when --experimental-corrupt-check-time is set; null otherwise.
+  std::unique_ptr<CorruptionMonitor> corruption_monitor;
   // Watches for this member's removal while it hears no leader (see StartRemovalWatch).
   std::thread removal_watch;
   std::mutex removal_watch_mu;
@@ -306,6 +309,10 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   }
   p->transport = std::make_unique<peer::PeerTransport>(transport_options);
   p->transport->SetMembershipSource([pipeline] { return pipeline->Membership(); });
+  p->transport->SetHashKVSource([store = p->store.get(), self = header.member_id](int64_t revision) {
+    return AnswerPeerHashKV(*store, self, revision);
+  });
+  PeerHashAsker hash_asker{header.member_id, header.cluster_id, absl::Seconds(5), peer_tls->channel};
   if (joined.has_value()) {
     // Until the leader's log or image arrives, these are the members this one answers.
     for (const cairnpb::MemberRecord& m : joined->membership().members()) {
@@ -496,6 +503,10 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   });
   p->lease->SetLeaderForwarder(p->lease_forwarder.get());
   p->transport->SetLeaseHandlers(answer_renew, answer_time_to_live);
+  // As etcd: a restarting member (not a new one) checks itself against its peers before it joins in.
+  if (config.initial_corrupt_check && !p->data_dir->created()) {
+    if (auto s = CheckInitialHashKV(*p->store, p->pipeline->Membership(), hash_asker); !s.ok()) return s;
+  }
   p->pipeline->Start();
   p->lessor->Start();
 
@@ -592,6 +603,11 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
 
   StartRemovalWatch(p.get(), std::chrono::milliseconds(2 * config.election_timeout_ms));
   if (auto s = StartAutoCompactor(p.get(), config); !s.ok()) return s;
+  if (config.corrupt_check_time_ms > 0) {
+    p->corruption_monitor = MakeCorruptionMonitor(std::chrono::milliseconds(config.corrupt_check_time_ms),
+                                                  p->pipeline.get(), p->store.get(), hash_asker);
+    p->corruption_monitor->Start();
+  }
 
   for (const Endpoint& e : config.listen_metrics_urls) {
     auto http = HttpEndpoint::Start(e.host, e.port, MakeHttpProviders(p.get()));
@@ -721,6 +737,7 @@ void Member::Parts::Stop() {
   if (pipeline) pipeline->Stop();
   // After the pipeline: a compaction it is waiting on is answered "server stopped" at once.
   if (auto_compactor) auto_compactor->Stop();
+  if (corruption_monitor) corruption_monitor->Stop();
   if (grpc_server) grpc_server->Wait();
   if (watch_hub) watch_hub->Shutdown();
   {

@@ -53,6 +53,21 @@ absl::StatusOr<cairnpb::MembersResponse> FetchMembers(const std::string& address
   return response;
 }
 
+absl::StatusOr<cairnpb::PeerHashKVResponse> FetchHashKV(const std::string& address, uint64_t cluster_id,
+                                                        int64_t revision, absl::Duration timeout,
+                                                        const std::shared_ptr<grpc::ChannelCredentials>& tls) {
+  auto stub = cairnpb::Peer::NewStub(MakePeerChannel(address, tls));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  cairnpb::PeerHashKVRequest request;
+  request.set_cluster_id(cluster_id);
+  request.set_revision(revision);
+  cairnpb::PeerHashKVResponse response;
+  grpc::Status status = stub->HashKV(&context, request, &response);
+  if (!status.ok()) return ToAbsl(status);
+  return response;
+}
+
 void ConfigurePeerServer(grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(kMaxPeerMessageBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);

@@ -38,6 +38,13 @@ std::shared_ptr<grpc::Channel> MakePeerChannel(const std::string& address,
 absl::StatusOr<cairnpb::MembersResponse> FetchMembers(const std::string& address, absl::Duration timeout,
                                                       const std::shared_ptr<grpc::ChannelCredentials>& tls = nullptr);
 
+// Asks the member at `address` for its HashKV at `revision` (Peer.HashKV), once, within
+// `timeout`. Does not wait for a peer that cannot be reached: that fails at once (UNAVAILABLE).
+// The store's errors come back as they are (OUT_OF_RANGE future revision / compacted).
+absl::StatusOr<cairnpb::PeerHashKVResponse> FetchHashKV(const std::string& address, uint64_t cluster_id,
+                                                        int64_t revision, absl::Duration timeout,
+                                                        const std::shared_ptr<grpc::ChannelCredentials>& tls = nullptr);
+
 // Applies to the member's peer listener what the peer channels rely on: it accepts their
 // keepalive pings (gRPC's default answers frequent pings with GOAWAY "too_many_pings") and
 // messages up to kMaxPeerMessageBytes (default 4 MiB). Call before BuildAndStart().

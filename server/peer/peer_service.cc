@@ -272,6 +272,34 @@ grpc::ServerUnaryReactor* PeerService::Members(grpc::CallbackServerContext* cont
   return reactor;
 }
 
+void PeerService::SetHashKVSource(HashKVSource source) {
+  absl::MutexLock lock(&mu_);
+  hash_source_ = std::move(source);
+}
+
+grpc::ServerUnaryReactor* PeerService::HashKV(grpc::CallbackServerContext* context,
+                                              const cairnpb::PeerHashKVRequest* request,
+                                              cairnpb::PeerHashKVResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (request->cluster_id() != options_.cluster_id) {
+    reactor->Finish(RefuseCluster(request->cluster_id()));
+    return reactor;
+  }
+  HashKVSource source;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!refusing_) source = hash_source_;
+  }
+  if (!source) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer transport: HashKV is not served here"));
+    return reactor;
+  }
+  absl::StatusOr<cairnpb::PeerHashKVResponse> answer = source(request->revision());
+  if (answer.ok()) *response = std::move(*answer);
+  reactor->Finish(ToGrpc(answer.status()));
+  return reactor;
+}
+
 void PeerService::SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandler time_to_live) {
   absl::MutexLock lock(&mu_);
   renew_ = std::move(renew);

@@ -9,6 +9,9 @@
 //                   One transfer per sending member at a time (a second one gets ABORTED).
 //   Members         the cluster ID and the membership source's answer; not cluster-checked (the
 //                   caller is a member joining, which does not know the cluster ID yet).
+//   HashKV          the caller's cluster ID (in the request) is checked, then the hash source
+//                   answers on the gRPC thread (it reads the whole store: a large store holds
+//                   one callback thread for as long as the hash takes). UNAVAILABLE without one.
 //   LeaseRenew,     handed to the lease handlers; their absl::Status becomes the gRPC status with
 //   LeaseTimeToLive code and message unchanged. The caller's cluster ID travels in metadata.
 //
@@ -56,6 +59,9 @@ using SnapshotSink = std::function<absl::Status(const cairnpb::Message& message,
 
 // The membership as this member knows it (for Members calls).
 using MembershipSource = std::function<cairnpb::Membership()>;
+// This member's HashKV at a revision (<= 0: current), for HashKV calls; errors are returned as
+// the call's status. May block for as long as hashing the store takes.
+using HashKVSource = std::function<absl::StatusOr<cairnpb::PeerHashKVResponse>(int64_t revision)>;
 
 struct PeerServiceOptions {
   uint64_t self_id = 0;
@@ -81,6 +87,7 @@ class PeerService final : public cairnpb::Peer::CallbackService {
   void SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandler time_to_live);
   void SetSnapshotSink(SnapshotSink sink);
   void SetMembershipSource(MembershipSource source);
+  void SetHashKVSource(HashKVSource source);
 
   void Stop();  // idempotent
   PeerServiceStats Stats() const;
@@ -97,6 +104,8 @@ class PeerService final : public cairnpb::Peer::CallbackService {
                                             etcdserverpb::LeaseTimeToLiveResponse* response) override;
   grpc::ServerUnaryReactor* Members(grpc::CallbackServerContext* context, const cairnpb::MembersRequest* request,
                                     cairnpb::MembersResponse* response) override;
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context, const cairnpb::PeerHashKVRequest* request,
+                                   cairnpb::PeerHashKVResponse* response) override;
 
  private:
   class InboundCall;
@@ -141,6 +150,7 @@ class PeerService final : public cairnpb::Peer::CallbackService {
   LeaseRenewHandler renew_ ABSL_GUARDED_BY(mu_);
   LeaseTimeToLiveHandler time_to_live_ ABSL_GUARDED_BY(mu_);
   MembershipSource membership_source_ ABSL_GUARDED_BY(mu_);
+  HashKVSource hash_source_ ABSL_GUARDED_BY(mu_);
   SnapshotSink sink_ ABSL_GUARDED_BY(mu_);
   std::deque<std::function<void()>> finisher_tasks_ ABSL_GUARDED_BY(mu_);
   bool finisher_stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -127,6 +127,8 @@ class PeerTransport {
   void SetSnapshotSink(SnapshotSink sink);
   // What Peer.Members answers (this member's membership); the cluster ID comes from the options.
   void SetMembershipSource(MembershipSource source) { service_.SetMembershipSource(std::move(source)); }
+  // What Peer.HashKV answers (this member's store hash), for the corruption checks.
+  void SetHashKVSource(HashKVSource source) { service_.SetHashKVSource(std::move(source)); }
   void SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandler time_to_live);
 
   // Asks `leader` (a known peer). `done` runs exactly once (see the threads note above).

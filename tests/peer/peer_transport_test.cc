@@ -614,3 +614,48 @@ TEST(PeerTransportTest, RemovedPeerGetsNothingMore) {
 
 }  // namespace
 }  // namespace cairn::peer
+
+namespace cairn::peer {
+namespace {
+
+TEST(PeerTransportTest, HashKVAnswersFromTheSourceAndRefusesOtherClusters) {
+  Member peer(1);
+  const absl::Duration timeout = absl::Seconds(10);
+  // No source yet: not served.
+  auto unserved = FetchHashKV(peer.address(), kCluster, 5, timeout);
+  EXPECT_EQ(unserved.status().code(), absl::StatusCode::kUnavailable) << unserved.status();
+
+  peer.transport().SetHashKVSource([](int64_t revision) -> absl::StatusOr<cairnpb::PeerHashKVResponse> {
+    if (revision > 9) return absl::OutOfRangeError("etcdserver: mvcc: required revision is a future revision");
+    cairnpb::PeerHashKVResponse response;
+    response.set_member_id(1);
+    response.set_hash(4242);
+    response.set_hash_revision(revision);
+    response.set_compact_revision(-1);
+    response.set_current_revision(9);
+    return response;
+  });
+  auto answer = FetchHashKV(peer.address(), kCluster, 5, timeout);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->hash(), 4242u);
+  EXPECT_EQ(answer->hash_revision(), 5);
+  EXPECT_EQ(answer->compact_revision(), -1);
+  EXPECT_EQ(answer->current_revision(), 9);
+
+  auto future = FetchHashKV(peer.address(), kCluster, 10, timeout);
+  EXPECT_EQ(future.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(future.status().message(), "etcdserver: mvcc: required revision is a future revision");
+
+  auto foreign = FetchHashKV(peer.address(), /*cluster_id=*/0xdead, 5, timeout);
+  EXPECT_EQ(foreign.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(foreign.status().message().find("cluster ID mismatch"), absl::string_view::npos) << foreign.status();
+}
+
+TEST(PeerTransportTest, HashKVFromAPeerThatIsDownFailsWithoutWaitingForIt) {
+  RawSocket closed(/*listen_on_it=*/false);  // bound, not listening: connections are refused
+  auto answer = FetchHashKV(closed.address(), kCluster, 5, absl::Seconds(30));
+  EXPECT_EQ(answer.status().code(), absl::StatusCode::kUnavailable) << answer.status();
+}
+
+}  // namespace
+}  // namespace cairn::peer

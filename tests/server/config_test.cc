@@ -151,6 +151,34 @@ TEST(Config, KeepaliveStreamsAndProgressFlagsTakeEtcdsValues) {
   EXPECT_FALSE(ParseFlags({"--grpc-keepalive-timeout=soon"}).ok());
 }
 
+TEST(Config, CorruptionCheckFlagsAreHonoured) {
+  auto defaults = ParseFlags({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->initial_corrupt_check);
+  EXPECT_EQ(defaults->corrupt_check_time_ms, 0);
+  EXPECT_TRUE(defaults->notices.empty());
+  auto on = ParseFlags({"--experimental-initial-corrupt-check", "--experimental-corrupt-check-time=1m30s"});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->initial_corrupt_check);
+  EXPECT_EQ(on->corrupt_check_time_ms, 90000);
+  EXPECT_TRUE(on->notices.empty());  // real flags, not "no effect"
+  for (const char* off : {"--experimental-corrupt-check-time=0", "--experimental-corrupt-check-time=0s"}) {
+    auto c = ParseFlags({off});
+    ASSERT_TRUE(c.ok()) << off << ": " << c.status();
+    EXPECT_EQ(c->corrupt_check_time_ms, 0) << off;
+  }
+  EXPECT_FALSE(ParseFlags({"--experimental-corrupt-check-time=often"}).ok());
+  EXPECT_FALSE(ParseFlags({"--experimental-corrupt-check-time=-1s"}).ok());
+  auto env = ParseFlagsWithEnv({}, [](const char* name) -> const char* {
+    if (std::string(name) == "ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME") return "2s";
+    if (std::string(name) == "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK") return "true";
+    return nullptr;
+  });
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ(env->corrupt_check_time_ms, 2000);
+  EXPECT_TRUE(env->initial_corrupt_check);
+}
+
 TEST(Config, EveryEtcd34FlagIsKnown) {
   // etcd 3.4's flags (etcd --help), each given a value etcd accepts and Cairn does not refuse.
   const std::vector<std::string> accepted = {
@@ -162,6 +190,7 @@ TEST(Config, EveryEtcd34FlagIsKnown) {
       "--discovery-proxy=", "--discovery-srv=", "--discovery-srv-name=", "--election-timeout=1000",
       "--enable-pprof=false", "--enable-v2=false", "--experimental-backend-bbolt-freelist-type=array",
       "--experimental-compaction-batch-limit=1000", "--experimental-enable-lease-checkpoint=false",
+      "--experimental-corrupt-check-time=0s", "--experimental-initial-corrupt-check=false",
       "--experimental-enable-v2v3=", "--experimental-peer-skip-client-san-verification=false",
       "--experimental-warning-apply-duration=100ms", "--experimental-watch-progress-notify-interval=10m",
       "--force-new-cluster=false", "--grpc-keepalive-interval=2h", "--grpc-keepalive-min-time=5s",
