@@ -1,0 +1,475 @@
+#include "server/client_port.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <grpcpp/server_posix.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/gateway/gateway_calls.h"
+#include "server/gateway/http_message.h"
+#include "server/gateway/json_codec.h"
+#include "server/gateway/routes.h"
+
+namespace cairn::server {
+namespace {
+
+using boost::asio::ip::tcp;
+namespace gw = cairn::gateway;
+
+constexpr char kHttp2Preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+// "PRI " already tells HTTP/2 apart from every HTTP/1 method.
+constexpr size_t kPeekBytes = 4;
+constexpr size_t kMaxHeadBytes = 64 * 1024;
+// A connection that has not sent a complete request head by then is closed.
+constexpr auto kHeadTimeout = std::chrono::seconds(60);
+
+struct Shared {
+  boost::asio::io_context io;
+  HttpProviders providers;
+  uint64_t max_body_bytes = 0;
+  std::unique_ptr<gw::GatewayCalls> calls;
+  grpc::Server* grpc_server = nullptr;
+};
+
+// One HTTP/1.x connection: requests are read and answered one at a time (keep-alive for plain
+// answers; a stream ends its connection). Lives on the io thread; holds itself through handlers.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, Shared* shared)
+      : socket_(std::move(socket)), timer_(shared->io), shared_(shared) {}
+
+  void Start() { ReadHead(); }
+
+ private:
+  void ArmHeadTimer() {
+    timer_.expires_after(kHeadTimeout);
+    auto self = shared_from_this();
+    timer_.async_wait([self](boost::system::error_code ec) {
+      if (!ec) self->Close();
+    });
+  }
+
+  void ReadHead() {
+    if (size_t end = gw::FindHeadEnd(in_); end != std::string::npos) {
+      timer_.cancel();
+      auto head = gw::ParseRequestHead(absl::string_view(in_).substr(0, end));
+      in_.erase(0, end);
+      if (!head.ok()) {
+        WriteAndClose(gw::Response(400, "text/plain; charset=utf-8", "400 Bad Request", false));
+        return;
+      }
+      head_ = std::move(*head);
+      StartBody();
+      return;
+    }
+    if (in_.size() > kMaxHeadBytes) {
+      WriteAndClose(gw::Response(431, "text/plain; charset=utf-8", "431 Request Header Fields Too Large", false));
+      return;
+    }
+    if (!timer_armed_) {
+      timer_armed_ = true;
+      ArmHeadTimer();
+    }
+    ReadMore([](HttpSession* s) { s->ReadHead(); });
+  }
+
+  template <typename Then>
+  void ReadMore(Then then) {
+    auto self = shared_from_this();
+    socket_.async_read_some(boost::asio::buffer(scratch_), [self, then](boost::system::error_code ec, size_t n) {
+      if (ec) {
+        self->Close();
+        return;
+      }
+      self->in_.append(self->scratch_.data(), n);
+      then(self.get());
+    });
+  }
+
+  void StartBody() {
+    body_.clear();
+    chunked_ = gw::ChunkedDecoder();
+    const uint64_t declared = head_.content_length.value_or(0);
+    if (declared > shared_->max_body_bytes) {
+      // As etcd answers a request over --max-request-bytes; the body is not read.
+      WriteAndClose(gw::Response(400, "application/json", gw::ErrorJson(3, "etcdserver: request is too large"),
+                                 false));
+      return;
+    }
+    if (head_.expect_continue && (declared > 0 || head_.chunked)) {
+      auto self = shared_from_this();
+      continue_ = "HTTP/1.1 100 Continue\r\n\r\n";
+      boost::asio::async_write(socket_, boost::asio::buffer(continue_), [self](boost::system::error_code ec, size_t) {
+        if (ec) {
+          self->Close();
+          return;
+        }
+        self->ReadBody();
+      });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (head_.chunked) {
+      switch (chunked_.Feed(&in_, &body_)) {
+        case gw::ChunkedDecoder::Progress::kMalformed:
+          WriteAndClose(gw::Response(400, "text/plain; charset=utf-8", "400 Bad Request", false));
+          return;
+        case gw::ChunkedDecoder::Progress::kDone:
+          Dispatch();
+          return;
+        case gw::ChunkedDecoder::Progress::kNeedMore:
+          if (body_.size() > shared_->max_body_bytes) {
+            WriteAndClose(gw::Response(400, "application/json",
+                                       gw::ErrorJson(3, "etcdserver: request is too large"), false));
+            return;
+          }
+          ReadMore([](HttpSession* s) { s->ReadBody(); });
+          return;
+      }
+    }
+    const size_t want = head_.content_length.value_or(0);
+    if (in_.size() >= want) {
+      body_ = in_.substr(0, want);
+      in_.erase(0, want);
+      Dispatch();
+      return;
+    }
+    ReadMore([](HttpSession* s) { s->ReadBody(); });
+  }
+
+  void Dispatch() {
+    if (auto answer = AnswerOperatorPath(shared_->providers, head_.method, head_.path)) {
+      WriteAnswer(gw::Response(answer->status, answer->content_type, answer->body, head_.keep_alive));
+      return;
+    }
+    const gw::RouteMatch match = gw::MatchRoute(head_.method, head_.path);
+    switch (match.match) {
+      case gw::Match::kNotGateway:
+        WriteAnswer(gw::Response(404, "text/plain; charset=utf-8", "404 page not found\n", head_.keep_alive));
+        return;
+      case gw::Match::kNotFound:
+        WriteAnswer(gw::Response(404, "text/plain; charset=utf-8", "Not Found\n", head_.keep_alive));
+        return;
+      case gw::Match::kMethodNotAllowed:
+        WriteAnswer(gw::Response(405, "text/plain; charset=utf-8", "Method Not Allowed\n", head_.keep_alive));
+        return;
+      case gw::Match::kRoute:
+        break;
+    }
+    if (match.route->shape == gw::CallShape::kUnary) {
+      auto self = shared_from_this();
+      const bool keep_alive = head_.keep_alive;
+      shared_->calls->Unary(*match.route, body_, head_.authorization, [self, keep_alive](gw::UnaryReply reply) {
+        boost::asio::post(self->shared_->io, [self, keep_alive, reply = std::move(reply)] {
+          self->WriteAnswer(gw::Response(reply.http_status, "application/json", reply.json, keep_alive));
+        });
+      });
+      return;
+    }
+    StartStream(*match.route);
+  }
+
+  // A complete answer; then the next request on this connection, or the end of it.
+  void WriteAnswer(std::string response) {
+    out_ = std::move(response);
+    auto self = shared_from_this();
+    boost::asio::async_write(socket_, boost::asio::buffer(out_), [self](boost::system::error_code ec, size_t) {
+      if (ec || !self->head_.keep_alive) {
+        self->Close();
+        return;
+      }
+      self->timer_armed_ = false;
+      self->ReadHead();
+    });
+  }
+
+  void WriteAndClose(std::string response) {
+    head_.keep_alive = false;
+    WriteAnswer(std::move(response));
+  }
+
+  void StartStream(const gw::Route& route) {
+    std::vector<std::string> requests;
+    for (absl::string_view value : gw::SplitJsonValues(body_)) requests.emplace_back(value);
+    auto self = shared_from_this();
+    gw::StreamHandlers handlers;
+    handlers.on_result = [self](std::string json) {
+      boost::asio::post(self->shared_->io, [self, json = std::move(json)] { self->StreamResult(json); });
+    };
+    handlers.on_end = [self](const grpc::Status& status) {
+      boost::asio::post(self->shared_->io, [self, status] { self->StreamEnd(status); });
+    };
+    auto call = shared_->calls->Stream(route, std::move(requests), head_.authorization, std::move(handlers));
+    if (!call.ok()) {
+      // grpc-gateway: a request it cannot decode is an error of its own (500, code 2).
+      WriteAndClose(gw::Response(500, "application/json", gw::ErrorJson(2, call.status().message()), false));
+      return;
+    }
+    stream_ = std::move(*call);
+    WatchForHangUp();
+  }
+
+  // While a stream runs the client sends nothing more; its EOF means it went away.
+  void WatchForHangUp() {
+    auto self = shared_from_this();
+    socket_.async_read_some(boost::asio::buffer(scratch_), [self](boost::system::error_code ec, size_t) {
+      if (ec) {
+        self->hung_up_ = true;
+        if (self->stream_) self->stream_->Cancel();
+        return;
+      }
+      self->WatchForHangUp();
+    });
+  }
+
+  void StreamResult(const std::string& json) {
+    std::string out;
+    if (!head_sent_) {
+      head_sent_ = true;
+      out = gw::ResponseHead(200, "application/json", std::nullopt, false);
+    }
+    absl::StrAppend(&out, gw::Chunk(absl::StrCat(json, "\n")));
+    QueueStreamWrite(std::move(out), /*then_next=*/true);
+  }
+
+  void StreamEnd(const grpc::Status& status) {
+    std::string out;
+    if (!status.ok() && !hung_up_) {
+      if (!head_sent_) {
+        out = gw::ResponseHead(gw::HttpStatusForGrpcCode(status.error_code()), "application/json", std::nullopt,
+                               false);
+      }
+      absl::StrAppend(&out, gw::Chunk(gw::StreamErrorJson(status.error_code(), status.error_message())));
+    } else if (!head_sent_) {
+      out = gw::ResponseHead(200, "application/json", std::nullopt, false);
+    }
+    head_sent_ = true;
+    absl::StrAppend(&out, gw::Chunk(""));
+    stream_ended_ = true;
+    QueueStreamWrite(std::move(out), /*then_next=*/false);
+  }
+
+  void QueueStreamWrite(std::string data, bool then_next) {
+    stream_out_.push_back({std::move(data), then_next});
+    if (!writing_) WriteNextStreamPiece();
+  }
+
+  void WriteNextStreamPiece() {
+    if (stream_out_.empty()) {
+      writing_ = false;
+      if (stream_ended_) {
+        stream_.reset();
+        Close();
+      }
+      return;
+    }
+    writing_ = true;
+    auto self = shared_from_this();
+    boost::asio::async_write(socket_, boost::asio::buffer(stream_out_.front().data),
+                             [self](boost::system::error_code ec, size_t) {
+                               const bool then_next = self->stream_out_.front().then_next;
+                               self->stream_out_.pop_front();
+                               if (ec) {
+                                 self->hung_up_ = true;
+                                 if (self->stream_) self->stream_->Cancel();
+                               } else if (then_next && self->stream_) {
+                                 self->stream_->Next();
+                               }
+                               self->WriteNextStreamPiece();
+                             });
+  }
+
+  void Close() {
+    boost::system::error_code ignored;
+    timer_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+  struct Piece {
+    std::string data;
+    bool then_next;
+  };
+
+  tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  Shared* shared_;
+  std::array<char, 16 * 1024> scratch_{};
+  std::string in_;
+  std::string body_;
+  std::string out_;
+  std::string continue_;
+  gw::HttpRequestHead head_;
+  gw::ChunkedDecoder chunked_;
+  bool timer_armed_ = false;
+  std::shared_ptr<gw::StreamCall> stream_;
+  std::deque<Piece> stream_out_;
+  bool writing_ = false;
+  bool head_sent_ = false;
+  bool stream_ended_ = false;
+  bool hung_up_ = false;
+};
+
+// Decides what a new connection speaks from its first bytes (left in the socket for whoever
+// serves it).
+class Classifier : public std::enable_shared_from_this<Classifier> {
+ public:
+  Classifier(tcp::socket socket, Shared* shared) : socket_(std::move(socket)), timer_(shared->io), shared_(shared) {}
+
+  void Start() {
+    timer_.expires_after(kHeadTimeout);
+    auto self = shared_from_this();
+    timer_.async_wait([self](boost::system::error_code ec) {
+      if (!ec) self->Drop();
+    });
+    WaitForBytes();
+  }
+
+ private:
+  void WaitForBytes() {
+    auto self = shared_from_this();
+    socket_.async_wait(tcp::socket::wait_read, [self](boost::system::error_code ec) {
+      if (ec) return self->Drop();
+      self->Peek();
+    });
+  }
+
+  void Peek() {
+    char first[kPeekBytes];
+    const ssize_t n = ::recv(socket_.native_handle(), first, sizeof(first), MSG_PEEK);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return Drop();
+    if (n < 0) return WaitForBytes();
+    const bool preface_so_far = std::memcmp(first, kHttp2Preface, static_cast<size_t>(n)) == 0;
+    if (!preface_so_far) {
+      timer_.cancel();
+      std::make_shared<HttpSession>(std::move(socket_), shared_)->Start();
+      return;
+    }
+    if (static_cast<size_t>(n) == kPeekBytes) {
+      timer_.cancel();
+      HandToGrpc();
+      return;
+    }
+    // A few bytes of what may be the preface: the rest is in flight. Look again shortly (the
+    // socket stays readable, so waiting for readability would spin).
+    auto self = shared_from_this();
+    retry_.emplace(shared_->io);
+    retry_->expires_after(std::chrono::milliseconds(5));
+    retry_->async_wait([self](boost::system::error_code ec) {
+      if (!ec) self->Peek();
+    });
+  }
+
+  void HandToGrpc() {
+    boost::system::error_code ec;
+    const int fd = socket_.release(ec);
+    if (ec) return Drop();
+    // As gRPC sets up the sockets it accepts: non-blocking, no Nagle delay on small frames.
+    const int flags = ::fcntl(fd, F_GETFL, 0);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    grpc::AddInsecureChannelFromFd(shared_->grpc_server, fd);
+  }
+
+  void Drop() {
+    boost::system::error_code ignored;
+    timer_.cancel();
+    if (retry_) retry_->cancel();
+    socket_.close(ignored);
+  }
+
+  tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::optional<boost::asio::steady_timer> retry_;
+  Shared* shared_;
+};
+
+}  // namespace
+
+struct ClientPort::Impl {
+  Shared shared;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<int> ports;
+  std::thread thread;
+  bool serving = false;
+  bool stopped = false;
+
+  void Accept(tcp::acceptor* acceptor) {
+    acceptor->async_accept([this, acceptor](boost::system::error_code ec, tcp::socket socket) {
+      if (ec == boost::asio::error::operation_aborted || !acceptor->is_open()) return;
+      if (!ec) std::make_shared<Classifier>(std::move(socket), &shared)->Start();
+      Accept(acceptor);
+    });
+  }
+};
+
+ClientPort::ClientPort(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ClientPort::~ClientPort() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<ClientPort>> ClientPort::Bind(const std::vector<Endpoint>& endpoints,
+                                                              ClientPortOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->shared.providers = std::move(options.providers);
+  const uint64_t max_request = static_cast<uint64_t>(std::max<int64_t>(0, options.max_request_bytes));
+  impl->shared.max_body_bytes = max_request / 3 * 4 + 64 * 1024;
+  impl->shared.calls = std::make_unique<gw::GatewayCalls>(std::move(options.in_process_channel));
+  for (const Endpoint& e : endpoints) {
+    boost::system::error_code ec;
+    tcp::resolver resolver(impl->shared.io);
+    auto results = resolver.resolve(e.host, std::to_string(e.port), ec);
+    if (ec || results.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot resolve listen address ", e.HostPort(), ": ", ec.message()));
+    }
+    auto acceptor = std::make_unique<tcp::acceptor>(impl->shared.io);
+    const tcp::endpoint endpoint = *results.begin();
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(boost::asio::socket_base::max_listen_connections, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("cannot listen on ", e.HostPort(), ": ", ec.message()));
+    impl->ports.push_back(acceptor->local_endpoint().port());
+    impl->acceptors.push_back(std::move(acceptor));
+  }
+  return std::unique_ptr<ClientPort>(new ClientPort(std::move(impl)));
+}
+
+const std::vector<int>& ClientPort::ports() const { return impl_->ports; }
+
+void ClientPort::Serve(grpc::Server* grpc_server) {
+  impl_->shared.grpc_server = grpc_server;
+  for (auto& acceptor : impl_->acceptors) impl_->Accept(acceptor.get());
+  impl_->serving = true;
+  Impl* impl = impl_.get();
+  impl_->thread = std::thread([impl] { impl->shared.io.run(); });
+}
+
+void ClientPort::Stop() {
+  if (impl_ == nullptr || impl_->stopped) return;
+  impl_->stopped = true;
+  // No session code runs after the thread is joined; gateway callbacks still arriving only queue
+  // handlers that are dropped with the io_context.
+  impl_->shared.io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->shared.calls.reset();  // cancels in-flight gateway calls and waits for them
+  for (auto& acceptor : impl_->acceptors) {
+    boost::system::error_code ignored;
+    acceptor->close(ignored);
+  }
+}
+
+}  // namespace cairn::server
