@@ -32,6 +32,8 @@ constexpr size_t kPeekBytes = 4;
 constexpr size_t kMaxHeadBytes = 64 * 1024;
 // A connection that has not sent a complete request head by then is closed.
 constexpr auto kHeadTimeout = std::chrono::seconds(60);
+// Beyond this a body over the limit is not even read: the connection is answered and closed.
+constexpr uint64_t kMaxDiscardBytes = 64 * 1024 * 1024;
 
 struct Shared {
   boost::asio::io_context io;
@@ -101,9 +103,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     chunked_ = gw::ChunkedDecoder();
     const uint64_t declared = head_.content_length.value_or(0);
     if (declared > shared_->max_body_bytes) {
-      // As etcd answers a request over --max-request-bytes; the body is not read.
-      WriteAndClose(gw::Response(400, "application/json", gw::ErrorJson(3, "etcdserver: request is too large"),
-                                 false));
+      // As etcd answers a request over --max-request-bytes. The body is read and dropped first
+      // (within reason): most clients send it all before they read the answer. A client that
+      // waits for "100 Continue" is answered at once instead.
+      if (head_.expect_continue || declared > kMaxDiscardBytes) {
+        WriteAndClose(TooLarge());
+        return;
+      }
+      discard_remaining_ = declared;
+      DiscardBody();
       return;
     }
     if (head_.expect_continue && (declared > 0 || head_.chunked)) {
@@ -121,6 +129,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     ReadBody();
   }
 
+  static std::string TooLarge() {
+    return gw::Response(400, "application/json", gw::ErrorJson(3, "etcdserver: request is too large"), false);
+  }
+
+  void DiscardBody() {
+    const size_t take = std::min<uint64_t>(discard_remaining_, in_.size());
+    in_.erase(0, take);
+    discard_remaining_ -= take;
+    if (discard_remaining_ == 0) {
+      WriteAndClose(TooLarge());
+      return;
+    }
+    ReadMore([](HttpSession* s) { s->DiscardBody(); });
+  }
+
   void ReadBody() {
     if (head_.chunked) {
       switch (chunked_.Feed(&in_, &body_)) {
@@ -132,8 +155,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           return;
         case gw::ChunkedDecoder::Progress::kNeedMore:
           if (body_.size() > shared_->max_body_bytes) {
-            WriteAndClose(gw::Response(400, "application/json",
-                                       gw::ErrorJson(3, "etcdserver: request is too large"), false));
+            WriteAndClose(TooLarge());
             return;
           }
           ReadMore([](HttpSession* s) { s->ReadBody(); });
@@ -315,6 +337,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   gw::HttpRequestHead head_;
   gw::ChunkedDecoder chunked_;
   bool timer_armed_ = false;
+  uint64_t discard_remaining_ = 0;
   std::shared_ptr<gw::StreamCall> stream_;
   std::deque<Piece> stream_out_;
   bool writing_ = false;
@@ -426,7 +449,8 @@ absl::StatusOr<std::unique_ptr<ClientPort>> ClientPort::Bind(const std::vector<E
   auto impl = std::make_unique<Impl>();
   impl->shared.providers = std::move(options.providers);
   const uint64_t max_request = static_cast<uint64_t>(std::max<int64_t>(0, options.max_request_bytes));
-  impl->shared.max_body_bytes = max_request / 3 * 4 + 64 * 1024;
+  // What the gRPC server still takes (the request plus gRPC's allowance), as base64 JSON.
+  impl->shared.max_body_bytes = (max_request + 512 * 1024) / 3 * 4 + 64 * 1024;
   impl->shared.calls = std::make_unique<gw::GatewayCalls>(std::move(options.in_process_channel));
   for (const Endpoint& e : endpoints) {
     boost::system::error_code ec;

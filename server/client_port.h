@@ -27,9 +27,10 @@ namespace cairn::server {
 
 struct ClientPortOptions {
   HttpProviders providers;
-  // A JSON body may be larger than the request it carries (base64 bytes); bodies beyond
-  // 4/3 * max_request_bytes + 64 KiB are refused with etcd's "request is too large" and the
-  // connection closed. The exact limit is the gRPC server's, as for any gRPC client.
+  // A JSON body is larger than the request it carries (bytes in base64): bodies beyond what the
+  // gRPC server could still take, 4/3 * (max_request_bytes + 512 KiB) + 64 KiB, are refused with
+  // etcd's "request is too large" and the connection closed. Below that the request itself is
+  // checked by the services, exactly as for a gRPC client.
   int64_t max_request_bytes = 1536 * 1024;
   // The gRPC server's in-process channel; called once, at the first gateway call.
   std::function<std::shared_ptr<grpc::Channel>()> in_process_channel;
