@@ -35,6 +35,21 @@ constexpr auto kHeadTimeout = std::chrono::seconds(60);
 // Beyond this a body over the limit is not even read: the connection is answered and closed.
 constexpr uint64_t kMaxDiscardBytes = 64 * 1024 * 1024;
 
+// etcd's default (--cors '*'): every answer allows any origin, and a preflight OPTIONS is answered
+// 200 with nothing else (cairnd has no --cors flag).
+constexpr char kCorsHeaders[] =
+    "Access-Control-Allow-Headers: accept, content-type, authorization\r\n"
+    "Access-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\n"
+    "Access-Control-Allow-Origin: *\r\n";
+
+std::string Reply(int status, absl::string_view content_type, absl::string_view body, bool keep_alive) {
+  return gw::Response(status, content_type, body, keep_alive, kCorsHeaders);
+}
+
+std::string ReplyHead(int status, absl::string_view content_type, std::optional<size_t> length, bool keep_alive) {
+  return gw::ResponseHead(status, content_type, length, keep_alive, kCorsHeaders);
+}
+
 struct Shared {
   boost::asio::io_context io;
   HttpProviders providers;
@@ -67,7 +82,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       auto head = gw::ParseRequestHead(absl::string_view(in_).substr(0, end));
       in_.erase(0, end);
       if (!head.ok()) {
-        WriteAndClose(gw::Response(400, "text/plain; charset=utf-8", "400 Bad Request", false));
+        WriteAndClose(Reply(400, "text/plain; charset=utf-8", "400 Bad Request", false));
         return;
       }
       head_ = std::move(*head);
@@ -75,7 +90,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     if (in_.size() > kMaxHeadBytes) {
-      WriteAndClose(gw::Response(431, "text/plain; charset=utf-8", "431 Request Header Fields Too Large", false));
+      WriteAndClose(Reply(431, "text/plain; charset=utf-8", "431 Request Header Fields Too Large", false));
       return;
     }
     if (!timer_armed_) {
@@ -130,7 +145,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   static std::string TooLarge() {
-    return gw::Response(400, "application/json", gw::ErrorJson(3, "etcdserver: request is too large"), false);
+    return Reply(400, "application/json", gw::ErrorJson(3, "etcdserver: request is too large"), false);
   }
 
   void DiscardBody() {
@@ -148,7 +163,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (head_.chunked) {
       switch (chunked_.Feed(&in_, &body_)) {
         case gw::ChunkedDecoder::Progress::kMalformed:
-          WriteAndClose(gw::Response(400, "text/plain; charset=utf-8", "400 Bad Request", false));
+          WriteAndClose(Reply(400, "text/plain; charset=utf-8", "400 Bad Request", false));
           return;
         case gw::ChunkedDecoder::Progress::kDone:
           Dispatch();
@@ -173,20 +188,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Dispatch() {
+    if (head_.method == "OPTIONS") {
+      WriteAnswer(Reply(200, "", "", head_.keep_alive));
+      return;
+    }
     if (auto answer = AnswerOperatorPath(shared_->providers, head_.method, head_.path)) {
-      WriteAnswer(gw::Response(answer->status, answer->content_type, answer->body, head_.keep_alive));
+      WriteAnswer(Reply(answer->status, answer->content_type, answer->body, head_.keep_alive));
       return;
     }
     const gw::RouteMatch match = gw::MatchRoute(head_.method, head_.path);
     switch (match.match) {
       case gw::Match::kNotGateway:
-        WriteAnswer(gw::Response(404, "text/plain; charset=utf-8", "404 page not found\n", head_.keep_alive));
+        WriteAnswer(Reply(404, "text/plain; charset=utf-8", "404 page not found\n", head_.keep_alive));
         return;
       case gw::Match::kNotFound:
-        WriteAnswer(gw::Response(404, "text/plain; charset=utf-8", "Not Found\n", head_.keep_alive));
+        WriteAnswer(Reply(404, "text/plain; charset=utf-8", "Not Found\n", head_.keep_alive));
         return;
       case gw::Match::kMethodNotAllowed:
-        WriteAnswer(gw::Response(405, "text/plain; charset=utf-8", "Method Not Allowed\n", head_.keep_alive));
+        WriteAnswer(Reply(405, "text/plain; charset=utf-8", "Method Not Allowed\n", head_.keep_alive));
         return;
       case gw::Match::kRoute:
         break;
@@ -196,7 +215,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       const bool keep_alive = head_.keep_alive;
       shared_->calls->Unary(*match.route, body_, head_.authorization, [self, keep_alive](gw::UnaryReply reply) {
         boost::asio::post(self->shared_->io, [self, keep_alive, reply = std::move(reply)] {
-          self->WriteAnswer(gw::Response(reply.http_status, "application/json", reply.json, keep_alive));
+          self->WriteAnswer(Reply(reply.http_status, "application/json", reply.json, keep_alive));
         });
       });
       return;
@@ -237,7 +256,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto call = shared_->calls->Stream(route, std::move(requests), head_.authorization, std::move(handlers));
     if (!call.ok()) {
       // grpc-gateway: a request it cannot decode is an error of its own (500, code 2).
-      WriteAndClose(gw::Response(500, "application/json", gw::ErrorJson(2, call.status().message()), false));
+      WriteAndClose(Reply(500, "application/json", gw::ErrorJson(2, call.status().message()), false));
       return;
     }
     stream_ = std::move(*call);
@@ -261,7 +280,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string out;
     if (!head_sent_) {
       head_sent_ = true;
-      out = gw::ResponseHead(200, "application/json", std::nullopt, false);
+      out = ReplyHead(200, "application/json", std::nullopt, false);
     }
     absl::StrAppend(&out, gw::Chunk(absl::StrCat(json, "\n")));
     QueueStreamWrite(std::move(out), /*then_next=*/true);
@@ -271,12 +290,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string out;
     if (!status.ok() && !hung_up_) {
       if (!head_sent_) {
-        out = gw::ResponseHead(gw::HttpStatusForGrpcCode(status.error_code()), "application/json", std::nullopt,
+        out = ReplyHead(gw::HttpStatusForGrpcCode(status.error_code()), "application/json", std::nullopt,
                                false);
       }
       absl::StrAppend(&out, gw::Chunk(gw::StreamErrorJson(status.error_code(), status.error_message())));
     } else if (!head_sent_) {
-      out = gw::ResponseHead(200, "application/json", std::nullopt, false);
+      out = ReplyHead(200, "application/json", std::nullopt, false);
     }
     head_sent_ = true;
     absl::StrAppend(&out, gw::Chunk(""));

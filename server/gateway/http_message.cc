@@ -117,8 +117,8 @@ ChunkedDecoder::Progress ChunkedDecoder::Feed(std::string* input, std::string* b
 }
 
 std::string ResponseHead(int status, absl::string_view content_type, std::optional<size_t> content_length,
-                         bool keep_alive) {
-  std::string out = absl::StrCat("HTTP/1.1 ", status, " ", HttpStatusText(status), "\r\n");
+                         bool keep_alive, absl::string_view extra_headers) {
+  std::string out = absl::StrCat("HTTP/1.1 ", status, " ", HttpStatusText(status), "\r\n", extra_headers);
   if (!content_type.empty()) absl::StrAppend(&out, "Content-Type: ", content_type, "\r\n");
   if (content_length) {
     absl::StrAppend(&out, "Content-Length: ", *content_length, "\r\n");
@@ -130,8 +130,9 @@ std::string ResponseHead(int status, absl::string_view content_type, std::option
   return out;
 }
 
-std::string Response(int status, absl::string_view content_type, absl::string_view body, bool keep_alive) {
-  return absl::StrCat(ResponseHead(status, content_type, body.size(), keep_alive), body);
+std::string Response(int status, absl::string_view content_type, absl::string_view body, bool keep_alive,
+                     absl::string_view extra_headers) {
+  return absl::StrCat(ResponseHead(status, content_type, body.size(), keep_alive, extra_headers), body);
 }
 
 std::string Chunk(absl::string_view data) {

@@ -47,10 +47,12 @@ class ChunkedDecoder {
 };
 
 // "HTTP/1.1 <status> <text>\r\n" and the headers. A body length of nullopt means chunked.
+// `extra_headers`: complete header lines ("Name: value\r\n"), sent as they are.
 std::string ResponseHead(int status, absl::string_view content_type, std::optional<size_t> content_length,
-                         bool keep_alive);
+                         bool keep_alive, absl::string_view extra_headers = "");
 // A complete response with a body of known length.
-std::string Response(int status, absl::string_view content_type, absl::string_view body, bool keep_alive);
+std::string Response(int status, absl::string_view content_type, absl::string_view body, bool keep_alive,
+                     absl::string_view extra_headers = "");
 // One chunk of a chunked body; an empty `data` is the last chunk.
 std::string Chunk(absl::string_view data);
 

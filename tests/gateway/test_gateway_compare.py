@@ -129,6 +129,17 @@ class GatewayCompareTest(ServerPairTest):
             status, _, text = request(s, "/metrics", method="GET")
             self.assertEqual(status, 200, s.kind)
             self.assertIn("# TYPE", text, s.kind)
+            # CORS as etcd's default (--cors '*'): a browser's preflight and the allow headers.
+            conn = http.client.HTTPConnection(*host_port(s), timeout=10)
+            try:
+                conn.request("OPTIONS", "/v3/kv/range")
+                resp = conn.getresponse()
+                resp.read()
+                self.assertEqual(resp.status, 200, s.kind)
+                self.assertEqual(resp.getheader("Access-Control-Allow-Origin"), "*", s.kind)
+                self.assertIn("authorization", resp.getheader("Access-Control-Allow-Headers"), s.kind)
+            finally:
+                conn.close()
 
     def test_kv_requests_answer_alike(self):
         self.assertSame("/v3/kv/put", {"key": b64("foo"), "value": b64("bar")})
