@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <thread>
 
 #include <boost/asio.hpp>
@@ -50,8 +51,23 @@ std::string ReplyHead(int status, absl::string_view content_type, std::optional<
   return gw::ResponseHead(status, content_type, length, keep_alive, kCorsHeaders);
 }
 
+// Whatever holds a client socket on the io thread, so that Stop() can close them all.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual void Close() = 0;
+};
+
 struct Shared {
   boost::asio::io_context io;
+  // Touched only on the io thread. Expired entries are swept as new ones come.
+  std::vector<std::weak_ptr<Connection>> connections;
+  void Register(std::weak_ptr<Connection> connection) {
+    if (connections.size() >= 64 && connections.size() % 64 == 0) {
+      std::erase_if(connections, [](const std::weak_ptr<Connection>& c) { return c.expired(); });
+    }
+    connections.push_back(std::move(connection));
+  }
   HttpProviders providers;
   uint64_t max_body_bytes = 0;
   std::unique_ptr<gw::GatewayCalls> calls;
@@ -60,7 +76,7 @@ struct Shared {
 
 // One HTTP/1.x connection: requests are read and answered one at a time (keep-alive for plain
 // answers; a stream ends its connection). Lives on the io thread; holds itself through handlers.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+class HttpSession : public Connection, public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, Shared* shared)
       : socket_(std::move(socket)), timer_(shared->io), shared_(shared) {}
@@ -333,7 +349,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                              });
   }
 
-  void Close() {
+  void Close() override {
+    if (stream_) stream_->Cancel();
     boost::system::error_code ignored;
     timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -367,7 +384,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 // Decides what a new connection speaks from its first bytes (left in the socket for whoever
 // serves it).
-class Classifier : public std::enable_shared_from_this<Classifier> {
+class Classifier : public Connection, public std::enable_shared_from_this<Classifier> {
  public:
   Classifier(tcp::socket socket, Shared* shared) : socket_(std::move(socket)), timer_(shared->io), shared_(shared) {}
 
@@ -379,6 +396,8 @@ class Classifier : public std::enable_shared_from_this<Classifier> {
     });
     WaitForBytes();
   }
+
+  void Close() override { Drop(); }
 
  private:
   void WaitForBytes() {
@@ -397,7 +416,9 @@ class Classifier : public std::enable_shared_from_this<Classifier> {
     const bool preface_so_far = std::memcmp(first, kHttp2Preface, static_cast<size_t>(n)) == 0;
     if (!preface_so_far) {
       timer_.cancel();
-      std::make_shared<HttpSession>(std::move(socket_), shared_)->Start();
+      auto session = std::make_shared<HttpSession>(std::move(socket_), shared_);
+      shared_->Register(session);
+      session->Start();
       return;
     }
     if (static_cast<size_t>(n) == kPeekBytes) {
@@ -453,7 +474,11 @@ struct ClientPort::Impl {
   void Accept(tcp::acceptor* acceptor) {
     acceptor->async_accept([this, acceptor](boost::system::error_code ec, tcp::socket socket) {
       if (ec == boost::asio::error::operation_aborted || !acceptor->is_open()) return;
-      if (!ec) std::make_shared<Classifier>(std::move(socket), &shared)->Start();
+      if (!ec) {
+        auto classifier = std::make_shared<Classifier>(std::move(socket), &shared);
+        shared.Register(classifier);
+        classifier->Start();
+      }
       Accept(acceptor);
     });
   }
@@ -504,15 +529,29 @@ void ClientPort::Serve(grpc::Server* grpc_server) {
 void ClientPort::Stop() {
   if (impl_ == nullptr || impl_->stopped) return;
   impl_->stopped = true;
-  // No session code runs after the thread is joined; gateway callbacks still arriving only queue
-  // handlers that are dropped with the io_context.
-  impl_->shared.io.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-  impl_->shared.calls.reset();  // cancels in-flight gateway calls and waits for them
-  for (auto& acceptor : impl_->acceptors) {
-    boost::system::error_code ignored;
-    acceptor->close(ignored);
+  Impl* impl = impl_.get();
+  if (impl->serving) {
+    // On the io thread: no more accepts, every client connection closed (its stream cancelled).
+    std::promise<void> closed;
+    boost::asio::post(impl->shared.io, [impl, &closed] {
+      for (auto& acceptor : impl->acceptors) {
+        boost::system::error_code ignored;
+        acceptor->close(ignored);
+      }
+      for (auto& weak : impl->shared.connections) {
+        if (auto connection = weak.lock()) connection->Close();
+      }
+      impl->shared.connections.clear();
+      closed.set_value();
+    });
+    closed.get_future().wait();
+    // Calls still in flight are cancelled; their answers reach closed sockets and are dropped.
+    impl->shared.calls->CancelAll();
+    impl->shared.calls->WaitIdle();
+    impl->shared.io.stop();
+    if (impl->thread.joinable()) impl->thread.join();
   }
+  impl->shared.calls.reset();  // anything started in between was cancelled at once; waits for it
 }
 
 }  // namespace cairn::server

@@ -146,6 +146,10 @@ GatewayCalls::GatewayCalls(ChannelFactory channel) : channel_factory_(std::move(
 
 GatewayCalls::~GatewayCalls() {
   CancelAll();
+  WaitIdle();
+}
+
+void GatewayCalls::WaitIdle() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(this, &GatewayCalls::NothingLive));
 }

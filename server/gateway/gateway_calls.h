@@ -62,7 +62,10 @@ class GatewayCalls {
   absl::StatusOr<std::shared_ptr<StreamCall>> Stream(const Route& route, std::vector<std::string> requests,
                                      const std::string& authorization, StreamHandlers handlers);
 
+  // Cancels every call in flight and every call started from now on.
   void CancelAll();
+  // Returns once no call is in flight.
+  void WaitIdle();
 
  private:
   class UnaryCallState;
