@@ -497,21 +497,41 @@ absl::StatusOr<std::unique_ptr<ClientPort>> ClientPort::Bind(const std::vector<E
   impl->shared.max_body_bytes = (max_request + 512 * 1024) / 3 * 4 + 64 * 1024;
   impl->shared.calls = std::make_unique<gw::GatewayCalls>(std::move(options.in_process_channel));
   for (const Endpoint& e : endpoints) {
+    // As gRPC listens: on every address the host resolves to ("localhost": 127.0.0.1 and ::1),
+    // all on one port (port 0: the one the first bind picked); enough that one of them binds.
+    std::string host = e.host;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     boost::system::error_code ec;
     tcp::resolver resolver(impl->shared.io);
-    auto results = resolver.resolve(e.host, std::to_string(e.port), ec);
+    auto results = resolver.resolve(host, std::to_string(e.port), tcp::resolver::passive, ec);
     if (ec || results.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("cannot resolve listen address ", e.HostPort(), ": ", ec.message()));
     }
-    auto acceptor = std::make_unique<tcp::acceptor>(impl->shared.io);
-    const tcp::endpoint endpoint = *results.begin();
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(boost::asio::socket_base::max_listen_connections, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("cannot listen on ", e.HostPort(), ": ", ec.message()));
-    impl->ports.push_back(acceptor->local_endpoint().port());
-    impl->acceptors.push_back(std::move(acceptor));
+    int port = e.port;
+    size_t bound = 0;
+    boost::system::error_code first_error;
+    for (const auto& result : results) {
+      tcp::endpoint endpoint = result.endpoint();
+      endpoint.port(static_cast<unsigned short>(port));
+      auto acceptor = std::make_unique<tcp::acceptor>(impl->shared.io);
+      ec.clear();
+      acceptor->open(endpoint.protocol(), ec);
+      if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec && endpoint.protocol() == tcp::v6()) acceptor->set_option(boost::asio::ip::v6_only(true), ec);
+      if (!ec) acceptor->bind(endpoint, ec);
+      if (!ec) acceptor->listen(boost::asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        if (!first_error) first_error = ec;
+        continue;
+      }
+      port = acceptor->local_endpoint().port();
+      impl->acceptors.push_back(std::move(acceptor));
+      ++bound;
+    }
+    if (bound == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", e.HostPort(), ": ", first_error.message()));
+    }
+    impl->ports.push_back(port);
   }
   return std::unique_ptr<ClientPort>(new ClientPort(std::move(impl)));
 }
