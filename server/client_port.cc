@@ -31,7 +31,8 @@ constexpr char kHttp2Preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 // "PRI " already tells HTTP/2 apart from every HTTP/1 method.
 constexpr size_t kPeekBytes = 4;
 constexpr size_t kMaxHeadBytes = 64 * 1024;
-// A connection that has not sent a complete request head by then is closed.
+// A connection that has not sent a complete request (head and body) by then is closed; so is a
+// keep-alive connection idle that long.
 constexpr auto kHeadTimeout = std::chrono::seconds(60);
 // Beyond this a body over the limit is not even read: the connection is answered and closed.
 constexpr uint64_t kMaxDiscardBytes = 64 * 1024 * 1024;
@@ -94,7 +95,6 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   void ReadHead() {
     if (size_t end = gw::FindHeadEnd(in_); end != std::string::npos) {
-      timer_.cancel();
       auto head = gw::ParseRequestHead(absl::string_view(in_).substr(0, end));
       in_.erase(0, end);
       if (!head.ok()) {
@@ -203,7 +203,9 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     ReadMore([](HttpSession* s) { s->ReadBody(); });
   }
 
+  // The whole request is in: the time limit on receiving it ends.
   void Dispatch() {
+    timer_.cancel();
     if (head_.method == "OPTIONS") {
       WriteAnswer(Reply(200, "", "", head_.keep_alive));
       return;
