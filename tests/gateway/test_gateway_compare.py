@@ -17,6 +17,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compat"))
 
+import etcd3.etcdrpc as etcdrpc  # noqa: E402
+import grpc  # noqa: E402
+
 from harness import ServerPairTest, etcdctl, main_or_skip  # noqa: E402
 
 
@@ -300,11 +303,18 @@ class GatewayCompareTest(ServerPairTest):
         try:
             value, _ = client.get("g")
             self.assertEqual(value, b"grpc")
-            client.put("big", b"x" * (1024 * 1024))  # a message larger than gRPC's 4 MiB? no: 1 MiB, framed
+            client.put("big", b"x" * (1024 * 1024))  # a large message over the handed-over connection
             value, _ = client.get("big")
             self.assertEqual(len(value), 1024 * 1024)
         finally:
             client.close()
+        # The handed-over connections carry the server's channel arguments: its message size
+        # limit (--max-request-bytes + 512 KiB), not gRPC's default 4 MiB.
+        with grpc.insecure_channel(s.endpoint, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
+            kv = etcdrpc.KVStub(ch)
+            with self.assertRaises(grpc.RpcError) as caught:
+                kv.Put(etcdrpc.PutRequest(key=b"k", value=b"x" * 3_000_000), timeout=10)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
         # Keep-alive: two requests on one connection.
         conn = http.client.HTTPConnection(*host_port(s), timeout=10)
         try:
