@@ -211,7 +211,11 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       return;
     }
     if (auto answer = AnswerOperatorPath(shared_->providers, head_.method, head_.path)) {
-      WriteAnswer(Reply(answer->status, answer->content_type, answer->body, head_.keep_alive));
+      if (head_.method == "HEAD") {  // the GET answer's head alone
+        WriteAnswer(ReplyHead(answer->status, answer->content_type, answer->body.size(), head_.keep_alive));
+      } else {
+        WriteAnswer(Reply(answer->status, answer->content_type, answer->body, head_.keep_alive));
+      }
       return;
     }
     const gw::RouteMatch match = gw::MatchRoute(head_.method, head_.path);
