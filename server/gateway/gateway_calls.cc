@@ -100,10 +100,13 @@ class GatewayCalls::StreamCallState final : public StreamCall,
   }
 
   void OnDone(const grpc::Status& status) override {
-    // The handlers may hold whoever holds this call: let go of them now.
-    StreamHandlers handlers = std::move(handlers_);
-    handlers_ = StreamHandlers();
-    handlers.on_end(status);
+    {
+      // The handlers may hold whoever holds this call: let go of them now, and before the call
+      // counts as finished (what they hold must not outlive ~GatewayCalls' wait).
+      StreamHandlers handlers = std::move(handlers_);
+      handlers_ = StreamHandlers();
+      handlers.on_end(status);
+    }
     owner_->UntrackStream(this);
     self_.reset();  // the caller may still hold the call; it is inert from here
   }
@@ -219,7 +222,12 @@ void GatewayCalls::Unary(const Route& route, const std::string& body, const std:
                        reply.json = ErrorJson(status.error_code(), status.error_message());
                      }
                      GatewayCalls* owner = call->owner;
-                     call->done(std::move(reply));
+                     {
+                       // Destroyed before the call counts as finished: what the callback holds
+                       // must not outlive ~GatewayCalls' wait.
+                       std::function<void(UnaryReply)> done = std::move(call->done);
+                       done(std::move(reply));
+                     }
                      owner->Untrack(&call->context);
                      delete call;
                    });
