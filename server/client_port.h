@@ -1,7 +1,7 @@
 // The plaintext (http://) client listeners. cairnd accepts these connections itself and looks at
 // the first bytes each client sends: an HTTP/2 connection preface ("PRI * HTTP/2.0") is handed,
 // socket and all, to the gRPC server (grpc::AddInsecureChannelFromFd), which serves it from then
-// on exactly as a connection it had accepted; anything else is HTTP/1.x and is served here:
+// on exactly as a connection it had accepted; anything else is HTTP/1.x (server/client_http):
 // /health, /metrics, /version (the same answers as --listen-metrics-urls) and etcd's v3 JSON
 // gateway under /v3/ and /v3beta/ (server/gateway).
 //
