@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "server/gateway/http_message.h"
 #include "server/gateway/json_codec.h"
@@ -136,7 +137,56 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
     ReadMore([](HttpSession* s) { s->DiscardBody(); });
   }
 
+  // A bidi stream (watch, keep-alive) whose body is chunked starts at once and is sent each
+  // request object as it arrives, as grpc-gateway reads them: a client can keep the body open and
+  // add or cancel watches on the same stream.
+  bool StreamsAsBodyArrives() const {
+    if (!head_.chunked) return false;
+    const gw::RouteMatch match = gw::MatchRoute(head_.method, head_.path);
+    return match.match == gw::Match::kRoute && match.route->shape == gw::CallShape::kBidiStream;
+  }
+
+  void ReadStreamingBody() {
+    const gw::ChunkedDecoder::Progress progress = chunked_.Feed(&in_, &body_);
+    if (progress == gw::ChunkedDecoder::Progress::kMalformed) {
+      Close();  // the answer has begun (or may have): nothing sensible can be said any more
+      return;
+    }
+    std::vector<absl::string_view> objects;
+    const size_t consumed = gw::TakeCompleteJsonObjects(body_, &objects);
+    for (absl::string_view object : objects) SendStreamRequest(object);
+    body_.erase(0, consumed);
+    if (progress == gw::ChunkedDecoder::Progress::kDone) {
+      if (!absl::StripAsciiWhitespace(body_).empty()) SendStreamRequest(body_);  // cut short: refused
+      WatchForHangUp();
+      return;
+    }
+    if (body_.size() > context_->max_body_bytes) {
+      Close();
+      return;
+    }
+    ReadMore([](HttpSession* s) { s->ReadStreamingBody(); });
+  }
+
+  void SendStreamRequest(absl::string_view json) {
+    if (stream_ == nullptr || request_error_) return;
+    absl::Status sent = stream_->Send(json);
+    if (sent.ok()) {
+      ++requests_sent_;
+    } else if (requests_sent_ == 0) {
+      // As grpc-gateway: a first request it cannot decode fails the call (500, code 2).
+      request_error_ = std::string(sent.message());
+      stream_->Cancel();
+    }
+  }
+
   void ReadBody() {
+    if (StreamsAsBodyArrives()) {
+      timer_.cancel();
+      StartStream(*gw::MatchRoute(head_.method, head_.path).route, /*body_complete=*/false);
+      if (stream_) ReadStreamingBody();
+      return;
+    }
     if (head_.chunked) {
       switch (chunked_.Feed(&in_, &body_)) {
         case gw::ChunkedDecoder::Progress::kMalformed:
@@ -203,7 +253,7 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
       });
       return;
     }
-    StartStream(*match.route);
+    StartStream(*match.route, /*body_complete=*/true);
   }
 
   // A complete answer; then the next request on this connection, or the end of it.
@@ -225,9 +275,12 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
     WriteAnswer(std::move(response));
   }
 
-  void StartStream(const gw::Route& route) {
+  // `body_complete`: the requests are all in body_; otherwise they are sent as they arrive.
+  void StartStream(const gw::Route& route, bool body_complete) {
     std::vector<std::string> requests;
-    for (absl::string_view value : gw::SplitJsonValues(body_)) requests.emplace_back(value);
+    if (body_complete) {
+      for (absl::string_view value : gw::SplitJsonValues(body_)) requests.emplace_back(value);
+    }
     auto self = shared_from_this();
     gw::StreamHandlers handlers;
     handlers.on_result = [self](std::string json) {
@@ -243,7 +296,7 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
       return;
     }
     stream_ = std::move(*call);
-    WatchForHangUp();
+    if (body_complete) WatchForHangUp();
   }
 
   // While a stream runs the client sends nothing more; its EOF means it went away.
@@ -270,6 +323,11 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
   }
 
   void StreamEnd(const grpc::Status& status) {
+    if (request_error_ && !head_sent_) {
+      stream_.reset();
+      WriteAndClose(Reply(500, "application/json", gw::ErrorJson(2, *request_error_), false));
+      return;
+    }
     std::string out;
     if (!status.ok() && !hung_up_) {
       if (!head_sent_) {
@@ -347,6 +405,8 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
   bool head_sent_ = false;
   bool stream_ended_ = false;
   bool hung_up_ = false;
+  size_t requests_sent_ = 0;                  // on a stream whose body is still arriving
+  std::optional<std::string> request_error_;  // its first request could not be decoded
 };
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include <deque>
+
 #include <google/protobuf/message.h>
 
 #include "server/gateway/json_codec.h"
@@ -52,9 +54,11 @@ class GatewayCalls::StreamCallState final : public StreamCall,
                   std::vector<grpc::ByteBuffer> requests, StreamHandlers handlers)
       : owner_(owner),
         route_(route),
+        method_(method),
         response_(NewMessage(method->output_type())),
-        requests_(std::move(requests)),
-        handlers_(std::move(handlers)) {}
+        handlers_(std::move(handlers)) {
+    for (auto& r : requests) unsent_.push_back(std::move(r));
+  }
 
   grpc::ClientContext* context() { return &context_; }
 
@@ -76,8 +80,32 @@ class GatewayCalls::StreamCallState final : public StreamCall,
     ReadIfIdle();  // a cancelled read fails at once and releases the hold
   }
 
+  absl::Status Send(absl::string_view json) override {
+    std::unique_ptr<Message> request = NewMessage(method_->input_type());
+    absl::Status parsed = JsonToMessage(json, request.get());
+    {
+      absl::MutexLock lock(&mu_);
+      if (sending_stopped_) return absl::OkStatus();
+      if (!parsed.ok()) {
+        sending_stopped_ = true;
+        return parsed;
+      }
+      unsent_.push_back(Serialize(*request));
+    }
+    WriteNextRequest();
+    return absl::OkStatus();
+  }
+
   void OnWriteDone(bool ok) override {
-    if (!ok) return;  // the call is ending; OnDone reports why
+    {
+      absl::MutexLock lock(&mu_);
+      write_in_flight_ = false;
+      if (!ok) {
+        sending_stopped_ = true;  // the call is ending; OnDone reports why
+        return;
+      }
+      in_flight_.reset();
+    }
     WriteNextRequest();
   }
 
@@ -121,11 +149,27 @@ class GatewayCalls::StreamCallState final : public StreamCall,
     StartRead(&incoming_);
   }
 
+  // One write at a time, in order; the gRPC calls are made outside the lock (a reaction may run
+  // inline).
   void WriteNextRequest() {
-    if (next_request_ < requests_.size()) {
-      StartWrite(&requests_[next_request_++]);
-    } else if (route_.shape == CallShape::kServerStream && !writes_done_) {
-      writes_done_ = true;
+    grpc::ByteBuffer* next = nullptr;
+    bool close_sending = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (write_in_flight_) return;
+      if (!unsent_.empty()) {
+        in_flight_ = std::make_unique<grpc::ByteBuffer>(std::move(unsent_.front()));
+        unsent_.pop_front();
+        next = in_flight_.get();
+        write_in_flight_ = true;
+      } else if (route_.shape == CallShape::kServerStream && !writes_done_) {
+        writes_done_ = true;
+        close_sending = true;
+      }
+    }
+    if (next != nullptr) {
+      StartWrite(next);
+    } else if (close_sending) {
       StartWritesDone();
     }
   }
@@ -133,16 +177,19 @@ class GatewayCalls::StreamCallState final : public StreamCall,
   GatewayCalls* owner_;
   const Route& route_;
   grpc::ClientContext context_;
+  const google::protobuf::MethodDescriptor* method_;
   std::unique_ptr<Message> response_;
-  std::vector<grpc::ByteBuffer> requests_;
-  size_t next_request_ = 0;  // written only by Begin and OnWriteDone, which never overlap
-  bool writes_done_ = false;
   grpc::ByteBuffer incoming_;
   StreamHandlers handlers_;
   std::shared_ptr<StreamCallState> self_;
   absl::Mutex mu_;
   bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_ended_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<grpc::ByteBuffer> unsent_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<grpc::ByteBuffer> in_flight_ ABSL_GUARDED_BY(mu_);  // must live until OnWriteDone
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool sending_stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 GatewayCalls::GatewayCalls(ChannelFactory channel) : channel_factory_(std::move(channel)) {}

@@ -35,6 +35,10 @@ class StreamCall {
   virtual ~StreamCall() = default;
   virtual void Next() = 0;    // after each on_result, when the caller is ready for another
   virtual void Cancel() = 0;  // the HTTP client went away; on_end still follows
+  // One more JSON request object for a bidi stream (a request body still arriving), sent after
+  // those before it. Malformed JSON: InvalidArgument, and nothing more is sent on this stream (as
+  // grpc-gateway stops reading a body it cannot decode).
+  virtual absl::Status Send(absl::string_view json) = 0;
 };
 
 struct StreamHandlers {

@@ -110,47 +110,72 @@ std::string StreamErrorJson(int grpc_code, absl::string_view message) {
                       "}}");
 }
 
+namespace {
+
+// The JSON value starting at `start` (not whitespace): where it ends, and whether it is complete
+// (a bare scalar is complete at the next separator or the end).
+size_t ScanValue(absl::string_view body, size_t start, bool* complete) {
+  const size_t n = body.size();
+  size_t i = start;
+  *complete = true;
+  if (body[i] != '{' && body[i] != '[') {
+    while (i < n && !absl::ascii_isspace(static_cast<unsigned char>(body[i])) && body[i] != '{' && body[i] != '[') {
+      ++i;
+    }
+    return i;
+  }
+  int depth = 0;
+  bool in_string = false;
+  for (; i < n; ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character cannot end the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  *complete = false;
+  return n;
+}
+
+size_t SkipSpace(absl::string_view body, size_t i) {
+  while (i < body.size() && absl::ascii_isspace(static_cast<unsigned char>(body[i]))) ++i;
+  return i;
+}
+
+}  // namespace
+
 std::vector<absl::string_view> SplitJsonValues(absl::string_view body) {
   std::vector<absl::string_view> values;
-  size_t i = 0;
-  const size_t n = body.size();
-  while (true) {
-    while (i < n && absl::ascii_isspace(static_cast<unsigned char>(body[i]))) ++i;
-    if (i == n) return values;
-    const size_t start = i;
-    if (body[i] != '{' && body[i] != '[') {
-      // A bare scalar: up to the next separator; the parser will refuse it with its own words.
-      while (i < n && !absl::ascii_isspace(static_cast<unsigned char>(body[i])) && body[i] != '{' &&
-             body[i] != '[') {
-        ++i;
-      }
-      values.push_back(body.substr(start, i - start));
-      continue;
-    }
-    int depth = 0;
-    bool in_string = false;
-    for (; i < n; ++i) {
-      const char c = body[i];
-      if (in_string) {
-        if (c == '\\') {
-          ++i;  // the escaped character cannot end the string
-        } else if (c == '"') {
-          in_string = false;
-        }
-      } else if (c == '"') {
-        in_string = true;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if (c == '}' || c == ']') {
-        if (--depth == 0) {
-          ++i;
-          break;
-        }
-      }
-    }
-    if (i > n) i = n;
-    values.push_back(body.substr(start, i - start));
+  for (size_t i = SkipSpace(body, 0); i < body.size(); i = SkipSpace(body, i)) {
+    bool complete;
+    const size_t end = ScanValue(body, i, &complete);
+    values.push_back(body.substr(i, end - i));
+    i = end;
   }
+  return values;
+}
+
+size_t TakeCompleteJsonObjects(absl::string_view body, std::vector<absl::string_view>* out) {
+  size_t consumed = 0;
+  for (size_t i = SkipSpace(body, 0); i < body.size(); i = SkipSpace(body, i)) {
+    bool complete;
+    const size_t end = ScanValue(body, i, &complete);
+    // A bare scalar may still grow ("12" of "123"); only an object or array ends for sure.
+    if (!complete || (body[i] != '{' && body[i] != '[')) break;
+    out->push_back(body.substr(i, end - i));
+    consumed = end;
+    i = end;
+  }
+  return consumed;
 }
 
 }  // namespace cairn::gateway

@@ -41,6 +41,11 @@ std::string StreamErrorJson(int grpc_code, absl::string_view message);
 // (its parse fails later, in order, as grpc-gateway's decoder fails on it).
 std::vector<absl::string_view> SplitJsonValues(absl::string_view body);
 
+// For a body still arriving: appends the complete objects (or arrays) at the front of `body` to
+// `out` and returns how many bytes they take; what follows them (a value cut short, or a bare
+// scalar that may still grow) is left for later.
+size_t TakeCompleteJsonObjects(absl::string_view body, std::vector<absl::string_view>* out);
+
 // `text` as a JSON string literal, quotes included.
 std::string JsonQuote(absl::string_view text);
 

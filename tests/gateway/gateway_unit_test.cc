@@ -161,6 +161,20 @@ TEST(JsonCodec, SplitsConsecutiveValuesOfAStreamBody) {
   EXPECT_EQ(cut[1], R"({"create_request": {"key":"Zm9v")");  // left for the parser to refuse
 }
 
+TEST(JsonCodec, TakesOnlyCompleteObjectsFromABodyStillArriving) {
+  std::vector<absl::string_view> out;
+  const std::string body = R"( {"a":{"b":"}"}} {"c":1}{"d":)";
+  const size_t consumed = TakeCompleteJsonObjects(body, &out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], R"({"a":{"b":"}"}})");
+  EXPECT_EQ(out[1], R"({"c":1})");
+  EXPECT_EQ(body.substr(consumed), R"({"d":)");
+  out.clear();
+  EXPECT_EQ(TakeCompleteJsonObjects(R"({"x":"")", &out), 0u);  // inside a string, escaped quote
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(TakeCompleteJsonObjects("12", &out), 0u);  // a scalar may still grow
+}
+
 TEST(HttpMessage, ParsesARequestHead) {
   std::string raw =
       "POST /v3/kv/range?x=1 HTTP/1.1\r\nHost: a\r\ncontent-LENGTH: 12\r\nAuthorization: tok.1\r\n"

@@ -235,6 +235,48 @@ class GatewayCompareTest(ServerPairTest):
             finally:
                 stream.close()
 
+    def test_watch_stream_with_a_body_still_arriving(self):
+        """A chunked body kept open: each watch request is sent as it arrives. cairnd only: etcd
+        3.4's Go HTTP/1 server answers nothing until the request body has ended."""
+        for s in (self.subj,):
+            sock = socket.create_connection(host_port(s), timeout=10)
+            try:
+                sock.sendall(b"POST /v3/watch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+                def chunk(obj):
+                    data = json.dumps(obj).encode()
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+
+                got = b""
+
+                def read_until(count):
+                    nonlocal got
+                    while got.count(b'{"result"') < count:
+                        data = sock.recv(65536)
+                        if not data:
+                            break
+                        got += data
+
+                chunk({"create_request": {"key": b64("a")}})
+                read_until(1)
+                request(s, "/v3/kv/put", {"key": b64("a"), "value": b64("1")})
+                read_until(2)
+                chunk({"create_request": {"key": b64("b")}})  # a second watcher, later, same stream
+                read_until(3)
+                request(s, "/v3/kv/put", {"key": b64("b"), "value": b64("2")})
+                read_until(4)
+                results = [strip_headers(json.loads(line)) for line in got.split(b"\r\n")
+                           if line.startswith(b"{")]
+                self.assertEqual(len(results), 4, f"{s.kind}: {got!r}")
+                self.assertTrue(results[0]["result"]["created"])
+                self.assertEqual(results[1]["result"]["events"][0]["kv"]["key"], b64("a"))
+                self.assertTrue(results[2]["result"]["created"])
+                self.assertEqual(results[3]["result"]["events"][0]["kv"]["key"], b64("b"))
+                self.assertNotEqual(results[0]["result"].get("watch_id"), results[2]["result"].get("watch_id"))
+            finally:
+                sock.close()
+        self.assertTrue(self.subj.running())
+
     def test_errors_answer_alike(self):
         ref, subj = self.both("/v3/kv/range", '{"key":"Zm9v"')  # malformed JSON
         for r in (ref, subj):
