@@ -12,8 +12,18 @@ namespace {
 
 using boost::asio::ip::tcp;
 
-std::string Reply(int code, const char* reason, const char* type, const std::string& body) {
-  return absl::StrCat("HTTP/1.1 ", code, " ", reason, "\r\nContent-Type: ", type,
+const char* Reason(int code) {
+  switch (code) {
+    case 200: return "OK";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 503: return "Service Unavailable";
+    default: return "";
+  }
+}
+
+std::string Reply(int code, const std::string& type, const std::string& body) {
+  return absl::StrCat("HTTP/1.1 ", code, " ", Reason(code), "\r\nContent-Type: ", type,
                       "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
 }
 
@@ -37,21 +47,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     std::string method, target;
     in >> method >> target;
     if (size_t q = target.find('?'); q != std::string::npos) target.resize(q);
-    if (method != "GET" && method != "HEAD") {
-      reply_ = Reply(405, "Method Not Allowed", "text/plain", "method not allowed\n");
-    } else if (target == "/health" || target == "/livez" || target == "/readyz") {
-      std::string reason = providers_->health ? providers_->health() : std::string();
-      std::string body = absl::StrCat("{\"health\":\"", reason.empty() ? "true" : "false",
-                                      "\",\"reason\":\"", reason, "\"}");
-      reply_ = reason.empty() ? Reply(200, "OK", "application/json", body)
-                              : Reply(503, "Service Unavailable", "application/json", body);
-    } else if (target == "/metrics") {
-      reply_ = Reply(200, "OK", "text/plain; version=0.0.4",
-                     providers_->metrics ? providers_->metrics() : std::string());
-    } else if (target == "/version") {
-      reply_ = Reply(200, "OK", "application/json", providers_->version_json);
+    if (auto answer = AnswerOperatorPath(*providers_, method, target)) {
+      reply_ = Reply(answer->status, answer->content_type, answer->body);
     } else {
-      reply_ = Reply(404, "Not Found", "text/plain", "404 page not found\n");
+      reply_ = Reply(404, "text/plain", "404 page not found\n");
     }
     auto self = shared_from_this();
     boost::asio::async_write(socket_, boost::asio::buffer(reply_),
@@ -68,6 +67,22 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 };
 
 }  // namespace
+
+std::optional<HttpAnswer> AnswerOperatorPath(const HttpProviders& providers, const std::string& method,
+                                             const std::string& path) {
+  const bool known = path == "/health" || path == "/livez" || path == "/readyz" || path == "/metrics" ||
+                     path == "/version";
+  if (!known) return std::nullopt;
+  if (method != "GET" && method != "HEAD") return HttpAnswer{405, "text/plain", "method not allowed\n"};
+  if (path == "/metrics") {
+    return HttpAnswer{200, "text/plain; version=0.0.4", providers.metrics ? providers.metrics() : std::string()};
+  }
+  if (path == "/version") return HttpAnswer{200, "application/json", providers.version_json};
+  std::string reason = providers.health ? providers.health() : std::string();
+  std::string body = absl::StrCat("{\"health\":\"", reason.empty() ? "true" : "false", "\",\"reason\":\"",
+                                  reason, "\"}");
+  return HttpAnswer{reason.empty() ? 200 : 503, "application/json", std::move(body)};
+}
 
 struct HttpEndpoint::Impl {
   HttpProviders providers;

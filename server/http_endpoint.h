@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -20,6 +21,18 @@ struct HttpProviders {
   std::function<std::string()> metrics;  // Prometheus text
   std::string version_json;
 };
+
+// One answer to an operator's request, framed by whoever serves the connection.
+struct HttpAnswer {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+
+// The answer for /health (/livez, /readyz), /metrics and /version, or nullopt for any other path.
+// The metrics listener and the client port's HTTP both answer through this one function.
+std::optional<HttpAnswer> AnswerOperatorPath(const HttpProviders& providers, const std::string& method,
+                                             const std::string& path);
 
 class HttpEndpoint {
  public:

@@ -33,6 +33,7 @@
 #include "server/concurrency/election_service.h"
 #include "server/concurrency/lock_service.h"
 #include "server/corruption_check.h"
+#include "server/client_port.h"
 #include "server/data_dir.h"
 #include "server/errors.h"
 #include "server/http_endpoint.h"
@@ -174,6 +175,8 @@ struct Member::Parts {
   std::unique_ptr<concurrency::LockService> lock;
   std::unique_ptr<concurrency::ElectionService> election;
   std::unique_ptr<grpc::Server> grpc_server;
+  // The http:// client URLs' sockets: gRPC connections are handed from it to grpc_server.
+  std::unique_ptr<ClientPort> client_port;
   std::vector<std::unique_ptr<HttpEndpoint>> http;
   std::unique_ptr<UnimplementedService> peer_unimplemented;
   std::unique_ptr<grpc::Server> peer_server;
@@ -536,9 +539,34 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
 
   grpc::ServerBuilder builder;
   p->client_ports.assign(config.listen_client_urls.size(), 0);
+  // gRPC listens on the https:// URLs itself; cairnd accepts the http:// ones (ClientPort) and
+  // hands their gRPC connections over, serving HTTP/1 (health, metrics, JSON gateway) beside them.
+  std::vector<Endpoint> plaintext_urls;
+  std::vector<size_t> plaintext_index;
   for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
-    builder.AddListeningPort(config.listen_client_urls[i].HostPort(), client_tls->For(config.listen_client_urls[i]),
-                             &p->client_ports[i]);
+    const Endpoint& url = config.listen_client_urls[i];
+    if (url.scheme == "https") {
+      builder.AddListeningPort(url.HostPort(), client_tls->For(url), &p->client_ports[i]);
+    } else {
+      plaintext_urls.push_back(url);
+      plaintext_index.push_back(i);
+    }
+  }
+  Parts* parts = p.get();
+  if (!plaintext_urls.empty()) {
+    ClientPortOptions port_options;
+    port_options.providers = MakeHttpProviders(p.get());
+    port_options.max_request_bytes = config.max_request_bytes;
+    port_options.in_process_channel = [parts] {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(-1);
+      args.SetMaxSendMessageSize(-1);
+      return parts->grpc_server->InProcessChannel(args);
+    };
+    auto client_port = ClientPort::Bind(plaintext_urls, std::move(port_options));
+    if (!client_port.ok()) return client_port.status();
+    p->client_port = std::move(*client_port);
+    for (size_t j = 0; j < plaintext_index.size(); ++j) p->client_ports[plaintext_index[j]] = p->client_port->ports()[j];
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<int64_t>(INT_MAX, config.max_request_bytes + kGrpcOverheadBytes)));
@@ -563,7 +591,6 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   builder.RegisterService(p->auth.get());
   p->health = std::make_unique<HealthService>();
   builder.RegisterService(p->health.get());
-  Parts* parts = p.get();
   p->concurrency_backend = std::make_shared<concurrency::Backend>(
       [parts] { return parts->grpc_server->InProcessChannel(grpc::ChannelArguments()); });
   p->lock = std::make_unique<concurrency::LockService>(p->concurrency_backend);
@@ -576,6 +603,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     return absl::UnavailableError(absl::StrCat("cannot start the gRPC server on ",
                                                config.listen_client_urls[0].HostPort()));
   }
+  if (p->client_port) p->client_port->Serve(p->grpc_server.get());
   for (size_t i = 0; i < p->client_ports.size(); ++i) {
     if (p->client_ports[i] == 0) {
       return absl::UnavailableError(
@@ -730,6 +758,9 @@ void Member::Parts::Stop() {
   if (lease) lease->Shutdown();
   // No expiry may be proposed while the pipeline drains.
   if (lessor) lessor->Stop();
+  // Before the gRPC server stops: no connection may be handed to a stopping server, and the
+  // gateway's calls into it end first.
+  if (client_port) client_port->Stop();
   if (grpc_server) {
     // In-flight writes get a short grace period to be answered; then calls are cancelled.
     grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
