@@ -118,6 +118,7 @@ class WriteBatch {
   // when a request's bound would take it past the quota.
   int64_t pages_upper_bound_ = -1;
   std::vector<mvccpb::Event> events_;
+  size_t txn_ops_ = 0;  // operations the txn being applied has run (nested ones too), for the txn counter
   std::string stored_;   // scratch: stored form of the key being written
   std::string buf_;      // scratch: encoded record
   std::string buf2_;     // scratch: `versions` entry, lease_keys key
