@@ -704,7 +704,7 @@ absl::Status WritePipeline::LoadAuthRevision(mvcc::WriteBatch* batch) {
 
 void WritePipeline::ExpireWaiters(Clock::time_point now) {
   // Each predicate answers what it removes, once: std::erase_if calls it once per element.
-  std::erase_if(proposed_, [now](const auto& entry) {
+  std::erase_if(proposed_, [this, now](const auto& entry) {
     if (entry.second.deadline > now) return false;
     proposals_failed_.fetch_add(1, std::memory_order_relaxed);
     entry.second.write.done(ErrTimeout());
