@@ -160,6 +160,18 @@ void MemberMetrics::Attach(const MemberMetricSources& s) {
                         sink->Add({{"Local", local}, {"Remote", HexId(p.id)}}, p.connected ? 1 : 0);
                       }
                     });
+    r->AddCollector("etcd_network_peer_sent_bytes_total", "The total number of bytes sent to peers.",
+                    MetricType::kCounter, [transport](metrics::SampleSink* sink) {
+                      for (const peer::PeerStats& p : transport->Stats().peers) {
+                        sink->Add({{"To", HexId(p.id)}}, static_cast<double>(p.bytes_sent));
+                      }
+                    });
+    r->AddCollector("etcd_network_peer_received_bytes_total", "The total number of bytes received from peers.",
+                    MetricType::kCounter, [transport](metrics::SampleSink* sink) {
+                      for (const peer::PeerStats& p : transport->Stats().peers) {
+                        sink->Add({{"From", HexId(p.id)}}, static_cast<double>(p.bytes_received));
+                      }
+                    });
     r->AddCollector("etcd_network_peer_sent_failures_total", "The total number of send failures from peers.",
                     MetricType::kCounter, [transport](metrics::SampleSink* sink) {
                       for (const peer::PeerStats& p : transport->Stats().peers) {

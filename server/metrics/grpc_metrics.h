@@ -46,6 +46,11 @@ class GrpcServerMetrics {
     Counter* sent = nullptr;
   };
   Method* Find(const char* full_method);
+  // Distinct name addresses seen so far (stays at the number of methods called: gRPC reuses them).
+  size_t cached_addresses() {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    return cache_entries_.size();
+  }
 
  private:
   static constexpr size_t kCacheSize = 512;  // a power of two, well above the number of methods

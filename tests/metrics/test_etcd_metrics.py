@@ -67,6 +67,8 @@ PROMISED = {
     "etcd_debugging_server_lease_expired_total": ("counter", set()),
     "etcd_network_active_peers": ("gauge", {"Local", "Remote"}),
     "etcd_network_peer_sent_failures_total": ("counter", {"To"}),
+    "etcd_network_peer_sent_bytes_total": ("counter", {"To"}),
+    "etcd_network_peer_received_bytes_total": ("counter", {"From"}),
     "etcd_network_snapshot_send_success": ("counter", {"To"}),
     "etcd_network_snapshot_send_failures": ("counter", {"To"}),
     "grpc_server_started_total": ("counter", {"grpc_type", "grpc_service", "grpc_method"}),
@@ -82,6 +84,7 @@ PROMISED = {
     "process_start_time_seconds": ("gauge", set()),
 }
 CLUSTER_ONLY = {"etcd_network_active_peers", "etcd_network_peer_sent_failures_total",
+                "etcd_network_peer_sent_bytes_total", "etcd_network_peer_received_bytes_total",
                 "etcd_network_snapshot_send_success", "etcd_network_snapshot_send_failures"}
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$')
