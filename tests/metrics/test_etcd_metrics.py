@@ -164,6 +164,8 @@ class Node:
             except OSError:
                 pass
             time.sleep(0.1)
+        self.proc.kill()
+        self.proc.wait()
         raise RuntimeError(f"{binary} not healthy in time")
 
     def ctl(self, *args, stdin="", check=True):
@@ -205,16 +207,20 @@ class EtcdMetricsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="cairn-metrics-")
         cls.nodes = []
-        cls.cairnd = Node(CAIRND, cls.tmp, "cairnd")
-        cls.nodes.append(cls.cairnd)
-        cls.etcd = None
-        if os.path.exists(ETCD):
-            cls.etcd = Node(ETCD, cls.tmp, "etcd")
-            cls.nodes.append(cls.etcd)
-        for n in cls.nodes:
-            workload(n)
-        cls.cairnd_metrics = scrape(cls.cairnd.metrics)
-        cls.etcd_metrics = scrape(cls.etcd.metrics) if cls.etcd else None
+        try:
+            cls.cairnd = Node(CAIRND, cls.tmp, "cairnd")
+            cls.nodes.append(cls.cairnd)
+            cls.etcd = None
+            if os.path.exists(ETCD):
+                cls.etcd = Node(ETCD, cls.tmp, "etcd")
+                cls.nodes.append(cls.etcd)
+            for n in cls.nodes:
+                workload(n)
+            cls.cairnd_metrics = scrape(cls.cairnd.metrics)
+            cls.etcd_metrics = scrape(cls.etcd.metrics) if cls.etcd else None
+        except BaseException:
+            cls.tearDownClass()  # unittest does not call it when setUpClass fails
+            raise
 
     @classmethod
     def tearDownClass(cls):
