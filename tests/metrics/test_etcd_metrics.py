@@ -280,7 +280,7 @@ class EtcdMetricsTest(unittest.TestCase):
         m = self.cairnd_metrics
         for name, (kind, labels) in PROMISED.items():
             with self.subTest(name=name):
-                self.assertIn(name, m)
+                self.assertTrue(name in m, f"cairnd does not serve {name}")
                 self.assertEqual(m[name]["type"], kind)
                 if m[name]["samples"]:
                     self.assertEqual(label_names(m[name]), labels)
@@ -291,7 +291,7 @@ class EtcdMetricsTest(unittest.TestCase):
             if name in CLUSTER_ONLY:
                 continue
             with self.subTest(etcd=name):
-                self.assertIn(name, e)
+                self.assertTrue(name in e, f"etcd does not serve {name}")
                 self.assertEqual(e[name]["type"], kind)
                 self.assertEqual(label_names(e[name]), labels)
 
