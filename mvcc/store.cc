@@ -253,6 +253,7 @@ int64_t Store::PagesInUse(MDB_txn* txn) const {
 }
 
 absl::Status Store::Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response) const {
+  ranges_.fetch_add(1, std::memory_order_relaxed);
   auto txn = AcquireReader();
   if (!txn.ok()) return txn.status();
   ReadTxn reader(this, *txn, &Store::ReleaseReader);

@@ -141,6 +141,17 @@ class Store {
   // Versions (including deletion markers) physically stored; for tests and metrics.
   int64_t StoredVersions() const;
 
+  // Operations this store has executed since it opened, for etcd's etcd_mvcc_*_total metrics: puts,
+  // deletes and ranges (inside txns too: applied writes, Range calls, a txn's executed branch), and
+  // txns that executed more than one operation (etcd's rule). Relaxed counters: any thread.
+  struct OpCounts {
+    uint64_t puts = 0, deletes = 0, ranges = 0, txns = 0;
+  };
+  OpCounts op_counts() const {
+    return OpCounts{puts_.load(std::memory_order_relaxed), deletes_.load(std::memory_order_relaxed),
+                    ranges_.load(std::memory_order_relaxed), txns_.load(std::memory_order_relaxed)};
+  }
+
   // Bytes of the data file (Maintenance.Status dbSize) and bytes of it in use (dbSizeInUse).
   int64_t DbSize() const;
   int64_t DbSizeInUse() const;
@@ -207,6 +218,9 @@ class Store {
   std::atomic<uint64_t> applied_term_{0};
   std::atomic<bool> compaction_pending_{false};
   std::atomic<int64_t> pages_in_use_{0};  // as of the last commit
+  // Written by the writer thread (puts, deletes, txns) and by readers (ranges: own cache line).
+  std::atomic<uint64_t> puts_{0}, deletes_{0}, txns_{0};
+  alignas(64) mutable std::atomic<uint64_t> ranges_{0};
 
   mutable absl::Mutex readers_mu_;
   mutable std::vector<MDB_txn*> idle_readers_ ABSL_GUARDED_BY(readers_mu_);

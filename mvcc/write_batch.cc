@@ -244,11 +244,13 @@ absl::Status WriteBatch::ApplyDelete(Request& r, const etcdserverpb::DeleteRange
 absl::Status WriteBatch::Put(const etcdserverpb::PutRequest& request, etcdserverpb::PutResponse* response) {
   if (auto s = ValidatePut(request); !s.ok()) return s;
   if (request.lease() != 0 && !LeaseExists(request.lease())) return ErrLeaseNotFound();
+  store_->puts_.fetch_add(1, std::memory_order_relaxed);
   return RunRequest([&](Request& r) { return ApplyPut(r, request, response); });
 }
 
 absl::Status WriteBatch::DeleteRange(const etcdserverpb::DeleteRangeRequest& request,
                                      etcdserverpb::DeleteRangeResponse* response) {
+  store_->deletes_.fetch_add(1, std::memory_order_relaxed);
   return RunRequest([&](Request& r) { return ApplyDelete(r, request, response); });
 }
 
@@ -324,12 +326,18 @@ absl::Status WriteBatch::ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest&
     absl::Status s;
     switch (op.request_case()) {
       case etcdserverpb::RequestOp::kRequestRange:
+        ++txn_ops_;
+        store_->ranges_.fetch_add(1, std::memory_order_relaxed);
         s = View(r).Range(op.request_range(), out->mutable_response_range());
         break;
       case etcdserverpb::RequestOp::kRequestPut:
+        ++txn_ops_;
+        store_->puts_.fetch_add(1, std::memory_order_relaxed);
         s = ApplyPut(r, op.request_put(), out->mutable_response_put());
         break;
       case etcdserverpb::RequestOp::kRequestDeleteRange:
+        ++txn_ops_;
+        store_->deletes_.fetch_add(1, std::memory_order_relaxed);
         s = ApplyDelete(r, op.request_delete_range(), out->mutable_response_delete_range());
         break;
       case etcdserverpb::RequestOp::kRequestTxn: {
@@ -355,7 +363,10 @@ absl::Status WriteBatch::Txn(const etcdserverpb::TxnRequest& request, etcdserver
     std::vector<const etcdserverpb::RequestOp*> earlier_writes;
     if (auto s = CheckTxnOps(r.txn, before, request, path, &pos, &earlier_writes); !s.ok()) return s;
     pos = 0;
-    if (auto s = ApplyTxnOps(r, request, path, &pos, response); !s.ok()) return s;
+    txn_ops_ = 0;
+    absl::Status applied = ApplyTxnOps(r, request, path, &pos, response);
+    if (txn_ops_ > 1) store_->txns_.fetch_add(1, std::memory_order_relaxed);
+    if (!applied.ok()) return applied;
     response->mutable_header()->set_revision(r.read_rev());
     return absl::OkStatus();
   });
@@ -374,6 +385,7 @@ absl::Status WriteBatch::Compact(const etcdserverpb::CompactionRequest& request,
 
 absl::Status WriteBatch::Range(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse* response) {
   if (txn_ == nullptr) return absl::FailedPreconditionError("mvcc: write batch already committed");
+  store_->ranges_.fetch_add(1, std::memory_order_relaxed);
   return KvView(txn_, &store_->tables_, state_.current_revision, state_.compact_revision).Range(request, response);
 }
 

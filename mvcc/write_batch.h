@@ -119,6 +119,7 @@ class WriteBatch {
   internal::StoreState state_;
   absl::Status poisoned_;  // set by a request that failed after it may have written
   std::vector<mvccpb::Event> events_;
+  size_t txn_ops_ = 0;  // operations the txn being applied has run (nested ones too), for the txn counter
   std::string stored_;   // scratch: stored form of the key being written
   std::string buf_;      // scratch: encoded record
   std::string buf2_;     // scratch: `versions` entry, lease_keys key

@@ -43,6 +43,7 @@
 #include "server/lease/lessor.h"
 #include "server/maintenance_service.h"
 #include "server/lease_forwarding.h"
+#include "server/member_metrics.h"
 #include "server/membership.h"
 #include "server/peer/channel.h"
 #include "server/peer/peer_transport.h"
@@ -138,6 +139,8 @@ class StoreHistory final : public watch::EventHistory {
 }  // namespace
 
 struct Member::Parts {
+  // First, so destroyed last: the gRPC server's interceptor and the HTTP endpoint use it.
+  std::unique_ptr<MemberMetrics> metrics = std::make_unique<MemberMetrics>();
   std::unique_ptr<DataDir> data_dir;
   std::unique_ptr<mvcc::Store> store;
   std::unique_ptr<wal::Wal> wal;
@@ -284,6 +287,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     if (!founders.ok() && p->data_dir->created()) return founders.status();
     if (founders.ok()) pipeline_options.founders = std::move(*founders);
   }
+  pipeline_options.wal_fsync_seconds = p->metrics->wal_fsync_seconds();
+  pipeline_options.backend_commit_seconds = p->metrics->backend_commit_seconds();
   pipeline_options.self.set_id(header.member_id);
   pipeline_options.self.set_name(config.name);
   for (const auto& url : config.initial_advertise_peer_urls) pipeline_options.self.add_peer_urls(url);
@@ -418,7 +423,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
 
   PipelineObservers observers;
   lease::Lessor* lessor = p->lessor.get();
-  observers.on_lease_change = [lessor](const LeaseChange& change) {
+  observers.on_lease_change = [lessor, metrics = p->metrics.get()](const LeaseChange& change) {
+    metrics->CountLeaseChange(change);
     switch (change.kind) {
       case LeaseChange::kGranted:
         lessor->OnGranted(change.id, change.ttl);
@@ -538,6 +544,11 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   p->unimplemented = std::make_unique<UnimplementedService>();
 
   grpc::ServerBuilder builder;
+  {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(p->metrics->grpc()->InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   p->client_ports.assign(config.listen_client_urls.size(), 0);
   // gRPC listens on the https:// URLs itself; cairnd accepts the http:// ones (ClientPort) and
   // hands their gRPC connections over, serving HTTP/1 (health, metrics, JSON gateway) beside them.
@@ -637,6 +648,15 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     p->corruption_monitor->Start();
   }
 
+  MemberMetricSources metric_sources;
+  metric_sources.member_id = p->data_dir->member_id();
+  metric_sources.quota_bytes = p->quota_bytes;
+  metric_sources.store = p->store.get();
+  metric_sources.pipeline = p->pipeline.get();
+  metric_sources.wal = p->wal.get();
+  metric_sources.lessor = p->lessor.get();
+  metric_sources.transport = p->transport.get();
+  p->metrics->Attach(metric_sources);
   for (const Endpoint& e : config.listen_metrics_urls) {
     auto http = HttpEndpoint::Start(e.host, e.port, MakeHttpProviders(p.get()));
     if (!http.ok()) return http.status();
@@ -709,43 +729,18 @@ HttpProviders Member::MakeHttpProviders(Parts* p) {
   providers.version_json = absl::StrCat("{\"etcdserver\":\"", kApiVersion, "\",\"etcdcluster\":\"",
                                         kApiVersion, "\"}");
   providers.health = [p]() -> std::string {
-    if (p->pipeline->NoSpaceAlarm()) return "ALARM NOSPACE";
-    if (p->pipeline->CorruptAlarm()) return "ALARM CORRUPT";
-    if (p->pipeline->Leader() == 0) return "RAFT NO LEADER";
-    return "";
+    std::string reason;
+    if (p->pipeline->NoSpaceAlarm()) {
+      reason = "ALARM NOSPACE";
+    } else if (p->pipeline->CorruptAlarm()) {
+      reason = "ALARM CORRUPT";
+    } else if (p->pipeline->Leader() == 0) {
+      reason = "RAFT NO LEADER";
+    }
+    p->metrics->CountHealth(reason.empty());
+    return reason;
   };
-  providers.metrics = [p]() {
-    std::string out;
-    auto gauge = [&out](const char* name, const char* help, double value) {
-      absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ", value, "\n");
-    };
-    auto counter = [&out](const char* name, const char* help, double value) {
-      absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ", value, "\n");
-    };
-    gauge("cairn_mvcc_current_revision", "Current store revision.", p->store->CurrentRevision());
-    gauge("cairn_mvcc_compact_revision", "Revision the store is compacted to.", p->store->CompactedRevision());
-    gauge("cairn_mvcc_db_total_size_in_bytes", "Size of the LMDB file.", p->store->DbSize());
-    gauge("cairn_mvcc_db_total_size_in_use_in_bytes", "Bytes of the LMDB file in use.", p->store->DbSizeInUse());
-    gauge("cairn_server_applied_index", "Last log index applied to the store.", p->store->AppliedIndex());
-    gauge("cairn_server_has_leader", "1 while this member knows a raft leader.", p->pipeline->Leader() != 0 ? 1 : 0);
-    gauge("cairn_server_is_leader", "1 while this member is the raft leader.",
-          p->pipeline->Leader() == p->data_dir->member_id() ? 1 : 0);
-    gauge("cairn_server_raft_term", "Current raft term.", p->pipeline->Term());
-    gauge("cairn_server_commit_index", "Highest raft log index known committed.", p->pipeline->CommitIndex());
-    gauge("cairn_server_quota_backend_bytes", "Database size limit.", p->quota_bytes);
-    gauge("cairn_server_nospace_alarm", "1 while a NOSPACE alarm is in the cluster's alarm set.",
-          p->pipeline->NoSpaceAlarm() ? 1 : 0);
-    gauge("cairn_server_corrupt_alarm", "1 while a CORRUPT alarm is in the cluster's alarm set.",
-          p->pipeline->CorruptAlarm() ? 1 : 0);
-    counter("cairn_server_write_batches_total", "Write batches committed (one fdatasync each).",
-            p->pipeline->BatchesCommitted());
-    counter("cairn_server_writes_total", "Write requests committed.", p->pipeline->WritesCommitted());
-    wal::WalStats wal = p->wal->stats();
-    counter("cairn_wal_fsyncs_total", "fdatasync calls on the write-ahead log.", wal.syncs);
-    counter("cairn_wal_bytes_written_total", "Bytes written to the write-ahead log.", wal.bytes_written);
-    gauge("cairn_wal_segments", "Write-ahead log segment files.", wal.live_segments);
-    return out;
-  };
+  providers.metrics = [p]() { return p->metrics->Render(); };
   return providers;
 }
 

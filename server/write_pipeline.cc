@@ -421,6 +421,7 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
   }
   if (!reads.empty()) StartReadRound(ReadRound{std::move(reads), now + options_.request_timeout});
   HandleReadies();
+  proposals_pending_.store(proposed_.size() + writes_without_leader_.size(), std::memory_order_relaxed);
 }
 
 void WritePipeline::Propose(PendingWrite& write, Clock::time_point now) {
@@ -444,6 +445,7 @@ void WritePipeline::RetryWritesWithoutLeader(Clock::time_point now) {
   retry.swap(writes_without_leader_);
   for (Waiting& w : retry) {
     if (w.deadline <= now) {
+      proposals_failed_.fetch_add(1, std::memory_order_relaxed);
       w.write.done(ErrTimeout());
     } else {
       ProposeOrWait(std::move(w));
@@ -462,6 +464,7 @@ void WritePipeline::HandleReadies() {
         if (!leading && leader_ready_) SetLeaderReady(false);
       }
       if (previous_leader != rd.soft_state->lead) {
+        if (rd.soft_state->lead != 0) leader_changes_.fetch_add(1, std::memory_order_relaxed);
         // A read round sent to the old leader may never be answered: ask the new one.
         for (auto& [ctx, round] : read_rounds_) reads_without_leader_.push_back(std::move(round));
         read_rounds_.clear();
@@ -524,7 +527,13 @@ void WritePipeline::Persist(const raft::Ready& rd) {
   }
   if (!records.empty()) {
     absl::Status logged = wal_->Write(records);
-    if (logged.ok() && rd.must_sync) logged = wal_->Sync();
+    if (logged.ok() && rd.must_sync) {
+      const Clock::time_point sync_start = Clock::now();
+      logged = wal_->Sync();
+      if (options_.wal_fsync_seconds != nullptr) {
+        options_.wal_fsync_seconds->Observe(std::chrono::duration<double>(Clock::now() - sync_start).count());
+      }
+    }
     if (!logged.ok()) return Fail("write-ahead log failed", logged);
     batches_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -540,6 +549,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   if (entries.empty()) return;
   const uint64_t applied_before = store_->AppliedIndex();
   if (entries.back().index() <= applied_before) return;
+  const Clock::time_point apply_start = Clock::now();
   std::unique_ptr<mvcc::WriteBatch> txn = store_->BeginWrite();
   if (txn == nullptr) {
     return Fail("the store cannot start a write transaction", absl::UnavailableError("BeginWrite"));
@@ -635,7 +645,14 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     if (auto s = txn->SetAlarms(alarms_.Encode()); !s.ok()) return Fail("alarm write", s);
   }
   txn->SetApplied(last_index, last_term);
-  if (absl::Status committed = txn->Commit(); !committed.ok()) {
+  const Clock::time_point commit_start = Clock::now();
+  absl::Status committed = txn->Commit();
+  const Clock::time_point commit_end = Clock::now();
+  if (options_.backend_commit_seconds != nullptr) {
+    options_.backend_commit_seconds->Observe(std::chrono::duration<double>(commit_end - commit_start).count());
+  }
+  if (commit_end - apply_start > std::chrono::milliseconds(100)) slow_applies_.fetch_add(1, std::memory_order_relaxed);
+  if (!committed.ok()) {
     // The entries are in the log, so a restart will apply them; the store is what failed.
     for (Answer& a : answers) a.write.done(absl::UnavailableError("cairn: store commit failed"));
     return Fail("store commit failed", committed);
@@ -751,8 +768,9 @@ absl::Status WritePipeline::LoadAuthRevision(mvcc::WriteBatch* batch) {
 
 void WritePipeline::ExpireWaiters(Clock::time_point now) {
   // Each predicate answers what it removes, once: std::erase_if calls it once per element.
-  std::erase_if(proposed_, [now](const auto& entry) {
+  std::erase_if(proposed_, [this, now](const auto& entry) {
     if (entry.second.deadline > now) return false;
+    proposals_failed_.fetch_add(1, std::memory_order_relaxed);
     entry.second.write.done(ErrTimeout());
     return true;
   });
@@ -784,6 +802,7 @@ void WritePipeline::Fail(const std::string& what, const absl::Status& status) {
 }
 
 void WritePipeline::AnswerWaitingWrites(const absl::Status& status) {
+  proposals_failed_.fetch_add(proposed_.size() + writes_without_leader_.size(), std::memory_order_relaxed);
   for (auto& [id, waiting] : proposed_) waiting.write.done(status);
   proposed_.clear();
   for (Waiting& w : writes_without_leader_) w.write.done(status);

@@ -53,6 +53,7 @@
 #include "raft/wal/wal.h"
 #include "server/alarms.h"
 #include "server/applier.h"
+#include "server/metrics/registry.h"
 
 namespace cairn::server {
 
@@ -112,6 +113,10 @@ class WritePipeline {
     std::vector<cairnpb::MemberRecord> founders;
     // This member's own record, published through the log once it has joined.
     cairnpb::MemberRecord self;
+    // Timed once per round when set (etcd_disk_wal_fsync_duration_seconds and
+    // etcd_disk_backend_commit_duration_seconds); owned by the member's metrics registry.
+    metrics::Histogram* wal_fsync_seconds = nullptr;
+    metrics::Histogram* backend_commit_seconds = nullptr;
   };
 
   WritePipeline(wal::Wal* wal, mvcc::Store* store, Options options);
@@ -184,6 +189,13 @@ class WritePipeline {
   // Counters for /metrics: log rounds written (one fdatasync each at most) and writes applied.
   uint64_t BatchesCommitted() const { return batches_.load(std::memory_order_relaxed); }
   uint64_t WritesCommitted() const { return writes_.load(std::memory_order_relaxed); }
+  // For etcd's server metrics: leaders seen (a change to a known leader), proposals answered with an
+  // error by the pipeline itself (timed out, no leader in time, stopped, broken), proposals waiting to
+  // be applied (as of the last round), applied batches that took over 100 ms.
+  uint64_t LeaderChanges() const { return leader_changes_.load(std::memory_order_relaxed); }
+  uint64_t ProposalsFailed() const { return proposals_failed_.load(std::memory_order_relaxed); }
+  uint64_t ProposalsPending() const { return proposals_pending_.load(std::memory_order_relaxed); }
+  uint64_t SlowApplies() const { return slow_applies_.load(std::memory_order_relaxed); }
 
  private:
   struct Waiting {
@@ -296,6 +308,10 @@ class WritePipeline {
   AlarmSet published_alarms_;
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> leader_changes_{0};
+  std::atomic<uint64_t> proposals_failed_{0};
+  std::atomic<uint64_t> proposals_pending_{0};
+  std::atomic<uint64_t> slow_applies_{0};
 
   // Writer-thread state.
   raft::MemoryStorage storage_;

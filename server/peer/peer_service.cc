@@ -353,6 +353,7 @@ void PeerService::Unregister(InboundCall* call) {
 
 bool PeerService::Deliver(cairnpb::MessageBatch& batch) {
   uint64_t sender = 0, delivered = 0, misaddressed = 0;
+  const uint64_t bytes = batch.ByteSizeLong();
   {
     absl::ReaderMutexLock lock(&deliver_mu_);
     if (stopped_) return false;
@@ -367,7 +368,10 @@ bool PeerService::Deliver(cairnpb::MessageBatch& batch) {
     }
   }
   absl::MutexLock lock(&stats_mu_);
-  if (delivered > 0) stats_.received_from[sender] += delivered;
+  if (delivered > 0) {
+    stats_.received_from[sender] += delivered;
+    stats_.received_bytes_from[sender] += bytes;
+  }
   stats_.misaddressed += misaddressed;
   return true;
 }

@@ -72,6 +72,7 @@ struct PeerServiceOptions {
 
 struct PeerServiceStats {
   std::map<uint64_t, uint64_t> received_from;  // sender ID -> messages delivered to on_message
+  std::map<uint64_t, uint64_t> received_bytes_from;  // sender ID -> serialized bytes of its batches
   uint64_t misaddressed = 0;      // messages whose `to` is not this member
   uint64_t streams_refused = 0;   // streams and calls from another cluster
   uint64_t snapshots_received = 0;

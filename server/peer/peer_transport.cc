@@ -202,6 +202,7 @@ TransportStats PeerTransport::Stats() const {
     entry.address = peer->address;
     const StreamSenderStats stream = peer->stream->Stats();
     entry.messages_sent = stream.sent;
+    entry.bytes_sent = stream.sent_bytes;
     entry.messages_dropped = stream.dropped;
     if (auto dropped = snapshot_dropped_.find(id); dropped != snapshot_dropped_.end()) {
       entry.messages_dropped += dropped->second;
@@ -210,6 +211,9 @@ TransportStats PeerTransport::Stats() const {
     entry.last_error = stream.last_error;
     if (auto received = inbound.received_from.find(id); received != inbound.received_from.end()) {
       entry.messages_received = received->second;
+    }
+    if (auto bytes = inbound.received_bytes_from.find(id); bytes != inbound.received_bytes_from.end()) {
+      entry.bytes_received = bytes->second;
     }
     if (auto counts = snapshot_counts.find(id); counts != snapshot_counts.end()) {
       entry.snapshots_sent = counts->second.sent;

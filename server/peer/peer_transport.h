@@ -88,6 +88,8 @@ struct PeerStats {
   uint64_t messages_sent = 0;
   uint64_t messages_dropped = 0;   // includes snapshot messages dropped while one was in flight
   uint64_t messages_received = 0;  // delivered to on_message with this peer as sender
+  uint64_t bytes_sent = 0;         // serialized message batches written to this peer's stream
+  uint64_t bytes_received = 0;     // serialized message batches received from this peer
   bool connected = false;          // the stream's last write succeeded
   std::string last_error;          // how the last broken stream ended
   uint64_t snapshots_sent = 0;

@@ -65,6 +65,7 @@ void StreamSender::Run() {
     if (writer_->Write(batch)) {
       absl::MutexLock lock(&mu_);
       stats_.sent += count;
+      stats_.sent_bytes += static_cast<uint64_t>(batch.GetCachedSize());  // sized when gRPC serialized it
       stats_.connected = true;
       backoff_ = options_.backoff_min;
     } else {

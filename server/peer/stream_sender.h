@@ -51,6 +51,7 @@ struct StreamSenderOptions {
 struct StreamSenderStats {
   uint64_t sent = 0;     // messages gRPC accepted for the peer
   uint64_t dropped = 0;  // messages never written (queue full, peer down, stream broken)
+  uint64_t sent_bytes = 0;  // serialized size of the batches gRPC accepted
   bool connected = false;  // the last write succeeded
   std::string last_error;  // the status the last broken stream ended with
 };
