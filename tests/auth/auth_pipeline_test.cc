@@ -12,6 +12,7 @@
 #include "raft/wal/wal.h"
 #include "server/auth/auth_state.h"
 #include "server/write_pipeline.h"
+#include "tests/single_member_pipeline.h"
 
 namespace cairn::server {
 namespace {
@@ -35,41 +36,15 @@ class AuthPipelineTest : public ::testing::Test {
     auto store = mvcc::Store::Open(so);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
-    wal::WalOptions wo;
-    wo.dir = (dir_ / "wal").string();
-    wo.segment_bytes = 1 << 20;
-    std::vector<wal::Record> records;
-    auto wal = wal::Wal::Open(wo, &records);
-    ASSERT_TRUE(wal.ok()) << wal.status();
-    wal_ = std::move(*wal);
-    WritePipeline::Options po;
-    po.header.member_id = 1;
-    po.header.cluster_id = 2;
-    po.tick = std::chrono::milliseconds(10);
-    cairnpb::MemberRecord self;
-    self.set_id(1);
-    self.set_name("m1");
-    self.add_peer_urls("http://127.0.0.1:1");
-    po.founders = {self};
-    po.self = self;
-    pipeline_ = std::make_unique<WritePipeline>(wal_.get(), store_.get(), po);
-    ASSERT_TRUE(pipeline_->Recover(records).ok());
-    pipeline_->Start();
+    ASSERT_TRUE(pipeline_.Start(store_.get(), (dir_ / "wal").string()).ok());
   }
   void Close() {
-    pipeline_.reset();
-    wal_.reset();
+    pipeline_.Stop();
     store_.reset();
   }
 
   absl::Status Submit(cairnpb::LogRequest request, google::protobuf::Message* response) {
-    std::promise<absl::Status> done;
-    PendingWrite w;
-    w.request = std::move(request);
-    w.response = response;
-    w.done = [&done](absl::Status s) { done.set_value(s); };
-    pipeline_->Submit(std::move(w));
-    return done.get_future().get();
+    return pipeline_.Submit(std::move(request), response);
   }
   absl::Status AddRole(const std::string& name) {
     cairnpb::LogRequest r;
@@ -93,8 +68,7 @@ class AuthPipelineTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::unique_ptr<mvcc::Store> store_;
-  std::unique_ptr<wal::Wal> wal_;
-  std::unique_ptr<WritePipeline> pipeline_;
+  testing::SingleMemberPipeline pipeline_;
 };
 
 TEST_F(AuthPipelineTest, WritesCheckedAgainstAnOlderAuthRevisionAreRefused) {

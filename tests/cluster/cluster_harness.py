@@ -103,5 +103,32 @@ class Cluster:
         return [m for m in self.running() if m is not lead]
 
 
+class ClusterChecks:
+    """Checks the cluster tests share; mixed into their E2eTest classes."""
+
+    def member_id(self, member):
+        return member.status().header.member_id
+
+    def wait_hashes_agree(self, members, timeout=15):
+        """Waits until every member reports one HashKV at the first member's revision."""
+        deadline = time.monotonic() + timeout
+        hashes = None
+        while time.monotonic() < deadline:
+            with members[0].channel() as ch:
+                rev = rpc.KVStub(ch).Range(rpc.RangeRequest(key=b"x"), timeout=5).header.revision
+            hashes = []
+            for m in members:
+                with m.channel() as ch:
+                    try:
+                        hashes.append(rpc.MaintenanceStub(ch).HashKV(rpc.HashKVRequest(revision=rev),
+                                                                     timeout=5).hash)
+                    except grpc.RpcError:
+                        hashes.append(None)
+            if None not in hashes and len(set(hashes)) == 1:
+                return
+            time.sleep(0.1)
+        self.fail(f"members' HashKV differ: {hashes}")
+
+
 def main():
     e2e_harness.main()

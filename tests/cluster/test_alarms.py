@@ -10,7 +10,7 @@ import time
 
 import grpc
 
-from cluster_harness import Cluster, main, rpc
+from cluster_harness import Cluster, ClusterChecks, main, rpc
 from e2e_harness import E2eTest, etcdctl
 
 NO_SPACE = "etcdserver: mvcc: database space exceeded"
@@ -27,10 +27,7 @@ def grpc_error(call):
     return None
 
 
-class AlarmClusterTest(E2eTest):
-
-    def member_id(self, member):
-        return member.status().header.member_id
+class AlarmClusterTest(E2eTest, ClusterChecks):
 
     def etcdctl_status(self, member):
         """StatusResponse through etcdctl (python3-etcd3's protos predate errors and dbSizeInUse)."""
@@ -45,25 +42,6 @@ class AlarmClusterTest(E2eTest):
         r = etcdctl(member, "put", "small", "x")
         self.assertNotEqual(r.rc, 0, f"{member.name}: {r}")
         self.assertIn(text, r.err, f"{member.name}: {r}")
-
-    def wait_hashes_agree(self, members, timeout=10):
-        deadline = time.monotonic() + timeout
-        hashes = None
-        while time.monotonic() < deadline:
-            with members[0].channel() as ch:
-                rev = rpc.KVStub(ch).Range(rpc.RangeRequest(key=b"x"), timeout=5).header.revision
-            hashes = []
-            for m in members:
-                with m.channel() as ch:
-                    try:
-                        hashes.append(rpc.MaintenanceStub(ch).HashKV(rpc.HashKVRequest(revision=rev),
-                                                                     timeout=5).hash)
-                    except grpc.RpcError:
-                        hashes.append(None)
-            if None not in hashes and len(set(hashes)) == 1:
-                return
-            time.sleep(0.1)
-        self.fail(f"members' HashKV differ: {hashes}")
 
     def test_nospace_on_one_member_is_enforced_everywhere_survives_restart_and_disarms_everywhere(self):
         c = Cluster(self, member_flags={0: ("--quota-backend-bytes", str(1 << 20))})

@@ -20,7 +20,7 @@ import time
 
 import grpc
 
-from cluster_harness import Cluster, rpc
+from cluster_harness import Cluster, ClusterChecks, rpc
 import e2e_harness
 from e2e_harness import E2eTest, etcdctl
 
@@ -35,34 +35,11 @@ def alarm_lines(member):
     return [line.strip() for line in r.out.splitlines() if line.strip()]
 
 
-class CorruptionCheckTest(E2eTest):
-
-    def member_id(self, member):
-        return member.status().header.member_id
+class CorruptionCheckTest(E2eTest, ClusterChecks):
 
     def put(self, member, key, value):
         with member.channel() as ch:
             rpc.KVStub(ch).Put(rpc.PutRequest(key=key.encode(), value=value.encode()), timeout=10)
-
-    def wait_hashes_agree(self, members, timeout=15):
-        """Waits until every member reports one HashKV at the first member's revision."""
-        deadline = time.monotonic() + timeout
-        hashes = None
-        while time.monotonic() < deadline:
-            with members[0].channel() as ch:
-                rev = rpc.KVStub(ch).Range(rpc.RangeRequest(key=b"x"), timeout=5).header.revision
-            hashes = []
-            for m in members:
-                with m.channel() as ch:
-                    try:
-                        hashes.append(rpc.MaintenanceStub(ch).HashKV(rpc.HashKVRequest(revision=rev),
-                                                                     timeout=5).hash)
-                    except grpc.RpcError:
-                        hashes.append(None)
-            if None not in hashes and len(set(hashes)) == 1:
-                return
-            time.sleep(0.1)
-        self.fail(f"members' HashKV differ: {hashes}")
 
     def corrupt_stopped_member(self, member):
         self.assertIsNotNone(member.stop(), f"{member.name} did not stop cleanly")

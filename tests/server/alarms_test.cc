@@ -21,6 +21,7 @@
 #include "server/config.h"
 #include "server/member.h"
 #include "server/write_pipeline.h"
+#include "tests/single_member_pipeline.h"
 
 namespace cairn::server {
 namespace {
@@ -247,41 +248,15 @@ class AlarmPipelineTest : public ::testing::Test {
     auto store = OpenStore(dir_ + "/db", 64 << 20);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
-    wal::WalOptions wo;
-    wo.dir = dir_ + "/wal";
-    wo.segment_bytes = 1 << 20;
-    std::vector<wal::Record> records;
-    auto wal = wal::Wal::Open(wo, &records);
-    ASSERT_TRUE(wal.ok()) << wal.status();
-    wal_ = std::move(*wal);
-    WritePipeline::Options po;
-    po.header.member_id = 1;
-    po.header.cluster_id = 2;
-    po.tick = std::chrono::milliseconds(10);
-    cairnpb::MemberRecord self;
-    self.set_id(1);
-    self.set_name("m1");
-    self.add_peer_urls("http://127.0.0.1:1");
-    po.founders = {self};
-    po.self = self;
-    pipeline_ = std::make_unique<WritePipeline>(wal_.get(), store_.get(), po);
-    ASSERT_TRUE(pipeline_->Recover(records).ok());
-    pipeline_->Start();
+    ASSERT_TRUE(pipeline_.Start(store_.get(), dir_ + "/wal").ok());
   }
   void Close() {
-    pipeline_.reset();
-    wal_.reset();
+    pipeline_.Stop();
     store_.reset();
   }
 
   absl::Status Submit(cairnpb::LogRequest request, google::protobuf::Message* response) {
-    std::promise<absl::Status> done;
-    PendingWrite w;
-    w.request = std::move(request);
-    w.response = response;
-    w.done = [&done](absl::Status s) { done.set_value(s); };
-    pipeline_->Submit(std::move(w));
-    return done.get_future().get();
+    return pipeline_.Submit(std::move(request), response);
   }
   absl::Status Alarm(AlarmRequest::AlarmAction action, uint64_t member, etcdserverpb::AlarmType type,
                      AlarmResponse* response = nullptr) {
@@ -306,8 +281,7 @@ class AlarmPipelineTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<mvcc::Store> store_;
-  std::unique_ptr<wal::Wal> wal_;
-  std::unique_ptr<WritePipeline> pipeline_;
+  testing::SingleMemberPipeline pipeline_;
 };
 
 TEST_F(AlarmPipelineTest, AlarmsGoThroughTheLogGateWritesAndSurviveRestarts) {
