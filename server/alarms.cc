@@ -128,6 +128,14 @@ absl::Status AlarmGate(uint32_t active_mask, const cairnpb::LogRequest& request)
   }
 }
 
+etcdserverpb::AlarmRequest AlarmActivation(uint64_t member, etcdserverpb::AlarmType type) {
+  etcdserverpb::AlarmRequest request;
+  request.set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+  request.set_memberid(member);
+  request.set_alarm(type);
+  return request;
+}
+
 std::string AlarmStatusText(const etcdserverpb::AlarmMember& alarm) {
   // The text form etcd prints (gogoproto's String()), which leaves out a zero type.
   std::string text = absl::StrCat("memberID:", alarm.memberid(), " ");

@@ -70,6 +70,10 @@ bool ApplyAlarmRequest(const etcdserverpb::AlarmRequest& request, AlarmSet* set,
 // `active_mask` is 0.
 absl::Status AlarmGate(uint32_t active_mask, const cairnpb::LogRequest& request);
 
+// The request that raises `type` for `member` (what a member proposes when it finds itself out of
+// space, or the leader when it finds a member's store diverged).
+etcdserverpb::AlarmRequest AlarmActivation(uint64_t member, etcdserverpb::AlarmType type);
+
 // Maintenance.Status `errors` entries and /health reasons for the set.
 std::string AlarmStatusText(const etcdserverpb::AlarmMember& alarm);  // "memberID:<id> alarm:<TYPE> "
 

@@ -1,7 +1,6 @@
 #include "server/auto_compactor.h"
 
 #include <cstdio>
-#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "mvcc/errors.h"
@@ -39,7 +38,7 @@ void AutoCompactor::Run() {
     const std::optional<int64_t> due = schedule.Poll(Clock::now(), hooks_.current_revision(), hooks_.is_leader());
     if (due.has_value()) {
       hooks_.log(absl::StrCat("auto-compaction at revision ", *due, " (retention ", described, ")"));
-      const absl::Status s = CompactAndWait(*due);
+      const absl::Status s = hooks_.compact(*due);
       // Already compacted that far (by a client, or before a leader change): nothing left to do.
       const bool done = s.ok() || s.message() == mvcc::ErrCompacted().message();
       if (!done && s.code() != absl::StatusCode::kCancelled) {
@@ -50,27 +49,6 @@ void AutoCompactor::Run() {
     lock.lock();
     wake_.wait_for(lock, schedule.Step(), [this] { return stopping_; });
   }
-}
-
-absl::Status AutoCompactor::CompactAndWait(int64_t revision) {
-  struct Outcome {
-    std::mutex mu;
-    std::condition_variable settled;
-    bool done = false;
-    absl::Status status;
-  };
-  auto outcome = std::make_shared<Outcome>();
-  hooks_.compact(revision, [outcome](absl::Status s) {
-    std::lock_guard<std::mutex> lock(outcome->mu);
-    outcome->status = std::move(s);
-    outcome->done = true;
-    outcome->settled.notify_all();
-  });
-  std::unique_lock<std::mutex> lock(outcome->mu);
-  // The pipeline answers every proposal (at the latest with its request timeout, or "server
-  // stopped"), so this wait ends.
-  outcome->settled.wait(lock, [&] { return outcome->done; });
-  return outcome->status;
 }
 
 }  // namespace cairn::server

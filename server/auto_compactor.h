@@ -2,10 +2,10 @@
 // proposes its compactions through the log, as a client's Compact would be.
 //
 // Thread model: one thread of its own, started by Start() only when auto-compaction is on. It
-// sleeps a schedule step at a time, asks the schedule, and when due proposes and waits for the
-// answer (the pipeline answers every proposal: at the latest after its request timeout, or with
-// "server stopped"). Stop() wakes and joins it; calling it after the pipeline stopped keeps the
-// join short. The callbacks it is given must be thread-safe.
+// sleeps a schedule step at a time, asks the schedule, and when due compacts through `compact`,
+// which blocks until the proposal is answered (the pipeline answers every proposal: at the latest
+// after its request timeout, or with "server stopped"). Stop() wakes and joins it; calling it
+// after the pipeline stopped keeps the join short. The callbacks it is given must be thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -22,8 +22,8 @@ namespace cairn::server {
 struct AutoCompactorHooks {
   std::function<int64_t()> current_revision;
   std::function<bool()> is_leader;
-  // Proposes a compaction to `revision`; `done` runs once with the outcome, on any thread.
-  std::function<void(int64_t revision, std::function<void(absl::Status)> done)> compact;
+  // Proposes a compaction to `revision` and returns its outcome once answered.
+  std::function<absl::Status(int64_t revision)> compact;
   // One line for the operator ("auto-compaction at revision ..."); stderr by default.
   std::function<void(const std::string&)> log;
 };
@@ -38,8 +38,6 @@ class AutoCompactor {
 
  private:
   void Run();
-  // Proposes and waits for the outcome.
-  absl::Status CompactAndWait(int64_t revision);
 
   const CompactionRetention retention_;
   AutoCompactorHooks hooks_;

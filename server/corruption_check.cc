@@ -8,38 +8,11 @@
 #include "absl/strings/str_format.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "server/peer/channel.h"
+#include "server/wait_for_outcome.h"
 #include "server/write_pipeline.h"
 
 namespace cairn::server {
 namespace {
-
-// Waits for a callback-style operation's single outcome.
-class Outcome {
- public:
-  std::function<void(absl::Status)> Callback() {
-    return [state = state_](absl::Status s) {
-      std::lock_guard<std::mutex> lock(state->mu);
-      state->status = std::move(s);
-      state->done = true;
-      state->cv.notify_all();
-    };
-  }
-  absl::Status Wait() {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    state_->cv.wait(lock, [this] { return state_->done; });
-    return state_->status;
-  }
-
- private:
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    absl::Status status;
-  };
-  // Shared: the callback may outlive a waiter that gave up (it never does today, but cheaply safe).
-  std::shared_ptr<State> state_ = std::make_shared<State>();
-};
 
 std::string Hex(uint64_t id) { return absl::StrFormat("%x", id); }
 
@@ -172,9 +145,7 @@ std::unique_ptr<CorruptionMonitor> MakeCorruptionMonitor(std::chrono::millisecon
   hooks.membership = [pipeline] { return pipeline->Membership(); };
   hooks.local_hash = [store] { return LocalHash(*store); };
   hooks.read_barrier = [pipeline] {
-    Outcome outcome;
-    pipeline->ReadBarrier(outcome.Callback());
-    return outcome.Wait();
+    return WaitForOutcome([pipeline](std::function<void(absl::Status)> done) { pipeline->ReadBarrier(std::move(done)); });
   };
   hooks.ask_peers = [asker = std::move(asker)](const cairnpb::Membership& membership, int64_t revision) {
     return asker.Ask(membership, revision);
@@ -183,19 +154,10 @@ std::unique_ptr<CorruptionMonitor> MakeCorruptionMonitor(std::chrono::millisecon
     return pipeline->Alarms().Contains(member, etcdserverpb::CORRUPT);
   };
   hooks.raise_corrupt = [pipeline](uint64_t member) {
-    auto response = std::make_shared<etcdserverpb::AlarmResponse>();
-    PendingWrite write;
-    etcdserverpb::AlarmRequest* alarm = write.request.mutable_alarm();
-    alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
-    alarm->set_memberid(member);
-    alarm->set_alarm(etcdserverpb::CORRUPT);
-    write.bytes = write.request.ByteSizeLong();
-    write.response = response.get();
-    write.header = response->mutable_header();
-    Outcome outcome;
-    write.done = [response, done = outcome.Callback()](absl::Status s) { done(std::move(s)); };
-    pipeline->Submit(std::move(write));
-    return outcome.Wait();
+    cairnpb::LogRequest request;
+    *request.mutable_alarm() = AlarmActivation(member, etcdserverpb::CORRUPT);
+    etcdserverpb::AlarmResponse response;
+    return pipeline->ProposeAndWait(std::move(request), &response);
   };
   return std::make_unique<CorruptionMonitor>(period, std::move(hooks));
 }

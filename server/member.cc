@@ -677,14 +677,11 @@ absl::Status Member::StartAutoCompactor(Parts* p, const Config& config) {
   AutoCompactorHooks hooks;
   hooks.current_revision = [store] { return store->CurrentRevision(); };
   hooks.is_leader = [pipeline, self] { return pipeline->Leader() == self; };
-  hooks.compact = [pipeline](int64_t revision, std::function<void(absl::Status)> done) {
-    auto response = std::make_shared<etcdserverpb::CompactionResponse>();
-    PendingWrite write;
-    write.request.mutable_compaction()->set_revision(revision);
-    write.bytes = write.request.ByteSizeLong();
-    write.response = response.get();
-    write.done = [response, done = std::move(done)](absl::Status s) { done(std::move(s)); };
-    pipeline->Submit(std::move(write));
+  hooks.compact = [pipeline](int64_t revision) {
+    cairnpb::LogRequest request;
+    request.mutable_compaction()->set_revision(revision);
+    etcdserverpb::CompactionResponse response;
+    return pipeline->ProposeAndWait(std::move(request), &response);
   };
   std::fprintf(stderr, "cairnd: auto-compaction on: %s mode, retention %s\n", config.auto_compaction_mode.c_str(),
                DescribeRetention(*retention).c_str());

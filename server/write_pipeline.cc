@@ -10,6 +10,7 @@
 #include "server/auth/auth_state.h"
 #include "server/membership.h"
 #include "server/raft_log.h"
+#include "server/wait_for_outcome.h"
 
 namespace cairn::server {
 namespace {
@@ -264,6 +265,17 @@ void WritePipeline::Submit(PendingWrite write) {
   }
 }
 
+absl::Status WritePipeline::ProposeAndWait(cairnpb::LogRequest request, google::protobuf::Message* response) {
+  return WaitForOutcome([&](std::function<void(absl::Status)> done) {
+    PendingWrite write;
+    write.request = std::move(request);
+    write.bytes = write.request.ByteSizeLong();
+    write.response = response;
+    write.done = std::move(done);
+    Submit(std::move(write));
+  });
+}
+
 WritePipeline::Answers WritePipeline::TakeAnswers() {
   Answers answers;
   answers.swap(answers_);
@@ -292,32 +304,6 @@ void WritePipeline::ReportSnapshot(uint64_t peer, bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   reports_.emplace_back(peer, ok ? 1 : 2);
   wake_.notify_one();
-}
-
-AlarmSet WritePipeline::Alarms() const {
-  std::lock_guard<std::mutex> lock(alarms_mu_);
-  return published_alarms_;
-}
-
-void WritePipeline::RaiseNoSpace(std::function<void()> done) {
-  const uint64_t self = options_.header.member_id;
-  if ((NoSpaceAlarm() && Alarms().Contains(self, etcdserverpb::NOSPACE)) || nospace_raise_in_flight_.exchange(true)) {
-    if (done) done();
-    return;
-  }
-  PendingWrite write;
-  etcdserverpb::AlarmRequest* alarm = write.request.mutable_alarm();
-  alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
-  alarm->set_memberid(self);
-  alarm->set_alarm(etcdserverpb::NOSPACE);
-  auto response = std::make_shared<etcdserverpb::AlarmResponse>();
-  write.response = response.get();
-  write.done = [this, response, done = std::move(done)](absl::Status status) {
-    if (!status.ok()) std::fprintf(stderr, "cairnd: raising the NOSPACE alarm failed: %s\n", status.ToString().c_str());
-    nospace_raise_in_flight_ = false;
-    if (done) done();
-  };
-  Submit(std::move(write));
 }
 
 void WritePipeline::Run() {
@@ -737,24 +723,6 @@ absl::Status WritePipeline::ApplyChecked(mvcc::WriteBatch* batch, const cairnpb:
   if (auto s = AlarmGate(alarms_.ActiveMask(), request); !s.ok()) return s;
   if (request.auth_revision() != 0 && request.auth_revision() < auth_revision_) return ErrAuthOldRevision();
   return ApplyLogRequest(batch, request, response, lease_changes);
-}
-
-absl::Status WritePipeline::LoadAlarms() {
-  auto blob = store_->Alarms();
-  if (!blob.ok()) return blob.status();
-  auto set = AlarmSet::Decode(*blob);
-  if (!set.ok()) return set.status();
-  alarms_ = std::move(*set);
-  PublishAlarms();
-  return absl::OkStatus();
-}
-
-void WritePipeline::PublishAlarms() {
-  {
-    std::lock_guard<std::mutex> lock(alarms_mu_);
-    published_alarms_ = alarms_;
-  }
-  alarm_mask_.store(alarms_.ActiveMask(), std::memory_order_release);
 }
 
 absl::Status WritePipeline::LoadAuthRevision(mvcc::WriteBatch* batch) {

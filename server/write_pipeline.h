@@ -136,6 +136,10 @@ class WritePipeline {
   void Stop();
 
   void Submit(PendingWrite write);
+  // Submits `request` and blocks until it is answered (see Submit: at the latest after the request
+  // timeout, or "server stopped"); `response`, of the request's type, is filled on success. For the
+  // member's own threads only (server/wait_for_outcome.h says which threads must not wait).
+  absl::Status ProposeAndWait(cairnpb::LogRequest request, google::protobuf::Message* response);
   // A raft message from a peer; a peer the transport could not reach; a snapshot send's outcome.
   void Step(cairnpb::Message message);
   void ReportUnreachable(uint64_t peer);

@@ -4,7 +4,6 @@
 // closes the WAL. The store stays the test's: it must outlive Stop().
 #pragma once
 
-#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,13 +50,7 @@ class SingleMemberPipeline {
 
   // Submits `request` and waits for its outcome; `response` (of the request's type) is filled.
   absl::Status Submit(cairnpb::LogRequest request, google::protobuf::Message* response) {
-    std::promise<absl::Status> done;
-    server::PendingWrite w;
-    w.request = std::move(request);
-    w.response = response;
-    w.done = [&done](absl::Status s) { done.set_value(s); };
-    pipeline_->Submit(std::move(w));
-    return done.get_future().get();
+    return pipeline_->ProposeAndWait(std::move(request), response);
   }
 
   server::WritePipeline* operator->() { return pipeline_.get(); }

@@ -152,13 +152,11 @@ TEST(AutoCompactor, ProposesWhatTheScheduleAsksAndStops) {
   AutoCompactorHooks hooks;
   hooks.current_revision = [&] { return revision.fetch_add(10); };
   hooks.is_leader = [] { return true; };
-  hooks.compact = [&](int64_t rev, std::function<void(absl::Status)> done) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      proposed.push_back(rev);
-    }
+  hooks.compact = [&](int64_t rev) {
+    std::lock_guard<std::mutex> lock(mu);
+    proposed.push_back(rev);
     // The first one finds the revision compacted already; that also counts as done.
-    done(proposed.size() == 1 ? mvcc::ErrCompacted() : absl::OkStatus());
+    return proposed.size() == 1 ? mvcc::ErrCompacted() : absl::OkStatus();
   };
   hooks.log = [](const std::string&) {};
   AutoCompactor compactor(retention, std::move(hooks));
