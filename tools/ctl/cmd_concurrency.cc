@@ -4,13 +4,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <functional>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "tools/ctl/child_process.h"
 #include "tools/ctl/commands.h"
 #include "tools/ctl/session.h"
 
@@ -84,20 +84,11 @@ void PrintOwnedKey(Invocation& inv, const std::string& key, const std::string& l
 // Runs the command with the lock's key and revision in its environment; its exit status.
 int RunWithLock(const std::vector<std::string>& command, const v3lockpb::LockResponse& locked,
                 const sigset_t& blocked) {
-  std::fflush(stdout);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);  // the command takes Ctrl-C as usual
-    setenv("ETCD_LOCK_KEY", locked.key().c_str(), 1);
-    setenv("ETCD_LOCK_REV", std::to_string(locked.header().revision()).c_str(), 1);
-    std::vector<char*> argv;
-    for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
+  const int status = RunChild(command,
+                              {{"ETCD_LOCK_KEY", locked.key()},
+                               {"ETCD_LOCK_REV", std::to_string(locked.header().revision())}},
+                              &blocked);
+  if (status < 0) return -1;
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
 }

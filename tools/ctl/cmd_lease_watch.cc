@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "tools/ctl/child_process.h"
 #include "tools/ctl/commands.h"
 #include "tools/ctl/go_format.h"
 #include "tools/ctl/watcher.h"
@@ -144,20 +145,12 @@ bool IsProgressNotify(const etcdserverpb::WatchResponse& r) {
 
 void RunExec(const std::vector<std::string>& exec_args, const etcdserverpb::WatchResponse& resp,
              const mvccpb::Event& ev) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("ETCD_WATCH_REVISION", std::to_string(resp.header().revision()).c_str(), 1);
-    setenv("ETCD_WATCH_EVENT_TYPE", GoQuote(ev.type() == mvccpb::Event::DELETE ? "DELETE" : "PUT").c_str(), 1);
-    setenv("ETCD_WATCH_KEY", GoQuote(ev.kv().key()).c_str(), 1);
-    setenv("ETCD_WATCH_VALUE", GoQuote(ev.kv().value()).c_str(), 1);
-    std::vector<char*> argv;
-    for (const auto& a : exec_args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int status = RunChild(exec_args, {
+      {"ETCD_WATCH_REVISION", std::to_string(resp.header().revision())},
+      {"ETCD_WATCH_EVENT_TYPE", GoQuote(ev.type() == mvccpb::Event::DELETE ? "DELETE" : "PUT")},
+      {"ETCD_WATCH_KEY", GoQuote(ev.kv().key())},
+      {"ETCD_WATCH_VALUE", GoQuote(ev.kv().value())},
+  });
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string q = "[";
     for (size_t i = 0; i < exec_args.size(); ++i) q += (i ? " " : "") + GoQuote(exec_args[i]);
