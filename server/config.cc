@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "server/compaction_schedule.h"
 
 namespace cairn::server {
 namespace {
@@ -389,9 +388,9 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
     return absl::InvalidArgumentError("--experimental-lease-checkpoint-interval must be positive");
   }
   if (c.auth_token_ttl_seconds == 0) return absl::InvalidArgumentError("--auth-token-ttl must be positive");
-  if (auto s = ParseCompactionRetention(c.auto_compaction_mode, c.auto_compaction_retention); !s.ok()) {
-    return s.status();
-  }
+  auto retention = ParseCompactionRetention(c.auto_compaction_mode, c.auto_compaction_retention);
+  if (!retention.ok()) return retention.status();
+  c.auto_compaction = *retention;
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/compaction_schedule.h"
 #include "server/tls/tls_files.h"
 
 namespace cairn::server {
@@ -51,10 +52,11 @@ struct Config {
   // leader change or restart does not give them a full TTL again (lease::LessorOptions).
   bool lease_checkpoint = false;
   int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
-  // etcd's --auto-compaction-mode and --auto-compaction-retention (server/compaction_schedule.h);
-  // checked by ParseFlags, "0" is off.
+  // etcd's --auto-compaction-mode and --auto-compaction-retention as given ("0" is off), and what
+  // ParseFlags made of them (server/compaction_schedule.h).
   std::string auto_compaction_mode = "periodic";
   std::string auto_compaction_retention = "0";
+  CompactionRetention auto_compaction;
   std::string log_level = "info";
   // gRPC server keep-alive, etcd's --grpc-keepalive-*: the shortest ping interval a client may use,
   // how often the server pings an idle connection, and how long it waits for the answer.

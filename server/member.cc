@@ -641,7 +641,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   }
 
   StartRemovalWatch(p.get(), std::chrono::milliseconds(2 * config.election_timeout_ms));
-  if (auto s = StartAutoCompactor(p.get(), config); !s.ok()) return s;
+  StartAutoCompactor(p.get(), config);
   if (config.corrupt_check_time_ms > 0) {
     p->corruption_monitor = MakeCorruptionMonitor(std::chrono::milliseconds(config.corrupt_check_time_ms),
                                                   p->pipeline.get(), p->store.get(), hash_asker);
@@ -667,10 +667,9 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
 }
 
 // Auto-compaction proposes through the log like a client's Compact, on the leader only.
-absl::Status Member::StartAutoCompactor(Parts* p, const Config& config) {
-  auto retention = ParseCompactionRetention(config.auto_compaction_mode, config.auto_compaction_retention);
-  if (!retention.ok()) return retention.status();
-  if (retention->mode == CompactionRetention::Mode::kOff) return absl::OkStatus();
+void Member::StartAutoCompactor(Parts* p, const Config& config) {
+  const CompactionRetention& retention = config.auto_compaction;
+  if (retention.mode == CompactionRetention::Mode::kOff) return;
   WritePipeline* pipeline = p->pipeline.get();
   mvcc::Store* store = p->store.get();
   const uint64_t self = p->data_dir->member_id();
@@ -684,10 +683,9 @@ absl::Status Member::StartAutoCompactor(Parts* p, const Config& config) {
     return pipeline->ProposeAndWait(std::move(request), &response);
   };
   std::fprintf(stderr, "cairnd: auto-compaction on: %s mode, retention %s\n", config.auto_compaction_mode.c_str(),
-               DescribeRetention(*retention).c_str());
-  p->auto_compactor = std::make_unique<AutoCompactor>(*retention, std::move(hooks));
+               DescribeRetention(retention).c_str());
+  p->auto_compactor = std::make_unique<AutoCompactor>(retention, std::move(hooks));
   p->auto_compactor->Start();
-  return absl::OkStatus();
 }
 
 // A member removed from the cluster may never apply its own removal: the leader stops sending it

@@ -32,7 +32,7 @@ class Member {
   struct Parts;
   static HttpProviders MakeHttpProviders(Parts* parts);
   static void StartRemovalWatch(Parts* parts, std::chrono::milliseconds period);
-  static absl::Status StartAutoCompactor(Parts* parts, const Config& config);
+  static void StartAutoCompactor(Parts* parts, const Config& config);
   explicit Member(std::unique_ptr<Parts> parts);
   std::unique_ptr<Parts> parts_;
 };

@@ -48,7 +48,11 @@ TEST(CompactionRetentionFlags, BadValuesStopStartUp) {
   Config defaults = *ParseFlags({});
   EXPECT_EQ(defaults.auto_compaction_mode, "periodic");
   EXPECT_EQ(defaults.auto_compaction_retention, "0");
-  EXPECT_TRUE(ParseFlags({"--auto-compaction-retention=2h"}).ok());
+  EXPECT_EQ(defaults.auto_compaction.mode, Mode::kOff);
+  auto two_hours = ParseFlags({"--auto-compaction-retention=2h"});
+  ASSERT_TRUE(two_hours.ok());
+  EXPECT_EQ(two_hours->auto_compaction.mode, Mode::kPeriodic);
+  EXPECT_EQ(two_hours->auto_compaction.period, hours(2));
   EXPECT_TRUE(ParseFlags({"--auto-compaction-mode", "revision", "--auto-compaction-retention", "500"}).ok());
   auto bad = ParseFlags({"--auto-compaction-mode=revision", "--auto-compaction-retention=1h"});
   ASSERT_FALSE(bad.ok());
