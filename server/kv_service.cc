@@ -6,21 +6,41 @@
 #include "server/request_checks.h"
 
 namespace cairn::server {
+namespace {
+
+// Finishes a call with `status`, counted under `counter`.
+void FinishCounted(grpc::ServerUnaryReactor* reactor, const metrics::MethodCounter& counter,
+                   const absl::Status& status) {
+  grpc::Status finished = ToGrpcStatus(status);
+  counter.Finished(finished.error_code());
+  reactor->Finish(std::move(finished));
+}
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context, const metrics::MethodCounter& counter,
+                                    const absl::Status& status) {
+  auto* reactor = context->DefaultReactor();
+  FinishCounted(reactor, counter, status);
+  return reactor;
+}
+
+}  // namespace
+
 KvService::KvService(mvcc::Store* store, WritePipeline* pipeline, KvLimits limits, HeaderInfo header,
-                     const auth::Authority* authority)
-    : store_(store), pipeline_(pipeline), limits_(limits), header_(header), authority_(authority) {}
+                     const auth::Authority* authority, KvCounters counters)
+    : store_(store), pipeline_(pipeline), limits_(limits), header_(header), authority_(authority),
+      counters_(counters) {}
 
 grpc::ServerUnaryReactor* KvService::Propose(grpc::CallbackServerContext* context,
-                                             cairnpb::LogRequest request,
+                                             const metrics::MethodCounter& counter, cairnpb::LogRequest request,
                                              google::protobuf::Message* response,
                                              etcdserverpb::ResponseHeader* header) {
   const size_t bytes = request.ByteSizeLong();
   if (static_cast<int64_t>(bytes) > limits_.max_request_bytes) {
-    return FinishUnary(context, ErrRequestTooLarge());
+    return FinishNow(context, counter, ErrRequestTooLarge());
   }
   // What the replicated alarms refuse is refused again when applied; checking here saves the entry.
   if (const uint32_t alarms = pipeline_->ActiveAlarms(); alarms != 0) {
-    if (auto s = AlarmGate(alarms, request); !s.ok()) return FinishUnary(context, s);
+    if (auto s = AlarmGate(alarms, request); !s.ok()) return FinishNow(context, counter, s);
   }
   auto* reactor = context->DefaultReactor();
   PendingWrite write;
@@ -28,30 +48,32 @@ grpc::ServerUnaryReactor* KvService::Propose(grpc::CallbackServerContext* contex
   write.response = response;
   write.header = header;
   write.bytes = bytes;
-  write.done = [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); };
+  write.done = [reactor, counter](absl::Status status) { FinishCounted(reactor, counter, status); };
   pipeline_->Submit(std::move(write));
   return reactor;
 }
 
-grpc::ServerUnaryReactor* KvService::RefuseForSpace(grpc::CallbackServerContext* context) {
+grpc::ServerUnaryReactor* KvService::RefuseForSpace(grpc::CallbackServerContext* context,
+                                                    const metrics::MethodCounter& counter) {
   // As etcd's quota check: raise this member's NOSPACE alarm (cluster-wide, through the log), and
   // answer once it is applied, so the caller's next request meets the alarm everywhere.
   auto* reactor = context->DefaultReactor();
-  pipeline_->RaiseNoSpace([reactor] { reactor->Finish(ToGrpcStatus(mvcc::ErrNoSpace())); });
+  pipeline_->RaiseNoSpace([reactor, counter] { FinishCounted(reactor, counter, mvcc::ErrNoSpace()); });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
                                            const etcdserverpb::RangeRequest* request,
                                            etcdserverpb::RangeResponse* response) {
-  if (auto s = CheckRange(*request); !s.ok()) return FinishUnary(context, s);
+  counters_.range.Started();
+  if (auto s = CheckRange(*request); !s.ok()) return FinishNow(context, counters_.range, s);
   if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeRange(*context, *request); !s.ok()) return FinishUnary(context, s);
+    if (auto s = authority_->AuthorizeRange(*context, *request); !s.ok()) return FinishNow(context, counters_.range, s);
   }
   if (request->serializable() || pipeline_->LocalReadsLinearizable()) {
     absl::Status s = store_->Range(*request, response);
     if (s.ok()) StampHeader(header_, response->mutable_header());
-    return FinishUnary(context, s);
+    return FinishNow(context, counters_.range, s);
   }
   // A linearizable read elsewhere waits until this member has applied everything the leader had
   // committed when the read arrived (raft ReadIndex), then reads locally.
@@ -61,7 +83,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
       ready = store_->Range(*request, response);
       if (ready.ok()) StampHeader(header_, response->mutable_header());
     }
-    reactor->Finish(ToGrpcStatus(ready));
+    FinishCounted(reactor, counters_.range, ready);
   });
   return reactor;
 }
@@ -69,59 +91,63 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
                                          const etcdserverpb::PutRequest* request,
                                          etcdserverpb::PutResponse* response) {
-  if (auto s = CheckPut(*request); !s.ok()) return FinishUnary(context, s);
+  counters_.put.Started();
+  if (auto s = CheckPut(*request); !s.ok()) return FinishNow(context, counters_.put, s);
   // Read before the check: if auth changes in between, the write is refused as stale, never let
   // through on permissions that no longer hold.
   const uint64_t checked_revision = authority_ != nullptr && authority_->enabled() ? authority_->revision() : 0;
   if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizePut(*context, *request); !s.ok()) return FinishUnary(context, s);
+    if (auto s = authority_->AuthorizePut(*context, *request); !s.ok()) return FinishNow(context, counters_.put, s);
   }
-  if (!store_->HasRoomFor(*request)) return RefuseForSpace(context);
+  if (!store_->HasRoomFor(*request)) return RefuseForSpace(context, counters_.put);
   cairnpb::LogRequest log;
   *log.mutable_put() = *request;
   if (authority_ != nullptr && authority_->enabled()) log.set_auth_revision(checked_revision);
-  return Propose(context, std::move(log), response, response->mutable_header());
+  return Propose(context, counters_.put, std::move(log), response, response->mutable_header());
 }
 
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* context,
                                                  const etcdserverpb::DeleteRangeRequest* request,
                                                  etcdserverpb::DeleteRangeResponse* response) {
-  if (auto s = CheckDeleteRange(*request); !s.ok()) return FinishUnary(context, s);
+  counters_.delete_range.Started();
+  if (auto s = CheckDeleteRange(*request); !s.ok()) return FinishNow(context, counters_.delete_range, s);
   const uint64_t checked_revision = authority_ != nullptr && authority_->enabled() ? authority_->revision() : 0;
   if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeDeleteRange(*context, *request); !s.ok()) return FinishUnary(context, s);
+    if (auto s = authority_->AuthorizeDeleteRange(*context, *request); !s.ok()) return FinishNow(context, counters_.delete_range, s);
   }
   cairnpb::LogRequest log;
   *log.mutable_delete_range() = *request;
   if (authority_ != nullptr && authority_->enabled()) log.set_auth_revision(checked_revision);
-  return Propose(context, std::move(log), response, response->mutable_header());
+  return Propose(context, counters_.delete_range, std::move(log), response, response->mutable_header());
 }
 
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
                                          const etcdserverpb::TxnRequest* request,
                                          etcdserverpb::TxnResponse* response) {
-  if (auto s = CheckTxn(*request, limits_.max_txn_ops); !s.ok()) return FinishUnary(context, s);
+  counters_.txn.Started();
+  if (auto s = CheckTxn(*request, limits_.max_txn_ops); !s.ok()) return FinishNow(context, counters_.txn, s);
   const uint64_t checked_revision = authority_ != nullptr && authority_->enabled() ? authority_->revision() : 0;
   if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeTxn(*context, *request); !s.ok()) return FinishUnary(context, s);
+    if (auto s = authority_->AuthorizeTxn(*context, *request); !s.ok()) return FinishNow(context, counters_.txn, s);
   }
-  if (!store_->HasRoomFor(*request)) return RefuseForSpace(context);
+  if (!store_->HasRoomFor(*request)) return RefuseForSpace(context, counters_.txn);
   cairnpb::LogRequest log;
   *log.mutable_txn() = *request;
   if (authority_ != nullptr && authority_->enabled()) log.set_auth_revision(checked_revision);
-  return Propose(context, std::move(log), response, response->mutable_header());
+  return Propose(context, counters_.txn, std::move(log), response, response->mutable_header());
 }
 
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* context,
                                              const etcdserverpb::CompactionRequest* request,
                                              etcdserverpb::CompactionResponse* response) {
+  counters_.compact.Started();
   // etcd 3.4 asks nothing of a compaction's caller beyond a valid token (if one is sent).
   if (authority_ != nullptr) {
-    if (auto s = authority_->AuthorizeAnyCaller(*context); !s.ok()) return FinishUnary(context, s);
+    if (auto s = authority_->AuthorizeAnyCaller(*context); !s.ok()) return FinishNow(context, counters_.compact, s);
   }
   cairnpb::LogRequest log;
   *log.mutable_compaction() = *request;
-  return Propose(context, std::move(log), response, response->mutable_header());
+  return Propose(context, counters_.compact, std::move(log), response, response->mutable_header());
 }
 
 }  // namespace cairn::server

@@ -8,9 +8,16 @@
 #include "mvcc/store.h"
 #include "server/applier.h"
 #include "server/auth/authority.h"
+#include "server/metrics/grpc_metrics.h"
 #include "server/write_pipeline.h"
 
 namespace cairn::server {
+
+// The go-grpc-prometheus counts of KV's methods, which the service keeps itself (cheaper than the
+// interceptor on this hot path). Default: no counting.
+struct KvCounters {
+  metrics::MethodCounter range, put, delete_range, txn, compact;
+};
 
 struct KvLimits {
   int64_t max_request_bytes = 1536 * 1024;
@@ -21,7 +28,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
  public:
   // `authority` (may be null: no auth checks) must outlive the service.
   KvService(mvcc::Store* store, WritePipeline* pipeline, KvLimits limits, HeaderInfo header,
-            const auth::Authority* authority = nullptr);
+            const auth::Authority* authority = nullptr, KvCounters counters = {});
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context,
                                   const etcdserverpb::RangeRequest* request,
@@ -41,17 +48,18 @@ class KvService final : public etcdserverpb::KV::CallbackService {
 
  private:
   // Proposes `request` and finishes the RPC when it is applied (or refused).
-  grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* context, cairnpb::LogRequest request,
-                                    google::protobuf::Message* response,
+  grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* context, const metrics::MethodCounter& counter,
+                                    cairnpb::LogRequest request, google::protobuf::Message* response,
                                     etcdserverpb::ResponseHeader* header);
   // A write the store has no room for (Store::HasRoomFor): ErrNoSpace, after raising the alarm.
-  grpc::ServerUnaryReactor* RefuseForSpace(grpc::CallbackServerContext* context);
+  grpc::ServerUnaryReactor* RefuseForSpace(grpc::CallbackServerContext* context, const metrics::MethodCounter& counter);
 
   mvcc::Store* const store_;
   WritePipeline* const pipeline_;
   const KvLimits limits_;
   const HeaderInfo header_;
   const auth::Authority* const authority_;
+  const KvCounters counters_;
 };
 
 }  // namespace cairn::server

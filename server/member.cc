@@ -526,7 +526,15 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   self.name = config.name;
   self.peer_urls = config.initial_advertise_peer_urls;
   self.client_urls = config.advertise_client_urls;
-  p->kv = std::make_unique<KvService>(p->store.get(), p->pipeline.get(), limits, header, authority);
+  {
+    metrics::GrpcServerMetrics* grpc_metrics = p->metrics->grpc();
+    auto counter = [grpc_metrics](const char* method) {
+      return metrics::MethodCounter(grpc_metrics->CountInService(std::string("/etcdserverpb.KV/") + method));
+    };
+    const KvCounters counters{counter("Range"), counter("Put"), counter("DeleteRange"), counter("Txn"),
+                              counter("Compact")};
+    p->kv = std::make_unique<KvService>(p->store.get(), p->pipeline.get(), limits, header, authority, counters);
+  }
   p->maintenance = std::make_unique<MaintenanceService>(p->store.get(), p->pipeline.get(), header, snap_dir);
   p->maintenance->SetAuthority(authority);
   p->cluster = std::make_unique<ClusterService>(p->pipeline.get(), header, self);

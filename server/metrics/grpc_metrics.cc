@@ -45,7 +45,7 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
   explicit Factory(GrpcServerMetrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
     GrpcServerMetrics::Method* method = metrics_->Find(info->method());
-    if (method == nullptr) return nullptr;
+    if (method == nullptr || method->counted_in_service) return nullptr;
     method->started->Inc();
     return new CountingInterceptor(method);
   }
@@ -87,6 +87,13 @@ GrpcServerMetrics::GrpcServerMetrics(Registry* registry, const std::vector<std::
 }
 
 GrpcServerMetrics::~GrpcServerMetrics() = default;
+
+GrpcServerMetrics::Method* GrpcServerMetrics::CountInService(const std::string& full_method) {
+  auto it = by_name_.find(full_method);
+  if (it == by_name_.end()) return nullptr;
+  it->second->counted_in_service = true;
+  return it->second.get();
+}
 
 GrpcServerMetrics::Method* GrpcServerMetrics::Find(const char* full_method) {
   if (full_method == nullptr) return nullptr;

@@ -96,5 +96,59 @@ TEST(GrpcMetricsTest, FindsMethodsByNameAndUnknownOnesAsNull) {
   EXPECT_STREQ(GrpcCodeName(4), "DeadlineExceeded");
 }
 
+// A method its service counts itself: the interceptor leaves it alone (no double counting), and
+// MethodCounter counts a response as sent only when the call ends OK.
+TEST(GrpcMetricsTest, MethodsCountedInServiceAreSkippedByTheInterceptor) {
+  Registry registry;
+  GrpcServerMetrics metrics(&registry, {"etcdserverpb.KV"});
+  EXPECT_EQ(metrics.CountInService("/etcdserverpb.KV/Nope"), nullptr);
+  const MethodCounter put(metrics.CountInService("/etcdserverpb.KV/Put"));
+
+  FakeKv kv;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&kv);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(metrics.InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = etcdserverpb::KV::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    etcdserverpb::PutResponse resp;
+    ASSERT_TRUE(stub->Put(&ctx, etcdserverpb::PutRequest(), &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    etcdserverpb::RangeResponse resp;
+    EXPECT_EQ(stub->Range(&ctx, etcdserverpb::RangeRequest(), &resp).error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  }
+  server->Shutdown();
+
+  const std::string put_labels = "grpc_method=\"Put\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"";
+  const std::string range_labels = "grpc_method=\"Range\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"";
+  std::string text = registry.Render();
+  EXPECT_NE(text.find(Line("grpc_server_started_total", put_labels, 0)), std::string::npos) << text;
+  EXPECT_NE(text.find(Line("grpc_server_started_total", range_labels, 1)), std::string::npos) << text;
+
+  put.Started();
+  put.Finished(0);
+  put.Started();
+  put.Finished(9);   // FailedPrecondition
+  put.Finished(99);  // not a code: counted as Unknown
+  MethodCounter().Started();  // counts nothing, and does not crash
+  text = registry.Render();
+  EXPECT_NE(text.find(Line("grpc_server_started_total", put_labels, 2)), std::string::npos) << text;
+  EXPECT_NE(text.find(Line("grpc_server_msg_received_total", put_labels, 2)), std::string::npos);
+  EXPECT_NE(text.find(Line("grpc_server_msg_sent_total", put_labels, 1)), std::string::npos);
+  EXPECT_NE(text.find(Line("grpc_server_handled_total", "grpc_code=\"OK\"," + put_labels, 1)), std::string::npos);
+  EXPECT_NE(text.find(Line("grpc_server_handled_total", "grpc_code=\"FailedPrecondition\"," + put_labels, 1)),
+            std::string::npos);
+  EXPECT_NE(text.find(Line("grpc_server_handled_total", "grpc_code=\"Unknown\"," + put_labels, 1)), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cairn::metrics
