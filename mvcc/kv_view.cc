@@ -112,10 +112,10 @@ void FillKeyValue(absl::string_view user_key, const Record& record, mvccpb::KeyV
 }
 
 absl::Status KvView::GetLatest(absl::string_view stored_key, absl::string_view user_key, Record* record, bool* found,
-                               absl::string_view* raw) const {
+                               absl::string_view* raw, MDB_cursor* cursor) const {
   *found = false;
   MDB_val k = Val(stored_key), v;
-  int rc = mdb_get(txn_, tables_->latest, &k, &v);
+  int rc = cursor != nullptr ? mdb_cursor_get(cursor, &k, &v, MDB_SET_KEY) : mdb_get(txn_, tables_->latest, &k, &v);
   if (rc == MDB_NOTFOUND) return absl::OkStatus();
   if (rc != 0) return MdbStatus(rc, "get latest");
   if (!DecodeRecord(View(v), record)) return absl::DataLossError("mvcc: malformed record in latest");

@@ -47,8 +47,10 @@ class KvView {
 
   // The live version of `key`, or nullptr-like false when absent. *record's views (and *raw, the
   // encoded record, when given) point into LMDB memory valid until the next write in this txn.
+  // With `cursor` (on `latest`, in this view's txn) the lookup goes through it and leaves it on the
+  // key when found.
   absl::Status GetLatest(absl::string_view stored_key, absl::string_view user_key, Record* record, bool* found,
-                         absl::string_view* raw = nullptr) const;
+                         absl::string_view* raw = nullptr, MDB_cursor* cursor = nullptr) const;
 
   // etcd's txn compare: every key in the compare's range must satisfy it; a missing key compares as
   // an all-zero KeyValue, except that a VALUE compare on a missing key is false.

@@ -40,7 +40,7 @@ WriteBatch::WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& s
 
 WriteBatch::~WriteBatch() {
   if (txn_ == nullptr) return;  // committed: the store already took the batch back
-  mdb_txn_abort(txn_);
+  mdb_txn_abort(txn_);  // frees latest_cursor_ too
   store_->batch_open_ = false;
 }
 
@@ -91,7 +91,7 @@ absl::Status WriteBatch::AppendVersion(Request& r, Revision rev, absl::string_vi
 }
 
 absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
-                                mvccpb::KeyValue* prev, const Revision* chain_prev) {
+                                mvccpb::KeyValue* prev, const Revision* chain_prev, MDB_cursor* at_key) {
   // stored_ holds the stored form of `key`; `prev` is its live version or nullptr; `chain_prev` the
   // revision of its newest version or deletion marker, if any is left.
   const Revision rev{r.rev(), r.changes};
@@ -114,7 +114,10 @@ absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_
   MDB_val k = Val(stored_), v = Val(buf_);
   // A new key past the last one (sequential loads) is appended: LMDB then leaves full pages behind
   // instead of splitting them in half. It refuses (MDB_KEYEXIST, nothing written) any other key.
-  int rc = prev == nullptr ? mdb_put(r.txn, t.latest, &k, &v, MDB_APPEND) : MDB_KEYEXIST;
+  // A key found through a cursor is replaced where the cursor stands, without a second descent.
+  int rc = at_key != nullptr  ? mdb_cursor_put(at_key, &k, &v, MDB_CURRENT)
+           : prev == nullptr ? mdb_put(r.txn, t.latest, &k, &v, MDB_APPEND)
+                             : MDB_KEYEXIST;
   if (rc == MDB_KEYEXIST) rc = mdb_put(r.txn, t.latest, &k, &v, 0);
   if (rc != 0) return MdbStatus(rc, "put latest");
   if (auto s = AppendVersion(r, rev, stored_, buf_); !s.ok()) return s;
@@ -189,11 +192,23 @@ absl::Status WriteBatch::DeleteKeys(Request& r, absl::string_view key, absl::str
   return absl::OkStatus();
 }
 
+absl::StatusOr<MDB_cursor*> WriteBatch::LatestCursor() {
+  if (latest_cursor_ == nullptr) {
+    if (auto s = MdbStatus(mdb_cursor_open(txn_, store_->tables_.latest, &latest_cursor_), "cursor"); !s.ok()) {
+      latest_cursor_ = nullptr;
+      return s;
+    }
+  }
+  return latest_cursor_;
+}
+
 absl::Status WriteBatch::ApplyPut(Request& r, const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp) {
   EncodeStoredKey(req.key(), &stored_);
+  absl::StatusOr<MDB_cursor*> cursor = LatestCursor();
+  if (!cursor.ok()) return cursor.status();
   Record current;
   bool found = false;
-  if (auto s = View(r).GetLatest(stored_, req.key(), &current, &found); !s.ok()) return s;
+  if (auto s = View(r).GetLatest(stored_, req.key(), &current, &found, nullptr, *cursor); !s.ok()) return s;
   if ((req.ignore_value() || req.ignore_lease()) && !found) return ErrKeyNotFound();
   mvccpb::KeyValue prev;
   Revision chain_prev;
@@ -220,7 +235,9 @@ absl::Status WriteBatch::ApplyPut(Request& r, const etcdserverpb::PutRequest& re
   }
   absl::string_view value = req.ignore_value() ? absl::string_view(prev.value()) : absl::string_view(req.value());
   const int64_t lease = req.ignore_lease() ? prev.lease() : req.lease();
-  if (auto s = PutKey(r, req.key(), value, lease, found ? &prev : nullptr, has_chain_prev ? &chain_prev : nullptr);
+  // Found: the cursor still stands on the key (nothing in `latest` was written since).
+  if (auto s = PutKey(r, req.key(), value, lease, found ? &prev : nullptr, has_chain_prev ? &chain_prev : nullptr,
+                      found ? *cursor : nullptr);
       !s.ok()) {
     return s;
   }
@@ -512,6 +529,7 @@ absl::Status WriteBatch::Commit() {
     s = MdbStatus(mdb_txn_commit(txn_), "commit");  // frees the txn either way
   }
   txn_ = nullptr;
+  latest_cursor_ = nullptr;  // freed with the transaction
   store_->batch_open_ = false;
   if (s.ok()) {
     store_->pages_in_use_.store(pages_in_use, std::memory_order_release);

@@ -95,8 +95,13 @@ class WriteBatch {
   absl::Status RunRequest(Body&& body);
 
   internal::KvView View(const Request& r) const;
+  // `at_key`: a cursor on `latest` already positioned on the key (its live version is replaced in
+  // place), or null.
   absl::Status PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
-                      mvccpb::KeyValue* prev_out, const Revision* chain_prev);
+                      mvccpb::KeyValue* prev_out, const Revision* chain_prev, MDB_cursor* at_key = nullptr);
+  // A cursor on `latest` in this batch's transaction, opened on first use; LMDB frees it with the
+  // transaction (a write transaction's cursors must not be closed after it ends).
+  absl::StatusOr<MDB_cursor*> LatestCursor();
   absl::Status AppendVersion(Request& r, Revision rev, absl::string_view stored, absl::string_view record);
   absl::Status DeleteKeys(Request& r, absl::string_view key, absl::string_view range_end, int64_t* deleted,
                           google::protobuf::RepeatedPtrField<mvccpb::KeyValue>* prev_out);
@@ -120,6 +125,7 @@ class WriteBatch {
   absl::Status poisoned_;  // set by a request that failed after it may have written
   std::vector<mvccpb::Event> events_;
   size_t txn_ops_ = 0;  // operations the txn being applied has run (nested ones too), for the txn counter
+  MDB_cursor* latest_cursor_ = nullptr;  // see LatestCursor
   std::string stored_;   // scratch: stored form of the key being written
   std::string buf_;      // scratch: encoded record
   std::string buf2_;     // scratch: `versions` entry, lease_keys key

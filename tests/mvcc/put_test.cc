@@ -216,5 +216,44 @@ TEST_F(PutTest, ReadsInsideABatchSeeItsWrites) {
   EXPECT_TRUE(batch->Commit().ok());
 }
 
+// Overwrites replace a key's live version where the lookup found it: values that grow and shrink
+// (so pages split and merge under the batch's cursor), keys put twice in one batch, and the
+// neighbours and the history all stay right.
+TEST_F(PutTest, OverwritesOfGrowingAndShrinkingValuesKeepEveryKeyAndItsHistory) {
+  constexpr int kKeys = 300;
+  auto key = [](int i) { return "k" + std::to_string(1000 + i); };
+  auto value = [](int i, int round) { return std::string(static_cast<size_t>((i * 37 + round * 101) % 900 + 1), 'a' + round); };
+  for (int i = 0; i < kKeys; ++i) Put(key(i), value(i, 0));
+  for (int round = 1; round <= 3; ++round) {
+    auto batch = store_->BeginWrite();
+    for (int i = 0; i < kKeys; ++i) {
+      etcdserverpb::PutRequest req;
+      req.set_key(key(i));
+      req.set_value(i % 7 == 0 ? "first" : value(i, round));
+      etcdserverpb::PutResponse resp;
+      ASSERT_TRUE(batch->Put(req, &resp).ok());
+      if (i % 7 == 0) {  // the same key again in the batch
+        req.set_value(value(i, round));
+        ASSERT_TRUE(batch->Put(req, &resp).ok());
+      }
+    }
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  const int64_t puts_per_round = kKeys + (kKeys + 6) / 7;
+  for (int i = 0; i < kKeys; ++i) {
+    auto got = Get(key(i));
+    ASSERT_EQ(got.kvs_size(), 1) << key(i);
+    EXPECT_EQ(got.kvs(0).value(), value(i, 3)) << key(i);
+    EXPECT_EQ(got.kvs(0).version(), i % 7 == 0 ? 7 : 4) << key(i);
+    EXPECT_EQ(got.kvs(0).create_revision(), 2 + i) << key(i);
+    // The version before the last round is still readable in the past.
+    auto past = Get(key(i), "", 1 + kKeys + 2 * puts_per_round);
+    ASSERT_EQ(past.kvs_size(), 1) << key(i);
+    EXPECT_EQ(past.kvs(0).value(), value(i, 2)) << key(i);
+  }
+  EXPECT_EQ(Get(key(0), key(kKeys)).count(), kKeys);
+  EXPECT_EQ(store_->CurrentRevision(), 1 + kKeys + 3 * puts_per_round);
+}
+
 }  // namespace
 }  // namespace cairn::mvcc::testing
