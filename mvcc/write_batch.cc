@@ -135,7 +135,8 @@ absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_
   mvccpb::Event& event = events_.emplace_back();
   event.set_type(mvccpb::Event::PUT);
   internal::FillKeyValue(key, record, event.mutable_kv());
-  if (prev != nullptr) *event.mutable_prev_kv() = *prev;
+  // The event takes `prev` itself (no copy); `value` may point into it, so this comes last.
+  if (prev != nullptr) event.mutable_prev_kv()->Swap(prev);
   ++r.changes;
   return absl::OkStatus();
 }
@@ -241,7 +242,7 @@ absl::Status WriteBatch::ApplyPut(Request& r, const etcdserverpb::PutRequest& re
       !s.ok()) {
     return s;
   }
-  if (req.prev_kv() && found) resp->mutable_prev_kv()->Swap(&prev);
+  if (req.prev_kv() && found) *resp->mutable_prev_kv() = events_.back().prev_kv();  // PutKey moved it there
   resp->mutable_header()->set_revision(r.rev());
   return absl::OkStatus();
 }

@@ -95,10 +95,11 @@ class WriteBatch {
   absl::Status RunRequest(Body&& body);
 
   internal::KvView View(const Request& r) const;
+  // `prev`: the key's live version, or null; it is moved into the event (left empty).
   // `at_key`: a cursor on `latest` already positioned on the key (its live version is replaced in
   // place), or null.
   absl::Status PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
-                      mvccpb::KeyValue* prev_out, const Revision* chain_prev, MDB_cursor* at_key = nullptr);
+                      mvccpb::KeyValue* prev, const Revision* chain_prev, MDB_cursor* at_key = nullptr);
   // A cursor on `latest` in this batch's transaction, opened on first use; LMDB frees it with the
   // transaction (a write transaction's cursors must not be closed after it ends).
   absl::StatusOr<MDB_cursor*> LatestCursor();
