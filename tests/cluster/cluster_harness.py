@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 
 import e2e_harness  # noqa: E402
 from e2e_harness import Server, free_port, rpc  # noqa: E402,F401
+from server_process import loopback_url, member_command  # noqa: E402
 
 
 class Member(Server):
@@ -40,14 +41,11 @@ class Member(Server):
             return e.code, e.read().decode()
 
     def command(self):
-        client = f"http://{self.endpoint}"
-        peer = f"http://127.0.0.1:{self.peer_port}"
-        return [self.binary, "--name", self.name, "--data-dir", self.data_dir,
-                "--listen-client-urls", client, "--advertise-client-urls", client,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", self.initial_cluster,
-                "--heartbeat-interval", "100", "--election-timeout", "1000",
-                "--listen-metrics-urls", f"http://127.0.0.1:{self.metrics_port}"] + list(self.extra_flags)
+        return member_command(self.binary, self.name, self.data_dir, f"http://{self.endpoint}",
+                              loopback_url(self.peer_port), self.initial_cluster,
+                              ["--heartbeat-interval", "100", "--election-timeout", "1000",
+                               "--listen-metrics-urls", loopback_url(self.metrics_port)]
+                              + list(self.extra_flags))
 
     def wait_ready(self, timeout=30):
         return super().wait_ready(timeout, probe_timeout=2)

@@ -8,23 +8,13 @@ the build tree's cairnd). Every member listens on 127.0.0.1 free ports; every wa
 import json
 import time
 
-import grpc
-
 from cluster_harness import Cluster, ClusterChecks, main, rpc
 from e2e_harness import E2eTest, etcdctl
+from grpc_calls import grpc_error
 
 NO_SPACE = "etcdserver: mvcc: database space exceeded"
 CORRUPT = "etcdserver: corrupt cluster"
 VALUE = b"q" * 100_000
-
-
-def grpc_error(call):
-    """(code name, details) of the RpcError call() raises, or None."""
-    try:
-        call()
-    except grpc.RpcError as e:
-        return (e.code().name, e.details())
-    return None
 
 
 class AlarmClusterTest(E2eTest, ClusterChecks):

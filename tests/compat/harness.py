@@ -16,12 +16,10 @@ If the subject binary is missing, tests that need it exit 77 (ctest SKIP).
 Everything here is stdlib + python3-etcd3 (Debian), run with /usr/bin/python3.
 """
 
-import atexit
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,10 +29,12 @@ import unittest
 
 import grpc
 import etcd3
-import etcd3.etcdrpc as etcdrpc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from loopback_ports import free_port  # noqa: E402,F401  (re-exported to the tests)
+from grpc_calls import grpc_error, kv_answers  # noqa: E402,F401  (grpc_error: re-exported)
+from server_process import (ServerProcess, StartError, loopback_url,  # noqa: E402
+                            member_command)
 
 ETCD_BIN = os.environ.get("ETCD", "/usr/bin/etcd")
 ETCDCTL_BIN = os.environ.get("ETCDCTL", "/usr/bin/etcdctl")
@@ -44,16 +44,6 @@ SKIP_EXIT_CODE = 77
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
 ETCDCTL_TIMEOUT_S = 20.0
-
-_live_servers = []
-
-
-def _kill_leftovers():
-    for server in list(_live_servers):
-        server.kill()
-
-
-atexit.register(_kill_leftovers)
 
 
 def _quiet_closed_watch_threads(args):
@@ -103,58 +93,39 @@ def main_or_skip(require_subject=True):
 # Ports and servers
 
 
-class ServerError(Exception):
-    pass
+ServerError = StartError   # a server exited during start-up or did not serve in time
 
 
-class Server:
+class Server(ServerProcess):
     """One etcd-compatible server process on 127.0.0.1.
 
     kind: 'etcd' or 'cairnd' (both take etcd's flag names).
     data_dir: reused across start()/stop() so restarts see the same data.
+    The log (beside data_dir) gets a '=== start <command>' line before each start.
     """
+
+    STOP_TIMEOUT_S = STOP_TIMEOUT_S
+    LOG_COMMAND = True
 
     def __init__(self, kind, binary, data_dir, name="node", extra_flags=(),
                  client_port=None, peer_port=None):
         self.kind = kind
         self.binary = binary
         self.data_dir = data_dir
-        self.name = name
         self.extra_flags = list(extra_flags)
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
-        self.proc = None
-        self.log_path = os.path.join(os.path.dirname(data_dir.rstrip("/")) or ".",
-                                     f"{name}-{kind}-{self.client_port}.log")
-        self._log = None
+        super().__init__(name, os.path.join(os.path.dirname(data_dir.rstrip("/")) or ".",
+                                            f"{name}-{kind}-{self.client_port}.log"))
 
     @property
     def endpoint(self):
         return f"127.0.0.1:{self.client_port}"
 
     def command(self):
-        client = f"http://127.0.0.1:{self.client_port}"
-        peer = f"http://127.0.0.1:{self.peer_port}"
-        return [self.binary,
-                "--name", self.name,
-                "--data-dir", self.data_dir,
-                "--listen-client-urls", client,
-                "--advertise-client-urls", client,
-                "--listen-peer-urls", peer,
-                "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", f"{self.name}={peer}",
-                ] + self.extra_flags
-
-    def spawn(self):
-        """Starts the process without waiting for readiness."""
-        assert self.proc is None or self.proc.poll() is not None
-        self._log = open(self.log_path, "ab")
-        self._log.write(f"\n=== start {' '.join(self.command())}\n".encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(self.command(), stdout=self._log,
-                                     stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        _live_servers.append(self)
+        return member_command(self.binary, self.name, self.data_dir,
+                              loopback_url(self.client_port), loopback_url(self.peer_port),
+                              extra_flags=self.extra_flags)
 
     def start(self, timeout=START_TIMEOUT_S):
         self.spawn()
@@ -163,67 +134,13 @@ class Server:
 
     def wait_ready(self, timeout=START_TIMEOUT_S):
         """Waits until a Range request succeeds (server up and has a leader)."""
-        deadline = time.monotonic() + timeout
-        last_err = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerError(f"{self.kind} exited with {self.proc.returncode} "
-                                  f"during start-up:\n{self.log_tail()}")
-            try:
-                with grpc.insecure_channel(self.endpoint) as ch:
-                    etcdrpc.KVStub(ch).Range(
-                        etcdrpc.RangeRequest(key=b"\0readiness-probe"), timeout=1.0)
-                return
-            except grpc.RpcError as e:
-                last_err = e
-                time.sleep(0.1)
-        raise ServerError(f"{self.kind} not ready after {timeout}s (last error: "
-                          f"{last_err}):\n{self.log_tail()}")
-
-    def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                lines = f.read().decode(errors="replace").splitlines()
-            return "\n".join(lines[-n:])
-        except OSError:
-            return "(no log)"
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT_S):
-        """Sends sig and waits; returns the exit code (None if it had to be killed)."""
-        if self.proc is None:
-            return None
-        rc = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                rc = self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                rc = None
-        else:
-            rc = self.proc.returncode
-        self._forget()
-        return rc
+        return self.wait_until_serving(
+            lambda: kv_answers(self.endpoint, b"\0readiness-probe", timeout=1.0),
+            timeout, interval=0.1, retry_on=(grpc.RpcError,))
 
     def kill9(self):
-        return self.stop(signal.SIGKILL)
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._forget()
-
-    def _forget(self):
-        if self in _live_servers:
-            _live_servers.remove(self)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        """kill -9; returns the exit code."""
+        return self.kill()
 
     def client(self, timeout=10):
         host, port = self.endpoint.split(":")
@@ -470,16 +387,3 @@ def compare_scripts(steps, ref_results, subj_results):
                          f"   subject: exit={s.rc} stdout={shorten(s.stdout)!r} "
                          f"stderr={shorten(s.stderr)!r}")
     return diffs
-
-
-# ----------------------------------------------------------------------------
-# Raw gRPC
-
-
-def grpc_error(call):
-    """Runs call(); returns (code_name, details) of the RpcError, or None if it succeeded."""
-    try:
-        call()
-    except grpc.RpcError as e:
-        return (e.code().name, e.details())
-    return None

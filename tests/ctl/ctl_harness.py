@@ -8,17 +8,16 @@ ctest reports as skipped.
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from loopback_ports import free_port  # noqa: E402,F401  (re-exported to the tests)
+from server_process import (ETCD_BIN as ETCD, ServerProcess, bound_run_time,  # noqa: E402
+                            loopback_url, member_command)
 
-ETCD = "/usr/bin/etcd"
 ETCDCTL = "/usr/bin/etcdctl"
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CMD_TIMEOUT_S = 20
@@ -43,17 +42,20 @@ def server_binary():
     sys.exit(77)
 
 
-class Server:
-    """One single-member server (etcd or cairnd; both take etcd's flag names)."""
+class Server(ServerProcess):
+    """One server (etcd or cairnd; both take etcd's flag names), alone or in a cluster."""
+
+    STOP_TIMEOUT_S = 10
 
     def __init__(self, kind, binary, root, dirname, name="node"):
-        self.kind, self.binary, self.name = kind, binary, name
+        super().__init__(name, os.path.join(root, dirname + ".log"))
+        self.kind, self.binary = kind, binary
         self.data_dir = os.path.join(root, dirname)
         self.client_port, self.peer_port = free_port(), free_port()
-        self.proc = None
         self.scheme = "http"   # client URLs; "https" with TLS flags in `extra`
         self.extra = []        # additional server flags
-        self.log_path = os.path.join(root, dirname + ".log")
+        self.initial_cluster = None   # None: this member alone
+        self.probe_flags = []         # etcdctl flags wait_ready's probe needs (TLS files)
 
     @property
     def endpoint(self):
@@ -63,49 +65,29 @@ class Server:
     def peer_url(self):
         return f"http://127.0.0.1:{self.peer_port}"
 
+    def command(self):
+        return member_command(self.binary, self.name, self.data_dir,
+                              loopback_url(self.client_port, self.scheme), self.peer_url,
+                              self.initial_cluster, self.extra)
+
     def start(self, timeout=20, initial_cluster=None, wait=True, probe_flags=()):
-        client = f"{self.scheme}://127.0.0.1:{self.client_port}"
+        self.initial_cluster = initial_cluster
         self.probe_flags = list(probe_flags)
-        peer = self.peer_url
-        cmd = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
-               "--listen-client-urls", client, "--advertise-client-urls", client,
-               "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-               "--initial-cluster", initial_cluster or f"{self.name}={peer}"] + self.extra
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        log.close()
+        self.spawn()
         if not wait:
             return self
         return self.wait_ready(timeout)
 
     def wait_ready(self, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited early; log: {self.log_path}")
-            r = subprocess.run([ETCDCTL, "--endpoints", f"{self.scheme}://{self.endpoint}"]
-                               + getattr(self, "probe_flags", []) + ["--dial-timeout", "1s",
-                                "--command-timeout", "2s", "get", "ready-probe"],
-                               capture_output=True, env=etcdctl_env(), timeout=10)
-            if r.returncode == 0:
-                return self
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.kind} did not become ready; log: {self.log_path}")
+        """Waits until `etcdctl get` succeeds (with probe_flags)."""
+        return self.wait_until_serving(self._answers_etcdctl, timeout, interval=0.2)
 
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    def _answers_etcdctl(self):
+        r = subprocess.run([ETCDCTL, "--endpoints", f"{self.scheme}://{self.endpoint}"]
+                           + self.probe_flags + ["--dial-timeout", "1s",
+                                                 "--command-timeout", "2s", "get", "ready-probe"],
+                           capture_output=True, env=etcdctl_env(), timeout=10)
+        return r.returncode == 0
 
 
 def start_cluster(kind, binary, root, size=3):
@@ -223,5 +205,5 @@ class OneServerTest(unittest.TestCase):
 
 def main():
     # Bound the whole file: a hung server or CLI must not hang ctest.
-    signal.alarm(int(os.environ.get("CTL_TEST_BUDGET_S", "240")))
+    bound_run_time(int(os.environ.get("CTL_TEST_BUDGET_S", "240")))
     unittest.main(verbosity=2)

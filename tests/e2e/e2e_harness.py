@@ -11,11 +11,9 @@ tree's cairnd), else /work/main/build/bin/cairnd. main() exits 77 (ctest
 SKIP) when it is missing. Run with Debian's /usr/bin/python3 (python3-etcd3).
 """
 
-import atexit
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,25 +23,16 @@ import unittest
 
 import grpc
 import etcd3
-import etcd3.etcdrpc as rpc
+import etcd3.etcdrpc as rpc  # noqa: F401  (re-exported to the cluster harness)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from loopback_ports import free_port  # noqa: E402,F401  (re-exported to the tests)
+from grpc_calls import kv_answers  # noqa: E402
+from server_process import ETCD_BIN, ServerProcess, loopback_url, member_command, track  # noqa: E402
 
-ETCD_BIN = "/usr/bin/etcd"
 ETCDCTL_BIN = "/usr/bin/etcdctl"
 DEFAULT_CAIRND = "/work/main/build/bin/cairnd"
 SKIP = 77
-
-_processes = []
-
-
-@atexit.register
-def _kill_everything():
-    for proc in list(_processes):
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def _quiet_closed_watch_threads(args):
@@ -73,17 +62,21 @@ def main():
     unittest.main(verbosity=2)
 
 
-class Server:
-    """One etcd-API server process; data dir and ports are kept across restarts."""
+class Server(ServerProcess):
+    """One etcd-API server process; data dir and ports are kept across restarts.
+
+    ANSWERING_CODES: gRPC codes that still count as "serving" for wait_ready (a subclass for a
+    member with auth on adds INVALID_ARGUMENT, its answer to an anonymous Range)."""
+
+    LOG_TAIL_LINES = 30
+    ANSWERING_CODES = ()
 
     def __init__(self, binary, work_dir, name):
+        super().__init__(name, os.path.join(work_dir, f"{name}.log"))
         self.binary = binary
-        self.name = name
         self.data_dir = os.path.join(work_dir, f"{name}.data")
-        self.log_path = os.path.join(work_dir, f"{name}.log")
         self.client_port = free_port()
         self.peer_port = free_port()
-        self.proc = None
         self.ready_at = None  # time.monotonic() when the last start() saw it answer
 
     @property
@@ -91,65 +84,24 @@ class Server:
         return f"127.0.0.1:{self.client_port}"
 
     def command(self):
-        client = f"http://{self.endpoint}"
-        peer = f"http://127.0.0.1:{self.peer_port}"
-        return [self.binary, "--name", self.name, "--data-dir", self.data_dir,
-                "--listen-client-urls", client, "--advertise-client-urls", client,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", f"{self.name}={peer}"]
+        return member_command(self.binary, self.name, self.data_dir, f"http://{self.endpoint}",
+                              loopback_url(self.peer_port))
 
     def launch(self):
         """Starts the process without waiting for it to serve."""
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-        _processes.append(self.proc)
+        self.spawn()
 
     def wait_ready(self, timeout=20, probe_timeout=1):
         """Waits until a linearizable Range answers (on a cluster: a leader exists and caught up)."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.binary} exited {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with grpc.insecure_channel(self.endpoint) as ch:
-                    rpc.KVStub(ch).Range(rpc.RangeRequest(key=b"readiness-probe"), timeout=probe_timeout)
-                self.ready_at = time.monotonic()
-                return self
-            except grpc.RpcError as e:
-                last = e
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.binary} not ready in {timeout}s ({last}):\n{self.log_tail()}")
+        self.wait_until_serving(
+            lambda: kv_answers(self.endpoint, b"readiness-probe", probe_timeout, self.ANSWERING_CODES),
+            timeout, interval=0.05, retry_on=(grpc.RpcError,))
+        self.ready_at = time.monotonic()
+        return self
 
     def start(self, timeout=20):
         self.launch()
         return self.wait_ready(timeout)
-
-    def stop(self, sig=signal.SIGTERM, timeout=15):
-        """Sends sig, waits (SIGKILL after timeout); returns the exit code."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-
-    def kill(self):
-        self.stop(signal.SIGKILL, timeout=5)
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, n=30):
-        try:
-            with open(self.log_path, "rb") as f:
-                return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
 
     def client(self, timeout=10):
         return etcd3.client(host="127.0.0.1", port=self.client_port, timeout=timeout)
@@ -206,7 +158,7 @@ class CtlStream:
         cmd = [ETCDCTL_BIN, "--endpoints", server.endpoint, "--dial-timeout", "3s"] + list(args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=dict(os.environ, ETCDCTL_API="3"))
-        _processes.append(self.proc)
+        track(self.proc)
         self.lines = []
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)

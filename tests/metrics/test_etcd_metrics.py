@@ -22,9 +22,10 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from loopback_ports import free_port  # noqa: E402
+from server_process import (ETCD_BIN as ETCD, ServerProcess, StartError,  # noqa: E402
+                            loopback_url, member_command)
 
 CAIRND = os.environ.get("CAIRND", "")
-ETCD = "/usr/bin/etcd"
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 
 # name: (type, label names). Names etcd only serves once it has peers are in CLUSTER_ONLY.
@@ -143,30 +144,28 @@ def health(port):
         return e.code
 
 
-class Node:
+class Node(ServerProcess):
+    """One started member (named "default") with a metrics listener; serving once /health is 200."""
+
+    STOP_TIMEOUT_S = 10
+
     def __init__(self, binary, tmp, name):
-        self.client, peer, self.metrics = free_port(), free_port(), free_port()
+        super().__init__(name, os.path.join(tmp, name + ".log"))
+        self.binary = binary
+        self.client, self.peer, self.metrics = free_port(), free_port(), free_port()
         self.data = os.path.join(tmp, name)
-        self.log = open(os.path.join(tmp, name + ".log"), "w")
-        c, p = f"http://127.0.0.1:{self.client}", f"http://127.0.0.1:{peer}"
-        self.proc = subprocess.Popen(
-            [binary, "--name", "default", "--data-dir", self.data, "--listen-client-urls", c,
-             "--advertise-client-urls", c, "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
-             "--initial-cluster", f"default={p}", "--listen-metrics-urls", f"http://127.0.0.1:{self.metrics}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{binary} exited: see {self.log.name}")
-            try:
-                if health(self.metrics) == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.proc.kill()
-        self.proc.wait()
-        raise RuntimeError(f"{binary} not healthy in time")
+        self.spawn()
+        try:
+            self.wait_until_serving(lambda: health(self.metrics) == 200, 30, interval=0.1,
+                                    retry_on=(OSError,))
+        except StartError:
+            self.kill()
+            raise
+
+    def command(self):
+        return member_command(self.binary, "default", self.data, loopback_url(self.client),
+                              loopback_url(self.peer),
+                              extra_flags=["--listen-metrics-urls", loopback_url(self.metrics)])
 
     def ctl(self, *args, stdin="", check=True):
         env = dict(os.environ, ETCDCTL_API="3")
@@ -175,16 +174,6 @@ class Node:
         if check and r.returncode != 0:
             raise AssertionError(f"etcdctl {args}: {r.stderr}")
         return r
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def workload(node):

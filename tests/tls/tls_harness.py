@@ -1,10 +1,8 @@
 """Helpers for the TLS tests: certificates made with the openssl CLI in a temp dir, cairnd
 processes on free loopback ports (killed at cleanup and at exit), etcdctl runs. Every wait is
 bounded; the whole file is bounded by TLS_TEST_BUDGET_S (SIGALRM)."""
-import atexit
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -13,10 +11,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from loopback_ports import free_port  # noqa: E402,F401  (re-exported to the tests)
+from server_process import ServerProcess, bound_run_time, member_command  # noqa: E402
 
 ETCDCTL = "/usr/bin/etcdctl"
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-_LIVE = []
 
 
 def cairnd_path():
@@ -55,32 +53,28 @@ def etcdctl(endpoint, args, timeout=20):
     return r.stdout.decode(), r.stderr.decode(), r.returncode
 
 
-class Cairnd:
+class Cairnd(ServerProcess):
     """One cairnd process. `flags` are appended to the URL flags."""
 
+    STOP_TIMEOUT_S = 10
+
     def __init__(self, root, name, client_scheme="http", peer_scheme="http", flags=()):
-        self.root, self.name = root, name
+        super().__init__(name, os.path.join(root, name + ".log"))
+        self.root = root
         self.data_dir = os.path.join(root, name)
         self.client_port, self.peer_port = free_port(), free_port()
         self.client_url = f"{client_scheme}://127.0.0.1:{self.client_port}"
         self.peer_url = f"{peer_scheme}://127.0.0.1:{self.peer_port}"
         self.flags = list(flags)
         self.initial_cluster = f"{name}={self.peer_url}"
-        self.log_path = os.path.join(root, name + ".log")
-        self.proc = None
 
     def command(self):
-        return [cairnd_path(), "--name", self.name, "--data-dir", self.data_dir,
-                "--listen-client-urls", self.client_url, "--advertise-client-urls", self.client_url,
-                "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
-                "--initial-cluster", self.initial_cluster] + self.flags
+        return member_command(cairnd_path(), self.name, self.data_dir, self.client_url,
+                              self.peer_url, self.initial_cluster, self.flags)
 
     def start(self):
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        _LIVE.append(self)
-        return self
+        """Starts the process without waiting for it to serve (see wait_ready)."""
+        return self.spawn()
 
     def run_to_exit(self, timeout=15):
         """Runs cairnd expecting it to refuse to start: (exit code, output)."""
@@ -88,41 +82,15 @@ class Cairnd:
         return r.returncode, (r.stdout + r.stderr).decode()
 
     def wait_ready(self, ctl_flags=(), timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log()}")
-            _, _, rc = etcdctl(self.client_url, list(ctl_flags) + ["get", "ready-probe"])
-            if rc == 0:
-                return self
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready in {timeout}s: {self.log()}")
+        """Waits until `etcdctl get` (with ctl_flags: the TLS files) succeeds."""
+        return self.wait_until_serving(
+            lambda: etcdctl(self.client_url, list(ctl_flags) + ["get", "ready-probe"])[2] == 0,
+            timeout, interval=0.2)
 
     def log(self):
+        """The log's last 3000 characters."""
         with open(self.log_path, errors="replace") as f:
             return f.read()[-3000:]
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def _kill_all():
-    for s in _LIVE:
-        s.kill()
-
-
-atexit.register(_kill_all)
 
 
 class TempDir:
@@ -146,6 +114,6 @@ def wait_until(predicate, timeout, what):
 
 
 def main():
-    signal.signal(signal.SIGALRM, lambda *_: (_kill_all(), os._exit(3)))
-    signal.alarm(int(os.environ.get("TLS_TEST_BUDGET_S", "120")))
+    # Bound the whole file: a hung server or etcdctl must not hang ctest.
+    bound_run_time(int(os.environ.get("TLS_TEST_BUDGET_S", "120")))
     unittest.main(verbosity=2)
