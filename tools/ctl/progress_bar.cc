@@ -59,7 +59,7 @@ std::string ProgressBar::Render(int64_t total, int64_t current, int width, bool 
   std::string counters_box = total > 0 ? absl::StrFormat(" %d / %d ", current, total) : absl::StrFormat(" %d / ? ", current);
   std::string time_box;
   if (finished) {
-    time_box = " " + GoDurationString(((since_start / seconds(1)) * seconds(1)).count());
+    time_box = " " + GoDurationString(nanoseconds((since_start / seconds(1)) * seconds(1)).count());
   } else if (current > 0) {
     nanoseconds per_entry = start_to_change / current;
     nanoseconds left = total > 0 ? (total - current) * per_entry - since_change : current * per_entry;
