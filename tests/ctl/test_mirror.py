@@ -29,6 +29,12 @@ def dump(endpoint, prefix=None):
     return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", "")).decode() for kv in kvs}
 
 
+def mod_revision(endpoint, key):
+    out, err, rc = h.run(h.ETCDCTL, endpoint, ["get", key, "-w", "json"])
+    assert rc == 0, err
+    return json.loads(out)["kvs"][0]["mod_revision"]
+
+
 def ctl(endpoint, *args):
     out, err, rc = h.run(h.ETCDCTL, endpoint, list(args))
     assert rc == 0, (args, err)
@@ -112,6 +118,10 @@ class MirrorTest(h.unittest.TestCase):
                   ["txn", f'\nput {ns}t1 x\nput {ns}t2 y\ndel {ns}c\n\n\n']]
         final = {ns + "a": "1b", ns + "t1": "x", ns + "t2": "y"}
         self.mirror_both([], ns, before, during, before, final, ns)
+        # The source txn's operations arrive as one txn: one destination revision for both puts.
+        for tool in TOOLS:
+            revs = {k: mod_revision(self.dests[tool].endpoint, ns + k) for k in ("t1", "t2")}
+            self.assertEqual(revs["t1"], revs["t2"], f"{tool} split one source revision into several")
         # Everything else the source held came along too, identically for both tools.
         self.assertEqual(dump(self.dests["cairnctl"].endpoint), dump(self.dests["etcdctl"].endpoint))
 
