@@ -23,43 +23,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "mvcc/store.h"
-#include "raft/wal/wal.h"
-#include "server/auth/auth_service.h"
-#include "server/auto_compactor.h"
-#include "server/health_service.h"
-#include "server/auth/authority.h"
-#include "server/concurrency/backend.h"
-#include "server/concurrency/election_service.h"
-#include "server/concurrency/lock_service.h"
-#include "server/corruption_check.h"
-#include "server/client_port.h"
-#include "server/data_dir.h"
 #include "server/errors.h"
-#include "server/http_endpoint.h"
-#include "server/kv_service.h"
-#include "server/lease/lease_records.h"
-#include "server/lease/lease_service.h"
-#include "server/lease/lessor.h"
-#include "server/maintenance_service.h"
-#include "server/lease_forwarding.h"
-#include "server/member_metrics.h"
-#include "server/membership.h"
-#include "server/peer/channel.h"
-#include "server/peer/peer_transport.h"
-#include "server/snapshot_stream.h"
 #include "server/listener_tls.h"
-#include "server/unimplemented_service.h"
-#include "server/watch/event_history.h"
-#include "server/watch/watch_hub.h"
-#include "server/watch/watch_service.h"
-#include "server/write_pipeline.h"
+#include "server/member_parts.h"
+#include "server/peer/channel.h"
+#include "server/snapshot_stream.h"
 
 namespace cairn::server {
 namespace {
-
-// gRPC's own framing on top of the largest request we accept, as etcd allows for it.
-constexpr int kGrpcOverheadBytes = 512 * 1024;
 
 // gRPC reports a failed bind only as "could not start"; binding once ourselves gives the user the
 // operating system's reason ("Address already in use") with the address.
@@ -121,79 +92,9 @@ absl::StatusOr<std::pair<cairnpb::MembersResponse, DataDir::Identity>> JoinExist
                                              last.message()));
 }
 
-// The watch hub reads history through this narrow view of the store.
-class StoreHistory final : public watch::EventHistory {
- public:
-  explicit StoreHistory(const mvcc::Store* store) : store_(store) {}
-  absl::Status ReadEvents(const std::string& key, const std::string& range_end, int64_t from_rev,
-                          size_t max_events, std::vector<mvccpb::Event>* out, int64_t* next_rev) const override {
-    return store_->ReadEvents(key, range_end, from_rev, max_events, out, next_rev);
-  }
-  int64_t CurrentRevision() const override { return store_->CurrentRevision(); }
-  int64_t CompactedRevision() const override { return store_->CompactedRevision(); }
-
- private:
-  const mvcc::Store* store_;
-};
 
 }  // namespace
 
-struct Member::Parts {
-  // First, so destroyed last: the gRPC server's interceptor and the HTTP endpoint use it.
-  std::unique_ptr<MemberMetrics> metrics = std::make_unique<MemberMetrics>();
-  std::unique_ptr<DataDir> data_dir;
-  std::unique_ptr<mvcc::Store> store;
-  std::unique_ptr<wal::Wal> wal;
-  std::unique_ptr<WritePipeline> pipeline;
-  // After the pipeline (destroyed first): it delivers peers' messages into the pipeline.
-  std::unique_ptr<peer::PeerTransport> transport;
-  std::unique_ptr<PeerLeaseForwarder> lease_forwarder;
-  // Compacts on its own when --auto-compaction-retention is set; null otherwise.
-  std::unique_ptr<AutoCompactor> auto_compactor;
-  // Compares the members' hashes when --experimental-corrupt-check-time is set; null otherwise.
-  std::unique_ptr<CorruptionMonitor> corruption_monitor;
-  // Watches for this member's removal while it hears no leader (see StartRemovalWatch).
-  std::thread removal_watch;
-  std::mutex removal_watch_mu;
-  std::condition_variable removal_watch_wake;
-  bool removal_watch_stop = false;
-  // Declared after the store and before the services: destroyed after them, before the store.
-  std::unique_ptr<StoreHistory> history;
-  // Read by every service below; loaded at start-up and reloaded by the writer after auth changes.
-  std::unique_ptr<auth::Authority> authority;
-  std::unique_ptr<watch::WatchHub> watch_hub;
-  std::unique_ptr<watch::WatchService> watch;
-  std::unique_ptr<lease::LeaseRecords> lease_records;
-  std::unique_ptr<lease::Lessor> lessor;
-  std::unique_ptr<lease::LeaseService> lease;
-  std::unique_ptr<KvService> kv;
-  std::unique_ptr<MaintenanceService> maintenance;
-  std::unique_ptr<ClusterService> cluster;
-  std::unique_ptr<auth::AuthService> auth;
-  std::unique_ptr<HealthService> health;  // grpc.health.v1, as etcd serves it
-  std::unique_ptr<UnimplementedService> unimplemented;
-  // Lock and Election are clients of this member's own KV/Lease/Watch, through an in-process
-  // channel that exists once the server has started (etcd's server builds them the same way).
-  std::shared_ptr<concurrency::Backend> concurrency_backend;
-  std::unique_ptr<concurrency::LockService> lock;
-  std::unique_ptr<concurrency::ElectionService> election;
-  std::unique_ptr<grpc::Server> grpc_server;
-  // The http:// client URLs' sockets: gRPC connections are handed from it to grpc_server.
-  std::unique_ptr<ClientPort> client_port;
-  std::vector<std::unique_ptr<HttpEndpoint>> http;
-  std::unique_ptr<UnimplementedService> peer_unimplemented;
-  std::unique_ptr<grpc::Server> peer_server;
-  std::vector<int> peer_ports;
-  std::vector<int> client_ports;
-  std::vector<int> metrics_ports;
-  std::shared_ptr<grpc::ChannelCredentials> peer_dial_tls;  // null: https peers against system roots
-
-  // Stops everything in dependency order; also runs when start-up fails half way.
-  void Stop();
-  ~Parts() { Stop(); }
-  int64_t quota_bytes = 0;
-  bool stopped = false;
-};
 
 Member::Member(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
@@ -551,102 +452,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   p->auth = std::make_unique<auth::AuthService>(authority, std::move(auth_hooks));
   p->unimplemented = std::make_unique<UnimplementedService>();
 
-  grpc::ServerBuilder builder;
-  {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-    interceptors.push_back(p->metrics->grpc()->InterceptorFactory());
-    builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  }
-  p->client_ports.assign(config.listen_client_urls.size(), 0);
-  // gRPC listens on the https:// URLs itself; cairnd accepts the http:// ones (ClientPort) and
-  // hands their gRPC connections over, serving HTTP/1 (health, metrics, JSON gateway) beside them.
-  std::vector<Endpoint> plaintext_urls;
-  std::vector<size_t> plaintext_index;
-  for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
-    const Endpoint& url = config.listen_client_urls[i];
-    if (url.scheme == "https") {
-      builder.AddListeningPort(url.HostPort(), client_tls->For(url), &p->client_ports[i]);
-    } else {
-      plaintext_urls.push_back(url);
-      plaintext_index.push_back(i);
-    }
-  }
-  Parts* parts = p.get();
-  if (!plaintext_urls.empty()) {
-    ClientPortOptions port_options;
-    port_options.providers = MakeHttpProviders(p.get());
-    port_options.max_request_bytes = config.max_request_bytes;
-    port_options.in_process_channel = [parts] {
-      grpc::ChannelArguments args;
-      args.SetMaxReceiveMessageSize(-1);
-      args.SetMaxSendMessageSize(-1);
-      return parts->grpc_server->InProcessChannel(args);
-    };
-    auto client_port = ClientPort::Bind(plaintext_urls, std::move(port_options));
-    if (!client_port.ok()) return client_port.status();
-    p->client_port = std::move(*client_port);
-    for (size_t j = 0; j < plaintext_index.size(); ++j) p->client_ports[plaintext_index[j]] = p->client_port->ports()[j];
-  }
-  builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::min<int64_t>(INT_MAX, config.max_request_bytes + kGrpcOverheadBytes)));
-  builder.SetMaxSendMessageSize(INT_MAX);
-  // etcd clients ping idle connections every few seconds; refusing them would drop the client.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             static_cast<int>(std::min<int64_t>(INT_MAX, config.grpc_keepalive_min_time_ms)));
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
-                             static_cast<int>(std::min<int64_t>(INT_MAX, config.grpc_keepalive_interval_ms)));
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
-                             static_cast<int>(std::min<int64_t>(INT_MAX, config.grpc_keepalive_timeout_ms)));
-  if (config.max_concurrent_streams > 0) {
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
-                               static_cast<int>(std::min<int64_t>(INT_MAX, config.max_concurrent_streams)));
-  }
-  builder.RegisterService(p->kv.get());
-  builder.RegisterService(p->maintenance.get());
-  builder.RegisterService(p->cluster.get());
-  builder.RegisterService(p->watch.get());
-  builder.RegisterService(p->lease.get());
-  builder.RegisterService(p->auth.get());
-  p->health = std::make_unique<HealthService>();
-  builder.RegisterService(p->health.get());
-  p->concurrency_backend = std::make_shared<concurrency::Backend>(
-      [parts] { return parts->grpc_server->InProcessChannel(grpc::ChannelArguments()); });
-  p->lock = std::make_unique<concurrency::LockService>(p->concurrency_backend);
-  p->election = std::make_unique<concurrency::ElectionService>(p->concurrency_backend);
-  builder.RegisterService(p->lock.get());
-  builder.RegisterService(p->election.get());
-  builder.RegisterCallbackGenericService(p->unimplemented.get());
-  p->grpc_server = builder.BuildAndStart();
-  if (p->grpc_server == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot start the gRPC server on ",
-                                               config.listen_client_urls[0].HostPort()));
-  }
-  if (p->client_port) p->client_port->Serve(p->grpc_server.get());
-  for (size_t i = 0; i < p->client_ports.size(); ++i) {
-    if (p->client_ports[i] == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", config.listen_client_urls[i].HostPort()));
-    }
-  }
-  // The peer port carries raft traffic, store images and forwarded lease calls between members.
-  grpc::ServerBuilder peer_builder;
-  peer::ConfigurePeerServer(peer_builder);
-  peer_builder.RegisterService(p->transport->service());
-  p->peer_ports.assign(config.listen_peer_urls.size(), 0);
-  for (size_t i = 0; i < config.listen_peer_urls.size(); ++i) {
-    peer_builder.AddListeningPort(config.listen_peer_urls[i].HostPort(), peer_tls->For(config.listen_peer_urls[i]),
-                                  &p->peer_ports[i]);
-  }
-  p->peer_unimplemented = std::make_unique<UnimplementedService>();
-  peer_builder.RegisterCallbackGenericService(p->peer_unimplemented.get());
-  p->peer_server = peer_builder.BuildAndStart();
-  for (size_t i = 0; i < p->peer_ports.size(); ++i) {
-    if (p->peer_server == nullptr || p->peer_ports[i] == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen for peers on ", config.listen_peer_urls[i].HostPort()));
-    }
-  }
+  if (auto s = StartClientServer(p.get(), config, *client_tls); !s.ok()) return s;
+  if (auto s = StartPeerServer(p.get(), config, *peer_tls); !s.ok()) return s;
 
   StartRemovalWatch(p.get(), std::chrono::milliseconds(2 * config.election_timeout_ms));
   StartAutoCompactor(p.get(), config);
@@ -725,26 +532,6 @@ void Member::StartRemovalWatch(Parts* p, std::chrono::milliseconds period) {
       lock.lock();
     }
   });
-}
-
-HttpProviders Member::MakeHttpProviders(Parts* p) {
-  HttpProviders providers;
-  providers.version_json = absl::StrCat("{\"etcdserver\":\"", kApiVersion, "\",\"etcdcluster\":\"",
-                                        kApiVersion, "\"}");
-  providers.health = [p]() -> std::string {
-    std::string reason;
-    if (p->pipeline->NoSpaceAlarm()) {
-      reason = "ALARM NOSPACE";
-    } else if (p->pipeline->CorruptAlarm()) {
-      reason = "ALARM CORRUPT";
-    } else if (p->pipeline->Leader() == 0) {
-      reason = "RAFT NO LEADER";
-    }
-    p->metrics->CountHealth(reason.empty());
-    return reason;
-  };
-  providers.metrics = [p]() { return p->metrics->Render(); };
-  return providers;
 }
 
 void Member::Parts::Stop() {

@@ -17,6 +17,8 @@
 
 namespace cairn::server {
 
+struct ListenerTls;  // server/listener_tls.h
+
 class Member {
  public:
   static absl::StatusOr<std::unique_ptr<Member>> Start(const Config& config);
@@ -29,7 +31,11 @@ class Member {
   uint64_t member_id() const;
 
  private:
-  struct Parts;
+  struct Parts;  // server/member_parts.h
+  // member_listeners.cc: the client port's gRPC server (and HTTP/1 beside it on http:// URLs),
+  // the peer port's, and what the HTTP endpoints serve.
+  static absl::Status StartClientServer(Parts* parts, const Config& config, const ListenerTls& client_tls);
+  static absl::Status StartPeerServer(Parts* parts, const Config& config, const ListenerTls& peer_tls);
   static HttpProviders MakeHttpProviders(Parts* parts);
   static void StartRemovalWatch(Parts* parts, std::chrono::milliseconds period);
   static void StartAutoCompactor(Parts* parts, const Config& config);

@@ -350,6 +350,7 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
     transfers.swap(transfer_queue_);
     confs.swap(conf_queue_);
     size_t bytes = 0;
+    batch.reserve(std::min(queue_.size(), options_.max_batch));
     while (!queue_.empty() && batch.size() < options_.max_batch &&
            (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
       bytes += queue_.front().bytes;
@@ -545,6 +546,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     absl::Status status;
   };
   std::vector<Answer> answers;
+  answers.reserve(entries.size());  // most entries are this member's own writes
   std::vector<LeaseChange> lease_changes;
   std::vector<int64_t> compactions;
   bool membership_changed = false;

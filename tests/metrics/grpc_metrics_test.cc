@@ -29,6 +29,32 @@ std::string Line(const std::string& name, const std::string& labels, int value) 
   return name + "{" + labels + "} " + std::to_string(value) + "\n";
 }
 
+// Serves FakeKv on loopback with `metrics`' interceptor, and calls it: `puts` Puts (OK), then one
+// Range (OUT_OF_RANGE).
+void CallFakeKv(GrpcServerMetrics* metrics, int puts) {
+  FakeKv kv;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&kv);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(metrics->InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = etcdserverpb::KV::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  for (int i = 0; i < puts; ++i) {
+    grpc::ClientContext ctx;
+    etcdserverpb::PutResponse resp;
+    ASSERT_TRUE(stub->Put(&ctx, etcdserverpb::PutRequest(), &resp).ok());
+  }
+  grpc::ClientContext ctx;
+  etcdserverpb::RangeResponse resp;
+  EXPECT_EQ(stub->Range(&ctx, etcdserverpb::RangeRequest(), &resp).error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  server->Shutdown();
+}
+
 TEST(GrpcMetricsTest, CountsCallsByMethodAndCode) {
   Registry registry;
   GrpcServerMetrics metrics(&registry, {"etcdserverpb.KV", "etcdserverpb.Watch", "no.such.Service"});
@@ -44,30 +70,7 @@ TEST(GrpcMetricsTest, CountsCallsByMethodAndCode) {
   EXPECT_NE(before.find("grpc_code=\"Unauthenticated\",grpc_method=\"Compact\""), std::string::npos);
   EXPECT_EQ(before.find("no.such.Service"), std::string::npos);
 
-  FakeKv kv;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&kv);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(metrics.InterceptorFactory());
-  builder.experimental().SetInterceptorCreators(std::move(creators));
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-
-  auto stub = etcdserverpb::KV::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
-  for (int i = 0; i < 3; ++i) {
-    grpc::ClientContext ctx;
-    etcdserverpb::PutResponse resp;
-    ASSERT_TRUE(stub->Put(&ctx, etcdserverpb::PutRequest(), &resp).ok());
-  }
-  {
-    grpc::ClientContext ctx;
-    etcdserverpb::RangeResponse resp;
-    EXPECT_EQ(stub->Range(&ctx, etcdserverpb::RangeRequest(), &resp).error_code(), grpc::StatusCode::OUT_OF_RANGE);
-  }
-  server->Shutdown();
+  CallFakeKv(&metrics, /*puts=*/3);
   // gRPC gave every call of a method the same name address: no string lookup after the first call.
   EXPECT_EQ(metrics.cached_addresses(), 2u);
 
@@ -104,29 +107,7 @@ TEST(GrpcMetricsTest, MethodsCountedInServiceAreSkippedByTheInterceptor) {
   EXPECT_EQ(metrics.CountInService("/etcdserverpb.KV/Nope"), nullptr);
   const MethodCounter put(metrics.CountInService("/etcdserverpb.KV/Put"));
 
-  FakeKv kv;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&kv);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(metrics.InterceptorFactory());
-  builder.experimental().SetInterceptorCreators(std::move(creators));
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-  auto stub = etcdserverpb::KV::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
-  for (int i = 0; i < 2; ++i) {
-    grpc::ClientContext ctx;
-    etcdserverpb::PutResponse resp;
-    ASSERT_TRUE(stub->Put(&ctx, etcdserverpb::PutRequest(), &resp).ok());
-  }
-  {
-    grpc::ClientContext ctx;
-    etcdserverpb::RangeResponse resp;
-    EXPECT_EQ(stub->Range(&ctx, etcdserverpb::RangeRequest(), &resp).error_code(), grpc::StatusCode::OUT_OF_RANGE);
-  }
-  server->Shutdown();
+  CallFakeKv(&metrics, /*puts=*/2);
 
   const std::string put_labels = "grpc_method=\"Put\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"";
   const std::string range_labels = "grpc_method=\"Range\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"";

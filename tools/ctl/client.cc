@@ -250,6 +250,24 @@ class GrpcClient : public Client {
   CAIRN_UNARY(Resign, election, Resign, v3electionpb::ResignRequest, v3electionpb::ResignResponse)
 #undef CAIRN_UNARY
 
+  void PutAsync(const PutRequest& req, std::function<void(absl::Status)> done) override {
+    // The call's state lives until gRPC reports its outcome, then frees itself.
+    struct Call {
+      grpc::ClientContext ctx;
+      PutRequest req;
+      PutResponse resp;
+      std::function<void(absl::Status)> done;
+    };
+    auto* call = new Call;
+    call->req = req;
+    call->done = std::move(done);
+    if (!token_.empty()) call->ctx.AddMetadata("token", token_);
+    Current().kv->async()->Put(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+      call->done(s.ok() ? absl::OkStatus() : ToStatus(s));
+      delete call;
+    });
+  }
+
   Result<v3lockpb::LockResponse> Lock(const v3lockpb::LockRequest& req, Interrupt* interrupt) override {
     return Waiting<v3lockpb::LockResponse>(interrupt, [&](Endpoint& e, grpc::ClientContext* c, v3lockpb::LockResponse* r) {
       return e.lock->Lock(c, req, r);

@@ -105,6 +105,9 @@ class Client {
   virtual Result<etcdserverpb::DeleteRangeResponse> DeleteRange(const etcdserverpb::DeleteRangeRequest& r) = 0;
   virtual Result<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& r) = 0;
   virtual Result<etcdserverpb::CompactionResponse> Compact(const etcdserverpb::CompactionRequest& r) = 0;
+  // Sends a Put without waiting and without a deadline (check perf / datascale load); `done`
+  // runs once, on a gRPC thread, with the outcome. Many may be in flight at once.
+  virtual void PutAsync(const etcdserverpb::PutRequest& r, std::function<void(absl::Status)> done) = 0;
 
   virtual Result<etcdserverpb::LeaseGrantResponse> LeaseGrant(const etcdserverpb::LeaseGrantRequest& r) = 0;
   virtual Result<etcdserverpb::LeaseRevokeResponse> LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& r) = 0;

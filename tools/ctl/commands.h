@@ -60,6 +60,8 @@ void AddLeaseWatchCommands(std::vector<CommandDef>* out);
 void AddAuthCommands(std::vector<CommandDef>* out);
 void AddServiceCommands(std::vector<CommandDef>* out);
 void AddConcurrencyCommands(std::vector<CommandDef>* out);
+void AddMirrorCommands(std::vector<CommandDef>* out);
+void AddCheckCommands(std::vector<CommandDef>* out);
 
 // Shared by get/put/del and by txn's request lines: build one request from parsed flags
 // and positional arguments, exiting like etcdctl on bad input.

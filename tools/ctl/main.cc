@@ -162,6 +162,8 @@ int Main(int argc, char** argv) {
   AddAuthCommands(&cmds);
   AddServiceCommands(&cmds);
   AddConcurrencyCommands(&cmds);
+  AddMirrorCommands(&cmds);
+  AddCheckCommands(&cmds);
   cmds.push_back({"version", "version", {}, RunVersion});
   std::map<std::string, const CommandDef*> by_path;
   std::set<std::string> groups;
