@@ -176,6 +176,14 @@ class TempDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def reap(procs):
+    """Kills the client tools a test started that are still running, and waits for every one."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
+
+
 class OneServerTest(unittest.TestCase):
     """Base: one server (SERVER_KIND) for the whole class. Processes started with spawn() are
     killed when the class ends, before the server stops."""
@@ -189,10 +197,7 @@ class OneServerTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for p in cls.procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
+        reap(cls.procs)
         cls.server.stop()
         cls.tmp.__exit__(None, None, None)
 

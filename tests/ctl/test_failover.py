@@ -33,10 +33,7 @@ class FailoverTest(unittest.TestCase):
             self.skipTest(f"{KIND} did not form a 3-member cluster")
 
     def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
+        h.reap(self.procs)
         for m in self.members:
             m.stop()
         self.members = []

@@ -59,10 +59,7 @@ class MirrorTest(h.unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for p in cls.procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
+        h.reap(cls.procs)
         for s in cls.servers:
             s.stop()
         cls.tmp.__exit__(None, None, None)
