@@ -21,6 +21,7 @@
 #include "server/config.h"
 #include "server/member.h"
 #include "server/write_pipeline.h"
+#include "tests/server/in_process_member.h"
 #include "tests/single_member_pipeline.h"
 
 namespace cairn::server {
@@ -348,24 +349,7 @@ TEST_F(AlarmPipelineTest, AlarmsAreReplayedFromTheLog) {
 class QuotaMemberTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cairn-alarms-member-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    auto config = ParseFlags({"--data-dir", dir_ + "/data", "--listen-client-urls", "http://127.0.0.1:0",
-                              "--listen-peer-urls", "http://127.0.0.1:0", "--quota-backend-bytes",
-                              std::to_string(1 << 20)});
-    ASSERT_TRUE(config.ok()) << config.status();
-    auto member = Member::Start(*config);
-    ASSERT_TRUE(member.ok()) << member.status();
-    member_ = std::move(*member);
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(member_->client_ports()[0]),
-                                       grpc::InsecureChannelCredentials());
-    kv_ = etcdserverpb::KV::NewStub(channel);
-    lease_ = etcdserverpb::Lease::NewStub(channel);
-    maintenance_ = etcdserverpb::Maintenance::NewStub(channel);
-  }
-  void TearDown() override {
-    member_.reset();
-    std::filesystem::remove_all(dir_);
+    ASSERT_NO_FATAL_FAILURE(m_.Start({"--quota-backend-bytes", std::to_string(1 << 20)}));
   }
 
   grpc::Status Put(const std::string& key, size_t value_bytes) {
@@ -374,27 +358,23 @@ class QuotaMemberTest : public ::testing::Test {
     req.set_key(key);
     req.set_value(std::string(value_bytes, 'v'));
     etcdserverpb::PutResponse resp;
-    return kv_->Put(&ctx, req, &resp);
+    return m_.kv->Put(&ctx, req, &resp);
   }
   etcdserverpb::StatusResponse Status() {
     grpc::ClientContext ctx;
     etcdserverpb::StatusResponse resp;
-    EXPECT_TRUE(maintenance_->Status(&ctx, etcdserverpb::StatusRequest(), &resp).ok());
+    EXPECT_TRUE(m_.maintenance->Status(&ctx, etcdserverpb::StatusRequest(), &resp).ok());
     return resp;
   }
   AlarmResponse Alarm(const AlarmRequest& request) {
     grpc::ClientContext ctx;
     AlarmResponse resp;
-    grpc::Status s = maintenance_->Alarm(&ctx, request, &resp);
+    grpc::Status s = m_.maintenance->Alarm(&ctx, request, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp;
   }
 
-  std::string dir_;
-  std::unique_ptr<Member> member_;
-  std::unique_ptr<etcdserverpb::KV::Stub> kv_;
-  std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
-  std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance_;
+  testing::InProcessMember m_{"/tmp/cairn-alarms-member-"};
 };
 
 TEST_F(QuotaMemberTest, APutOverQuotaIsRefusedBeforeProposingAndRaisesTheAlarmOnce) {
@@ -408,7 +388,7 @@ TEST_F(QuotaMemberTest, APutOverQuotaIsRefusedBeforeProposingAndRaisesTheAlarmOn
   EXPECT_GT(accepted, 2);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(refused.error_message(), "etcdserver: mvcc: database space exceeded");
-  const uint64_t self = member_->member_id();
+  const uint64_t self = m_.member->member_id();
   AlarmRequest get;
   get.set_action(AlarmRequest::GET);
   EXPECT_EQ(Listed(Alarm(get)), (Pairs{{self, etcdserverpb::NOSPACE}}));
@@ -429,7 +409,7 @@ TEST_F(QuotaMemberTest, APutOverQuotaIsRefusedBeforeProposingAndRaisesTheAlarmOn
   etcdserverpb::LeaseGrantRequest grant;
   grant.set_ttl(60);
   etcdserverpb::LeaseGrantResponse granted;
-  EXPECT_EQ(lease_->LeaseGrant(&grant_ctx, grant, &granted).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(m_.lease->LeaseGrant(&grant_ctx, grant, &granted).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
 
   // Freeing space and disarming lets puts through again.
   grpc::ClientContext del_ctx;
@@ -437,13 +417,13 @@ TEST_F(QuotaMemberTest, APutOverQuotaIsRefusedBeforeProposingAndRaisesTheAlarmOn
   del.set_key("fill/");
   del.set_range_end("fill0");
   etcdserverpb::DeleteRangeResponse deleted;
-  ASSERT_TRUE(kv_->DeleteRange(&del_ctx, del, &deleted).ok());
+  ASSERT_TRUE(m_.kv->DeleteRange(&del_ctx, del, &deleted).ok());
   grpc::ClientContext compact_ctx;
   etcdserverpb::CompactionRequest compact;
   compact.set_revision(deleted.header().revision());
   compact.set_physical(true);
   etcdserverpb::CompactionResponse compacted;
-  ASSERT_TRUE(kv_->Compact(&compact_ctx, compact, &compacted).ok());
+  ASSERT_TRUE(m_.kv->Compact(&compact_ctx, compact, &compacted).ok());
   EXPECT_EQ(Put("small", 1).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);  // still alarmed
   AlarmResponse disarmed = Alarm(Request(AlarmRequest::DEACTIVATE, self, etcdserverpb::NOSPACE));
   EXPECT_EQ(Listed(disarmed), (Pairs{{self, etcdserverpb::NOSPACE}}));

@@ -9,39 +9,19 @@
 #include <thread>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "tests/server/in_process_member.h"
 
 namespace cairn::server {
 namespace {
 
 class MemberTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cairn-member-test-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    StartMember();
-  }
-  void TearDown() override {
-    member_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartMember()); }
 
-  void StartMember() {
-    auto config = ParseFlags({"--data-dir", dir_ + "/data", "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0",
-                              "--max-txn-ops", "4", "--max-request-bytes", "4096"});
-    ASSERT_TRUE(config.ok()) << config.status();
-    auto member = Member::Start(*config);
-    ASSERT_TRUE(member.ok()) << member.status();
-    member_ = std::move(*member);
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(member_->client_ports()[0]),
-                                       grpc::InsecureChannelCredentials());
-    kv_ = etcdserverpb::KV::NewStub(channel);
-    lease_ = etcdserverpb::Lease::NewStub(channel);
-    auth_ = etcdserverpb::Auth::NewStub(channel);
-    maintenance_ = etcdserverpb::Maintenance::NewStub(channel);
-  }
+  void StartMember() { m_.Start({"--max-txn-ops", "4", "--max-request-bytes", "4096"}); }
 
   void Restart() {
-    member_.reset();
+    m_.Stop();
     StartMember();
   }
 
@@ -51,7 +31,7 @@ class MemberTest : public ::testing::Test {
     req.set_key(key);
     req.set_value(value);
     etcdserverpb::PutResponse resp;
-    auto s = kv_->Put(&ctx, req, &resp);
+    auto s = m_.kv->Put(&ctx, req, &resp);
     if (out) *out = resp;
     return s;
   }
@@ -63,17 +43,12 @@ class MemberTest : public ::testing::Test {
     req.set_range_end(end);
     req.set_revision(rev);
     etcdserverpb::RangeResponse resp;
-    auto s = kv_->Range(&ctx, req, &resp);
+    auto s = m_.kv->Range(&ctx, req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp;
   }
 
-  std::string dir_;
-  std::unique_ptr<Member> member_;
-  std::unique_ptr<etcdserverpb::KV::Stub> kv_;
-  std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
-  std::unique_ptr<etcdserverpb::Auth::Stub> auth_;
-  std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance_;
+  testing::InProcessMember m_{"/tmp/cairn-member-test-"};
 };
 
 TEST_F(MemberTest, PutThenGetWithEtcdRevisionsAndHeader) {
@@ -82,7 +57,7 @@ TEST_F(MemberTest, PutThenGetWithEtcdRevisionsAndHeader) {
   ASSERT_TRUE(Put("a", "1", &put).ok());
   EXPECT_EQ(put.header().revision(), 2);
   EXPECT_NE(put.header().cluster_id(), 0u);
-  EXPECT_EQ(put.header().member_id(), member_->member_id());
+  EXPECT_EQ(put.header().member_id(), m_.member->member_id());
   EXPECT_EQ(put.header().raft_term(), 2u);  // as a new single-member etcd: term 1 founds, 2 elects
   auto got = Get("a");
   ASSERT_EQ(got.kvs_size(), 1);
@@ -90,7 +65,7 @@ TEST_F(MemberTest, PutThenGetWithEtcdRevisionsAndHeader) {
   EXPECT_EQ(got.kvs(0).create_revision(), 2);
   EXPECT_EQ(got.kvs(0).mod_revision(), 2);
   EXPECT_EQ(got.kvs(0).version(), 1);
-  EXPECT_EQ(got.header().member_id(), member_->member_id());
+  EXPECT_EQ(got.header().member_id(), m_.member->member_id());
 }
 
 TEST_F(MemberTest, ConcurrentPutsAllLandWithDistinctRevisions) {
@@ -136,7 +111,7 @@ TEST_F(MemberTest, BadInputGetsEtcdErrorsAndServerKeepsServing) {
   etcdserverpb::TxnRequest txn;
   for (int i = 0; i < 5; ++i) txn.add_success()->mutable_request_put()->set_key("t" + std::to_string(i));
   etcdserverpb::TxnResponse txn_resp;
-  s = kv_->Txn(&ctx, txn, &txn_resp);
+  s = m_.kv->Txn(&ctx, txn, &txn_resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "etcdserver: too many operations in txn request");
 
@@ -145,7 +120,7 @@ TEST_F(MemberTest, BadInputGetsEtcdErrorsAndServerKeepsServing) {
   future.set_key("a");
   future.set_revision(100);
   etcdserverpb::RangeResponse range_resp;
-  s = kv_->Range(&future_ctx, future, &range_resp);
+  s = m_.kv->Range(&future_ctx, future, &range_resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision is a future revision");
 
@@ -159,20 +134,20 @@ TEST_F(MemberTest, CompactionIsPhysicalAndOldRevisionsAreGone) {
   compact.set_revision(4);
   compact.set_physical(true);
   etcdserverpb::CompactionResponse compact_resp;
-  ASSERT_TRUE(kv_->Compact(&ctx, compact, &compact_resp).ok());
+  ASSERT_TRUE(m_.kv->Compact(&ctx, compact, &compact_resp).ok());
 
   grpc::ClientContext old_ctx;
   etcdserverpb::RangeRequest old;
   old.set_key("c");
   old.set_revision(3);
   etcdserverpb::RangeResponse old_resp;
-  auto s = kv_->Range(&old_ctx, old, &old_resp);
+  auto s = m_.kv->Range(&old_ctx, old, &old_resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision has been compacted");
   EXPECT_EQ(Get("c", "", 4).kvs(0).value(), "2");
 
   grpc::ClientContext again_ctx;
-  s = kv_->Compact(&again_ctx, compact, &compact_resp);
+  s = m_.kv->Compact(&again_ctx, compact, &compact_resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision has been compacted");
 }
@@ -181,7 +156,7 @@ TEST_F(MemberTest, UnbuiltRpcNamesItself) {
   grpc::ClientContext ctx;
   etcdserverpb::DowngradeRequest req;
   etcdserverpb::DowngradeResponse resp;
-  auto s = maintenance_->Downgrade(&ctx, req, &resp);
+  auto s = m_.maintenance->Downgrade(&ctx, req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_NE(s.error_message().find("Downgrade"), std::string::npos) << s.error_message();
 }
@@ -190,7 +165,7 @@ TEST_F(MemberTest, AuthIsServedAndOffOnANewMember) {
   grpc::ClientContext ctx;
   etcdserverpb::AuthStatusRequest req;
   etcdserverpb::AuthStatusResponse resp;
-  auto s = auth_->AuthStatus(&ctx, req, &resp);
+  auto s = m_.auth->AuthStatus(&ctx, req, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_FALSE(resp.enabled());
   EXPECT_EQ(resp.authrevision(), 0u);
@@ -201,7 +176,7 @@ TEST_F(MemberTest, LeaseRevokeDeletesAttachedKeysAndLeasesSurviveRestart) {
   etcdserverpb::LeaseGrantRequest grant;
   grant.set_ttl(60);
   etcdserverpb::LeaseGrantResponse granted;
-  ASSERT_TRUE(lease_->LeaseGrant(&grant_ctx, grant, &granted).ok());
+  ASSERT_TRUE(m_.lease->LeaseGrant(&grant_ctx, grant, &granted).ok());
   ASSERT_NE(granted.id(), 0);
   for (const char* key : {"/services/a/1", "/services/a/2"}) {
     grpc::ClientContext ctx;
@@ -210,7 +185,7 @@ TEST_F(MemberTest, LeaseRevokeDeletesAttachedKeysAndLeasesSurviveRestart) {
     put.set_value("v");
     put.set_lease(granted.id());
     etcdserverpb::PutResponse resp;
-    ASSERT_TRUE(kv_->Put(&ctx, put, &resp).ok());
+    ASSERT_TRUE(m_.kv->Put(&ctx, put, &resp).ok());
   }
   Restart();
   grpc::ClientContext ttl_ctx;
@@ -218,7 +193,7 @@ TEST_F(MemberTest, LeaseRevokeDeletesAttachedKeysAndLeasesSurviveRestart) {
   ttl_req.set_id(granted.id());
   ttl_req.set_keys(true);
   etcdserverpb::LeaseTimeToLiveResponse ttl;
-  auto ttl_status = lease_->LeaseTimeToLive(&ttl_ctx, ttl_req, &ttl);
+  auto ttl_status = m_.lease->LeaseTimeToLive(&ttl_ctx, ttl_req, &ttl);
   ASSERT_TRUE(ttl_status.ok()) << ttl_status.error_message();
   EXPECT_EQ(ttl.grantedttl(), 60);
   EXPECT_EQ(ttl.keys_size(), 2);
@@ -228,7 +203,7 @@ TEST_F(MemberTest, LeaseRevokeDeletesAttachedKeysAndLeasesSurviveRestart) {
   etcdserverpb::LeaseRevokeRequest revoke;
   revoke.set_id(granted.id());
   etcdserverpb::LeaseRevokeResponse revoked;
-  ASSERT_TRUE(lease_->LeaseRevoke(&revoke_ctx, revoke, &revoked).ok());
+  ASSERT_TRUE(m_.lease->LeaseRevoke(&revoke_ctx, revoke, &revoked).ok());
   auto after = Get("/services/", "/services0");
   EXPECT_EQ(after.count(), 0);
   EXPECT_EQ(after.header().revision(), before + 1);  // both keys go in one revision
@@ -240,7 +215,7 @@ TEST_F(MemberTest, PutWithUnknownLeaseIsRefused) {
   put.set_key("k");
   put.set_lease(424242);
   etcdserverpb::PutResponse resp;
-  auto s = kv_->Put(&ctx, put, &resp);
+  auto s = m_.kv->Put(&ctx, put, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(s.error_message(), "etcdserver: requested lease not found");
 }
@@ -249,15 +224,14 @@ TEST_F(MemberTest, StatusReportsIndexesAndSize) {
   ASSERT_TRUE(Put("s", "1").ok());
   grpc::ClientContext ctx;
   etcdserverpb::StatusResponse status;
-  ASSERT_TRUE(maintenance_->Status(&ctx, {}, &status).ok());
-  EXPECT_EQ(status.leader(), member_->member_id());
+  ASSERT_TRUE(m_.maintenance->Status(&ctx, {}, &status).ok());
+  EXPECT_EQ(status.leader(), m_.member->member_id());
   EXPECT_GE(status.raftappliedindex(), 1u);
   EXPECT_GT(status.dbsize(), 0);
 }
 
 TEST_F(MemberTest, SecondMemberOnSameDataDirIsRefused) {
-  auto config = ParseFlags({"--data-dir", dir_ + "/data", "--listen-client-urls", "http://127.0.0.1:0",
-                               "--listen-peer-urls", "http://127.0.0.1:0"});
+  auto config = ParseFlags(m_.Flags());
   ASSERT_TRUE(config.ok());
   auto second = Member::Start(*config);
   ASSERT_FALSE(second.ok());
