@@ -52,25 +52,18 @@ std::string ModelName(const std::string& load) {
 // Connections the load is spread over. etcdctl opens one per client; a few sockets carry the
 // same number of concurrent requests just as well without hundreds of connections.
 constexpr int kMaxConnections = 16;
-constexpr int64_t kNoDeadlineNs = int64_t{365} * 24 * 3600 * 1'000'000'000;
 constexpr int64_t kCleanupTimeoutNs = int64_t{30} * 1'000'000'000;
-
-std::unique_ptr<Client> MustConnect(const ClientConfig& cfg) {
-  auto c = Client::Connect(cfg);
-  if (!c.ok()) Fail(kExitBadConnection, std::string(c.status().message()));
-  return std::move(*c);
-}
 
 std::vector<std::unique_ptr<Client>> Connections(const ClientConfig& base, int clients) {
   ClientConfig cfg = base;
   cfg.command_timeout_ns = kNoDeadlineNs;
   std::vector<std::unique_ptr<Client>> out;
   const auto began = Clock::now();
-  out.push_back(MustConnect(cfg));
+  out.push_back(ConnectOrFail(cfg));
   // When the cluster did not answer within the dial timeout, the others would only wait as long
   // again each: the check's first request reports the unreachable cluster, as etcdctl's does.
   if (Clock::now() - began >= std::chrono::nanoseconds(cfg.dial_timeout_ns)) cfg.dial_timeout_ns = 1'000'000;
-  for (int i = 1; i < std::min(clients, kMaxConnections); ++i) out.push_back(MustConnect(cfg));
+  for (int i = 1; i < std::min(clients, kMaxConnections); ++i) out.push_back(ConnectOrFail(cfg));
   return out;
 }
 
@@ -213,7 +206,7 @@ int RunCheckPerf(Invocation& inv) {
   {
     ClientConfig probe_cfg = inv.client_config;
     probe_cfg.command_timeout_ns = int64_t{seconds} * 1'000'000'000;
-    RequireEmptyPrefix(*MustConnect(probe_cfg), prefix);
+    RequireEmptyPrefix(*ConnectOrFail(probe_cfg), prefix);
   }
 
   ProgressBar bar(seconds);
@@ -253,7 +246,7 @@ int RunCheckPerf(Invocation& inv) {
 
   ClientConfig cleanup_cfg = inv.client_config;
   cleanup_cfg.command_timeout_ns = kCleanupTimeoutNs;
-  CleanUp(*MustConnect(cleanup_cfg), prefix, f);
+  CleanUp(*ConnectOrFail(cleanup_cfg), prefix, f);
 
   bool ok = true;
   if (!s.errors.empty()) {

@@ -21,8 +21,6 @@ using etcdserverpb::TxnRequest;
 
 // clientv3's mirror syncer reads the base state in pages of this many keys.
 constexpr int64_t kBasePageSize = 1000;
-// make-mirror's requests carry no deadline (etcdctl uses context.TODO()).
-constexpr int64_t kNoDeadlineNs = int64_t{365} * 24 * 3600 * 1'000'000'000;
 
 // Seconds between progress lines: etcdctl's 30, or CAIRNCTL_MAKE_MIRROR_PRINT_SECONDS (test-only).
 int ProgressIntervalSeconds() {
@@ -46,13 +44,6 @@ class KeyMapper {
   std::string from_, to_;
 };
 
-std::unique_ptr<Client> MustConnect(const ClientConfig& cfg) {
-  auto c = Client::Connect(cfg);
-  // An unreachable cluster is no error here: like etcdctl's, the requests then wait for it.
-  if (!c.ok()) Fail(kExitBadConnection, std::string(c.status().message()));
-  return std::move(*c);
-}
-
 void ApplyOrFail(Client& dest, TxnRequest& txn) {
   if (txn.success_size() == 0) return;
   auto r = dest.Txn(txn);
@@ -72,11 +63,11 @@ int RunMakeMirror(Invocation& inv) {
   dest_cfg.cert = f.GetString("dest-cert");
   dest_cfg.key = f.GetString("dest-key");
   dest_cfg.insecure_transport = f.GetBool("dest-insecure-transport");
-  std::unique_ptr<Client> dest = MustConnect(dest_cfg);
+  std::unique_ptr<Client> dest = ConnectOrFail(dest_cfg);
 
   ClientConfig source_cfg = inv.client_config;
   source_cfg.command_timeout_ns = kNoDeadlineNs;
-  std::unique_ptr<Client> source = MustConnect(source_cfg);
+  std::unique_ptr<Client> source = ConnectOrFail(source_cfg);
 
   std::atomic<int64_t> total{0};
   const int interval = ProgressIntervalSeconds();

@@ -32,6 +32,13 @@ inline constexpr int kExitBadArgs = 128;
 // Fails with kExitBadFeature when the printer refused the format, else does nothing.
 void CheckPrinted(const absl::Status& printed);
 
+// A client for `config`, or exits with etcdctl's bad-connection error and code. Only
+// authentication or TLS set-up can fail here: reachability is checked per call, so requests to an
+// unreachable cluster wait for it (or their deadline), as etcdctl's do.
+std::unique_ptr<Client> ConnectOrFail(const ClientConfig& config);
+// A command_timeout_ns for requests that carry no deadline (etcdctl's context.TODO()).
+inline constexpr int64_t kNoDeadlineNs = int64_t{365} * 24 * 3600 * 1'000'000'000;
+
 struct Invocation {
   std::string path;  // "get", "lease grant", ...
   FlagSet* flags = nullptr;

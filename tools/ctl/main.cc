@@ -138,16 +138,14 @@ void CheckPrinted(const absl::Status& printed) {
   if (!printed.ok()) Fail(kExitBadFeature, std::string(printed.message()));
 }
 
+std::unique_ptr<Client> ConnectOrFail(const ClientConfig& config) {
+  auto c = Client::Connect(config);
+  if (!c.ok()) Fail(kExitBadConnection, std::string(c.status().message()));
+  return std::move(*c);
+}
+
 Client& Invocation::client() {
-  if (!connected) {
-    auto c = Client::Connect(client_config);
-    if (!c.ok()) {
-      // Only authentication or TLS set-up can fail here (reachability is checked per call);
-      // etcdctl reports both as a bad connection.
-      Fail(kExitBadConnection, std::string(c.status().message()));
-    }
-    connected = std::move(*c);
-  }
+  if (!connected) connected = ConnectOrFail(client_config);
   return *connected;
 }
 
