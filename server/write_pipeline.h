@@ -25,7 +25,7 @@
 // Submit/Step/Report*/ReadBarrier and the accessors are thread-safe.
 //
 // Implementation files: write_pipeline.cc (recovery, submission, the round: propose, persist,
-// apply, answer), write_pipeline_control.cc (membership changes, leadership transfers, read
+// answer), write_pipeline_apply.cc (applying committed entries), write_pipeline_control.cc (membership changes, leadership transfers, read
 // barriers), write_pipeline_install.cc (store images), write_pipeline_housekeeping.cc (store
 // syncs, log trimming, compaction slices between rounds).
 #pragma once
