@@ -228,6 +228,12 @@ void ClientPort::Stop() {
     impl->shared.http.calls->WaitIdle();
     impl->shared.io.stop();
     if (impl->thread.joinable()) impl->thread.join();
+    // A connection the io thread accepted just before the listeners closed may still wait in the
+    // queue for its handler (which drops it, the listener being closed); stop() left it there, so
+    // its socket would stay open until the ClientPort is destroyed. Run what is ready, here, now
+    // that the io thread has ended.
+    impl->shared.io.restart();
+    impl->shared.io.poll();
   }
   impl->shared.http.calls.reset();  // anything started in between was cancelled at once; waits for it
 }
