@@ -18,12 +18,16 @@ bool UnaryCalls::Add(std::shared_ptr<grpc::ClientContext> context) {
 }
 
 void UnaryCalls::Remove(grpc::ClientContext* context) {
-  std::shared_ptr<grpc::ClientContext> last;  // released after the lock
+  std::shared_ptr<grpc::ClientContext> last;
+  {
+    absl::MutexLock lock(&mu_);
+    auto found = open_.find(context);
+    if (found == open_.end()) return;
+    last = std::move(found->second);  // the entry stays, empty, so CancelAllAndWait still waits
+  }
+  last.reset();  // without the lock: this may destroy the channel
   absl::MutexLock lock(&mu_);
-  auto found = open_.find(context);
-  if (found == open_.end()) return;
-  last = std::move(found->second);
-  open_.erase(found);
+  open_.erase(context);
 }
 
 void UnaryCalls::CancelAllAndWait() {
@@ -31,7 +35,9 @@ void UnaryCalls::CancelAllAndWait() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    for (const auto& [key, context] : open_) open.push_back(context);
+    for (const auto& [key, context] : open_) {
+      if (context != nullptr) open.push_back(context);  // null: finished, being destroyed
+    }
   }
   // Without the lock: a cancelled call's callback may run inside TryCancel and calls Remove.
   for (const auto& context : open) context->TryCancel();
@@ -70,14 +76,20 @@ void Forward(UnaryCalls& calls, const LeaseCallTarget& target, const Request& re
     return;
   }
   // The stub is kept alive by the callback: the peer may be removed while the call is in flight.
+  // The callback lets go of the stub and the call before Remove(), which then destroys the call
+  // while Stop() still waits (see UnaryCalls::Remove); held until the callback itself is destroyed,
+  // they could outlive the member's gRPC server.
   start(target.stub, &call->context, &call->request, &call->response,
-        [&calls, call, stub = target.stub, done = std::move(done)](grpc::Status status) {
+        [&calls, call, stub = target.stub, done = std::move(done)](grpc::Status status) mutable {
           if (status.ok()) {
             done(std::move(call->response));
           } else {
             done(ToAbsl(status));
           }
-          calls.Remove(&call->context);
+          stub.reset();
+          grpc::ClientContext* const key = &call->context;
+          call.reset();
+          calls.Remove(key);
         });
 }
 

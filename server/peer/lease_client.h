@@ -28,6 +28,10 @@ class UnaryCalls {
   // False once stopping: the call must not start. `context` may keep its owner alive (an aliasing
   // shared_ptr) so CancelAllAndWait can cancel it without holding the lock.
   bool Add(std::shared_ptr<grpc::ClientContext> context);
+  // Forgets a finished call and destroys it (the set's reference must be the last one) before
+  // CancelAllAndWait can return: a ClientContext keeps its channel alive, and a channel whose last
+  // reference went after the member's gRPC server had shut down would drop gRPC's shared callback
+  // completion queue from one of that queue's own threads, which aborts the process.
   void Remove(grpc::ClientContext* context);
   // Refuses new calls, cancels the open ones and waits until each has run its callback and been
   // removed. Must not be called from a call's callback.
