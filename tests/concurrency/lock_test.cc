@@ -131,8 +131,14 @@ TEST_P(LockTest, WaiterPastItsDeadlineLeavesNoKeyBehind) {
   request.set_name(name);
   request.set_lease(lease_b);
   v3lockpb::LockResponse response;
-  EXPECT_EQ(lock_->Lock(&context, request, &response).error_code(),
-            grpc::StatusCode::DEADLINE_EXCEEDED);
+  const grpc::Status status = lock_->Lock(&context, request, &response);
+  if (GetParam() == Target::kEtcdItself && status.error_code() == grpc::StatusCode::UNKNOWN) {
+    // etcd's server answers when its copy of the deadline passes, with its context's error as
+    // UNKNOWN; on a loaded machine that answer can arrive before the client's own timer fires.
+    EXPECT_EQ(status.error_message(), "context deadline exceeded");
+  } else {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  }
   EXPECT_TRUE(WaitUntil([&] { return !KeyExists(KeyOf(name, lease_b)); }));
 }
 
