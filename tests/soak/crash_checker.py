@@ -23,6 +23,7 @@ from store_model import KeyVersion, StoreModel
 from crash_workload import LEASE_NOT_FOUND
 
 COMPACTED = "mvcc: required revision has been compacted"
+TAIL_REVISIONS = 40    # the revisions before the current one that are all read back
 
 
 def kvs_of(answer_kvs):
@@ -284,7 +285,10 @@ class Checker:
     def _check_past_revisions(self, current, server):
         problems = []
         low = max(self.compacted_at, 1)
-        picks = set(self.rng.randint(low, current) for _ in range(3)) | {low}
+        # Every revision of the round's last stretch (what a crash most threatens), plus a few
+        # anywhere since the compaction.
+        picks = set(range(max(low, current - TAIL_REVISIONS), current))
+        picks |= set(self.rng.randint(low, current) for _ in range(3)) | {low}
         for revision in sorted(picks):
             state = server.state_at(revision)
             self.counts["past revisions compared"] += 1
