@@ -91,7 +91,10 @@ class Shared:
 
     def end(self, op):
         with self.lock:
-            self.in_flight.pop(op.op_id, None)
+            # A write whose answer was lost may still be applied later: it keeps holding the
+            # compaction back until the checker has resolved it.
+            if op.outcome != "ambiguous":
+                self.in_flight.pop(op.op_id, None)
             if op.outcome == "acked" and op.revision:
                 self.max_acked = max(self.max_acked, op.revision)
 
