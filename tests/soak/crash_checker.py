@@ -264,9 +264,8 @@ class Checker:
         for op in compacts:
             if op.outcome == "acked":
                 self.compacted_at = max(self.compacted_at, op.request["revision"])
-        unsure = sorted((op.request["revision"] for op in compacts
-                         if op.outcome == "ambiguous" and op.request["revision"] > self.compacted_at),
-                        reverse=True)
+        unsure = sorted((op.request["revision"] for op in compacts if op.outcome == "ambiguous"
+                         and op.request["revision"] > self.compacted_at), reverse=True)
         for target in unsure:
             if server.is_compacted(target - 1):
                 self.compacted_at = target
@@ -370,10 +369,11 @@ class Checker:
                                     f"{self.model.lease_keys(lease)} (its revocation took no "
                                     f"revision)")
         self.counts["lease lists compared"] += 1
-        if listed != set(self.live_leases):
-            problems.append(f"LeaseLeases lists {len(listed)} leases, the model has "
-                            f"{len(self.live_leases)}: missing {sorted(set(self.live_leases) - listed)[:10]}, "
-                            f"extra {sorted(listed - set(self.live_leases))[:10]}")
+        kept = set(self.live_leases)
+        if listed != kept:
+            problems.append(f"LeaseLeases lists {len(listed)} leases, the model has {len(kept)}: "
+                            f"missing {sorted(kept - listed)[:10]}, "
+                            f"extra {sorted(listed - kept)[:10]}")
         with shared.lock:
             shared.lease_pool = dict(self.live_leases)
             shared.revoking = set(self.revoked_leases)

@@ -15,7 +15,8 @@ Shared state between the workers (Shared, one lock) keeps the choices safe for t
     every write still in flight, so an in-flight write's revision can always be read back;
   * leases come from a pool of acknowledged grants; a lease leaves the pool before it is revoked;
   * one Compact at a time, each above the previous one.
-Lease ids and put values are unique, so the checker can tell whose write it sees.
+Lease ids and put values are unique (values start with "v<op id>."), so the checker can tell
+whose write it sees.
 """
 
 import threading
@@ -173,7 +174,12 @@ class Worker(threading.Thread):
         return self.rng.choice(KEYS)
 
     def value(self, op_id, part=0):
-        return f"v{op_id}.{part}".encode()
+        """Unique per op and part; one in ten is 1-16 KiB, so the log rolls to new segments and
+        the store grows and reuses pages during a soak."""
+        value = f"v{op_id}.{part}".encode()
+        if self.rng.random() < 0.1:
+            value += b"." * self.rng.randint(1024, 16384)
+        return value
 
     def some_range(self):
         """(key, range_end): one key, a prefix, a span inside a prefix, or everything."""

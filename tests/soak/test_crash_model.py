@@ -6,7 +6,7 @@ lease; single-key and range deletes; txns comparing value, version, mod and crea
 puts, deletes and reads in both branches; reads; lease grants and revokes; now and then a Compact,
 physical or not). The server is killed with SIGKILL at a random moment (sometimes right after a
 Compact, sometimes during a burst of lease grants; now and then stopped with SIGTERM instead) and
-restarted on the same data dir, round after round. After each restart crash_checker replays the
+restarted on the same data dir, round after round (sometimes killed again while starting). After each restart crash_checker replays the
 acknowledged calls into store_model.StoreModel revision by revision, resolves the calls whose
 answer was lost, and compares: the current revision and key space, a few past revisions, the
 compaction revision (a Range below it fails with etcd's error), and the leases (kept ones alive
@@ -22,6 +22,7 @@ Environment:
 
 import os
 import random
+import re
 import shutil
 import signal
 import sys
@@ -44,11 +45,18 @@ from server_process import (ETCD_BIN, ServerProcess, StartError, bound_run_time,
                             loopback_url, member_command)
 
 SKIP = 77
+PADDING = re.compile(r"\.{40,}")   # the workload pads one value in ten with dots
+
+
+def shorten(text):
+    return PADDING.sub(lambda m: f"<{len(m.group())} dots>", text)
+
 WORKERS = 4
 RUN_BEFORE_KILL_S = (0.3, 3.0)
 RESTART_TIMEOUT_S = 30
 CALL_TIMEOUT_S = 10
 SIGTERM_SHARE = 0.15
+CRASH_IN_RECOVERY_SHARE = 0.1
 
 
 class Member(ServerProcess):
@@ -166,6 +174,12 @@ class Soak:
             self.ops[f"{op.kind} {op.outcome}"] += 1
         problems = []
         try:
+            if self.rng.random() < CRASH_IN_RECOVERY_SHARE:
+                # A second crash while the server replays its log and opens its store.
+                self.restarts["kill -9 during start-up"] += 1
+                self.member.spawn()
+                time.sleep(self.rng.uniform(0, 0.1))
+                self.member.kill()
             self.member.start()
         except StartError as e:
             return [f"cairnd did not start again on its data dir: {e}"]
@@ -173,11 +187,12 @@ class Soak:
             problems += self.checker.check_round(ops, ServerReader(channel), self.shared)
         if problems:
             # Every call of the failing round, in the order sent, for the post-mortem.
-            path = os.path.join(os.path.dirname(self.member.log_path), f"round-{round_no}-calls.txt")
+            path = os.path.join(os.path.dirname(self.member.log_path),
+                                f"round-{round_no}-calls.txt")
             with open(path, "w") as f:
                 for op in sorted(ops, key=lambda op: op.op_id):
                     answer = "" if op.answer is None else " " + str(op.answer).replace("\n", " ")
-                    f.write(f"{op.worker} {op!r}{answer}\n")
+                    f.write(shorten(f"{op.worker} {op!r}{answer}\n"))
             problems.append(f"calls of this round: {path}")
         self.shared.lease_burst = False
         return problems
@@ -218,7 +233,8 @@ class Soak:
     def summary(self):
         lines = [f"crash soak: seed {self.seed} (replay with CAIRN_SOAK_SEED={self.seed}), "
                  f"{self.seconds} s"]
-        lines.append("  restarts: " + ", ".join(f"{k} {v}" for k, v in sorted(self.restarts.items())))
+        lines.append("  restarts: " + ", ".join(f"{k} {v}" for k, v in
+                                                sorted(self.restarts.items())))
         lines.append("  calls: " + ", ".join(f"{k} {v}" for k, v in sorted(self.ops.items())))
         lines.append("  checks: " + ", ".join(f"{k} {v}" for k, v in
                                               sorted(self.checker.counts.items())))
@@ -248,7 +264,7 @@ def main():
         soak.member.kill()
     print(soak.summary(), flush=True)
     if problems:
-        print("FAILED:\n" + "\n".join(problems), flush=True)
+        print("FAILED:\n" + shorten("\n".join(problems)), flush=True)
         print(f"server log: {soak.member.log_path}", flush=True)
         return 1
     if not os.environ.get("CAIRN_SOAK_KEEP"):
