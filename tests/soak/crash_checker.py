@@ -52,6 +52,7 @@ class Checker:
         self.live_leases = {}            # id -> (ttl, granted at monotonic)
         self.revoked_leases = set()
         self.counts = Counter()          # checks made, ambiguous resolutions
+        self.producer_of = {}            # revision -> the call that took it (this round)
 
     # ------------------------------------------------------------------ the round
 
