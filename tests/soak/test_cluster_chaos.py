@@ -2,13 +2,13 @@
 
 While clients write, increment counters with Txn, read linearizably, watch, and keep leases alive,
 a fault thread kills the leader or a follower (kill -9), hangs a member (SIGSTOP for a few seconds,
-then SIGCONT), restarts killed members and transfers leadership, one fault at a time with random
-pauses. At the end, with every member up, it checks what users rely on:
+then SIGCONT), restarts killed members (sometimes killing one again as it catches up) and
+transfers leadership, one fault at a time with random pauses. At the end, with every member up, it checks what users rely on:
   - every acknowledged put is on every member with its value and revision, and nothing is there
     that no client wrote;
   - each Txn counter equals its acknowledged increments plus at most its ambiguous attempts;
   - no linearizable read returned a revision older than a write acknowledged before it started;
-  - the watcher (reconnecting to another member whenever its stream breaks) saw strictly
+  - each watcher (reconnecting to another member whenever its stream breaks) saw strictly
     increasing revisions, nothing twice, and exactly what a fresh watch from revision 1 sees;
   - every member has the same revision and HashKV, and no alarm is raised;
   - kept-alive leases never died while kept alive and their keys remain; abandoned leases' keys
@@ -50,8 +50,10 @@ WRITE_PAUSE_S = 0.01       # between one writer's puts: keeps the final checks' 
 COUNTERS = 3
 THREADS_PER_COUNTER = 2    # two clients racing on each counter exercise the compare's failure branch
 READERS = 2
+WATCHERS = 2               # starting on different members
 KEPT_LEASES = 3
-KEPT_TTL_S = 10            # kept alive every KEEPALIVE_EVERY_S; the TTL leaves room for failovers
+KEPT_TTL_S = 15            # kept alive every KEEPALIVE_EVERY_S; the TTL leaves room for failovers
+                           # (renewal gaps of 6 to 8 s were seen across a leader kill and a hang)
 KEEPALIVE_EVERY_S = 1
 KEEPALIVE_TIMEOUT_S = 1.5  # shorter than other calls: a hung member must not eat the TTL
 ABANDONED_TTL_S = 3
@@ -132,6 +134,78 @@ def event_tuple(ev):
     return (ev.kv.mod_revision, int(ev.type), ev.kv.key, ev.kv.value)
 
 
+class Watcher:
+    """One watch of the write prefix from revision 1 that, whenever its stream breaks, resumes on
+    the next member from the revision after the last event it saw. Records what it saw."""
+
+    def __init__(self, channels, first_member, stop):
+        self.ch = channels
+        self.first = first_member
+        self.stop = stop                       # set, then cancel(), to end it
+        self.lock = threading.Lock()
+        self.events = []                       # event_tuple()s in arrival order
+        self.order_violations = []
+        self.reconnects = 0
+        self.errors = collections.Counter()
+        self._stream = None
+
+    def cancel(self):
+        with self.lock:
+            stream = self._stream
+        if stream is not None:
+            stream.cancel()
+
+    def caught_up_to(self, revision):
+        with self.lock:
+            return bool(self.events) and self.events[-1][0] >= revision
+
+    def run(self):
+        m = self.first
+        next_revision = 1
+        while not self.stop.is_set():
+            ended = threading.Event()
+
+            def requests(start=next_revision):
+                yield rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+                    key=WRITE_PREFIX, range_end=prefix_end(WRITE_PREFIX), start_revision=start))
+                ended.wait()
+
+            stream = self.ch.watch[m].Watch(requests())
+            with self.lock:
+                self._stream = stream
+            if self.stop.is_set():
+                stream.cancel()
+            try:
+                for resp in stream:
+                    if resp.canceled:
+                        with self.lock:
+                            self.errors[f"canceled: {resp.cancel_reason or resp.compact_revision}"] += 1
+                        break
+                    with self.lock:
+                        for ev in resp.events:
+                            got = event_tuple(ev)
+                            last = self.events[-1][0] if self.events else 0
+                            if got[0] <= last:
+                                self.order_violations.append(
+                                    f"revision {got[0]} ({got[2]!r}) after {last}, from "
+                                    f"{self.ch.members[m].name} (stream started at {next_revision})")
+                            self.events.append(got)
+                        if resp.events:
+                            next_revision = max(next_revision, resp.events[-1].kv.mod_revision + 1)
+            except grpc.RpcError as e:
+                if not self.stop.is_set():  # not the cancel that ends the watch
+                    with self.lock:
+                        self.errors[e.code().name] += 1
+            finally:
+                ended.set()
+            if self.stop.is_set():
+                return
+            with self.lock:
+                self.reconnects += 1
+            m = (m + 1) % len(self.ch.members)  # a different member each time the stream breaks
+            time.sleep(0.1)
+
+
 class Workload:
     """The client threads and what they observed. Every record is taken under self.lock."""
 
@@ -157,12 +231,7 @@ class Workload:
         self.reads_ok = 0
         self.reads_failed = 0
         self.stale_reads = []
-        # Watcher
-        self.watch_events = []                 # event_tuple()s in arrival order
-        self.watch_order_violations = []
-        self.watch_reconnects = 0
-        self.watch_errors = collections.Counter()
-        self._watch_stream = None
+        self.watchers = [Watcher(channels, w, self.stop_watch) for w in range(WATCHERS)]
         # Leases
         self.kept = {}                         # lease id -> key
         self.kept_last_ok_sent = {}            # lease id -> monotonic time the last renewing request left
@@ -205,17 +274,16 @@ class Workload:
         for r in range(READERS):
             spawn(self.stop_writes, self._reader, r)
         spawn(self.stop_writes, self._abandon_leases)
-        spawn(self.stop_watch, self._watcher)
+        for watcher in self.watchers:
+            spawn(self.stop_watch, watcher.run)
         spawn(self.stop_leases, self._keep_alive)
 
     def stop(self, event, timeout=RPC_TIMEOUT_S * 3):
         """Sets one of the stop events and joins its threads; returns how many are still running."""
         event.set()
         if event is self.stop_watch:
-            with self.lock:
-                stream = self._watch_stream
-            if stream is not None:
-                stream.cancel()
+            for watcher in self.watchers:
+                watcher.cancel()
         deadline = time.monotonic() + timeout
         for t in self.threads[event]:
             t.join(max(0.1, deadline - time.monotonic()))
@@ -319,58 +387,6 @@ class Workload:
                     self.stale_reads.append(f"{self.ch.members[m].name} at {time.strftime('%H:%M:%S')}: "
                                             f"{problem}")
 
-    # -- the watcher --------------------------------------------------------------------------
-
-    def _watcher(self):
-        m = 0
-        next_revision = 1
-        while not self.stop_watch.is_set():
-            ended = threading.Event()
-
-            def requests(start=next_revision):
-                yield rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
-                    key=WRITE_PREFIX, range_end=prefix_end(WRITE_PREFIX), start_revision=start))
-                ended.wait()
-
-            stream = self.ch.watch[m].Watch(requests())
-            with self.lock:
-                self._watch_stream = stream
-            if self.stop_watch.is_set():
-                stream.cancel()
-            try:
-                for resp in stream:
-                    if resp.canceled:
-                        with self.lock:
-                            self.watch_errors[f"canceled: {resp.cancel_reason or resp.compact_revision}"] += 1
-                        break
-                    with self.lock:
-                        for ev in resp.events:
-                            got = event_tuple(ev)
-                            last = self.watch_events[-1][0] if self.watch_events else 0
-                            if got[0] <= last:
-                                self.watch_order_violations.append(
-                                    f"revision {got[0]} ({got[2]!r}) after {last}, from "
-                                    f"{self.ch.members[m].name} (stream started at {next_revision})")
-                            self.watch_events.append(got)
-                        if resp.events:
-                            next_revision = max(next_revision, resp.events[-1].kv.mod_revision + 1)
-            except grpc.RpcError as e:
-                if not self.stop_watch.is_set():  # not the cancel that ends the watch
-                    with self.lock:
-                        self.watch_errors[e.code().name] += 1
-            finally:
-                ended.set()
-            if self.stop_watch.is_set():
-                return
-            with self.lock:
-                self.watch_reconnects += 1
-            m = (m + 1) % len(self.ch.members)  # a different member each time the stream breaks
-            time.sleep(0.1)
-
-    def watch_caught_up_to(self, revision):
-        with self.lock:
-            return bool(self.watch_events) and self.watch_events[-1][0] >= revision
-
     # -- leases -------------------------------------------------------------------------------
 
     def _keep_alive(self):
@@ -426,8 +442,9 @@ class Faults:
     drawn in the same order whatever the cluster does, so a seed replays the same schedule."""
 
     KINDS_ALL_UP = [("kill_leader", 3), ("kill_follower", 3), ("pause", 3), ("move_leader", 2)]
-    # With one member down, a pause leaves no quorum for a moment: on purpose, briefly.
-    KINDS_ONE_DOWN = [("restart", 5), ("pause", 1), ("move_leader", 1)]
+    # With one member down, a pause leaves no quorum for a moment: on purpose, briefly. A crash
+    # mid-recovery restarts the member and kills it again while it catches up (maybe mid-image).
+    KINDS_ONE_DOWN = [("restart", 5), ("pause", 1), ("move_leader", 1), ("crash_while_recovering", 1)]
 
     def __init__(self, cluster, channels, seed, log):
         self.cluster = cluster
@@ -487,6 +504,16 @@ class Faults:
         victim.pause()
         time.sleep(hang_s)
         victim.resume()
+
+    def _crash_while_recovering(self, _, hang_s):
+        down = [m for m in self.cluster.members if not m.running()]
+        up_for = hang_s / 2  # 0.5 to 1 s: from start-up to mid catch-up
+        self.log("restart " + " ".join(m.name for m in down) + f", kill -9 after {up_for:.2f}s")
+        for m in down:
+            m.launch()
+        time.sleep(up_for)
+        for m in down:
+            m.kill()
 
     def _restart(self, *_):
         self.restart_all()
@@ -554,14 +581,14 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
         contents = self.check_writes(work, problems)
         self.check_counters(work, problems)
         problems += [f"stale read: {s}" for s in work.stale_reads]
-        watched = self.check_watch(work, contents, problems)
+        self.check_watch(work, contents, problems)
         self.check_leases(work, problems)
         stuck += work.stop(work.stop_leases)
         revisions = self.check_convergence(problems)
         if stuck:
             problems.append(f"{stuck} client threads did not stop")
 
-        self.print_summary(work, faults, watched, revisions)
+        self.print_summary(work, faults, revisions)
         if problems:
             for m in self.cluster.members:
                 print(f"--- {m.name} log tail ({m.log_path})\n{m.log_tail(20)}", flush=True)
@@ -616,25 +643,31 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
                                     f"{work.counter_ambiguous[c]} ambiguous)")
 
     def check_watch(self, work, contents, problems):
-        """The watcher saw events in order, nothing twice, and exactly what a fresh watch from
-        revision 1 sees, which is the write prefix's content; returns the watcher's events."""
+        """Each watcher saw events in order, nothing twice, and exactly what a fresh watch from
+        revision 1 sees, which is the write prefix's content."""
         last_write = max((r for _, r in contents[0].values()), default=0)
         deadline = time.monotonic() + 30
-        while not work.watch_caught_up_to(last_write) and time.monotonic() < deadline:
+        while (not all(w.caught_up_to(last_write) for w in work.watchers)
+               and time.monotonic() < deadline):
             time.sleep(0.1)
         if work.stop(work.stop_watch):
-            problems.append("the watcher did not stop")
-        problems += [f"watch order: {v}" for v in work.watch_order_violations]
-        fresh = self.fresh_watch(last_write)
-        with work.lock:
-            watched = list(work.watch_events)
-        if watched != fresh:
-            problems.append(self.describe_watch_difference(watched, fresh))
+            problems.append("a watcher did not stop")
+        fresh = self.fresh_watch(0, last_write)
+        for i in range(1, len(self.cluster.members)):
+            other = self.fresh_watch(i, last_write)
+            if other != fresh:
+                problems.append(f"a fresh watch on {self.cluster.members[i].name}: "
+                                + self.describe_watch_difference(other, fresh))
+        for n, watcher in enumerate(work.watchers):
+            with watcher.lock:
+                watched = list(watcher.events)
+                problems += [f"watcher {n} order: {v}" for v in watcher.order_violations]
+            if watched != fresh:
+                problems.append(f"watcher {n}: " + self.describe_watch_difference(watched, fresh))
         history = sorted((r, int(Event.PUT), k, v) for k, (v, r) in contents[0].items())
         if fresh != history:
             problems.append(f"a fresh watch from revision 1 ({len(fresh)} events) differs from the "
                             f"range of {WRITE_PREFIX!r} ({len(history)} keys)")
-        return watched
 
     def check_leases(self, work, problems):
         """Kept leases never died and their keys are on every member; abandoned leases' keys go
@@ -680,8 +713,9 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
             problems.append(f"alarms raised: {alarms}")
         return revisions
 
-    def fresh_watch(self, last_write):
-        """The events a new watch from revision 1 on the write prefix delivers up to last_write."""
+    def fresh_watch(self, member, last_write):
+        """The events a new watch from revision 1 on the write prefix, on the member-th member,
+        delivers up to last_write."""
         events = []
         done = threading.Event()
 
@@ -690,7 +724,7 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
                 key=WRITE_PREFIX, range_end=prefix_end(WRITE_PREFIX), start_revision=1))
             done.wait()
 
-        stream = self.ch.watch[1].Watch(requests(), timeout=60)
+        stream = self.ch.watch[member].Watch(requests(), timeout=60)
         try:
             if last_write:
                 for resp in stream:
@@ -705,9 +739,9 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
     def describe_watch_difference(self, watched, fresh):
         first = next((i for i, (a, b) in enumerate(zip(watched, fresh)) if a != b),
                      min(len(watched), len(fresh)))
-        return (f"the watcher saw {len(watched)} events, a fresh watch from revision 1 sees "
-                f"{len(fresh)}; first difference at #{first}: watcher "
-                f"{watched[first:first + 2]}, fresh {fresh[first:first + 2]}; missed "
+        return (f"{len(watched)} events where a fresh watch from revision 1 sees "
+                f"{len(fresh)}; first difference at #{first}: "
+                f"{watched[first:first + 2]} where fresh has {fresh[first:first + 2]}; missed "
                 f"{len(set(fresh) - set(watched))}, extra {len(set(watched) - set(fresh))}, "
                 f"repeated {len(watched) - len(set(watched))}")
 
@@ -726,7 +760,7 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
                 return revisions
             time.sleep(0.1)
 
-    def print_summary(self, work, faults, watched, revisions):
+    def print_summary(self, work, faults, revisions):
         with work.lock:
             failed = sum(work.put_failures.values())
             lines = [
@@ -741,9 +775,11 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
                     f"{work.counter_lost_races[c]} lost races" for c in range(COUNTERS)),
                 f"linearizable reads: {work.reads_ok} ok, {work.reads_failed} failed, "
                 f"{len(work.stale_reads)} stale",
-                f"watch: {len(watched)} events, {work.watch_reconnects} reconnects "
-                f"({', '.join(f'{k} {n}' for k, n in sorted(work.watch_errors.items())) or 'none'}), "
-                f"{len(work.watch_order_violations)} order violations",
+            ] + [
+                f"watcher {n}: {len(w.events)} events, {w.reconnects} reconnects "
+                f"({', '.join(f'{k} {c}' for k, c in sorted(w.errors.items())) or 'none'}), "
+                f"{len(w.order_violations)} order violations" for n, w in enumerate(work.watchers)
+            ] + [
                 f"leases: {KEPT_LEASES} kept (longest renewal gap {work.kept_max_gap:.1f}s, "
                 f"{work.keepalive_failures} failed keep-alives, {len(work.kept_deaths)} died), "
                 f"{len(work.abandoned)} abandoned, {work.grant_failures} failed grants",
