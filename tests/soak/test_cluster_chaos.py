@@ -2,8 +2,9 @@
 
 While clients write, increment counters with Txn, read linearizably, watch, and keep leases alive,
 a fault thread kills the leader or a follower (kill -9), hangs a member (SIGSTOP for a few seconds,
-then SIGCONT), restarts killed members (sometimes killing one again as it catches up) and
-transfers leadership, one fault at a time with random pauses. At the end, with every member up, it checks what users rely on:
+then SIGCONT; now and then the leader for longer than the leases' TTL), restarts killed members
+(sometimes killing one again as it catches up) and transfers leadership, one fault at a time with
+random pauses. At the end, with every member up, it checks what users rely on:
   - every acknowledged put is on every member with its value and revision, and nothing is there
     that no client wrote;
   - each Txn counter equals its acknowledged increments plus at most its ambiguous attempts;
@@ -441,7 +442,10 @@ class Faults:
     """The fault schedule: every random choice comes from one generator seeded by the soak's seed,
     drawn in the same order whatever the cluster does, so a seed replays the same schedule."""
 
-    KINDS_ALL_UP = [("kill_leader", 3), ("kill_follower", 3), ("pause", 3), ("move_leader", 2)]
+    # A long hang of the leader (a VM stall) outlasts every lease's TTL: when it wakes it must not
+    # expire leases the new leader kept alive.
+    KINDS_ALL_UP = [("kill_leader", 3), ("kill_follower", 3), ("pause", 3), ("move_leader", 2),
+                    ("long_pause_leader", 1)]
     # With one member down, a pause leaves no quorum for a moment: on purpose, briefly. A crash
     # mid-recovery restarts the member and kills it again while it catches up (maybe mid-image).
     KINDS_ONE_DOWN = [("restart", 5), ("pause", 1), ("move_leader", 1), ("crash_while_recovering", 1)]
@@ -514,6 +518,14 @@ class Faults:
         time.sleep(up_for)
         for m in down:
             m.kill()
+
+    def _long_pause_leader(self, target, hang_s):
+        victim = self._leader() or self._choose(self.cluster.running(), target)
+        hang_s += KEPT_TTL_S
+        self.log(f"SIGSTOP leader {victim.name} for {hang_s:.1f}s")
+        victim.pause()
+        time.sleep(hang_s)
+        victim.resume()
 
     def _restart(self, *_):
         self.restart_all()
