@@ -241,6 +241,7 @@ class Workload:
         self.keepalive_failures = 0
         self.abandoned = {}                    # lease id -> key (its put acked or ambiguous)
         self.grant_failures = 0
+        self.writes_stopped_at = None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -282,6 +283,8 @@ class Workload:
     def stop(self, event, timeout=RPC_TIMEOUT_S * 3):
         """Sets one of the stop events and joins its threads; returns how many are still running."""
         event.set()
+        if event is self.stop_writes:
+            self.writes_stopped_at = time.monotonic()
         if event is self.stop_watch:
             for watcher in self.watchers:
                 watcher.cancel()
@@ -682,8 +685,8 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
                             f"range of {WRITE_PREFIX!r} ({len(history)} keys)")
 
     def check_leases(self, work, problems):
-        """Kept leases never died and their keys are on every member; abandoned leases' keys go
-        within their TTL plus election slack."""
+        """Kept leases never died and their keys are on every member; abandoned leases and their
+        keys go within their TTL plus election slack."""
         for lease_id, since in work.kept_deaths:
             if since < KEPT_TTL_S - ELECTION_SLACK_S:
                 problems.append(f"kept lease {lease_id:x} died {since}s after a renewal was sent "
@@ -691,24 +694,37 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
             else:
                 problems.append(f"kept lease {lease_id:x} expired: no renewal got through for "
                                 f"{since}s (TTL {KEPT_TTL_S}s): the cluster was unavailable that long")
+        # The last abandoned lease was granted before the writes stopped.
         allowance = ABANDONED_TTL_S + ELECTION_SLACK_S + 10
-        deadline = time.monotonic() + allowance
+        deadline = work.writes_stopped_at + allowance
+        with work.lock:
+            abandoned = set(work.abandoned)
         while True:
-            left = [m.name for i, m in enumerate(self.cluster.members)
-                    if range_all(self.ch.kv[i], GONE_PREFIX)[1]]
-            if not left or time.monotonic() > deadline:
+            keys_left = [m.name for i, m in enumerate(self.cluster.members)
+                         if range_all(self.ch.kv[i], GONE_PREFIX)[1]]
+            leases_left = [m.name for i, m in enumerate(self.cluster.members)
+                           if abandoned & self.lease_ids(i)]
+            if not keys_left and not leases_left or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        if left:
+        if keys_left:
             keys = [kv.key for kv in range_all(self.ch.kv[0], GONE_PREFIX)[1]]
-            problems.append(f"abandoned leases' keys still on {left} {allowance}s after the writes "
-                            f"stopped: {keys[:5]}")
+            problems.append(f"abandoned leases' keys still on {keys_left} {allowance}s after the "
+                            f"writes stopped: {keys[:5]}")
+        if leases_left:
+            ids = [format(i, "x") for i in sorted(abandoned & self.lease_ids(0))]
+            problems.append(f"abandoned leases still listed on {leases_left} {allowance}s after the "
+                            f"writes stopped: {ids[:5]}")
         with work.lock:
             kept = set(work.kept.values())
         for i, m in enumerate(self.cluster.members):
             present = {kv.key for kv in range_all(self.ch.kv[i], KEPT_PREFIX)[1]}
             if present != kept:
                 problems.append(f"{m.name}: kept leases' keys {sorted(present)}, expected {sorted(kept)}")
+
+    def lease_ids(self, member):
+        return {lease.ID for lease in
+                self.ch.lease[member].LeaseLeases(rpc.LeaseLeasesRequest(), timeout=10).leases}
 
     def check_convergence(self, problems):
         """Every member at one revision with one HashKV, and no alarm; returns the revisions."""
