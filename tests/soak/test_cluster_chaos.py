@@ -607,7 +607,10 @@ class ClusterChaosSoak(ClusterChecks, E2eTest):
         if problems:
             for m in self.cluster.members:
                 print(f"--- {m.name} log tail ({m.log_path})\n{m.log_tail(20)}", flush=True)
-        self.assertEqual(problems, [], f"seed {SEED}: {len(problems)} problems")
+        for problem in problems[:100]:
+            print(f"PROBLEM: {problem}", flush=True)
+        if problems:
+            self.fail(f"seed {SEED}: {len(problems)} problems (the first 100 are listed above)")
         self.keep_tmp = bool(os.environ.get("E2E_KEEP"))
 
     def check_writes(self, work, problems):
