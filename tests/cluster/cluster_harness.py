@@ -2,11 +2,12 @@
 
 Builds on tests/e2e/e2e_harness.py (process bookkeeping, free ports, etcdctl): a Cluster starts
 N cairnd members on 127.0.0.1 with one --initial-cluster, data dirs under a temp dir, and can
-kill -9, restart and find the leader. Every process is killed at cleanup and at exit; every wait
+kill -9, restart, hang (SIGSTOP, then SIGCONT) and find the leader. Every process is killed at cleanup and at exit; every wait
 is bounded.
 """
 
 import os
+import signal
 import sys
 import time
 import urllib.error
@@ -27,6 +28,7 @@ class Member(Server):
 
     initial_cluster = ""
     extra_flags = ()
+    paused = False  # SIGSTOPped by pause() and not yet resumed: alive, but answers nothing
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,6 +55,26 @@ class Member(Server):
     def start(self, timeout=30):
         return super().start(timeout)
 
+    @property
+    def pid(self):
+        """The process id while it runs (paused or not), else None."""
+        return self.proc.pid if self.running() else None
+
+    def pause(self):
+        """SIGSTOP: the member hangs, keeping its ports and connections, until resume()."""
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        """SIGCONT after pause()."""
+        self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    def kill(self):
+        """kill -9 (a paused member too) and reap."""
+        self.paused = False
+        return super().kill()
+
     def status(self, timeout=2):
         with grpc.insecure_channel(self.endpoint) as ch:
             return rpc.MaintenanceStub(ch).Status(rpc.StatusRequest(), timeout=timeout)
@@ -76,13 +98,17 @@ class Cluster:
     def running(self):
         return [m for m in self.members if m.running()]
 
+    def answering(self):
+        """The running members that are not paused."""
+        return [m for m in self.members if m.running() and not m.paused]
+
     def leader(self, timeout=15):
-        """The member every running member agrees leads (waits for one)."""
+        """The member every answering (running, not paused) member agrees leads (waits for one)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             views = set()
             by_id = {}
-            for m in self.running():
+            for m in self.answering():
                 try:
                     st = m.status()
                     views.add(st.leader)
