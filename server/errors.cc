@@ -16,6 +16,7 @@ absl::Status ErrRequestTooLarge() {
 absl::Status ErrStopped() { return absl::UnavailableError("etcdserver: server stopped"); }
 absl::Status ErrMemberNotFound() { return absl::NotFoundError("etcdserver: member not found"); }
 absl::Status ErrNoLeader() { return absl::UnavailableError("etcdserver: no leader"); }
+absl::Status ErrNotLeader() { return absl::FailedPreconditionError("etcdserver: not leader"); }
 absl::Status ErrTimeout() { return absl::UnavailableError("etcdserver: request timed out"); }
 absl::Status ErrLeaderChanged() { return absl::UnavailableError("etcdserver: leader changed"); }
 

@@ -24,6 +24,7 @@ absl::Status ErrRequestTooLarge();     // InvalidArgument "etcdserver: request i
 absl::Status ErrStopped();             // Unavailable "etcdserver: server stopped"
 absl::Status ErrMemberNotFound();      // NotFound "etcdserver: member not found"
 absl::Status ErrNoLeader();            // Unavailable "etcdserver: no leader"
+absl::Status ErrNotLeader();           // FailedPrecondition "etcdserver: not leader"
 absl::Status ErrTimeout();             // Unavailable "etcdserver: request timed out"
 absl::Status ErrLeaderChanged();       // Unavailable "etcdserver: leader changed"
 

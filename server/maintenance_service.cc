@@ -118,7 +118,7 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerCon
                                                          const etcdserverpb::MoveLeaderRequest* request,
                                                          etcdserverpb::MoveLeaderResponse* response) {
   if (pipeline_->Leader() != header_.member_id) {
-    return FinishUnary(context, absl::FailedPreconditionError("etcdserver: not leader"));
+    return FinishUnary(context, ErrNotLeader());
   }
   const cairnpb::MemberRecord* target = nullptr;
   const cairnpb::Membership membership = pipeline_->Membership();

@@ -262,27 +262,34 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
       p->history.get(), [header](etcdserverpb::ResponseHeader* h) { StampHeader(header, h); }, hub_options);
   p->watch = std::make_unique<watch::WatchService>(p->watch_hub.get());
   // Grants and revocations reach the log like every other write.
-  lease::Proposer proposer = [pipeline](cairnpb::LogRequest request, google::protobuf::Message* response,
-                                        etcdserverpb::ResponseHeader* header,
-                                        std::function<void(absl::Status)> done) {
-    // A CORRUPT alarm refuses grants and revokes (again when applied); this saves the entry.
-    if (const uint32_t alarms = pipeline->ActiveAlarms(); alarms != 0) {
-      if (absl::Status s = AlarmGate(alarms, request); !s.ok()) return done(s);
-    }
-    PendingWrite write;
-    write.bytes = request.ByteSizeLong();
-    write.request = std::move(request);
-    write.response = response;
-    write.header = header;
-    write.done = std::move(done);
-    pipeline->Submit(std::move(write));
+  auto make_proposer = [pipeline](bool leader_only) -> lease::Proposer {
+    return [pipeline, leader_only](cairnpb::LogRequest request, google::protobuf::Message* response,
+                                   etcdserverpb::ResponseHeader* header, std::function<void(absl::Status)> done) {
+      // A CORRUPT alarm refuses grants and revokes (again when applied); this saves the entry.
+      if (const uint32_t alarms = pipeline->ActiveAlarms(); alarms != 0) {
+        if (absl::Status s = AlarmGate(alarms, request); !s.ok()) return done(s);
+      }
+      PendingWrite write;
+      write.bytes = request.ByteSizeLong();
+      write.request = std::move(request);
+      write.response = response;
+      write.header = header;
+      write.leader_only = leader_only;
+      write.done = std::move(done);
+      pipeline->Submit(std::move(write));
+    };
   };
+  lease::Proposer proposer = make_proposer(false);
+  // The lessor's own proposals (expiry revokes, checkpoints) are the leader's decisions: a leader
+  // that stalled past its leases' TTLs wakes up believing it still leads, and its revokes must not
+  // take effect once another member leads (and has been renewing those leases).
+  lease::Proposer lessor_proposer = make_proposer(true);
   lease::LessorOptions lessor_options;
   lessor_options.election_timeout = std::chrono::milliseconds(config.election_timeout_ms);
   if (config.lease_checkpoint) {
     lessor_options.checkpoint_interval = std::chrono::milliseconds(config.lease_checkpoint_interval_ms);
   }
-  p->lessor = std::make_unique<lease::Lessor>(lessor_options, proposer);
+  p->lessor = std::make_unique<lease::Lessor>(lessor_options, lessor_proposer);
   p->lease_records = lease::StoreLeaseRecords(p->store.get());
   auth::AuthorityOptions authority_options;
   authority_options.token_ttl_seconds = config.auth_token_ttl_seconds;

@@ -364,7 +364,7 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
   for (const cairnpb::Message& m : inbox) (void)node_->Step(m);
   for (Transfer& t : transfers) {
     if (!is_leader_) {
-      t.done(absl::FailedPreconditionError("etcdserver: not leader"));
+      t.done(ErrNotLeader());
       continue;
     }
     if (t.target != options_.header.member_id) node_->TransferLeadership(t.target);
@@ -396,6 +396,13 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
 }
 
 void WritePipeline::Propose(PendingWrite& write, Clock::time_point now) {
+  if (write.leader_only) {
+    // Asked of the raft node itself, not of is_leader_/term_: messages stepped earlier in this
+    // round (a new leader's) may have deposed this member already.
+    const raft::Raft& raft = node_->raft();
+    if (raft.role() != raft::Role::kLeader) return write.done(ErrNotLeader());
+    write.request.set_leader_term(raft.term());
+  }
   ProposeOrWait(Waiting{std::move(write), now + options_.request_timeout});
 }
 

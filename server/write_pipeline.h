@@ -63,6 +63,10 @@ struct PendingWrite {
   google::protobuf::Message* response = nullptr;
   etcdserverpb::ResponseHeader* header = nullptr;  // the response's header, stamped on success
   size_t bytes = 0;  // serialized size if the caller knows it; bounds a batch's size
+  // A decision only the leader may take (the lessor's expiry revokes and checkpoints): proposed only
+  // while this member leads, stamped with its term (LogRequest.leader_term), and applied only from
+  // an entry of that term. Otherwise it fails with "etcdserver: not leader" and changes nothing.
+  bool leader_only = false;
   std::function<void(absl::Status)> done;
 };
 
@@ -270,8 +274,9 @@ class WritePipeline {
   // ApplyLogRequest, except that a write the active alarms refuse fails (AlarmGate), a write
   // checked at an auth revision older than the store's fails with ErrAuthOldRevision (etcd's rule:
   // its permissions may no longer hold), and an alarm request changes alarms_ (setting
-  // *alarms_changed). Depends only on the log: same on every member.
-  absl::Status ApplyChecked(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
+  // *alarms_changed), and a leader-only request from an entry of another term than the one it was
+  // proposed in fails with "etcdserver: not leader". Depends only on the log: same on every member.
+  absl::Status ApplyChecked(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request, uint64_t entry_term,
                             google::protobuf::Message* response, std::vector<LeaseChange>* lease_changes,
                             bool* alarms_changed);
   // Reads alarms_ from the store (recovery, image installs) and publishes it.

@@ -95,7 +95,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     if (mine != proposed_.end()) {
       PendingWrite w = std::move(mine->second.write);
       proposed_.erase(mine);
-      status = ApplyChecked(txn.get(), w.request, w.response, &lease_changes, &alarms_changed);
+      status = ApplyChecked(txn.get(), w.request, e.term(), w.response, &lease_changes, &alarms_changed);
       if (status.ok() && w.request.has_compaction()) compactions.push_back(w.request.compaction().revision());
       if (status.ok() && w.request.has_auth()) {
         auth_changed = true;
@@ -114,7 +114,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
       }
       // A request that failed on the member that proposed it fails the same way here: same store,
       // same order.
-      status = ApplyChecked(txn.get(), request, nullptr, &lease_changes, &alarms_changed);
+      status = ApplyChecked(txn.get(), request, e.term(), nullptr, &lease_changes, &alarms_changed);
       if (status.ok() && request.has_auth()) {
         auth_changed = true;
         if (auto s = LoadAuthRevision(txn.get()); !s.ok()) return Fail("auth state read", s);
@@ -206,8 +206,9 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
 }
 
 absl::Status WritePipeline::ApplyChecked(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,
-                                         google::protobuf::Message* response,
+                                         uint64_t entry_term, google::protobuf::Message* response,
                                          std::vector<LeaseChange>* lease_changes, bool* alarms_changed) {
+  if (request.leader_term() != 0 && request.leader_term() != entry_term) return ErrNotLeader();
   if (request.has_alarm()) {
     etcdserverpb::AlarmResponse scratch;
     auto* out = response != nullptr ? static_cast<etcdserverpb::AlarmResponse*>(response) : &scratch;

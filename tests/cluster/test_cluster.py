@@ -134,6 +134,50 @@ class ClusterTest(E2eTest):
         self.assertEqual(gone_now, set(), "the new leader expires the leases nobody keeps alive")
         self.assertNotEqual(c.leader(), leader)
 
+    def test_a_leader_woken_from_a_stall_does_not_revoke_leases_kept_alive_meanwhile(self):
+        # A leader stopped (SIGSTOP: a VM stall) for longer than its leases' TTL wakes up believing
+        # it still leads, with every lease past its deadline. Its expiry revokes must not take
+        # effect: the other two elected a leader that has been renewing those leases.
+        ttl = 5  # room for an election and a keep-alive's retry on the other member
+        c = Cluster(self)
+        leader = c.leader()
+        f1, f2 = c.followers()
+        renewers = [f1.client(timeout=2), f2.client(timeout=2)]
+        kept = []
+        for i in range(3):
+            lease = renewers[0].lease(ttl)
+            renewers[0].put(f"/services/stalled/{i}", "up", lease=lease)
+            kept.append(lease.id)
+        stop = threading.Event()
+        deaths = []
+
+        def keep_alive():
+            n = 0
+            while not stop.is_set():
+                for lease_id in kept:
+                    try:
+                        for answer in renewers[n % 2].refresh_lease(lease_id):
+                            if answer.TTL <= 0:
+                                deaths.append(lease_id)
+                    except Exception:  # the stalled leader's followers are electing: try the other
+                        n += 1
+                stop.wait(0.5)
+
+        t = threading.Thread(target=keep_alive, daemon=True)
+        t.start()
+        self.addCleanup(stop.set)
+        time.sleep(1)
+        leader.pause()
+        self.addCleanup(lambda: leader.paused and leader.resume())
+        time.sleep(ttl + 3)
+        leader.resume()
+        time.sleep(ttl + 1)
+        stop.set()
+        t.join(timeout=10)
+        present = {meta.key.decode() for _, meta in f2.client().get_prefix("/services/stalled/")}
+        self.assertEqual(len(present), 3, f"kept-alive leases were revoked by the woken leader: {deaths}")
+        self.assertEqual(deaths, [])
+
     def test_keepalive_and_timetolive_on_a_follower_reach_the_leader(self):
         c = Cluster(self)
         follower = c.followers()[0]
