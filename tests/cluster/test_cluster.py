@@ -19,6 +19,35 @@ from e2e_harness import E2eTest, etcdctl
 TTL = 2
 
 
+class KeepAlive:
+    """Renews `lease_ids` every `interval` s on a thread until stopped, through `clients` in turn:
+    after an error it moves to the next client. Records each error and each lease answered dead."""
+
+    def __init__(self, test, clients, lease_ids, interval):
+        self.errors, self.deaths = [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(clients, lease_ids, interval), daemon=True)
+        self._thread.start()
+        test.addCleanup(self.stop)
+
+    def _run(self, clients, lease_ids, interval):
+        n = 0
+        while not self._stop.is_set():
+            for lease_id in lease_ids:
+                try:
+                    for answer in clients[n % len(clients)].refresh_lease(lease_id):
+                        if answer.TTL <= 0:
+                            self.deaths.append(lease_id)
+                except Exception as e:  # a member down or an election: try the next client
+                    self.errors.append(repr(e))
+                    n += 1
+            self._stop.wait(interval)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 class ClusterTest(E2eTest):
 
     def test_writes_replicate_and_reads_are_linearizable_on_every_member(self):
@@ -104,22 +133,7 @@ class ClusterTest(E2eTest):
         for i in range(5):
             lease = owner.lease(TTL)
             owner.put(f"/services/gone/{i}", "up", lease=lease)
-        stop = threading.Event()
-        failures = []
-
-        def keep_alive():
-            while not stop.is_set():
-                for lease_id in kept:
-                    try:
-                        for _ in owner.refresh_lease(lease_id):
-                            pass
-                    except Exception as e:
-                        failures.append(repr(e))
-                stop.wait(0.3)
-
-        t = threading.Thread(target=keep_alive, daemon=True)
-        t.start()
-        self.addCleanup(stop.set)
+        keeper = KeepAlive(self, [owner], kept, 0.3)
         time.sleep(1)
         leader.kill()
         # Past the kept leases' TTL several times over, and past the abandoned ones' TTL plus the
@@ -128,9 +142,8 @@ class ClusterTest(E2eTest):
         observer = f2.client()
         kept_now = {meta.key.decode() for _, meta in observer.get_prefix("/services/kept/")}
         gone_now = {meta.key.decode() for _, meta in observer.get_prefix("/services/gone/")}
-        stop.set()
-        t.join(timeout=10)
-        self.assertEqual(len(kept_now), 10, f"kept-alive leases expired; keep-alive errors: {failures[:3]}")
+        keeper.stop()
+        self.assertEqual(len(kept_now), 10, f"kept-alive leases expired; keep-alive errors: {keeper.errors[:3]}")
         self.assertEqual(gone_now, set(), "the new leader expires the leases nobody keeps alive")
         self.assertNotEqual(c.leader(), leader)
 
@@ -148,35 +161,17 @@ class ClusterTest(E2eTest):
             lease = renewers[0].lease(ttl)
             renewers[0].put(f"/services/stalled/{i}", "up", lease=lease)
             kept.append(lease.id)
-        stop = threading.Event()
-        deaths = []
-
-        def keep_alive():
-            n = 0
-            while not stop.is_set():
-                for lease_id in kept:
-                    try:
-                        for answer in renewers[n % 2].refresh_lease(lease_id):
-                            if answer.TTL <= 0:
-                                deaths.append(lease_id)
-                    except Exception:  # the stalled leader's followers are electing: try the other
-                        n += 1
-                stop.wait(0.5)
-
-        t = threading.Thread(target=keep_alive, daemon=True)
-        t.start()
-        self.addCleanup(stop.set)
+        keeper = KeepAlive(self, renewers, kept, 0.5)
         time.sleep(1)
         leader.pause()
         self.addCleanup(lambda: leader.paused and leader.resume())
         time.sleep(ttl + 3)
         leader.resume()
         time.sleep(ttl + 1)
-        stop.set()
-        t.join(timeout=10)
+        keeper.stop()
         present = {meta.key.decode() for _, meta in f2.client().get_prefix("/services/stalled/")}
-        self.assertEqual(len(present), 3, f"kept-alive leases were revoked by the woken leader: {deaths}")
-        self.assertEqual(deaths, [])
+        self.assertEqual(len(present), 3, f"kept-alive leases were revoked by the woken leader: {keeper.deaths}")
+        self.assertEqual(keeper.deaths, [])
 
     def test_keepalive_and_timetolive_on_a_follower_reach_the_leader(self):
         c = Cluster(self)
