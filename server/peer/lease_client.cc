@@ -13,7 +13,8 @@ bool UnaryCalls::Add(std::shared_ptr<grpc::ClientContext> context) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return false;
   grpc::ClientContext* key = context.get();
-  open_.emplace(key, std::move(context));
+  // Replaces the empty entry a finished call at the same address may have left (see Remove).
+  open_[key] = std::move(context);
   return true;
 }
 
@@ -27,7 +28,8 @@ void UnaryCalls::Remove(grpc::ClientContext* context) {
   }
   last.reset();  // without the lock: this may destroy the channel
   absl::MutexLock lock(&mu_);
-  open_.erase(context);
+  // Unless a new call, allocated where this one was, has taken the entry meanwhile.
+  if (auto found = open_.find(context); found != open_.end() && found->second == nullptr) open_.erase(found);
 }
 
 void UnaryCalls::CancelAllAndWait() {
