@@ -293,16 +293,21 @@ void ComputePath(const KvView& view, const etcdserverpb::TxnRequest& req, std::v
 }  // namespace
 
 absl::Status WriteBatch::CheckTxnOps(MDB_txn* txn, const KvView& before, const etcdserverpb::TxnRequest& req,
-                                     const std::vector<bool>& path, size_t* pos,
+                                     const std::vector<bool>& path, size_t* pos, TxnCheckPass pass,
                                      std::vector<const etcdserverpb::RequestOp*>* earlier_writes) {
   const bool succeeded = path[(*pos)++];
   for (const auto& op : succeeded ? req.success() : req.failure()) {
     if (op.has_request_txn()) {
-      if (auto s = CheckTxnOps(txn, before, op.request_txn(), path, pos, earlier_writes); !s.ok()) return s;
+      if (auto s = CheckTxnOps(txn, before, op.request_txn(), path, pos, pass, earlier_writes); !s.ok()) return s;
+    } else if (pass == TxnCheckPass::kRanges) {
+      if (op.has_request_range() && op.request_range().revision() != 0) {
+        if (auto s = before.CheckRevision(op.request_range().revision()); !s.ok()) return s;
+      }
     } else if (op.has_request_put()) {
       const auto& put = op.request_put();
       if (auto s = ValidatePut(put); !s.ok()) return s;
-      if (put.lease() != 0 && !LeaseExistsIn(txn, put.lease())) return ErrLeaseNotFound();
+      // etcd's order inside a txn: the key's existence first, then the lease (a plain put checks
+      // the lease first).
       if (put.ignore_value() || put.ignore_lease()) {
         // etcd's rule: the key must exist before the txn. It must also still exist when this put
         // runs, after the txn's earlier writes (a delete of it earlier in the same txn made etcd
@@ -323,11 +328,10 @@ absl::Status WriteBatch::CheckTxnOps(MDB_txn* txn, const KvView& before, const e
         }
         if (!found || !exists_then) return ErrKeyNotFound();
       }
+      if (put.lease() != 0 && !LeaseExistsIn(txn, put.lease())) return ErrLeaseNotFound();
       earlier_writes->push_back(&op);
     } else if (op.has_request_delete_range()) {
       earlier_writes->push_back(&op);
-    } else if (op.has_request_range() && op.request_range().revision() != 0) {
-      if (auto s = before.CheckRevision(op.request_range().revision()); !s.ok()) return s;
     }
   }
   return absl::OkStatus();
@@ -379,7 +383,10 @@ absl::Status WriteBatch::Txn(const etcdserverpb::TxnRequest& request, etcdserver
     ComputePath(before, request, &path);
     size_t pos = 0;
     std::vector<const etcdserverpb::RequestOp*> earlier_writes;
-    if (auto s = CheckTxnOps(r.txn, before, request, path, &pos, &earlier_writes); !s.ok()) return s;
+    for (TxnCheckPass pass : {TxnCheckPass::kPuts, TxnCheckPass::kRanges}) {
+      pos = 0;
+      if (auto s = CheckTxnOps(r.txn, before, request, path, &pos, pass, &earlier_writes); !s.ok()) return s;
+    }
     pos = 0;
     txn_ops_ = 0;
     absl::Status applied = ApplyTxnOps(r, request, path, &pos, response);

@@ -111,10 +111,12 @@ class WriteBatch {
   absl::Status ApplyDelete(Request& r, const etcdserverpb::DeleteRangeRequest& req,
                            etcdserverpb::DeleteRangeResponse* resp);
   bool LeaseExistsIn(MDB_txn* txn, int64_t id) const;
-  // Every check a txn's chosen ops need, before any of them writes; `earlier_writes` collects the
-  // puts and deletes on the path in the order they will run.
+  // The checks a txn's chosen ops need, before any of them writes, in two passes as etcd makes
+  // them (so the first failure is etcd's): every put on the path, then (kRanges) every
+  // range. The puts pass collects in `earlier_writes` the puts and deletes in the order they will run.
+  enum class TxnCheckPass { kPuts, kRanges };
   absl::Status CheckTxnOps(MDB_txn* txn, const internal::KvView& before, const etcdserverpb::TxnRequest& req,
-                           const std::vector<bool>& path, size_t* path_pos,
+                           const std::vector<bool>& path, size_t* path_pos, TxnCheckPass pass,
                            std::vector<const etcdserverpb::RequestOp*>* earlier_writes);
   absl::Status ApplyTxnOps(Request& r, const etcdserverpb::TxnRequest& req, const std::vector<bool>& path,
                            size_t* path_pos, etcdserverpb::TxnResponse* resp);

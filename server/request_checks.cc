@@ -14,16 +14,17 @@ namespace {
 using etcdserverpb::RequestOp;
 using Ops = google::protobuf::RepeatedPtrField<RequestOp>;
 
-// A deleted key range as the duplicate-key rule sees it: a single key when `end` is empty,
-// every key from `start` on when `end` is "\0", otherwise [start, end).
+// A deleted key range as etcd 3.4's duplicate-key rule sees it: a single key when `end` is
+// empty, otherwise the plain byte interval [start, end). etcd's check does not give "\0" its
+// from-key meaning, so a from-key delete (like any range whose end is not after its start)
+// covers nothing here; clients rely on such txns being accepted.
 struct DeletedRange {
   std::string start;
   std::string end;
 
   bool Covers(const std::string& key) const {
     if (end.empty()) return key == start;
-    if (key < start) return false;
-    return end == std::string(1, '\0') || key < end;
+    return start <= key && key < end;
   }
 };
 

@@ -256,6 +256,28 @@ TEST_F(TxnTest, FailedTxnLeavesNoTrace) {
   EXPECT_EQ(Get("a").count(), 0);
 }
 
+// When several ops of a txn would fail, the error is the one etcd reports: every put on the chosen
+// path is checked before any range, and a put's key before its lease (found against etcd 3.4 by
+// tests/compat/test_differential.py).
+TEST_F(TxnTest, FirstFailureIsEtcdsWhenSeveralOpsWouldFail) {
+  etcdserverpb::TxnRequest range_then_put;
+  etcdserverpb::RequestOp future = GetOp("k");
+  future.mutable_request_range()->set_revision(store_->CurrentRevision() + 5);
+  *range_then_put.add_success() = future;
+  etcdserverpb::RequestOp missing = PutOp("missing", "");
+  missing.mutable_request_put()->set_ignore_value(true);
+  *range_then_put.add_success() = missing;
+  etcdserverpb::TxnResponse resp;
+  EXPECT_EQ(TryTxn(range_then_put, &resp).message(), "etcdserver: key not found");
+
+  etcdserverpb::TxnRequest missing_key_and_lease;
+  etcdserverpb::RequestOp both = PutOp("missing", "");
+  both.mutable_request_put()->set_ignore_value(true);
+  both.mutable_request_put()->set_lease(99);
+  *missing_key_and_lease.add_success() = both;
+  EXPECT_EQ(TryTxn(missing_key_and_lease, &resp).message(), "etcdserver: key not found");
+}
+
 // Requests write straight into the batch's transaction, so a txn must be refused before its first
 // write: a put with ignore_value of a key the same txn deleted just before fails as a whole, and the
 // rest of the batch still commits.

@@ -1,0 +1,256 @@
+#!/usr/bin/python3
+"""Differential test: the same seeded random stream of KV and lease requests goes to etcd 3.4
+and to the subject, one request at a time, and every answer must be the same: each response
+field by field (only header identities masked), or the same gRPC code and message.
+
+The stream mixes puts (prev_kv, leases, ignore_value/ignore_lease), ranges (every option: limits,
+sorting on every target, revisions in the past, compacted or in the future, count/keys only,
+revision filters), deletes, txns (every compare target and result, ranges in compares, nested
+txns, duplicate keys), compactions and lease grant/revoke/time-to-live/list, over a small key
+space so that requests collide. The key space stays under 12 keys: etcd sorts with Go's
+sort.Sort, which is only stable (and so deterministic on ties) for slices that short.
+
+Fixed seeds run by default, so a CI run is reproducible. DIFF_SEEDS=1,2,3 chooses seeds,
+DIFF_SEEDS=random picks one from the clock (printed), DIFF_STEPS sets the requests per seed.
+The first difference fails the test with the request, both answers and the seed.
+"""
+
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import etcd3.etcdrpc as rpc  # noqa: E402
+import grpc  # noqa: E402
+from google.protobuf import text_format  # noqa: E402
+
+KEYS = [b"a", b"a/1", b"a/2", b"a/3", b"b", b"b/1", b"c", b"d\xff", b"\x00z", b"zz"]
+RANGE_ENDS = [b"", b"", b"", b"\0", b"a0", b"b0", b"c", b"zz", b"a/", b"\xff", b"a"]
+LEASE_IDS = [0, 0, 0, 11, 12, 13, 99]   # 99 is never granted
+CALL_TIMEOUT_S = 5
+
+
+def default_seeds():
+    text = os.environ.get("DIFF_SEEDS", "1,2,3")
+    if text == "random":
+        seed = int(time.time() * 1000) % 1_000_000
+        print(f"DIFF_SEEDS=random: seed {seed}", file=sys.stderr)
+        return [seed]
+    return [int(s) for s in text.split(",") if s.strip()]
+
+
+class RequestStream:
+    """Random requests; `revision` is the store revision both servers report, so past,
+    compacted and future revisions can be aimed at."""
+
+    def __init__(self, seed):
+        self.r = random.Random(seed)
+        self.revision = 1
+        self.compacted = 0
+
+    def key(self):
+        return self.r.choice(KEYS) if self.r.random() > 0.01 else b""
+
+    def value(self):
+        return self.r.choice([b"", b"v", b"v1", b"v2", b"w", bytes([self.r.randrange(256)]) * 3])
+
+    def some_revision(self):
+        choice = self.r.random()
+        if choice < 0.5:
+            return 0
+        if choice < 0.8:
+            return self.r.randint(max(1, self.compacted), self.revision)
+        if choice < 0.9:
+            return self.revision + self.r.randint(1, 3)        # future
+        return self.r.randint(0, max(1, self.compacted))       # compacted or at it
+
+    def range_request(self):
+        r = self.r
+        req = rpc.RangeRequest(key=self.key(), range_end=r.choice(RANGE_ENDS))
+        if r.random() < 0.3:
+            req.limit = r.choice([1, 2, 3, 100, -1])
+        if r.random() < 0.3:
+            req.revision = self.some_revision()
+        if r.random() < 0.4:
+            req.sort_order = r.choice([0, 1, 2])
+            req.sort_target = r.choice([0, 1, 2, 3, 4])
+        req.serializable = r.random() < 0.3
+        req.keys_only = r.random() < 0.15
+        req.count_only = r.random() < 0.1
+        for field in ("min_mod_revision", "max_mod_revision", "min_create_revision", "max_create_revision"):
+            if r.random() < 0.07:
+                setattr(req, field, r.randint(0, self.revision + 1))
+        return req
+
+    def put_request(self):
+        r = self.r
+        req = rpc.PutRequest(key=self.key(), value=self.value(), lease=r.choice(LEASE_IDS),
+                             prev_kv=r.random() < 0.3)
+        if r.random() < 0.08:
+            req.ignore_value, req.value = True, b""
+        if r.random() < 0.08:
+            req.ignore_lease, req.lease = True, 0
+        return req
+
+    def delete_request(self):
+        return rpc.DeleteRangeRequest(key=self.key(), range_end=self.r.choice(RANGE_ENDS),
+                                      prev_kv=self.r.random() < 0.4)
+
+    def compare(self):
+        r = self.r
+        c = rpc.Compare(key=self.key(), result=r.choice([0, 1, 2, 3]), target=r.choice([0, 1, 2, 3, 4]))
+        if r.random() < 0.15:
+            c.range_end = r.choice(RANGE_ENDS)
+        if c.target == 0:
+            c.version = r.randint(0, 4)
+        elif c.target == 1:
+            c.create_revision = r.randint(0, self.revision + 1)
+        elif c.target == 2:
+            c.mod_revision = r.randint(0, self.revision + 1)
+        elif c.target == 3:
+            c.value = self.value()
+        else:
+            c.lease = r.choice(LEASE_IDS)
+        return c
+
+    def op(self, depth):
+        choice = self.r.random()
+        if choice < 0.35:
+            return rpc.RequestOp(request_put=self.put_request())
+        if choice < 0.7:
+            return rpc.RequestOp(request_range=self.range_request())
+        if choice < 0.9 or depth > 0:
+            return rpc.RequestOp(request_delete_range=self.delete_request())
+        return rpc.RequestOp(request_txn=self.txn_request(depth + 1))
+
+    def txn_request(self, depth=0):
+        r = self.r
+        txn = rpc.TxnRequest(compare=[self.compare() for _ in range(r.randint(0, 2))],
+                             success=[self.op(depth) for _ in range(r.randint(0, 3))],
+                             failure=[self.op(depth) for _ in range(r.randint(0, 2))])
+        if depth == 0 and any(op.HasField("request_delete_range") for op in all_ops(txn)):
+            # etcd 3.4 panics (and crash-loops on restart) when a txn deletes a key and then puts
+            # it with ignore_value/ignore_lease; Cairn answers "key not found" there instead
+            # (mvcc tests). Such txns are kept out of the stream.
+            for op in all_ops(txn):
+                if op.HasField("request_put"):
+                    op.request_put.ignore_value = False
+                    op.request_put.ignore_lease = False
+        return txn
+
+    def next(self):
+        """(service, method, request)."""
+        r = self.r
+        choice = r.random()
+        if choice < 0.3:
+            return "kv", "Put", self.put_request()
+        if choice < 0.55:
+            return "kv", "Range", self.range_request()
+        if choice < 0.65:
+            return "kv", "DeleteRange", self.delete_request()
+        if choice < 0.88:
+            return "kv", "Txn", self.txn_request()
+        if choice < 0.91:
+            target = r.choice([self.revision - r.randint(0, 4), self.revision + 1, self.compacted])
+            return "kv", "Compact", rpc.CompactionRequest(revision=target, physical=r.random() < 0.5)
+        if choice < 0.94:
+            return "lease", "LeaseGrant", rpc.LeaseGrantRequest(ID=r.choice(LEASE_IDS[3:]), TTL=600)
+        if choice < 0.96:
+            return "lease", "LeaseRevoke", rpc.LeaseRevokeRequest(ID=r.choice(LEASE_IDS[3:]))
+        if choice < 0.98:
+            return "lease", "LeaseTimeToLive", rpc.LeaseTimeToLiveRequest(ID=r.choice(LEASE_IDS[3:]),
+                                                                          keys=r.random() < 0.5)
+        return "lease", "LeaseLeases", rpc.LeaseLeasesRequest()
+
+
+def all_ops(txn):
+    """Every op of a txn and of its nested txns."""
+    for op in list(txn.success) + list(txn.failure):
+        yield op
+        if op.HasField("request_txn"):
+            yield from all_ops(op.request_txn)
+
+
+def mask(response):
+    """A comparable copy: header identities cleared everywhere (txn answers nest headers),
+    a lease's remaining TTL dropped (it counts down), lease lists sorted (etcd lists a map)."""
+    copy = type(response)()
+    copy.CopyFrom(response)
+
+    def clear_headers(msg):
+        for field, value in msg.ListFields():
+            if field.name == "header":
+                value.cluster_id = 0
+                value.member_id = 0
+                value.raft_term = 0
+            elif field.message_type is not None:
+                items = value if field.label == field.LABEL_REPEATED else [value]
+                for item in items:
+                    clear_headers(item)
+
+    clear_headers(copy)
+    if isinstance(copy, rpc.LeaseTimeToLiveResponse):
+        copy.TTL = 0
+        keys = sorted(copy.keys)
+        del copy.keys[:]
+        copy.keys.extend(keys)
+    if isinstance(copy, rpc.LeaseLeasesResponse):
+        leases = sorted(lease.ID for lease in copy.leases)
+        del copy.leases[:]
+        copy.leases.extend(rpc.LeaseStatus(ID=i) for i in leases)
+    return copy
+
+
+def call(stubs, service, method, request):
+    """('ok', masked response) or ('error', code name, details)."""
+    try:
+        response = getattr(stubs[service], method)(request, timeout=CALL_TIMEOUT_S)
+    except grpc.RpcError as e:
+        return ("error", e.code().name, e.details())
+    return ("ok", mask(response))
+
+
+def show(answer):
+    if answer[0] == "ok":
+        return text_format.MessageToString(answer[1], as_one_line=True, as_utf8=False)[:1500]
+    return f"{answer[1]}: {answer[2]}"
+
+
+class DifferentialTest(harness.ServerPairTest):
+
+    def run_seed(self, seed, steps):
+        stream = RequestStream(seed)
+        with self.ref.channel() as rch, self.subj.channel() as sch:
+            ref = {"kv": rpc.KVStub(rch), "lease": rpc.LeaseStub(rch)}
+            subj = {"kv": rpc.KVStub(sch), "lease": rpc.LeaseStub(sch)}
+            for step in range(steps):
+                service, method, request = stream.next()
+                want = call(ref, service, method, request)
+                got = call(subj, service, method, request)
+                if want != got:
+                    request_text = text_format.MessageToString(request, as_one_line=True)
+                    self.fail(f"seed {seed}, step {step}: {method} {request_text}\n"
+                              f"   etcd:    {show(want)}\n   {self.subj.kind}: {show(got)}\n"
+                              f"replay: DIFF_SEEDS={seed} DIFF_STEPS={step + 1}")
+                if not self.subj.running():
+                    self.fail(f"seed {seed}, step {step}: subject died\n{self.subj.log_tail()}")
+                if want[0] == "ok" and want[1].HasField("header") and want[1].header.revision:
+                    stream.revision = want[1].header.revision
+                if method == "Compact" and want[0] == "ok":
+                    stream.compacted = request.revision
+
+    def test_random_requests_answer_as_etcd(self):
+        steps = int(os.environ.get("DIFF_STEPS", "2000"))
+        for seed in default_seeds():
+            with self.subTest(seed=seed):
+                self.run_seed(seed, steps)
+                # Each seed starts from a fresh pair, so earlier seeds cannot hide later differences.
+                for server in self.servers():
+                    server.kill()
+                self.setUp()
+
+
+if __name__ == "__main__":
+    harness.main_or_skip()
