@@ -167,11 +167,23 @@ absl::Status WriteBatch::DeleteStoredKey(Request& r, absl::string_view stored, c
   if (prev.lease() != 0) {
     if (auto s = SetLeaseKey(r.txn, prev.lease(), stored, false); !s.ok()) return s;
   }
-  mvccpb::Event& event = events_.emplace_back();
+  mvccpb::Event event;
   event.set_type(mvccpb::Event::DELETE);
   event.mutable_kv()->set_key(prev.key());
   event.mutable_kv()->set_mod_revision(rev.main);
-  *event.mutable_prev_kv() = prev;
+  if (prev.mod_revision() != rev.main) {
+    *event.mutable_prev_kv() = prev;
+  } else {
+    // Put earlier in this same revision (a txn's put, then its from-key delete): a watcher's
+    // prev_kv is the key as it was before the revision, as etcd reads it at revision - 1.
+    for (auto it = events_.rbegin(); it != events_.rend() && it->kv().mod_revision() == rev.main; ++it) {
+      if (it->kv().key() == prev.key()) {
+        if (it->has_prev_kv()) *event.mutable_prev_kv() = it->prev_kv();
+        break;
+      }
+    }
+  }
+  events_.push_back(std::move(event));
   ++r.changes;
   return absl::OkStatus();
 }

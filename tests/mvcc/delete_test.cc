@@ -75,5 +75,28 @@ TEST_F(DeleteTest, DeleteEventsCarryKeyDeletionRevisionAndPrevKv) {
   ASSERT_TRUE(batch->Commit().ok());
 }
 
+// A txn may put a key and then delete it with a from-key delete (etcd accepts it). Watchers get
+// the key as it was before the revision as the delete's prev_kv, as etcd reads it at revision - 1:
+// nothing for a key the txn created, the old version for a key that existed.
+TEST_F(DeleteTest, DeleteOfAKeyPutInTheSameTxnCarriesTheKeyAsItWasBefore) {
+  Put("old", "before");
+  auto batch = store_->BeginWrite();
+  etcdserverpb::TxnRequest txn;
+  *txn.add_success() = PutOp("new", "n");
+  *txn.add_success() = PutOp("old", "during");
+  *txn.add_success() = DeleteOp("a", std::string(1, '\0'));
+  etcdserverpb::TxnResponse resp;
+  ASSERT_TRUE(batch->Txn(txn, &resp).ok());
+  ASSERT_EQ(batch->events().size(), 4u);
+  const auto& deleted_new = batch->events()[2];
+  const auto& deleted_old = batch->events()[3];
+  EXPECT_EQ(deleted_new.type(), mvccpb::Event::DELETE);
+  EXPECT_EQ(deleted_new.kv().key(), "new");
+  EXPECT_FALSE(deleted_new.has_prev_kv());
+  EXPECT_EQ(deleted_old.kv().key(), "old");
+  EXPECT_EQ(deleted_old.prev_kv().value(), "before");
+  ASSERT_TRUE(batch->Commit().ok());
+}
+
 }  // namespace
 }  // namespace cairn::mvcc::testing
