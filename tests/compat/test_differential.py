@@ -31,7 +31,7 @@ from google.protobuf import text_format  # noqa: E402
 
 KEYS = [b"a", b"a/1", b"a/2", b"a/3", b"b", b"b/1", b"c", b"d\xff", b"\x00z", b"zz"]
 RANGE_ENDS = [b"", b"", b"", b"\0", b"a0", b"b0", b"c", b"zz", b"a/", b"\xff", b"a"]
-LEASE_IDS = [0, 0, 0, 11, 12, 13, 99]   # 99 is never granted
+LEASE_IDS = [0, 0, 0, 11, 12, 13, -7, 99]   # 99 is never granted
 CALL_TIMEOUT_S = 5
 
 
@@ -172,7 +172,9 @@ class RequestStream:
             target = r.choice([self.revision - r.randint(0, 4), self.revision + 1, self.compacted])
             return "kv", "Compact", rpc.CompactionRequest(revision=target, physical=r.random() < 0.5)
         if choice < 0.94:
-            return "lease", "LeaseGrant", rpc.LeaseGrantRequest(ID=r.choice(LEASE_IDS[3:]), TTL=600)
+            # Long TTLs only (expiry would depend on timing), and one past etcd's largest.
+            return "lease", "LeaseGrant", rpc.LeaseGrantRequest(ID=r.choice(LEASE_IDS[3:]),
+                                                                TTL=r.choice([600, 3600, 9_000_000_001]))
         if choice < 0.96:
             return "lease", "LeaseRevoke", rpc.LeaseRevokeRequest(ID=r.choice(LEASE_IDS[3:]))
         if choice < 0.98:
