@@ -24,19 +24,6 @@ absl::Status Errno(const std::string& what, const std::string& path) {
   return absl::FailedPreconditionError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
-absl::Status MakeDirs(const std::string& path) {
-  std::error_code ec;
-  fs::create_directories(path, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create data dir ", path, ": ", ec.message()));
-  }
-  if (!fs::is_directory(path)) {
-    return absl::FailedPreconditionError(absl::StrCat("data dir ", path, " is not a directory"));
-  }
-  return absl::OkStatus();
-}
-
 // A write probe: a read-only mount or a directory owned by someone else fails here, with the
 // reason, rather than deep inside LMDB or the log.
 absl::Status CheckWritable(const std::string& dir, const std::string& what = "data dir") {
@@ -52,8 +39,33 @@ absl::Status SyncDir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Errno("cannot open directory", dir);
   const bool ok = ::fsync(fd) == 0;
+  const int err = errno;
   ::close(fd);
+  errno = err;
   if (!ok) return Errno("cannot fsync directory", dir);
+  return absl::OkStatus();
+}
+
+// mkdir -p that syncs the parent of every directory it creates, so a data or log directory made
+// on a new disk is still there, with what is written into it, after a power loss.
+absl::Status MakeDirsDurably(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return absl::OkStatus();
+  if (fs::exists(dir, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(dir.string(), " exists and is not a directory"));
+  }
+  const fs::path parent = dir.parent_path();
+  if (!parent.empty() && parent != dir) {
+    if (auto s = MakeDirsDurably(parent); !s.ok()) return s;
+  }
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Errno("cannot create", dir.string());
+  return SyncDir(parent.empty() ? "." : parent.string());
+}
+
+absl::Status MakeDirs(const std::string& path) {
+  if (auto s = MakeDirsDurably(path); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot create data dir ", path, ": ", s.message()));
+  }
   return absl::OkStatus();
 }
 
@@ -68,22 +80,6 @@ absl::Status WriteFileDurably(const std::string& path, const std::string& conten
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot write", path);
   return SyncDir(fs::path(path).parent_path().string());
-}
-
-// mkdir -p that syncs the parent of every directory it creates, so a log directory made on a new
-// disk is still there, with its first segment, after a power loss.
-absl::Status MakeDirsDurably(const fs::path& dir) {
-  std::error_code ec;
-  if (fs::is_directory(dir, ec)) return absl::OkStatus();
-  if (fs::exists(dir, ec)) {
-    return absl::FailedPreconditionError(absl::StrCat(dir.string(), " exists and is not a directory"));
-  }
-  const fs::path parent = dir.parent_path();
-  if (!parent.empty() && parent != dir) {
-    if (auto s = MakeDirsDurably(parent); !s.ok()) return s;
-  }
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Errno("cannot create", dir.string());
-  return SyncDir(parent.empty() ? "." : parent.string());
 }
 
 // "member_id <hex>\ncluster_id <hex>\n", the form of both the identity and the log owner files.
