@@ -280,8 +280,8 @@ absl::Status DataDir::OpenLogDir(const std::string& data_dir, const std::string&
     }
     return absl::FailedPreconditionError(absl::StrCat(
         "data dir ", data_dir, " holds a store but its log is not in ", default_dir,
-        ": it was started with --wal-dir; start with that --wal-dir, or move the log back to ", default_dir,
-        " first"));
+        " (was it started with --wal-dir?): start with the --wal-dir it was started with, or move the log back to ",
+        default_dir, " first"));
   }
   // A new log: the directory and its owner file reach the disk before any record does.
   if (auto s = MakeDirsDurably(wal_dir_); !s.ok()) {

@@ -366,10 +366,10 @@ int RunSnapshotRestore(Invocation& inv) {
   options.wal_dir = inv.flags->GetString("wal-dir");
   const std::string data_dir = server::RestoreDataDir(options);
   if (auto s = server::RestoreSnapshot(options); !s.ok()) Fail(kExitError, ErrText(s));
-  const std::string wal = options.wal_dir.empty() ? "" : " --wal-dir " + options.wal_dir;
-  Out("Restored snapshot " + options.snapshot_path + " into " + data_dir + (wal.empty() ? "" : ", log in " + options.wal_dir) +
-      " (member " + options.name + "); start cairnd with --data-dir " + data_dir + wal +
-      " and the same --name and --initial-* flags\n");
+  const std::string log_in = options.wal_dir.empty() ? "" : ", log in " + options.wal_dir;
+  const std::string wal_flag = options.wal_dir.empty() ? "" : " --wal-dir " + options.wal_dir;
+  Out("Restored snapshot " + options.snapshot_path + " into " + data_dir + log_in + " (member " + options.name +
+      "); start cairnd with --data-dir " + data_dir + wal_flag + " and the same --name and --initial-* flags\n");
   return kExitSuccess;
 }
 
