@@ -158,6 +158,7 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
   const std::map<std::string, Setter> value_flags = {
       {"name", str(&c.name)},
       {"data-dir", str(&c.data_dir)},
+      {"wal-dir", str(&c.wal_dir)},
       {"listen-client-urls", str(&listen_client)},
       {"advertise-client-urls", str(&advertise_client)},
       {"listen-peer-urls", str(&listen_peer)},
@@ -241,7 +242,6 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"proxy-refresh-interval", no_effect("proxy-refresh-interval", "the v2 proxy is not supported")},
       {"proxy-write-timeout", no_effect("proxy-write-timeout", "the v2 proxy is not supported")},
       // Refused when they ask for something (see unsupported).
-      {"wal-dir", unsupported("wal-dir", "", "the log lives in the data dir (--data-dir)")},
       {"discovery", unsupported("discovery", "", "list the members with --initial-cluster")},
       {"discovery-srv", unsupported("discovery-srv", "", "list the members with --initial-cluster")},
       {"proxy", unsupported("proxy", "off", "the v2 proxy is not served")},
@@ -402,6 +402,8 @@ Cairn: a key-value store for service discovery and secrets that speaks the etcd 
 Member:
   --name NAME                      human-readable name of this member (default "default")
   --data-dir DIR                   where data lives (default "<name>.cairn")
+  --wal-dir DIR                    keep the raft log in DIR (e.g. on its own disk) instead of
+                                   <data-dir>/member/wal; every later start needs the same DIR
   --listen-client-urls URLS        where to serve clients (default http://127.0.0.1:2379)
   --advertise-client-urls URLS     client URLs told to clients (default http://127.0.0.1:2379)
   --listen-peer-urls URLS          where to serve peers (default http://127.0.0.1:2380)
@@ -447,7 +449,7 @@ Member:
 
 Other etcd 3.4 flags are accepted so an etcd configuration starts unchanged. Those Cairn does not
 use (--snapshot-count, --max-wals, --logger, --metrics, ...) print why at start-up; those it cannot
-honour (--wal-dir, --force-new-cluster, --discovery, CRL, cipher-suite and allowed-CN/hostname
+honour (--force-new-cluster, --discovery, CRL, cipher-suite and allowed-CN/hostname
 flags, --enable-v2) stop start-up with the reason.
   --auth-token-ttl SECONDS         how long a token from Authenticate is valid (default 300)
   --auth-token simple|jwt,...      accepted for etcd compatibility; Cairn always issues its own

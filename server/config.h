@@ -24,6 +24,7 @@ struct Endpoint {
 struct Config {
   std::string name = "default";
   std::string data_dir;  // empty: "<name>.cairn" in the working directory
+  std::string wal_dir;   // the raft log's directory; empty: <data-dir>/member/wal (server/data_dir.h)
   std::vector<Endpoint> listen_client_urls;
   std::vector<std::string> advertise_client_urls;
   std::vector<Endpoint> listen_peer_urls;

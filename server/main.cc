@@ -54,9 +54,10 @@ int main(int argc, char** argv) {
     if (i) listening += ", ";
     listening += config->listen_client_urls[i].host + ":" + std::to_string((*member)->client_ports()[i]);
   }
-  std::fprintf(stderr, "cairnd: member %s (%016llx) serving clients on %s, data dir %s\n",
+  const std::string log_dir = config->wal_dir.empty() ? "" : ", log in " + config->wal_dir;
+  std::fprintf(stderr, "cairnd: member %s (%016llx) serving clients on %s, data dir %s%s\n",
                config->name.c_str(), static_cast<unsigned long long>((*member)->member_id()),
-               listening.c_str(), config->EffectiveDataDir().c_str());
+               listening.c_str(), config->EffectiveDataDir().c_str(), log_dir.c_str());
 
   int received = 0;
   sigwait(&stop_signals, &received);

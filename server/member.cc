@@ -130,7 +130,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     joined = found->first;
     return found->second;
   };
-  auto dir = DataDir::Open(data_dir, new_identity);
+  auto dir = DataDir::Open(data_dir, config.wal_dir, new_identity);
   if (!dir.ok()) return dir.status();
   p->data_dir = std::move(*dir);
 

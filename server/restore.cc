@@ -123,7 +123,8 @@ void RemoveCreated(const std::string& root, bool root_existed) {
 
 absl::Status RestoreInto(const RestoreOptions& options, const std::string& root,
                          const std::vector<cairnpb::MemberRecord>& founders, DataDir::Identity identity) {
-  auto dir = DataDir::Open(root, [identity]() -> absl::StatusOr<DataDir::Identity> { return identity; });
+  auto dir = DataDir::Open(root, options.wal_dir,
+                           [identity]() -> absl::StatusOr<DataDir::Identity> { return identity; });
   if (!dir.ok()) return dir.status();
 
   const std::string snap_dir = (*dir)->SnapDir();
@@ -294,21 +295,33 @@ absl::Status RestoreSnapshot(const RestoreOptions& options) {
 
   const std::string root = RestoreDataDir(options);
   std::error_code ec;
-  const bool root_existed = fs::exists(root, ec);
-  if (root_existed) {
-    if (!fs::is_directory(root, ec)) {
-      return absl::FailedPreconditionError(absl::StrCat("data-dir ", root, " exists and is not a directory"));
+  // Both directories must be new or empty; what existed before is what a failure leaves.
+  auto check_new_or_empty = [&ec](const std::string& flag, const std::string& dir) -> absl::StatusOr<bool> {
+    if (!fs::exists(dir, ec)) return false;
+    if (!fs::is_directory(dir, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(flag, " ", dir, " exists and is not a directory"));
     }
-    if (!fs::is_empty(root, ec)) {
+    if (!fs::is_empty(dir, ec)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("data-dir ", root, " exists and is not empty; restore needs a new or empty directory"));
+          absl::StrCat(flag, " ", dir, " exists and is not empty; restore needs a new or empty directory"));
     }
+    return true;
+  };
+  auto root_existed = check_new_or_empty("data-dir", root);
+  if (!root_existed.ok()) return root_existed.status();
+  absl::StatusOr<bool> wal_existed = false;
+  if (!options.wal_dir.empty()) {
+    wal_existed = check_new_or_empty("wal-dir", options.wal_dir);
+    if (!wal_existed.ok()) return wal_existed.status();
   }
   // Checked before anything is created, so a missing or damaged file leaves no half-made directory.
   if (::access(options.snapshot_path.c_str(), R_OK) != 0) return ErrnoStatus("cannot open snapshot", options.snapshot_path);
 
   absl::Status s = RestoreInto(options, root, *founders, identity);
-  if (!s.ok()) RemoveCreated(root, root_existed);
+  if (!s.ok()) {
+    RemoveCreated(root, *root_existed);
+    if (!options.wal_dir.empty()) RemoveCreated(options.wal_dir, *wal_existed);
+  }
   return s;
 }
 

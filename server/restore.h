@@ -65,6 +65,7 @@ absl::StatusOr<SnapshotStatus> ReadSnapshotStatus(const std::string& snapshot_pa
 struct RestoreOptions {
   std::string snapshot_path;
   std::string data_dir;                     // empty: "<name>.cairn", cairnd's default
+  std::string wal_dir;                      // --wal-dir: where the log goes; empty: <data-dir>/member/wal
   std::string name = "default";             // --name
   std::string initial_cluster;              // empty: "<name>=<first peer URL>"
   std::string initial_cluster_token = "etcd-cluster";
@@ -72,8 +73,10 @@ struct RestoreOptions {
   bool skip_hash_check = false;
 };
 
-// Creates a new cairnd data dir from a snapshot file (see the top of this file). Refuses a data
-// dir that exists and is not empty (FailedPrecondition); on any failure removes what it created.
+// Creates a new cairnd data dir from a snapshot file (see the top of this file), with its log in
+// `wal_dir` when given (cairnd must then be started with the same --wal-dir). Refuses a data dir
+// or wal dir that exists and is not empty (FailedPrecondition); on any failure removes what it
+// created.
 // Errors also: the flag errors of --initial-cluster (InvalidArgument, naming the flag), and those
 // of ExtractSnapshotImage.
 absl::Status RestoreSnapshot(const RestoreOptions& options);

@@ -148,6 +148,39 @@ class SnapshotTest(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn("not empty", err)
 
+    def test_restore_with_wal_dir_puts_the_log_there_and_cairnd_serves_it(self):
+        self.require_cairnd()
+        for k, v in (("waldir/a", "1"), ("waldir/b", "2")):
+            self.assertEqual(self.etcdctl("put", k, v)[2], 0)
+        _, before = kvs(self.server.endpoint, "waldir/", "--prefix")
+        path = self.save(CAIRNCTL, "for-wal-dir.db")
+
+        name = "restored-waldir"
+        server = h.Server(KIND, BINARY, self.root, name, name=name)
+        wal = os.path.join(self.root, "log-disk", "wal")
+        out, err, rc = self.cairnctl("snapshot", "restore", path, "--data-dir", server.data_dir, "--wal-dir", wal,
+                                     "--name", name, "--initial-cluster", f"{name}={server.peer_url}",
+                                     "--initial-advertise-peer-urls", server.peer_url,
+                                     "--initial-cluster-token", "restored")
+        self.assertEqual(rc, 0, err)
+        self.assertIn(f"--wal-dir {wal}", out)
+        self.assertTrue([n for n in os.listdir(wal) if n.endswith(".wal")], os.listdir(wal))
+        self.assertFalse(os.path.exists(os.path.join(server.data_dir, "member", "wal")))
+
+        # A --wal-dir that already holds something is refused before anything is created.
+        other = os.path.join(self.root, "never-waldir")
+        _, err, rc = self.cairnctl("snapshot", "restore", path, "--data-dir", other, "--wal-dir", wal)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(f"wal-dir {wal} exists and is not empty", err)
+        self.assertFalse(os.path.exists(other))
+
+        server.extra = ["--wal-dir", wal]
+        self.started.append(server)
+        server.start()
+        self.assertEqual(kvs(server.endpoint, "waldir/", "--prefix")[1], before)
+        self.assertEqual(self.etcdctl("put", "waldir/after", "1", endpoint=server.endpoint)[2], 0)
+        server.stop()
+
     def test_snapshot_taken_during_writes_restores_a_consistent_revision(self):
         self.require_cairnd()
         base, _ = kvs(self.server.endpoint, "w/")

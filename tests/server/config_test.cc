@@ -121,14 +121,48 @@ TEST(Config, EtcdFlagsCairnDoesNotUseAreAcceptedWithANotice) {
 
 TEST(Config, EtcdFlagsCairnCannotHonourStopStartUp) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"--wal-dir=/wal"}, {"--force-new-cluster"}, {"--client-crl-file", "crl.pem"},
+           {"--force-new-cluster"}, {"--client-crl-file", "crl.pem"},
            {"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, {"--peer-cert-allowed-cn=etcd"},
            {"--discovery-srv=example.com"}, {"--enable-v2=true"}, {"--proxy=on"}}) {
     auto c = ParseFlags(args);
     ASSERT_FALSE(c.ok()) << args[0];
     EXPECT_NE(c.status().message().find("not supported by Cairn"), std::string::npos) << c.status();
   }
-  EXPECT_TRUE(ParseFlags({"--wal-dir="}).ok());  // an empty value asks for nothing
+  EXPECT_TRUE(ParseFlags({"--client-crl-file="}).ok());  // an empty value asks for nothing
+}
+
+// The log on its own disk, as etcd's tuning guide recommends; DataDir checks it (data_dir_test).
+TEST(Config, WalDirPutsTheLogElsewhereFromFlagOrEnvironment) {
+  auto defaults = ParseFlags({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->wal_dir, "");  // <data-dir>/member/wal
+  auto flag = ParseFlags({"--data-dir", "/data", "--wal-dir", "/disk2/wal"});
+  ASSERT_TRUE(flag.ok()) << flag.status();
+  EXPECT_EQ(flag->wal_dir, "/disk2/wal");
+  EXPECT_EQ(flag->EffectiveDataDir(), "/data");
+  EXPECT_TRUE(flag->notices.empty());
+  auto empty = ParseFlags({"--wal-dir="});
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->wal_dir, "");
+
+  auto etcd_env = ParseFlagsWithEnv({}, [](const char* name) -> const char* {
+    return std::string(name) == "ETCD_WAL_DIR" ? "/etcd/wal" : nullptr;
+  });
+  ASSERT_TRUE(etcd_env.ok()) << etcd_env.status();
+  EXPECT_EQ(etcd_env->wal_dir, "/etcd/wal");
+  auto both_env = ParseFlagsWithEnv({}, [](const char* name) -> const char* {
+    std::string n(name);
+    if (n == "CAIRN_WAL_DIR") return "/cairn/wal";
+    if (n == "ETCD_WAL_DIR") return "/etcd/wal";
+    return nullptr;
+  });
+  ASSERT_TRUE(both_env.ok());
+  EXPECT_EQ(both_env->wal_dir, "/cairn/wal");
+  auto cli_wins = ParseFlagsWithEnv({"--wal-dir=/cli/wal"}, [](const char* name) -> const char* {
+    return std::string(name) == "ETCD_WAL_DIR" ? "/etcd/wal" : nullptr;
+  });
+  ASSERT_TRUE(cli_wins.ok());
+  EXPECT_EQ(cli_wins->wal_dir, "/cli/wal");
 }
 
 TEST(Config, KeepaliveStreamsAndProgressFlagsTakeEtcdsValues) {

@@ -363,13 +363,13 @@ int RunSnapshotRestore(Invocation& inv) {
   options.initial_cluster_token = inv.flags->GetString("initial-cluster-token");
   options.initial_advertise_peer_urls = inv.flags->GetString("initial-advertise-peer-urls");
   options.skip_hash_check = inv.flags->GetBool("skip-hash-check");
-  if (!inv.flags->GetString("wal-dir").empty()) {
-    Fail(kExitBadArgs, "--wal-dir is not supported: cairnd keeps its log in <data-dir>/member/wal");
-  }
+  options.wal_dir = inv.flags->GetString("wal-dir");
   const std::string data_dir = server::RestoreDataDir(options);
   if (auto s = server::RestoreSnapshot(options); !s.ok()) Fail(kExitError, ErrText(s));
-  Out("Restored snapshot " + options.snapshot_path + " into " + data_dir + " (member " + options.name +
-      "); start cairnd with --data-dir " + data_dir + " and the same --name and --initial-* flags\n");
+  const std::string log_in = options.wal_dir.empty() ? "" : ", log in " + options.wal_dir;
+  const std::string wal_flag = options.wal_dir.empty() ? "" : " --wal-dir " + options.wal_dir;
+  Out("Restored snapshot " + options.snapshot_path + " into " + data_dir + log_in + " (member " + options.name +
+      "); start cairnd with --data-dir " + data_dir + wal_flag + " and the same --name and --initial-* flags\n");
   return kExitSuccess;
 }
 
@@ -397,7 +397,7 @@ void AddMaintenanceCommands(std::vector<CommandDef>* out) {
   // etcdctl 3.4's flags and defaults, except the data dir ("<name>.cairn", cairnd's default) and
   // --initial-cluster, which defaults to this member alone whatever --name is.
   out->push_back({"snapshot restore",
-                  "snapshot restore <filename> [--data-dir DIR] [--name NAME] [--initial-cluster C] "
+                  "snapshot restore <filename> [--data-dir DIR] [--wal-dir DIR] [--name NAME] [--initial-cluster C] "
                   "[--initial-cluster-token T] [--initial-advertise-peer-urls URLS] [--skip-hash-check]",
                   {{"data-dir", "", FlagKind::kString, ""},
                    {"wal-dir", "", FlagKind::kString, ""},
