@@ -150,6 +150,11 @@ class RequestStream:
                                      prev_kv=r.random() < 0.4)
         if r.random() < 0.4:
             req.start_revision = self.some_revision()
+            if req.start_revision == self.compacted > 0:
+                # etcd's compaction at R drops the tombstones of keys deleted at R, so its watchers
+                # from R miss those DELETE events; Cairn keeps them and delivers them (README,
+                # Watch). That one difference is left out of the comparison.
+                req.start_revision += 1
         if r.random() < 0.2:
             req.filters.append(r.choice([0, 1]))   # NOPUT or NODELETE
         return req
@@ -276,11 +281,14 @@ class WatchStream:
         """Creates a watch and waits for its created answer (a refused one comes as created and
         canceled, with watch ID -1), so that the writes after it are the same for both servers."""
         before = self.created()
+        ids_before = set(self.seen())
         self._requests.put(rpc.WatchRequest(create_request=request))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.created() > before:
-                self.create_requests.append(text_format.MessageToString(request, as_one_line=True))
+                new_ids = sorted(set(self.seen()) - ids_before) or ["?"]
+                self.create_requests.append(
+                    f"watch {new_ids[0]}: {text_format.MessageToString(request, as_one_line=True)}")
                 return True
             time.sleep(0.002)
         return False
@@ -397,9 +405,10 @@ class DifferentialTest(harness.ServerPairTest):
             if difference is None:
                 return
             if time.monotonic() > deadline:
+                watch_id = difference.split(":")[0]
+                created = [r for r in watch_streams[0].create_requests if r.startswith(watch_id + ":")]
                 self.fail(f"seed {seed}: watchers differ after the stream "
-                          f"(replay: DIFF_SEEDS={seed}):\n{difference}\nwatches created, in order:\n"
-                          + "\n".join(f"  {r}" for r in watch_streams[0].create_requests))
+                          f"(replay: DIFF_SEEDS={seed}):\n{difference}\ncreated by: {created}")
             time.sleep(0.1)
 
     def test_random_requests_answer_as_etcd(self):
