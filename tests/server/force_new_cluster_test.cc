@@ -193,7 +193,7 @@ class ForceNewClusterPipelineTest : public ::testing::Test {
     po.header.cluster_id = 77;
     po.tick = std::chrono::milliseconds(10);
     po.founders = founders_;
-    po.self = founders_[0];
+    po.self = Record(kSelf, "m1");
     po.force_new_cluster = force;
     pipeline_ = std::make_unique<WritePipeline>(wal_.get(), store_.get(), po);
     if (auto s = pipeline_->Recover(records); !s.ok()) return s;
