@@ -102,12 +102,25 @@ class ForceNewClusterTest(E2eTest, ClusterChecks):
         survivor.extra_flags = survivor.extra_flags + ("--force-new-cluster",)
         survivor.start()
         survivor.client().put("forced", "x")
-        revision_before = survivor.status().header.revision
 
-        # Both old members at once: between them they are a quorum of the old configuration.
+        # The worst case: both old members come back on their old data while the forced member is
+        # down. Between them they are a quorum of the old configuration: they elect a leader and
+        # even take a write. Then the forced member comes back.
+        survivor.stop()
         for m in lost:
             m.launch()
-        deadline = time.monotonic() + 40
+        for m in lost:
+            m.wait_ready()
+        old_leader = c.leader()
+        self.assertIn(old_leader, lost)
+        old_leader.client().put("zombie", "x")
+        survivor.extra_flags = tuple(f for f in survivor.extra_flags if f != "--force-new-cluster")
+        survivor.start()
+        revision_before = survivor.status().header.revision
+
+        # The old leader's messages are dropped (it cannot make the forced member follow it), and
+        # the old members learn from it that they were removed, and stop.
+        deadline = time.monotonic() + 60
         writes = 0
         client = survivor.client(timeout=5)
         while any(m.running() for m in lost) and time.monotonic() < deadline:
@@ -118,12 +131,13 @@ class ForceNewClusterTest(E2eTest, ClusterChecks):
             self.assertFalse(m.running(), f"{m.name} still runs:\n{m.log_tail()}")
             self.assertIn("was removed from the cluster", m.log_tail(60), m.name)
 
-        # The forced member kept leading, alone, with every write it acknowledged.
+        # The forced member kept leading, alone, with every write it acknowledged and nothing else.
         status = survivor.status()
         self.assertEqual(status.leader, survivor_id)
         self.assertEqual(status.header.revision, revision_before + writes)
         self.assertEqual(len(member_lines(survivor)), 1)
         self.assert_all_keys(survivor, extra=["forced"] + [f"during-{i}" for i in range(writes)])
+        self.assertEqual(survivor.client().get("zombie")[0], None)
 
     def test_the_flag_is_ignored_on_a_new_data_directory(self):
         alone = Member(subject_path(), self.tmp, "solo")
