@@ -106,6 +106,7 @@ class ForceNewClusterTest(E2eTest, ClusterChecks):
         # The worst case: both old members come back on their old data while the forced member is
         # down. Between them they are a quorum of the old configuration: they elect a leader and
         # even take a write. Then the forced member comes back.
+        forced_term = survivor.status().raftTerm
         survivor.stop()
         for m in lost:
             m.launch()
@@ -113,6 +114,16 @@ class ForceNewClusterTest(E2eTest, ClusterChecks):
             m.wait_ready()
         old_leader = c.leader()
         self.assertIn(old_leader, lost)
+        # Leadership moves raise their term past the one the forced member will restart in, so
+        # their messages would make it step down were they not dropped.
+        for _ in range(10):
+            if old_leader.status().raftTerm > forced_term + 2:
+                break
+            target = [m for m in lost if m is not old_leader][0]
+            moved = etcdctl(old_leader, "move-leader", format(self.member_id(target), "x"))
+            self.assertEqual(moved.rc, 0, moved)
+            old_leader = c.leader()
+        self.assertGreater(old_leader.status().raftTerm, forced_term + 2)
         old_leader.client().put("zombie", "x")
         survivor.extra_flags = tuple(f for f in survivor.extra_flags if f != "--force-new-cluster")
         survivor.start()
