@@ -257,11 +257,11 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
   };
   // Booleans etcd has that Cairn does not use, with what a given value means here: a notice when it
   // asks for something Cairn does anyway or cannot turn off, a refusal when honouring it matters.
-  bool force_new_cluster = false, enable_v2 = false, debug = false;
+  bool enable_v2 = false, debug = false;
   bool pre_vote = true, strict_reconfig_check = true, enable_pprof = false, peer_skip_san = false;
   bool election_tick_advance = true;
   const std::map<std::string, bool*> bool_flags = {
-      {"force-new-cluster", &force_new_cluster},
+      {"force-new-cluster", &c.force_new_cluster},
       {"enable-v2", &enable_v2},
       {"debug", &debug},
       {"pre-vote", &pre_vote},
@@ -336,11 +336,6 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
     if (auto s = f->second(value); !s.ok()) return s;
   }
   if (c.show_help || c.show_version) return c;
-  if (force_new_cluster) {
-    return absl::InvalidArgumentError(
-        "--force-new-cluster is not supported by Cairn: restore a snapshot into a new cluster instead "
-        "(cairnctl snapshot restore)");
-  }
   if (enable_v2) return absl::InvalidArgumentError("--enable-v2 is not supported by Cairn: the v2 API is not served");
   if (debug) c.log_level = "debug";
   if (!pre_vote) c.notices.push_back("--pre-vote=false has no effect in Cairn: raft always runs a pre-vote");
@@ -449,7 +444,7 @@ Member:
 
 Other etcd 3.4 flags are accepted so an etcd configuration starts unchanged. Those Cairn does not
 use (--snapshot-count, --max-wals, --logger, --metrics, ...) print why at start-up; those it cannot
-honour (--force-new-cluster, --discovery, CRL, cipher-suite and allowed-CN/hostname
+honour (--discovery, CRL, cipher-suite and allowed-CN/hostname
 flags, --enable-v2) stop start-up with the reason.
   --auth-token-ttl SECONDS         how long a token from Authenticate is valid (default 300)
   --auth-token simple|jwt,...      accepted for etcd compatibility; Cairn always issues its own
@@ -474,6 +469,9 @@ Clustering:
   --initial-cluster NAME=URL,...
   --initial-cluster-state new|existing
   --initial-cluster-token TOKEN
+  --force-new-cluster              restart on this data dir as the only member of its cluster,
+                                   keeping the data it knows was committed (after a permanent
+                                   loss of quorum; README "Recovering from a lost quorum")
 
   --version                        print the version and exit
   --help                           print this help and exit

@@ -32,6 +32,9 @@ struct Config {
   std::string initial_cluster;
   std::string initial_cluster_state = "new";
   std::string initial_cluster_token = "etcd-cluster";
+  // etcd's --force-new-cluster: a member restarting on its data dir becomes the only member of its
+  // cluster, keeping what it knows was committed (server/force_new_cluster.h). Ignored on a new one.
+  bool force_new_cluster = false;
   std::vector<Endpoint> listen_metrics_urls;
   // TLS for https:// listen URLs and for what this member dials (server/tls). http:// URLs stay
   // plaintext whatever these say. Checked here: every https listener has a key pair or auto-tls.

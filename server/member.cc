@@ -194,6 +194,11 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   pipeline_options.self.set_name(config.name);
   for (const auto& url : config.initial_advertise_peer_urls) pipeline_options.self.add_peer_urls(url);
   for (const auto& url : config.advertise_client_urls) pipeline_options.self.add_client_urls(url);
+  // As etcd: the flag recovers an existing member; a new data directory starts as usual.
+  pipeline_options.force_new_cluster = config.force_new_cluster && !p->data_dir->created();
+  if (config.force_new_cluster && p->data_dir->created()) {
+    std::fprintf(stderr, "cairnd: --force-new-cluster ignored: %s is a new data directory\n", data_dir.c_str());
+  }
   p->pipeline = std::make_unique<WritePipeline>(p->wal.get(), p->store.get(), pipeline_options);
   if (auto s = p->pipeline->Recover(replay); !s.ok()) return s;
   replay.clear();
@@ -511,15 +516,23 @@ void Member::StartAutoCompactor(Parts* p, const Config& config) {
 }
 
 // A member removed from the cluster may never apply its own removal: the leader stops sending it
-// entries once the removal commits. So a member that hears no leader for a while asks its peers for
-// the membership, and stops if it is no longer in it (etcd's removed members stop the same way).
+// entries once the removal commits. So a member asks its peers for the membership now and then, and
+// stops once one of them has recorded its removal (Membership.removed_ids; etcd's peers answer a
+// removed member "410 Gone" the same way). That also stops old members brought back on their old
+// data after --force-new-cluster, even when two of them elect a leader among themselves. A member
+// that hears no leader asks every period, and also stops when the first peer that answers does not
+// list it (a removal recorded before removed_ids existed); one that has a leader asks every
+// kLedPeriods periods, and only an explicit removal counts (a lagging peer may not know it yet).
 void Member::StartRemovalWatch(Parts* p, std::chrono::milliseconds period) {
   p->removal_watch = std::thread([p, period] {
+    constexpr int kLedPeriods = 5;
     const uint64_t self = p->data_dir->member_id();
     const uint64_t cluster = p->data_dir->cluster_id();
+    int periods = 0;
     std::unique_lock<std::mutex> lock(p->removal_watch_mu);
     while (!p->removal_watch_wake.wait_for(lock, period, [p] { return p->removal_watch_stop; })) {
-      if (p->pipeline->Leader() != 0) continue;
+      const bool leaderless = p->pipeline->Leader() == 0;
+      if (!leaderless && ++periods % kLedPeriods != 0) continue;
       const cairnpb::Membership known = p->pipeline->Membership();
       lock.unlock();
       bool removed = false;
@@ -527,8 +540,12 @@ void Member::StartRemovalWatch(Parts* p, std::chrono::milliseconds period) {
         if (m.id() == self || m.peer_urls().empty()) continue;
         auto answer = peer::FetchMembers(m.peer_urls(0), absl::Seconds(1), p->peer_dial_tls);
         if (!answer.ok() || answer->cluster_id() != cluster) continue;
-        removed = answer->membership().members_size() > 0 && FindMember(answer->membership(), self) == nullptr;
-        break;  // one member that answers is enough
+        removed = WasRemoved(answer->membership(), self);
+        if (removed) break;
+        if (leaderless) {
+          removed = answer->membership().members_size() > 0 && FindMember(answer->membership(), self) == nullptr;
+          break;  // one member that answers is enough
+        }
       }
       if (removed) {
         std::fprintf(stderr, "cairnd: this member (%llx) was removed from the cluster; stopping\n",

@@ -83,6 +83,7 @@ void ApplyConfChangeToMembership(const cairnpb::ConfChange& change, cairnpb::Mem
     case cairnpb::CONF_CHANGE_ADD_NODE:
     case cairnpb::CONF_CHANGE_ADD_LEARNER_NODE: {
       const bool learner = change.type() == cairnpb::CONF_CHANGE_ADD_LEARNER_NODE;
+      RemoveId(membership->mutable_removed_ids(), id);
       RemoveId(cs->mutable_voters(), id);
       RemoveId(cs->mutable_learners(), id);
       (learner ? cs->mutable_learners() : cs->mutable_voters())->Add(id);
@@ -101,6 +102,7 @@ void ApplyConfChangeToMembership(const cairnpb::ConfChange& change, cairnpb::Mem
     case cairnpb::CONF_CHANGE_REMOVE_NODE: {
       RemoveId(cs->mutable_voters(), id);
       RemoveId(cs->mutable_learners(), id);
+      if (!WasRemoved(*membership, id)) membership->add_removed_ids(id);
       auto* members = membership->mutable_members();
       for (int i = 0; i < members->size(); ++i) {
         if (members->Get(i).id() == id) {
@@ -132,6 +134,11 @@ const cairnpb::MemberRecord* FindMember(const cairnpb::Membership& membership, u
     if (m.id() == id) return &m;
   }
   return nullptr;
+}
+
+bool WasRemoved(const cairnpb::Membership& membership, uint64_t id) {
+  const auto& removed = membership.removed_ids();
+  return std::find(removed.begin(), removed.end(), id) != removed.end();
 }
 
 std::vector<uint64_t> Voters(const cairnpb::Membership& membership) {

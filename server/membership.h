@@ -33,8 +33,9 @@ std::string ClusterSeed(const Config& config);
 absl::StatusOr<std::vector<cairnpb::MemberRecord>> FoundingMembers(const Config& config);
 
 // Applies a committed membership change: ADD_NODE adds a voter (or promotes a learner),
-// ADD_LEARNER_NODE adds a learner, REMOVE_NODE removes the member. `context`, when it holds a
-// MemberRecord, supplies the new member's name and URLs.
+// ADD_LEARNER_NODE adds a learner, REMOVE_NODE removes the member and records its ID in
+// removed_ids (an ID added again leaves that list). `context`, when it holds a MemberRecord,
+// supplies the new member's name and URLs.
 void ApplyConfChangeToMembership(const cairnpb::ConfChange& change, cairnpb::Membership* membership);
 
 // Records a member's published name and client URLs (its peer URLs stay as the change gave them).
@@ -42,6 +43,9 @@ void ApplyMemberAttributes(const cairnpb::MemberRecord& attributes, cairnpb::Mem
 
 // The member with `id`, or null.
 const cairnpb::MemberRecord* FindMember(const cairnpb::Membership& membership, uint64_t id);
+
+// True if `id` was removed from the cluster (and not added again): its raft messages are dropped.
+bool WasRemoved(const cairnpb::Membership& membership, uint64_t id);
 
 // The voters' IDs.
 std::vector<uint64_t> Voters(const cairnpb::Membership& membership);

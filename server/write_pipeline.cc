@@ -103,6 +103,17 @@ absl::Status WritePipeline::Recover(const std::vector<wal::Record>& records) {
     ApplyEntries(chunk);
     if (!broken_.ok()) return broken_;
   }
+  if (options_.force_new_cluster && !log->founded) {
+    bool forced = false;
+    if (auto s = ForceStandalone(&log->hard_state, &forced); !s.ok()) return s;
+    if (forced && !rest.empty()) {
+      // No quorum will ever vote on them; the forced entries took their indexes in the WAL.
+      std::fprintf(stderr, "cairnd: --force-new-cluster: discarded %zu uncommitted log entries (indexes %llu-%llu)\n",
+                   rest.size(), static_cast<unsigned long long>(rest.front().index()),
+                   static_cast<unsigned long long>(rest.back().index()));
+      rest.clear();
+    }
+  }
 
   const uint64_t applied = store_->AppliedIndex();
   if (applied > 0) {
@@ -274,6 +285,8 @@ void WritePipeline::Deliver(Answers& answers) {
 void WritePipeline::Step(cairnpb::Message message) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return;
+  // A removed member (back on old data, or never told) must not depose a leader or overwrite the log.
+  if (WasRemoved(membership_, message.from())) return;
   inbox_.push_back(std::move(message));
   wake_.notify_one();
 }

@@ -117,6 +117,9 @@ class WritePipeline {
     std::vector<cairnpb::MemberRecord> founders;
     // This member's own record, published through the log once it has joined.
     cairnpb::MemberRecord self;
+    // --force-new-cluster on an existing data directory: Recover() makes this member the only one
+    // of its cluster (server/force_new_cluster.h).
+    bool force_new_cluster = false;
     // Timed once per round when set (etcd_disk_wal_fsync_duration_seconds and
     // etcd_disk_backend_commit_duration_seconds); owned by the member's metrics registry.
     metrics::Histogram* wal_fsync_seconds = nullptr;
@@ -127,7 +130,10 @@ class WritePipeline {
   ~WritePipeline();  // Stop()s
 
   // Rebuilds the raft state from the WAL records and the store, applies the committed entries the
-  // store has not applied yet, and creates the raft node. Call once, before Start().
+  // store has not applied yet, and creates the raft node. Call once, before Start(). With
+  // Options::force_new_cluster it then drops the uncommitted entries and logs, syncs and applies
+  // the changes that leave this member alone (FailedPrecondition if the data directory holds no
+  // membership to recover from).
   absl::Status Recover(const std::vector<wal::Record>& records);
 
   // Set before Start(); not thread-safe.
@@ -237,6 +243,10 @@ class WritePipeline {
   static void Deliver(Answers& answers);  // driver_mu_ not held
 
   void Run();
+  // --force-new-cluster, in Recover() after the committed entries were applied: appends, syncs and
+  // applies the entries that leave this member alone; `hard_state` gets their last index as commit.
+  // false in *forced when this member already was alone (nothing written).
+  absl::Status ForceStandalone(cairnpb::HardState* hard_state, bool* forced);
   // One round: takes what is queued, steps raft, persists, sends, applies, answers. driver_mu_ held.
   void RunRound(bool tick, std::chrono::steady_clock::time_point now);
   // Log trimming, store sync, compaction slices, in-memory log compaction. Writer thread.

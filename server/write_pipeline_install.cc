@@ -19,6 +19,12 @@ absl::StatusOr<std::string> WritePipeline::WriteSnapshotImage(const cairnpb::Mes
 }
 
 absl::Status WritePipeline::InstallSnapshot(const cairnpb::Message& message, const std::string& image_path) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (WasRemoved(membership_, message.from())) {
+      return absl::FailedPreconditionError("cairn: refusing a store image from a member removed from the cluster");
+    }
+  }
   auto result = std::make_shared<std::promise<absl::Status>>();
   std::future<absl::Status> outcome = result->get_future();
   Install install{message, image_path, [result](absl::Status s) { result->set_value(std::move(s)); }};

@@ -121,7 +121,7 @@ TEST(Config, EtcdFlagsCairnDoesNotUseAreAcceptedWithANotice) {
 
 TEST(Config, EtcdFlagsCairnCannotHonourStopStartUp) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"--force-new-cluster"}, {"--client-crl-file", "crl.pem"},
+           {"--client-crl-file", "crl.pem"},
            {"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, {"--peer-cert-allowed-cn=etcd"},
            {"--discovery-srv=example.com"}, {"--enable-v2=true"}, {"--proxy=on"}}) {
     auto c = ParseFlags(args);
@@ -163,6 +163,20 @@ TEST(Config, WalDirPutsTheLogElsewhereFromFlagOrEnvironment) {
   });
   ASSERT_TRUE(cli_wins.ok());
   EXPECT_EQ(cli_wins->wal_dir, "/cli/wal");
+}
+
+TEST(Config, ForceNewClusterIsAcceptedFromTheCommandLineOrTheEnvironment) {
+  auto defaults = ParseFlags({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->force_new_cluster);
+  auto given = ParseFlags({"--force-new-cluster"});
+  ASSERT_TRUE(given.ok()) << given.status();
+  EXPECT_TRUE(given->force_new_cluster);
+  auto from_env = ParseFlagsWithEnv({}, [](const char* name) -> const char* {
+    return std::string(name) == "ETCD_FORCE_NEW_CLUSTER" ? "true" : nullptr;
+  });
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_TRUE(from_env->force_new_cluster);
 }
 
 TEST(Config, KeepaliveStreamsAndProgressFlagsTakeEtcdsValues) {
