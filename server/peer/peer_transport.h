@@ -132,12 +132,20 @@ class PeerTransport {
   // What Peer.HashKV answers (this member's store hash), for the corruption checks.
   void SetHashKVSource(HashKVSource source) { service_.SetHashKVSource(std::move(source)); }
   void SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandler time_to_live);
+  // What Peer.CheckMembershipChange answers (the leader's membership-change rules).
+  void SetMembershipCheckHandler(MembershipCheckHandler handler) {
+    service_.SetMembershipCheckHandler(std::move(handler));
+  }
 
   // Asks `leader` (a known peer). `done` runs exactly once (see the threads note above).
   void ForwardLeaseRenew(uint64_t leader, const etcdserverpb::LeaseKeepAliveRequest& request,
                          std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done);
   void ForwardLeaseTimeToLive(uint64_t leader, const etcdserverpb::LeaseTimeToLiveRequest& request,
                               std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done);
+
+  // Asks `leader` whether it accepts a membership change; `done` as for the lease calls.
+  void ForwardMembershipCheck(uint64_t leader, const cairnpb::MembershipChangeCheck& request,
+                              std::function<void(absl::Status)> done);
 
   void Stop();
   TransportStats Stats() const;

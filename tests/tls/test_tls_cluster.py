@@ -119,7 +119,12 @@ class PeerTlsClusterTest(unittest.TestCase):
         h.wait_until(lambda: serializable_get(joiner, "before-join") == "1", 15, "the joiner to catch up")
 
         outsider = h.Cairnd(self.dir, "m2", peer_scheme="https", flags=peer_flags(self.dir, "other"))
-        _, err, rc = h.etcdctl(founder.client_url, ["member", "add", "m2", f"--peer-urls={outsider.peer_url}"])
+        # The leader adds a voter only once it has heard every voter for 5 s (--strict-reconfig-check,
+        # as etcd): the joiner has just started, so the first tries may be refused "unhealthy cluster".
+        def add_outsider():
+            result = h.etcdctl(founder.client_url, ["member", "add", "m2", f"--peer-urls={outsider.peer_url}"])
+            return None if "etcdserver: unhealthy cluster" in result[1] else result
+        _, err, rc = h.wait_until(add_outsider, 20, "the leader to accept a second added member")
         self.assertEqual(rc, 0, err)
         outsider.initial_cluster = joiner.initial_cluster + f",m2={outsider.peer_url}"
         outsider.flags += ["--initial-cluster-state", "existing"]
