@@ -383,6 +383,7 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
     node_->Tick();
     ExpireWaiters(now);
     PublishProgress();
+    if (!published_self_) PublishSelfIfNeeded(now);
   }
   if (!transfers_.empty()) SettleTransfers(now);
   if (!writes_without_leader_.empty() && (Leader() != 0 || tick)) RetryWritesWithoutLeader(now);

@@ -292,6 +292,9 @@ class WritePipeline {
   // The peer-activity snapshot (PeerActivity): contact from this round's inbox; raft progress.
   void RecordContact(const std::vector<cairnpb::Message>& inbox, std::chrono::steady_clock::time_point now);
   void PublishProgress();
+  // Proposes this member's name and client URLs until the applied membership records them (after
+  // applying, and on tick rounds: a member that joined from a store image may apply nothing more).
+  void PublishSelfIfNeeded(std::chrono::steady_clock::time_point now);
 
   wal::Wal* const wal_;
   mvcc::Store* const store_;
@@ -357,7 +360,8 @@ class WritePipeline {
   std::chrono::steady_clock::time_point last_store_sync_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_mapped_release_ = std::chrono::steady_clock::now();
   uint64_t synced_index_ = 0;
-  bool published_self_ = false;
+  bool published_self_ = false;  // this member's name and client URLs are in the applied membership
+  std::chrono::steady_clock::time_point last_publish_attempt_{};
   // The store's auth revision as of the entries applied so far: KV writes checked against an
   // older one are refused when applied (LogRequest.auth_revision).
   uint64_t auth_revision_ = 0;
