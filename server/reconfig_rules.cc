@@ -81,10 +81,12 @@ absl::Status CheckRemove(const cairnpb::Membership& membership, uint64_t id, uin
 absl::Status CheckPromote(const cairnpb::Membership& membership, uint64_t id, const PeerView& view,
                           const ReconfigPolicy& policy) {
   if (!view.is_leader) return ErrNotLeader();
-  if (auto found = view.match.find(id); found != view.match.end()) {
-    if (static_cast<double>(found->second) < static_cast<double>(view.leader_match) * kLearnerReadyShare) {
-      return ErrLearnerNotReady();
-    }
+  // A learner missing from the leader's progress is one the snapshot has not caught up with yet
+  // (it was just added): it holds nothing of the log so far.
+  auto found = view.match.find(id);
+  const uint64_t learner_match = found != view.match.end() ? found->second : 0;
+  if (static_cast<double>(learner_match) < static_cast<double>(view.leader_match) * kLearnerReadyShare) {
+    return ErrLearnerNotReady();
   }
   if (!policy.strict) return absl::OkStatus();
   const auto voters = VotingMembers(membership);

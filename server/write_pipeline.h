@@ -184,7 +184,8 @@ class WritePipeline {
   // per peer, when it last heard a raft message from it and when the current run of contact began
   // (a silence longer than the election timeout starts a new run), updated in every round that
   // steps peers' messages; whether it leads, and (when leading) raft's match per member and its own
-  // last index, updated on tick rounds. A copy, taken under peer_view_mu_; any thread.
+  // last index, updated on tick rounds and once a membership change is applied. A copy, taken
+  // under peer_view_mu_; any thread.
   PeerView PeerActivity() const;
 
   // The replicated alarms (server/alarms.h) as of the entries applied here. The pipeline owns the

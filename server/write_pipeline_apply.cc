@@ -187,6 +187,8 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     single_voter_ = Voters(membership()) == std::vector<uint64_t>{options_.header.member_id};
     local_reads_.store(leader_ready_ && single_voter_, std::memory_order_release);
     if (hooks_.on_membership) hooks_.on_membership(membership());
+    // Before the change is answered: the membership-change rules see the new member's progress.
+    if (node_ != nullptr) PublishProgress();
   }
   for (PendingConfChange& c : applied_conf_changes) c.done(absl::OkStatus());
   if (own_term_applied && !leader_ready_) SetLeaderReady(true);

@@ -158,6 +158,13 @@ TEST(ReconfigRules, PromotingALearnerNeedsItInSyncWithTheLeader) {
   EXPECT_TRUE(Check(Cluster(3, 3, 1), Promote(4), view).ok());
 }
 
+TEST(ReconfigRules, ALearnerMissingFromTheLeadersProgressIsNotInSync) {
+  PeerView view = LeaderView({2, 3});
+  view.leader_match = 1000;
+  view.match = {{1, 1000}, {2, 1000}, {3, 1000}};
+  ExpectRefused(Check(Cluster(3, 3, 1), Promote(4), view), absl::StatusCode::kFailedPrecondition, kLearnerNotReady);
+}
+
 TEST(ReconfigRules, TheLearnerInSyncRuleHoldsWithoutStrictChecks) {
   PeerView view = LeaderView({2});
   view.leader_match = 50;
