@@ -48,15 +48,16 @@ size_t CountConnected(const std::vector<const cairnpb::MemberRecord*>& voters, u
   return n;
 }
 
-absl::Status CheckAddVoter(const cairnpb::Membership& membership, uint64_t self_id, const PeerView& view,
-                           ReconfigClock::time_point now, const ReconfigPolicy& policy) {
+absl::Status CheckAdd(const cairnpb::Membership& membership, bool learner, uint64_t self_id, const PeerView& view,
+                      ReconfigClock::time_point now, const ReconfigPolicy& policy) {
   const auto voters = VotingMembers(membership);
   const size_t members_after = voters.size() + 1;
   const size_t started = CountStarted(voters);
   // Growing a lone member to two (restoring a cluster from one member's data) must stay possible,
   // although the new member cannot have started yet.
   const bool growing_lone_member = started == 1 && members_after == 2;
-  if (!growing_lone_member && started < QuorumOf(members_after)) return ErrNotEnoughStartedMembers();
+  if (!learner && !growing_lone_member && started < QuorumOf(members_after)) return ErrNotEnoughStartedMembers();
+  // A learner does not count towards the quorum, but etcd 3.4 still wants every voter live first.
   if (!view.is_leader) return ErrNotLeader();
   if (CountConnected(voters, self_id, view, now, policy) != voters.size()) return ErrUnhealthy();
   return absl::OkStatus();
@@ -117,7 +118,10 @@ absl::Status CheckMembershipChange(const cairnpb::Membership& membership, const 
       if (existing != nullptr) {
         return existing->is_learner() ? CheckPromote(membership, id, view, policy) : absl::OkStatus();
       }
-      return policy.strict ? CheckAddVoter(membership, self_id, view, now, policy) : absl::OkStatus();
+      return policy.strict ? CheckAdd(membership, /*learner=*/false, self_id, view, now, policy) : absl::OkStatus();
+    case cairnpb::CONF_CHANGE_ADD_LEARNER_NODE:
+      if (existing != nullptr) return absl::OkStatus();
+      return policy.strict ? CheckAdd(membership, /*learner=*/true, self_id, view, now, policy) : absl::OkStatus();
     case cairnpb::CONF_CHANGE_REMOVE_NODE:
       if (existing == nullptr) return absl::OkStatus();
       return policy.strict ? CheckRemove(membership, id, self_id, view, now, policy) : absl::OkStatus();

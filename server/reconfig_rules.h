@@ -3,7 +3,8 @@
 //
 //   add voter     strict: enough started voters for the new quorum (a one-voter cluster may always
 //                 add a second), then every voter connected to the leader for the last 5 s.
-//   add learner   always allowed.
+//   add learner   strict: every voter connected to the leader for the last 5 s (etcd 3.4 skips
+//                 only the started-members rule for learners).
 //   remove        strict: learners always; otherwise enough started voters among those that stay,
 //                 then either the member is out of contact, or the live voters minus one still
 //                 make a quorum of those that stay.

@@ -1,8 +1,9 @@
 """--strict-reconfig-check: membership changes that could cost a cluster its live quorum are refused
 with etcd 3.4's errors, whether etcdctl asks the leader or a follower (which asks the leader).
 
-Run with Debian's /usr/bin/python3; the subject binary is chosen as in tests/e2e. Every member
-listens on 127.0.0.1 free ports; every wait is bounded.
+Run with Debian's /usr/bin/python3; the subject binary is chosen as in tests/e2e (CAIRND=etcd runs
+the same tests against etcd 3.4, which gives the same answers). Every member listens on 127.0.0.1
+free ports; every wait is bounded.
 """
 
 import re
@@ -93,7 +94,7 @@ class ReconfigTest(E2eTest):
         learner.initial_cluster = leader.initial_cluster + f",m4={peer_url(learner.peer_port)}"
         learner.extra_flags = ("--initial-cluster-state", "existing")
         self.addCleanup(learner.kill)
-        added = etcdctl(leader, "member", "add", "m4", f"--peer-urls={peer_url(learner.peer_port)}", "--learner")
+        added = member_change(leader, "add", "m4", f"--peer-urls={peer_url(learner.peer_port)}", "--learner")
         self.assertEqual(added.rc, 0, added)
         learner_id = re.search(r"Member\s+([0-9a-f]+) added", added.out).group(1)
         # Added but never started: it holds none of the leader's log.

@@ -104,10 +104,13 @@ TEST(ReconfigRules, AddingAVoterNeedsEveryVoterConnectedForTheHealthInterval) {
   EXPECT_TRUE(Check(Cluster(3, 3, 1), AddVoter(), LeaderView({2, 3})).ok());
 }
 
-TEST(ReconfigRules, AddingALearnerIsNeverRefused) {
-  EXPECT_TRUE(Check(Cluster(3, 1), AddLearner(), LeaderView({})).ok());
-  PeerView follower;
-  EXPECT_TRUE(Check(Cluster(3, 1), AddLearner(), follower).ok());
+TEST(ReconfigRules, AddingALearnerSkipsTheStartedRuleButNeedsEveryVoterConnected) {
+  // As etcd 3.4: started members do not matter for a learner, live voters do.
+  EXPECT_TRUE(Check(Cluster(3, 1), AddLearner(), LeaderView({2, 3})).ok());
+  ExpectRefused(Check(Cluster(3, 3), AddLearner(), LeaderView({2})), absl::StatusCode::kUnavailable, kUnhealthy);
+  ExpectRefused(Check(Cluster(3, 3), AddLearner(), LeaderView({2, 3}, 2s)), absl::StatusCode::kUnavailable,
+                kUnhealthy);
+  EXPECT_TRUE(Check(Cluster(3, 3), AddLearner(), LeaderView({2}), /*strict=*/false).ok());
 }
 
 TEST(ReconfigRules, RemovingNeedsEnoughStartedMembersAmongThoseThatStay) {
