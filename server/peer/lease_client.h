@@ -1,6 +1,6 @@
 // Forwarded calls to the leader, client side: unary callback calls to a peer's Peer.LeaseRenew,
-// Peer.LeaseTimeToLive and Peer.CheckMembershipChange with a deadline, answered as absl::StatusOr with the peer's status code and
-// message unchanged.
+// Peer.LeaseTimeToLive and Peer.CheckMembershipChange with a deadline, answered as absl::StatusOr
+// with the peer's status code and message unchanged.
 //
 // UnaryCalls tracks the calls in flight so the transport can cancel them all and wait for their
 // callbacks when it stops.

@@ -17,7 +17,8 @@
 // Lease forwarding. A follower hands keep-alives and TimeToLive to the leader with
 // ForwardLeaseRenew / ForwardLeaseTimeToLive (deadline: lease_call_timeout); the leader's member
 // answers them through the handlers given to SetLeaseHandlers. Status code and message pass
-// through unchanged both ways.
+// through unchanged both ways. Membership-change checks (ForwardMembershipCheck, answered through
+// SetMembershipCheckHandler) travel the same way.
 //
 // Threads and callbacks. Every method is thread-safe. Send, AddPeer, RemovePeer and the Forward*
 // calls never block on the network and never run a callback of the transport's owner inline,
