@@ -258,14 +258,14 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
   // Booleans etcd has that Cairn does not use, with what a given value means here: a notice when it
   // asks for something Cairn does anyway or cannot turn off, a refusal when honouring it matters.
   bool enable_v2 = false, debug = false;
-  bool pre_vote = true, strict_reconfig_check = true, enable_pprof = false, peer_skip_san = false;
+  bool pre_vote = true, enable_pprof = false, peer_skip_san = false;
   bool election_tick_advance = true;
   const std::map<std::string, bool*> bool_flags = {
       {"force-new-cluster", &c.force_new_cluster},
       {"enable-v2", &enable_v2},
       {"debug", &debug},
       {"pre-vote", &pre_vote},
-      {"strict-reconfig-check", &strict_reconfig_check},
+      {"strict-reconfig-check", &c.strict_reconfig_check},
       {"enable-pprof", &enable_pprof},
       {"experimental-peer-skip-client-san-verification", &peer_skip_san},
       {"initial-election-tick-advance", &election_tick_advance},
@@ -343,10 +343,6 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
   if (peer_skip_san) {
     c.notices.push_back("--experimental-peer-skip-client-san-verification has no effect in Cairn: peers' client "
                         "certificates are checked against the CA only");
-  }
-  if (!strict_reconfig_check) {
-    c.notices.push_back("--strict-reconfig-check=false has no effect in Cairn: membership changes are one at a "
-                        "time and are not checked against the live members (README \"Limits\")");
   }
   if (!election_tick_advance) {
     c.notices.push_back("--initial-election-tick-advance=false has no effect in Cairn");

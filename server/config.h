@@ -73,6 +73,9 @@ struct Config {
   // corrupt_check_time_ms (0: never), raise the CORRUPT alarm for a member whose hash differs.
   bool initial_corrupt_check = false;
   int64_t corrupt_check_time_ms = 0;
+  // etcd's --strict-reconfig-check: refuse membership changes that could cost the cluster its
+  // quorum (server/reconfig_rules.h). The learner-in-sync rule for promotions applies regardless.
+  bool strict_reconfig_check = true;
   // How often a watcher that asked for progress notifications hears the revision when idle.
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
   // One line per etcd flag given that Cairn accepts but does not use, saying why; main prints them.

@@ -19,6 +19,13 @@ absl::Status ErrNoLeader() { return absl::UnavailableError("etcdserver: no leade
 absl::Status ErrNotLeader() { return absl::FailedPreconditionError("etcdserver: not leader"); }
 absl::Status ErrTimeout() { return absl::UnavailableError("etcdserver: request timed out"); }
 absl::Status ErrLeaderChanged() { return absl::UnavailableError("etcdserver: leader changed"); }
+absl::Status ErrUnhealthy() { return absl::UnavailableError("etcdserver: unhealthy cluster"); }
+absl::Status ErrNotEnoughStartedMembers() {
+  return absl::FailedPreconditionError("etcdserver: re-configuration failed due to not enough started members");
+}
+absl::Status ErrLearnerNotReady() {
+  return absl::FailedPreconditionError("etcdserver: can only promote a learner member which is in sync with leader");
+}
 
 absl::Status ErrRootUserNotExist() {
   return absl::FailedPreconditionError("etcdserver: root user does not exist");

@@ -27,6 +27,13 @@ absl::Status ErrNoLeader();            // Unavailable "etcdserver: no leader"
 absl::Status ErrNotLeader();           // FailedPrecondition "etcdserver: not leader"
 absl::Status ErrTimeout();             // Unavailable "etcdserver: request timed out"
 absl::Status ErrLeaderChanged();       // Unavailable "etcdserver: leader changed"
+absl::Status ErrUnhealthy();           // Unavailable "etcdserver: unhealthy cluster"
+
+// Membership changes refused by the safety rules (server/reconfig_rules.h).
+// FailedPrecondition "etcdserver: re-configuration failed due to not enough started members"
+absl::Status ErrNotEnoughStartedMembers();
+// FailedPrecondition "etcdserver: can only promote a learner member which is in sync with leader"
+absl::Status ErrLearnerNotReady();
 
 // Authentication and authorization (server/auth), etcd 3.4's codes and texts.
 absl::Status ErrRootUserNotExist();      // FailedPrecondition "etcdserver: root user does not exist"

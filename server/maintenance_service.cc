@@ -227,6 +227,19 @@ grpc::ServerUnaryReactor* ClusterService::ProposeChange(grpc::CallbackServerCont
   change.set_node_id(id);
   change.set_context(member_context);
   auto* reactor = context->DefaultReactor();
+  if (!change_check_ || type == cairnpb::CONF_CHANGE_UPDATE_NODE) {
+    Propose(reactor, std::move(change), response);
+    return reactor;
+  }
+  change_check_(change, [this, reactor, response, change](absl::Status s) mutable {
+    if (!s.ok()) return reactor->Finish(ToGrpcStatus(s));
+    Propose(reactor, std::move(change), response);
+  });
+  return reactor;
+}
+
+template <typename Response>
+void ClusterService::Propose(grpc::ServerUnaryReactor* reactor, cairnpb::ConfChange change, Response* response) {
   pipeline_->ProposeConfChange(std::move(change), [this, reactor, response](absl::Status s) {
     if (s.ok()) {
       FillMembers(response->mutable_members());
@@ -234,7 +247,6 @@ grpc::ServerUnaryReactor* ClusterService::ProposeChange(grpc::CallbackServerCont
     }
     reactor->Finish(ToGrpcStatus(s));
   });
-  return reactor;
 }
 
 void ClusterService::FillMembers(google::protobuf::RepeatedPtrField<etcdserverpb::Member>* members) const {

@@ -96,8 +96,15 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
 
  // As MaintenanceService::SetAuthority.
   void SetAuthority(const auth::Authority* authority) { authority_ = authority; }
+  // Asked before MemberAdd, MemberRemove and MemberPromote propose their change, after the
+  // service's own checks: `done` (exactly once, inline or on another thread, never blocking) with
+  // OK or the refusal the caller gets (server/reconfig_check.h). Unset: no such check. Set before
+  // serving.
+  using ChangeCheck = std::function<void(const cairnpb::ConfChange&, std::function<void(absl::Status)>)>;
+  void SetChangeCheck(ChangeCheck check) { change_check_ = std::move(check); }
 
  private:
+  ChangeCheck change_check_;
   // OK when auth does not apply; else the caller must be root (etcd's usual auth errors).
   absl::Status CheckAdmin(const grpc::CallbackServerContext& context) const;
   const auth::Authority* authority_ = nullptr;
@@ -107,9 +114,12 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   absl::Status CheckPeerUrls(uint64_t id, const google::protobuf::RepeatedPtrField<std::string>& urls) const;
   // Proposes a membership change of `type` for member `id` and answers once it is applied, with the
   // membership after it and the header (etcd's MemberAdd/Remove/Promote/Update responses all carry both).
+  // MemberAdd, MemberRemove and MemberPromote first pass the change check (SetChangeCheck).
   template <typename Response>
   grpc::ServerUnaryReactor* ProposeChange(grpc::CallbackServerContext* context, cairnpb::ConfChangeType type,
                                           uint64_t id, const std::string& member_context, Response* response);
+  template <typename Response>
+  void Propose(grpc::ServerUnaryReactor* reactor, cairnpb::ConfChange change, Response* response);
   void FillMembers(google::protobuf::RepeatedPtrField<etcdserverpb::Member>* members) const;
   void FillMember(const cairnpb::MemberRecord& record, etcdserverpb::Member* member) const;
 

@@ -257,6 +257,19 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   forwarder_options.local_renew = answer_renew;
   forwarder_options.local_time_to_live = answer_time_to_live;
   p->lease_forwarder = std::make_unique<PeerLeaseForwarder>(p->transport.get(), forwarder_options);
+  ReconfigPolicy reconfig_policy;
+  reconfig_policy.strict = config.strict_reconfig_check;
+  reconfig_policy.election_timeout = std::chrono::milliseconds(config.election_timeout_ms);
+  p->change_checker =
+      std::make_unique<MembershipChangeChecker>(pipeline, p->transport.get(), header.member_id, reconfig_policy);
+  p->transport->SetMembershipCheckHandler(
+      [checker = p->change_checker.get()](
+          const cairnpb::MembershipChangeCheck& request,
+          std::function<void(absl::StatusOr<cairnpb::MembershipChangeVerdict>)> done) {
+        absl::Status verdict = checker->CheckHere(request);
+        if (!verdict.ok()) return done(verdict);
+        done(cairnpb::MembershipChangeVerdict());
+      });
 
   p->history = std::make_unique<StoreHistory>(p->store.get());
   watch::HubOptions hub_options;
@@ -452,6 +465,10 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   p->maintenance->SetAuthority(authority);
   p->cluster = std::make_unique<ClusterService>(p->pipeline.get(), header, self);
   p->cluster->SetAuthority(authority);
+  p->cluster->SetChangeCheck([checker = p->change_checker.get()](const cairnpb::ConfChange& change,
+                                                                 std::function<void(absl::Status)> done) {
+    checker->Check(change, std::move(done));
+  });
   auth::AuthServiceHooks auth_hooks;
   auth_hooks.propose = proposer;
   auth_hooks.read_barrier = [pipeline](std::function<void(absl::Status)> done) {

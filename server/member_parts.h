@@ -36,6 +36,7 @@
 #include "server/member_metrics.h"
 #include "server/membership.h"
 #include "server/peer/peer_transport.h"
+#include "server/reconfig_check.h"
 #include "server/unimplemented_service.h"
 #include "server/watch/event_history.h"
 #include "server/watch/watch_hub.h"
@@ -72,6 +73,8 @@ struct Member::Parts {
   // After the pipeline (destroyed first): it delivers peers' messages into the pipeline.
   std::unique_ptr<peer::PeerTransport> transport;
   std::unique_ptr<PeerLeaseForwarder> lease_forwarder;
+  // Membership changes are checked against the leader's view before they are proposed.
+  std::unique_ptr<MembershipChangeChecker> change_checker;
   // Compacts on its own when --auto-compaction-retention is set; null otherwise.
   std::unique_ptr<AutoCompactor> auto_compactor;
   // Compares the members' hashes when --experimental-corrupt-check-time is set; null otherwise.

@@ -375,6 +375,7 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
     conf_changes_.push_back(std::move(c));
   }
   for (const cairnpb::Message& m : inbox) (void)node_->Step(m);
+  if (!inbox.empty()) RecordContact(inbox, now);
   for (Transfer& t : transfers) {
     if (!is_leader_) {
       t.done(ErrNotLeader());
@@ -394,6 +395,8 @@ void WritePipeline::RunRound(bool tick, Clock::time_point now) {
   if (tick) {
     node_->Tick();
     ExpireWaiters(now);
+    PublishProgress();
+    if (!published_self_) PublishSelfIfNeeded(now);
   }
   if (!transfers_.empty()) SettleTransfers(now);
   if (!writes_without_leader_.empty() && (Leader() != 0 || tick)) RetryWritesWithoutLeader(now);
@@ -453,6 +456,7 @@ void WritePipeline::HandleReadies() {
       if (leading != is_leader_) {
         is_leader_ = leading;
         if (!leading && leader_ready_) SetLeaderReady(false);
+        PublishProgress();
       }
       if (previous_leader != rd.soft_state->lead) {
         if (rd.soft_state->lead != 0) leader_changes_.fetch_add(1, std::memory_order_relaxed);

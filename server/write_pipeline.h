@@ -54,6 +54,7 @@
 #include "server/alarms.h"
 #include "server/applier.h"
 #include "server/metrics/registry.h"
+#include "server/reconfig_rules.h"
 
 namespace cairn::server {
 
@@ -185,6 +186,13 @@ class WritePipeline {
   // Highest log index written (applied once the current round completes).
   uint64_t LastIndex() const { return last_index_.load(std::memory_order_acquire); }
   cairnpb::Membership Membership() const;
+  // What this member knows of its peers, for the membership-change rules (server/reconfig_rules.h):
+  // per peer, when it last heard a raft message from it and when the current run of contact began
+  // (a silence longer than the election timeout starts a new run), updated in every round that
+  // steps peers' messages; whether it leads, and (when leading) raft's match per member and its own
+  // last index, updated on tick rounds and once a membership change is applied. A copy, taken
+  // under peer_view_mu_; any thread.
+  PeerView PeerActivity() const;
 
   // The replicated alarms (server/alarms.h) as of the entries applied here. The pipeline owns the
   // set: it applies LogRequest.alarm entries, writes the set in the same store transaction, loads
@@ -292,6 +300,12 @@ class WritePipeline {
   // Reads alarms_ from the store (recovery, image installs) and publishes it.
   absl::Status LoadAlarms();
   void PublishAlarms();
+  // The peer-activity snapshot (PeerActivity): contact from this round's inbox; raft progress.
+  void RecordContact(const std::vector<cairnpb::Message>& inbox, std::chrono::steady_clock::time_point now);
+  void PublishProgress();
+  // Proposes this member's name and client URLs until the applied membership records them (after
+  // applying, and on tick rounds: a member that joined from a store image may apply nothing more).
+  void PublishSelfIfNeeded(std::chrono::steady_clock::time_point now);
 
   wal::Wal* const wal_;
   mvcc::Store* const store_;
@@ -324,6 +338,8 @@ class WritePipeline {
   std::atomic<uint32_t> alarm_mask_{0};        // alarms_.ActiveMask(), published
   std::atomic<bool> nospace_raise_in_flight_{false};
   mutable std::mutex alarms_mu_;                // guards published_alarms_ (never held with others)
+  mutable std::mutex peer_view_mu_;             // guards peer_view_ (never held with others)
+  PeerView peer_view_;                          // written by the round's driver
   AlarmSet published_alarms_;
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> writes_{0};
@@ -355,7 +371,8 @@ class WritePipeline {
   std::chrono::steady_clock::time_point last_store_sync_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_mapped_release_ = std::chrono::steady_clock::now();
   uint64_t synced_index_ = 0;
-  bool published_self_ = false;
+  bool published_self_ = false;  // this member's name and client URLs are in the applied membership
+  std::chrono::steady_clock::time_point last_publish_attempt_{};
   // The store's auth revision as of the entries applied so far: KV writes checked against an
   // older one are refused when applied (LogRequest.auth_revision).
   uint64_t auth_revision_ = 0;

@@ -187,22 +187,38 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
     single_voter_ = Voters(membership()) == std::vector<uint64_t>{options_.header.member_id};
     local_reads_.store(leader_ready_ && single_voter_, std::memory_order_release);
     if (hooks_.on_membership) hooks_.on_membership(membership());
+    // Before the change is answered: the membership-change rules see the new member's progress.
+    if (node_ != nullptr) PublishProgress();
   }
   for (PendingConfChange& c : applied_conf_changes) c.done(absl::OkStatus());
   if (own_term_applied && !leader_ready_) SetLeaderReady(true);
-  if (node_ != nullptr && !published_self_ && Leader() != 0) {
-    // Tell the cluster this member's name and client URLs once (etcd's publish), if they differ.
-    const cairnpb::MemberRecord* known = FindMember(membership(), options_.header.member_id);
-    published_self_ = true;
-    if (known != nullptr && (known->name() != options_.self.name() ||
-                             !std::equal(known->client_urls().begin(), known->client_urls().end(),
-                                         options_.self.client_urls().begin(), options_.self.client_urls().end()))) {
-      cairnpb::LogRequest publish;
-      *publish.mutable_member_attributes() = options_.self;
-      publish.mutable_member_attributes()->set_id(options_.header.member_id);
-      (void)node_->Propose(publish.SerializeAsString());
-    }
+  if (!published_self_) PublishSelfIfNeeded(Clock::now());
+}
+
+void WritePipeline::PublishSelfIfNeeded(Clock::time_point now) {
+  if (node_ == nullptr || Leader() == 0) return;
+  // Tell the cluster this member's name and client URLs (etcd's publish) once its record is in the
+  // applied membership, until the record shows them: a proposal can be dropped (an election), and
+  // other members count a member as started only once its name is recorded.
+  cairnpb::MemberRecord known;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const cairnpb::MemberRecord* record = FindMember(membership_, options_.header.member_id);
+    if (record == nullptr) return;  // not applied yet: the change that added this member comes later
+    known = *record;
   }
+  if (known.name() == options_.self.name() &&
+      std::equal(known.client_urls().begin(), known.client_urls().end(), options_.self.client_urls().begin(),
+                 options_.self.client_urls().end())) {
+    published_self_ = true;
+    return;
+  }
+  if (last_publish_attempt_ != Clock::time_point() && now - last_publish_attempt_ < options_.request_timeout) return;
+  last_publish_attempt_ = now;
+  cairnpb::LogRequest publish;
+  *publish.mutable_member_attributes() = options_.self;
+  publish.mutable_member_attributes()->set_id(options_.header.member_id);
+  (void)node_->Propose(publish.SerializeAsString());
 }
 
 absl::Status WritePipeline::ApplyChecked(mvcc::WriteBatch* batch, const cairnpb::LogRequest& request,

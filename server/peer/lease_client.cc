@@ -121,4 +121,16 @@ void ForwardLeaseTimeToLive(UnaryCalls& calls, const LeaseCallTarget& target,
       });
 }
 
+void ForwardMembershipCheck(UnaryCalls& calls, const LeaseCallTarget& target,
+                            const cairnpb::MembershipChangeCheck& request, std::function<void(absl::Status)> done) {
+  Forward<cairnpb::MembershipChangeCheck, cairnpb::MembershipChangeVerdict>(
+      calls, target, request,
+      [done = std::move(done)](absl::StatusOr<cairnpb::MembershipChangeVerdict> verdict) { done(verdict.status()); },
+      [](const std::shared_ptr<cairnpb::Peer::Stub>& stub, grpc::ClientContext* context,
+         const cairnpb::MembershipChangeCheck* req, cairnpb::MembershipChangeVerdict* resp,
+         std::function<void(grpc::Status)> on_status) {
+        stub->async()->CheckMembershipChange(context, req, resp, std::move(on_status));
+      });
+}
+
 }  // namespace cairn::peer

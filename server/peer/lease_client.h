@@ -1,6 +1,6 @@
-// Forwarded lease calls, client side: unary callback calls to a peer's Peer.LeaseRenew and
-// Peer.LeaseTimeToLive with a deadline, answered as absl::StatusOr with the peer's status code and
-// message unchanged.
+// Forwarded calls to the leader, client side: unary callback calls to a peer's Peer.LeaseRenew,
+// Peer.LeaseTimeToLive and Peer.CheckMembershipChange with a deadline, answered as absl::StatusOr
+// with the peer's status code and message unchanged.
 //
 // UnaryCalls tracks the calls in flight so the transport can cancel them all and wait for their
 // callbacks when it stops.
@@ -58,5 +58,9 @@ void ForwardLeaseRenew(UnaryCalls& calls, const LeaseCallTarget& target,
 void ForwardLeaseTimeToLive(UnaryCalls& calls, const LeaseCallTarget& target,
                             const etcdserverpb::LeaseTimeToLiveRequest& request,
                             std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done);
+
+// The leader's verdict on a membership change (OK or its refusal, code and message unchanged).
+void ForwardMembershipCheck(UnaryCalls& calls, const LeaseCallTarget& target,
+                            const cairnpb::MembershipChangeCheck& request, std::function<void(absl::Status)> done);
 
 }  // namespace cairn::peer

@@ -306,6 +306,11 @@ void PeerService::SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandl
   time_to_live_ = std::move(time_to_live);
 }
 
+void PeerService::SetMembershipCheckHandler(MembershipCheckHandler handler) {
+  absl::MutexLock lock(&mu_);
+  membership_check_ = std::move(handler);
+}
+
 void PeerService::SetSnapshotSink(SnapshotSink sink) {
   absl::MutexLock lock(&mu_);
   sink_ = std::move(sink);
@@ -518,6 +523,12 @@ grpc::ServerUnaryReactor* PeerService::LeaseTimeToLive(grpc::CallbackServerConte
                                                        const etcdserverpb::LeaseTimeToLiveRequest* request,
                                                        etcdserverpb::LeaseTimeToLiveResponse* response) {
   return ServeLeaseCall(context, &PeerService::time_to_live_, request, response);
+}
+
+grpc::ServerUnaryReactor* PeerService::CheckMembershipChange(grpc::CallbackServerContext* context,
+                                                             const cairnpb::MembershipChangeCheck* request,
+                                                             cairnpb::MembershipChangeVerdict* response) {
+  return ServeLeaseCall(context, &PeerService::membership_check_, request, response);
 }
 
 }  // namespace cairn::peer

@@ -14,13 +14,14 @@
 //                   one callback thread for as long as the hash takes). UNAVAILABLE without one.
 //   LeaseRenew,     handed to the lease handlers; their absl::Status becomes the gRPC status with
 //   LeaseTimeToLive code and message unchanged. The caller's cluster ID travels in metadata.
+//   CheckMembershipChange  the same way, through the membership-check handler.
 //
 // Callbacks and their threads:
 //   on_message      gRPC threads; per sender in order; must not block. Never runs after Stop().
 //   snapshot sink   the finisher thread; may block (it installs the image). On OK the received
 //                   file belongs to the sink (move or delete it); on error it is deleted.
 //   lease handlers  gRPC threads; must answer through `done` exactly once, on any thread, and
-//                   must not block.
+//                   must not block. The membership-check handler likewise.
 //
 // Lifetime: Stop() finishes every open call with UNAVAILABLE and refuses later ones, waits for
 // the finisher thread. The destructor stops and then waits for every call's OnDone, so destroy
@@ -53,6 +54,9 @@ using LeaseRenewHandler = std::function<void(
 using LeaseTimeToLiveHandler = std::function<void(
     const etcdserverpb::LeaseTimeToLiveRequest&,
     std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done)>;
+using MembershipCheckHandler = std::function<void(
+    const cairnpb::MembershipChangeCheck&,
+    std::function<void(absl::StatusOr<cairnpb::MembershipChangeVerdict>)> done)>;
 // Installs a received store image; `message` is the MSG_SNAPSHOT (its snapshot.data empty).
 using SnapshotSink = std::function<absl::Status(const cairnpb::Message& message,
                                                 const std::string& received_file_path)>;
@@ -87,6 +91,7 @@ class PeerService final : public cairnpb::Peer::CallbackService {
   // Set before serving, or at any time (later calls see the new handler).
   void SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandler time_to_live);
   void SetSnapshotSink(SnapshotSink sink);
+  void SetMembershipCheckHandler(MembershipCheckHandler handler);
   void SetMembershipSource(MembershipSource source);
   void SetHashKVSource(HashKVSource source);
 
@@ -103,6 +108,9 @@ class PeerService final : public cairnpb::Peer::CallbackService {
   grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* context,
                                             const etcdserverpb::LeaseTimeToLiveRequest* request,
                                             etcdserverpb::LeaseTimeToLiveResponse* response) override;
+  grpc::ServerUnaryReactor* CheckMembershipChange(grpc::CallbackServerContext* context,
+                                                  const cairnpb::MembershipChangeCheck* request,
+                                                  cairnpb::MembershipChangeVerdict* response) override;
   grpc::ServerUnaryReactor* Members(grpc::CallbackServerContext* context, const cairnpb::MembersRequest* request,
                                     cairnpb::MembersResponse* response) override;
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context, const cairnpb::PeerHashKVRequest* request,
@@ -150,6 +158,7 @@ class PeerService final : public cairnpb::Peer::CallbackService {
   absl::flat_hash_set<uint64_t> logged_foreign_clusters_ ABSL_GUARDED_BY(mu_);
   LeaseRenewHandler renew_ ABSL_GUARDED_BY(mu_);
   LeaseTimeToLiveHandler time_to_live_ ABSL_GUARDED_BY(mu_);
+  MembershipCheckHandler membership_check_ ABSL_GUARDED_BY(mu_);
   MembershipSource membership_source_ ABSL_GUARDED_BY(mu_);
   HashKVSource hash_source_ ABSL_GUARDED_BY(mu_);
   SnapshotSink sink_ ABSL_GUARDED_BY(mu_);

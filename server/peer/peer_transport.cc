@@ -162,6 +162,11 @@ void PeerTransport::ForwardLeaseTimeToLive(
   peer::ForwardLeaseTimeToLive(lease_calls_, TargetFor(leader), request, std::move(done));
 }
 
+void PeerTransport::ForwardMembershipCheck(uint64_t leader, const cairnpb::MembershipChangeCheck& request,
+                                           std::function<void(absl::Status)> done) {
+  peer::ForwardMembershipCheck(lease_calls_, TargetFor(leader), request, std::move(done));
+}
+
 void PeerTransport::Stop() {
   absl::MutexLock stop_lock(&stop_mu_);
   stopping_.store(true);

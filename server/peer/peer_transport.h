@@ -17,7 +17,8 @@
 // Lease forwarding. A follower hands keep-alives and TimeToLive to the leader with
 // ForwardLeaseRenew / ForwardLeaseTimeToLive (deadline: lease_call_timeout); the leader's member
 // answers them through the handlers given to SetLeaseHandlers. Status code and message pass
-// through unchanged both ways.
+// through unchanged both ways. Membership-change checks (ForwardMembershipCheck, answered through
+// SetMembershipCheckHandler) travel the same way.
 //
 // Threads and callbacks. Every method is thread-safe. Send, AddPeer, RemovePeer and the Forward*
 // calls never block on the network and never run a callback of the transport's owner inline,
@@ -132,12 +133,20 @@ class PeerTransport {
   // What Peer.HashKV answers (this member's store hash), for the corruption checks.
   void SetHashKVSource(HashKVSource source) { service_.SetHashKVSource(std::move(source)); }
   void SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHandler time_to_live);
+  // What Peer.CheckMembershipChange answers (the leader's membership-change rules).
+  void SetMembershipCheckHandler(MembershipCheckHandler handler) {
+    service_.SetMembershipCheckHandler(std::move(handler));
+  }
 
   // Asks `leader` (a known peer). `done` runs exactly once (see the threads note above).
   void ForwardLeaseRenew(uint64_t leader, const etcdserverpb::LeaseKeepAliveRequest& request,
                          std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done);
   void ForwardLeaseTimeToLive(uint64_t leader, const etcdserverpb::LeaseTimeToLiveRequest& request,
                               std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done);
+
+  // Asks `leader` whether it accepts a membership change; `done` as for the lease calls.
+  void ForwardMembershipCheck(uint64_t leader, const cairnpb::MembershipChangeCheck& request,
+                              std::function<void(absl::Status)> done);
 
   void Stop();
   TransportStats Stats() const;

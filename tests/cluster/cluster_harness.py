@@ -127,6 +127,20 @@ class Cluster:
         return [m for m in self.running() if m is not lead]
 
 
+def member_change(member, *args, patience=20):
+    """`etcdctl member <args>` against `member`, retried while refused "etcdserver: unhealthy
+    cluster": with --strict-reconfig-check the leader must have heard every voter for 5 s before
+    it adds one (and enough of them before it removes one), so a change right after a start, a
+    restart or an election may be refused for a few seconds, as etcd's would be. Returns the last
+    etcdctl result."""
+    deadline = time.monotonic() + patience
+    while True:
+        result = e2e_harness.etcdctl(member, "member", *args)
+        if "etcdserver: unhealthy cluster" not in result.err or time.monotonic() >= deadline:
+            return result
+        time.sleep(0.5)
+
+
 class ClusterChecks:
     """Checks the cluster tests share; mixed into their E2eTest classes."""
 

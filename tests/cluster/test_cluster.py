@@ -12,7 +12,7 @@ import unittest
 
 import grpc
 
-from cluster_harness import Cluster, Member, free_port, main, rpc
+from cluster_harness import Cluster, Member, free_port, main, member_change, rpc
 from e2e_harness import E2eTest, etcdctl
 
 # The smallest TTL a cluster with --election-timeout 1000 grants (etcd's rule: 1.5 elections).
@@ -244,7 +244,7 @@ class ClusterTest(E2eTest):
         self.assertIn("etcdctl member add m4", joiner.log_tail())
         shutil.rmtree(joiner.data_dir, ignore_errors=True)
 
-        added = etcdctl(first, "member", "add", "m4", f"--peer-urls=http://127.0.0.1:{joiner.peer_port}")
+        added = member_change(first, "add", "m4", f"--peer-urls=http://127.0.0.1:{joiner.peer_port}")
         self.assertEqual(added.rc, 0, added)
         self.assertIn("added to cluster", added.out)
         joiner.start()
@@ -263,7 +263,7 @@ class ClusterTest(E2eTest):
 
         victim = [m for m in c.followers() if m is not joiner][0]
         victim_id = format(victim.status().header.member_id, "x")
-        removed = etcdctl(first if first is not victim else joiner, "member", "remove", victim_id)
+        removed = member_change(first if first is not victim else joiner, "remove", victim_id)
         self.assertEqual(removed.rc, 0, removed)
         # etcdctl prints the ID as %16x: space-padded when it has fewer than 16 hex digits.
         self.assertIn(f"Member {int(victim_id, 16):16x} removed from cluster", removed.out)

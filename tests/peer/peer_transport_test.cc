@@ -441,6 +441,40 @@ TEST(PeerTransportTest, LeaseCallsReachTheLeaderAndErrorsKeepEtcdText) {
   EXPECT_EQ(unknown.Get().status().code(), absl::StatusCode::kUnavailable);
 }
 
+// A follower asks the leader before proposing a membership change; the leader's refusal reaches
+// the client with etcd's code and text.
+TEST(PeerTransportTest, MembershipChecksReachTheLeaderWithItsVerdictUnchanged) {
+  Member leader(1), follower(2);
+  follower.transport().AddPeer(1, leader.address());
+  leader.transport().SetMembershipCheckHandler(
+      [](const cairnpb::MembershipChangeCheck& request,
+         std::function<void(absl::StatusOr<cairnpb::MembershipChangeVerdict>)> done) {
+        if (request.change().node_id() == 4 && request.strict()) {
+          done(absl::UnavailableError("etcdserver: unhealthy cluster"));
+          return;
+        }
+        done(cairnpb::MembershipChangeVerdict());
+      });
+  auto ask = [&](uint64_t to, uint64_t node, bool strict) {
+    cairnpb::MembershipChangeCheck request;
+    request.mutable_change()->set_type(cairnpb::CONF_CHANGE_REMOVE_NODE);
+    request.mutable_change()->set_node_id(node);
+    request.set_strict(strict);
+    auto answer = std::make_shared<Answer<cairnpb::MembershipChangeVerdict>>();
+    follower.transport().ForwardMembershipCheck(to, request, [callback = answer->Callback()](absl::Status s) {
+      if (s.ok()) return callback(cairnpb::MembershipChangeVerdict());
+      callback(s);
+    });
+    return answer->Get().status();
+  };
+  absl::Status refused = ask(1, 4, true);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(refused.message(), "etcdserver: unhealthy cluster");
+  EXPECT_TRUE(ask(1, 4, false).ok());
+  EXPECT_TRUE(ask(1, 3, true).ok());
+  EXPECT_EQ(ask(5, 3, true).code(), absl::StatusCode::kUnavailable);  // not a known peer
+}
+
 TEST(PeerTransportTest, LeaseCallsTimeOutAndAreRefusedAcrossClusters) {
   Member leader(1);
   Member follower(2, kCluster, [](PeerTransportOptions& options) { options.lease_call_timeout = absl::Milliseconds(200); });

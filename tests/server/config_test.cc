@@ -112,11 +112,25 @@ namespace {
 // --snapshot-count. Flags Cairn does not use say so; flags it cannot honour stop start-up.
 TEST(Config, EtcdFlagsCairnDoesNotUseAreAcceptedWithANotice) {
   auto c = ParseFlags({"--snapshot-count=10000", "--logger", "zap", "--log-outputs=stderr", "--enable-pprof",
-                       "--metrics=extensive", "--pre-vote=false", "--strict-reconfig-check", "--proxy=off",
+                       "--metrics=extensive", "--pre-vote=false", "--proxy=off",
                        "--discovery-fallback=proxy"});
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->notices.size(), 7u);
   EXPECT_NE(c->notices[0].find("--snapshot-count has no effect in Cairn"), std::string::npos) << c->notices[0];
+}
+
+// Enforced (server/reconfig_rules.h), so turning it off is a setting, not a notice.
+TEST(Config, StrictReconfigCheckIsOnByDefaultAndCanBeTurnedOff) {
+  auto defaults = ParseFlags({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_TRUE(defaults->strict_reconfig_check);
+  auto off = ParseFlags({"--strict-reconfig-check=false"});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->strict_reconfig_check);
+  EXPECT_TRUE(off->notices.empty()) << off->notices[0];
+  auto on = ParseFlags({"--strict-reconfig-check"});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->strict_reconfig_check);
 }
 
 TEST(Config, EtcdFlagsCairnCannotHonourStopStartUp) {

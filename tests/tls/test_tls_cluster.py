@@ -119,7 +119,21 @@ class PeerTlsClusterTest(unittest.TestCase):
         h.wait_until(lambda: serializable_get(joiner, "before-join") == "1", 15, "the joiner to catch up")
 
         outsider = h.Cairnd(self.dir, "m2", peer_scheme="https", flags=peer_flags(self.dir, "other"))
-        _, err, rc = h.etcdctl(founder.client_url, ["member", "add", "m2", f"--peer-urls={outsider.peer_url}"])
+        # With --strict-reconfig-check (as etcd) the leader adds a voter only once the joiner has
+        # published its name through the log ("not enough started members" until then) and it has
+        # heard every voter for 5 s ("unhealthy cluster"): the joiner has just started.
+        def add_outsider():
+            result = h.etcdctl(founder.client_url, ["member", "add", "m2", f"--peer-urls={outsider.peer_url}"])
+            refused = ("etcdserver: unhealthy cluster", "not enough started members")
+            if any(text in result[1] for text in refused):
+                last_refusal[0] = result[1].strip().splitlines()[-1]
+                return None
+            return result
+        last_refusal = [None]
+        try:
+            _, err, rc = h.wait_until(add_outsider, 20, "the leader to accept a second added member")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {last_refusal[0]}")
         self.assertEqual(rc, 0, err)
         outsider.initial_cluster = joiner.initial_cluster + f",m2={outsider.peer_url}"
         outsider.flags += ["--initial-cluster-state", "existing"]
