@@ -640,15 +640,25 @@ absl::Status Store::ReadEvents(absl::string_view key, absl::string_view range_en
       event.set_type(mvccpb::Event::PUT);
       internal::FillKeyValue(user_key, record, event.mutable_kv());
     }
-    if (!record.has_prev) continue;
-    absl::string_view prev_stored, prev_raw;
-    bool present;
-    if (auto s = internal::GetVersion(reader.get(), tables_, record.prev, &prev_stored, &prev_raw, &present); !s.ok()) {
-      return s;
-    }
-    Record prev;
-    if (present && DecodeRecord(prev_raw, &prev) && !prev.tombstone) {
-      internal::FillKeyValue(user_key, prev, event.mutable_prev_kv());
+    // prev_kv is the key as it was before this revision (etcd reads it at revision - 1): a version
+    // written earlier in the same revision (a txn's put, then its from-key delete) is passed over.
+    Revision link = record.prev;
+    bool has_link = record.has_prev;
+    while (has_link) {
+      absl::string_view prev_stored, prev_raw;
+      bool present;
+      if (auto s = internal::GetVersion(reader.get(), tables_, link, &prev_stored, &prev_raw, &present); !s.ok()) {
+        return s;
+      }
+      Record prev;
+      if (!present || !DecodeRecord(prev_raw, &prev)) break;
+      if (link.main == rev.main) {
+        link = prev.prev;
+        has_link = prev.has_prev;
+        continue;
+      }
+      if (!prev.tombstone) internal::FillKeyValue(user_key, prev, event.mutable_prev_kv());
+      break;
     }
   }
   if (!versions.error().ok()) return versions.error();

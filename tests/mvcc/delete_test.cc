@@ -96,6 +96,17 @@ TEST_F(DeleteTest, DeleteOfAKeyPutInTheSameTxnCarriesTheKeyAsItWasBefore) {
   EXPECT_EQ(deleted_old.kv().key(), "old");
   EXPECT_EQ(deleted_old.prev_kv().value(), "before");
   ASSERT_TRUE(batch->Commit().ok());
+
+  // A watcher catching up from history gets the same.
+  std::vector<mvccpb::Event> replayed;
+  int64_t next = 0;
+  ASSERT_TRUE(store_->ReadEvents("a", std::string(1, '\0'), store_->CurrentRevision(), 10, &replayed, &next).ok());
+  ASSERT_EQ(replayed.size(), 4u);
+  for (const auto& e : replayed) {
+    if (e.type() != mvccpb::Event::DELETE) continue;
+    if (e.kv().key() == "new") EXPECT_FALSE(e.has_prev_kv());
+    if (e.kv().key() == "old") EXPECT_EQ(e.prev_kv().value(), "before");
+  }
 }
 
 }  // namespace
