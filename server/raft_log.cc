@@ -52,11 +52,12 @@ wal::Record HardStateToRecord(const cairnpb::HardState& hard_state) {
   return record;
 }
 
-std::vector<wal::Record> FoundingRecords(const RecoveredLog& log) {
+std::vector<wal::Record> CommittedRecords(const std::vector<cairnpb::Entry>& entries,
+                                          const cairnpb::HardState& hard_state) {
   std::vector<wal::Record> records;
-  records.reserve(log.entries.size() + 1);
-  for (const cairnpb::Entry& e : log.entries) records.push_back(EntryToRecord(e));
-  records.push_back(HardStateToRecord(log.hard_state));
+  records.reserve(entries.size() + 1);
+  for (const cairnpb::Entry& e : entries) records.push_back(EntryToRecord(e));
+  records.push_back(HardStateToRecord(hard_state));
   return records;
 }
 

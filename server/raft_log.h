@@ -53,8 +53,10 @@ struct RecoveredLog {
 absl::StatusOr<RecoveredLog> RecoverLog(const std::vector<wal::Record>& records, const StorePoint& store,
                                         const std::vector<cairnpb::MemberRecord>& founders);
 
-// What makes a founded log (RecoveredLog::founded) durable: its entries, then its hard state, to
-// be written to the WAL and synced before anything else.
-std::vector<wal::Record> FoundingRecords(const RecoveredLog& log);
+// What makes entries durable together with the hard state that commits them: the entries, then
+// the hard state, to be written to the WAL and synced (a founded log, RecoveredLog::founded, before
+// anything else; --force-new-cluster's membership changes).
+std::vector<wal::Record> CommittedRecords(const std::vector<cairnpb::Entry>& entries,
+                                          const cairnpb::HardState& hard_state);
 
 }  // namespace cairn::server

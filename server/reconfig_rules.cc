@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "server/errors.h"
+#include "server/membership.h"
 
 namespace cairn::server {
 namespace {
@@ -20,13 +21,6 @@ std::vector<const cairnpb::MemberRecord*> VotingMembers(const cairnpb::Membershi
     if (!m.is_learner()) voters.push_back(&m);
   }
   return voters;
-}
-
-const cairnpb::MemberRecord* Find(const cairnpb::Membership& membership, uint64_t id) {
-  for (const cairnpb::MemberRecord& m : membership.members()) {
-    if (m.id() == id) return &m;
-  }
-  return nullptr;
 }
 
 size_t CountStarted(const std::vector<const cairnpb::MemberRecord*>& members, uint64_t except = 0) {
@@ -65,7 +59,7 @@ absl::Status CheckAdd(const cairnpb::Membership& membership, bool learner, uint6
 
 absl::Status CheckRemove(const cairnpb::Membership& membership, uint64_t id, uint64_t self_id, const PeerView& view,
                          ReconfigClock::time_point now, const ReconfigPolicy& policy) {
-  const cairnpb::MemberRecord* target = Find(membership, id);
+  const cairnpb::MemberRecord* target = FindMember(membership, id);
   if (target != nullptr && target->is_learner()) return absl::OkStatus();
   const auto voters = VotingMembers(membership);
   size_t staying = 0;
@@ -112,7 +106,7 @@ absl::Status CheckMembershipChange(const cairnpb::Membership& membership, const 
                                    uint64_t self_id, const PeerView& view, ReconfigClock::time_point now,
                                    const ReconfigPolicy& policy) {
   const uint64_t id = change.node_id();
-  const cairnpb::MemberRecord* existing = Find(membership, id);
+  const cairnpb::MemberRecord* existing = FindMember(membership, id);
   switch (change.type()) {
     case cairnpb::CONF_CHANGE_ADD_NODE:
       if (existing != nullptr) {

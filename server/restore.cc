@@ -163,7 +163,7 @@ absl::Status RestoreInto(const RestoreOptions& options, const std::string& root,
   auto wal = wal::Wal::Open(wal_options, &replay);
   if (!wal.ok()) return wal.status();
   if (!replay.empty()) return absl::FailedPreconditionError(absl::StrCat(wal_options.dir, " is not empty"));
-  if (auto s = (*wal)->Write(FoundingRecords(*founding)); !s.ok()) return s;
+  if (auto s = (*wal)->Write(CommittedRecords(founding->entries, founding->hard_state)); !s.ok()) return s;
   return (*wal)->Sync();
 }
 

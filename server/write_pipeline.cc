@@ -87,7 +87,7 @@ absl::Status WritePipeline::Recover(const std::vector<wal::Record>& records) {
     membership_ = alone;
   }
   if (log->founded) {
-    if (auto s = wal_->Write(FoundingRecords(*log)); !s.ok()) return s;
+    if (auto s = wal_->Write(CommittedRecords(log->entries, log->hard_state)); !s.ok()) return s;
     if (auto s = wal_->Sync(); !s.ok()) return s;
   }
 

@@ -43,11 +43,7 @@ absl::Status WritePipeline::ForceStandalone(cairnpb::HardState* hard_state, bool
   cairnpb::HardState next = *hard_state;
   next.set_term(term);
   next.set_commit(entries.back().index());
-  std::vector<wal::Record> records;
-  records.reserve(entries.size() + 1);
-  for (const cairnpb::Entry& e : entries) records.push_back(EntryToRecord(e));
-  records.push_back(HardStateToRecord(next));
-  if (auto s = wal_->Write(records); !s.ok()) return s;
+  if (auto s = wal_->Write(CommittedRecords(entries, next)); !s.ok()) return s;
   if (auto s = wal_->Sync(); !s.ok()) return s;
   ApplyEntries(entries);
   if (!broken_.ok()) return broken_;

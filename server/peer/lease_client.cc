@@ -63,7 +63,7 @@ struct UnaryCall {
 
 // Starts one call through `start(stub, context, request, response, on_status)`.
 template <typename Request, typename Response, typename Start>
-void Forward(UnaryCalls& calls, const LeaseCallTarget& target, const Request& request,
+void Forward(UnaryCalls& calls, const ForwardTarget& target, const Request& request,
              std::function<void(absl::StatusOr<Response>)> done, Start start) {
   if (target.stub == nullptr) {
     done(absl::UnavailableError(absl::StrFormat("peer transport: member %x is not a known peer", target.peer_id)));
@@ -97,7 +97,7 @@ void Forward(UnaryCalls& calls, const LeaseCallTarget& target, const Request& re
 
 }  // namespace
 
-void ForwardLeaseRenew(UnaryCalls& calls, const LeaseCallTarget& target,
+void ForwardLeaseRenew(UnaryCalls& calls, const ForwardTarget& target,
                        const etcdserverpb::LeaseKeepAliveRequest& request,
                        std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done) {
   Forward<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>(
@@ -109,7 +109,7 @@ void ForwardLeaseRenew(UnaryCalls& calls, const LeaseCallTarget& target,
       });
 }
 
-void ForwardLeaseTimeToLive(UnaryCalls& calls, const LeaseCallTarget& target,
+void ForwardLeaseTimeToLive(UnaryCalls& calls, const ForwardTarget& target,
                             const etcdserverpb::LeaseTimeToLiveRequest& request,
                             std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
   Forward<etcdserverpb::LeaseTimeToLiveRequest, etcdserverpb::LeaseTimeToLiveResponse>(
@@ -121,7 +121,7 @@ void ForwardLeaseTimeToLive(UnaryCalls& calls, const LeaseCallTarget& target,
       });
 }
 
-void ForwardMembershipCheck(UnaryCalls& calls, const LeaseCallTarget& target,
+void ForwardMembershipCheck(UnaryCalls& calls, const ForwardTarget& target,
                             const cairnpb::MembershipChangeCheck& request, std::function<void(absl::Status)> done) {
   Forward<cairnpb::MembershipChangeCheck, cairnpb::MembershipChangeVerdict>(
       calls, target, request,

@@ -43,7 +43,7 @@ class UnaryCalls {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-struct LeaseCallTarget {
+struct ForwardTarget {
   std::shared_ptr<cairnpb::Peer::Stub> stub;  // null: the peer is unknown
   uint64_t peer_id = 0;
   uint64_t cluster_id = 0;
@@ -52,15 +52,15 @@ struct LeaseCallTarget {
 
 // `done` runs exactly once: on a gRPC thread with the peer's answer, or inline (before the call
 // returns) with UNAVAILABLE when the peer is unknown or the transport is stopping.
-void ForwardLeaseRenew(UnaryCalls& calls, const LeaseCallTarget& target,
+void ForwardLeaseRenew(UnaryCalls& calls, const ForwardTarget& target,
                        const etcdserverpb::LeaseKeepAliveRequest& request,
                        std::function<void(absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse>)> done);
-void ForwardLeaseTimeToLive(UnaryCalls& calls, const LeaseCallTarget& target,
+void ForwardLeaseTimeToLive(UnaryCalls& calls, const ForwardTarget& target,
                             const etcdserverpb::LeaseTimeToLiveRequest& request,
                             std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done);
 
 // The leader's verdict on a membership change (OK or its refusal, code and message unchanged).
-void ForwardMembershipCheck(UnaryCalls& calls, const LeaseCallTarget& target,
+void ForwardMembershipCheck(UnaryCalls& calls, const ForwardTarget& target,
                             const cairnpb::MembershipChangeCheck& request, std::function<void(absl::Status)> done);
 
 }  // namespace cairn::peer

@@ -493,8 +493,9 @@ void AnswerWith(const Handler& handler, grpc::ServerUnaryReactor* reactor, const
 }  // namespace
 
 template <typename Handler, typename Request, typename Response>
-grpc::ServerUnaryReactor* PeerService::ServeLeaseCall(grpc::CallbackServerContext* context, Handler PeerService::*which,
-                                                      const Request* request, Response* response) {
+grpc::ServerUnaryReactor* PeerService::ServeForwardedCall(grpc::CallbackServerContext* context,
+                                                          Handler PeerService::*which, const Request* request,
+                                                          Response* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (grpc::Status check = CheckCallerCluster(context); !check.ok()) {
     reactor->Finish(check);
@@ -506,7 +507,7 @@ grpc::ServerUnaryReactor* PeerService::ServeLeaseCall(grpc::CallbackServerContex
     if (!refusing_) handler = this->*which;
   }
   if (!handler) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer transport: lease calls are not served here"));
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "peer transport: forwarded calls are not served here"));
     return reactor;
   }
   AnswerWith(handler, reactor, request, response);
@@ -516,19 +517,19 @@ grpc::ServerUnaryReactor* PeerService::ServeLeaseCall(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* PeerService::LeaseRenew(grpc::CallbackServerContext* context,
                                                   const etcdserverpb::LeaseKeepAliveRequest* request,
                                                   etcdserverpb::LeaseKeepAliveResponse* response) {
-  return ServeLeaseCall(context, &PeerService::renew_, request, response);
+  return ServeForwardedCall(context, &PeerService::renew_, request, response);
 }
 
 grpc::ServerUnaryReactor* PeerService::LeaseTimeToLive(grpc::CallbackServerContext* context,
                                                        const etcdserverpb::LeaseTimeToLiveRequest* request,
                                                        etcdserverpb::LeaseTimeToLiveResponse* response) {
-  return ServeLeaseCall(context, &PeerService::time_to_live_, request, response);
+  return ServeForwardedCall(context, &PeerService::time_to_live_, request, response);
 }
 
 grpc::ServerUnaryReactor* PeerService::CheckMembershipChange(grpc::CallbackServerContext* context,
                                                              const cairnpb::MembershipChangeCheck* request,
                                                              cairnpb::MembershipChangeVerdict* response) {
-  return ServeLeaseCall(context, &PeerService::membership_check_, request, response);
+  return ServeForwardedCall(context, &PeerService::membership_check_, request, response);
 }
 
 }  // namespace cairn::peer

@@ -130,11 +130,12 @@ class PeerService final : public cairnpb::Peer::CallbackService {
   grpc::Status RefuseCluster(uint64_t their_cluster_id);
   // The cluster check for unary calls, from metadata.
   grpc::Status CheckCallerCluster(grpc::CallbackServerContext* context);
-  // A forwarded lease call: checks the caller's cluster, then answers through the handler `which`
-  // points at, or UNAVAILABLE when none is set (or the service refuses calls).
+  // A call forwarded by a peer (lease calls, membership-change checks): checks the caller's
+  // cluster, then answers through the handler `which` points at, or UNAVAILABLE when none is set
+  // (or the service refuses calls).
   template <typename Handler, typename Request, typename Response>
-  grpc::ServerUnaryReactor* ServeLeaseCall(grpc::CallbackServerContext* context, Handler PeerService::*which,
-                                           const Request* request, Response* response);
+  grpc::ServerUnaryReactor* ServeForwardedCall(grpc::CallbackServerContext* context, Handler PeerService::*which,
+                                               const Request* request, Response* response);
   bool ClaimSnapshotSlot(uint64_t sender);
   void ReleaseSnapshotSlot(uint64_t sender);
   // Runs `task` on the finisher thread; false once stopped (the task is not run).

@@ -139,8 +139,8 @@ void PeerTransport::SetLeaseHandlers(LeaseRenewHandler renew, LeaseTimeToLiveHan
   service_.SetLeaseHandlers(std::move(renew), std::move(time_to_live));
 }
 
-LeaseCallTarget PeerTransport::TargetFor(uint64_t id) const {
-  LeaseCallTarget target;
+ForwardTarget PeerTransport::TargetFor(uint64_t id) const {
+  ForwardTarget target;
   target.peer_id = id;
   target.cluster_id = options_.cluster_id;
   target.timeout = options_.lease_call_timeout;

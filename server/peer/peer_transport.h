@@ -163,7 +163,7 @@ class PeerTransport {
   // Stops a peer's threads without waiting and keeps it until they have ended.
   void RetireLocked(std::unique_ptr<Peer> peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReapRetiredLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  LeaseCallTarget TargetFor(uint64_t id) const;
+  ForwardTarget TargetFor(uint64_t id) const;
   void OnSnapshotDone(uint64_t id, bool ok);
 
   const PeerTransportOptions options_;
