@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "server/tls/cipher_suites.h"
 
 namespace cairn::server {
 namespace {
@@ -45,7 +46,7 @@ std::vector<std::string> SplitList(const std::string& value) {
 
 // An https listener needs a key pair (or auto-tls); a key pair needs both halves.
 absl::Status CheckTls(const std::vector<Endpoint>& urls, const tls::TlsFiles& files, const std::string& prefix,
-                      const char* kind) {
+                      const char* kind, std::vector<std::string>* notices) {
   if (files.cert_file.empty() != files.key_file.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", prefix, "cert-file and --", prefix, "key-file must be given together"));
@@ -57,6 +58,22 @@ absl::Status CheckTls(const std::vector<Endpoint>& urls, const tls::TlsFiles& fi
                                                      e.HostPort(), " with HTTPS scheme (or use --", prefix,
                                                      "auto-tls)"));
     }
+  }
+  // The CRL and the allowed names judge a certificate the listener has verified against the
+  // trusted CA. Without one, etcd refuses every connection when a name is required; saying so at
+  // start-up is kinder. A CRL without verified certificates only has nothing to check.
+  const bool verifies = files.RequiresClientCert() && !files.trusted_ca_file.empty();
+  // etcd's names: --client-crl-file, --client-cert-allowed-hostname, --peer-cert-allowed-cn, ...
+  const std::string family = prefix.empty() ? "client-" : prefix;
+  if (files.HasNameRule() && !verifies) {
+    const std::string name_flag = family + (files.allowed_cn.empty() ? "cert-allowed-hostname" : "cert-allowed-cn");
+    return absl::InvalidArgumentError(absl::StrCat("--", name_flag, " needs --", prefix,
+                                                   "trusted-ca-file: only a certificate verified against it has a "
+                                                   "name to match"));
+  }
+  if (!files.crl_file.empty() && !verifies) {
+    notices->push_back(absl::StrCat("--", family, "crl-file has no effect without --", prefix,
+                                    "trusted-ca-file: no ", kind, " certificate is verified, so none is checked"));
   }
   return absl::OkStatus();
 }
@@ -197,6 +214,18 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"peer-cert-file", str(&c.peer_tls.cert_file)},
       {"peer-key-file", str(&c.peer_tls.key_file)},
       {"peer-trusted-ca-file", str(&c.peer_tls.trusted_ca_file)},
+      {"client-crl-file", str(&c.client_tls.crl_file)},
+      {"peer-crl-file", str(&c.peer_tls.crl_file)},
+      {"client-cert-allowed-hostname", str(&c.client_tls.allowed_hostname)},
+      {"peer-cert-allowed-cn", str(&c.peer_tls.allowed_cn)},
+      {"peer-cert-allowed-hostname", str(&c.peer_tls.allowed_hostname)},
+      {"cipher-suites", [&c](const std::string& v) {
+         if (v.empty()) return absl::OkStatus();
+         auto list = tls::OpenSslCipherList(v);
+         if (!list.ok()) return list.status();
+         c.cipher_list = *list;
+         return absl::OkStatus();
+       }},
       {"auth-token", [&](const std::string& v) {
          // etcd's forms: "simple", or "jwt,pub-key=...,priv-key=...,sign-method=...".
          const std::string kind = v.substr(0, v.find(','));
@@ -246,14 +275,6 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"discovery-srv", unsupported("discovery-srv", "", "list the members with --initial-cluster")},
       {"proxy", unsupported("proxy", "off", "the v2 proxy is not served")},
       {"experimental-enable-v2v3", unsupported("experimental-enable-v2v3", "", "the v2 API is not served")},
-      {"client-crl-file", unsupported("client-crl-file", "", "certificate revocation lists are not checked")},
-      {"peer-crl-file", unsupported("peer-crl-file", "", "certificate revocation lists are not checked")},
-      {"cipher-suites", unsupported("cipher-suites", "", "gRPC's TLS 1.2+ defaults are used")},
-      {"client-cert-allowed-hostname",
-       unsupported("client-cert-allowed-hostname", "", "client certificates are not matched by name")},
-      {"peer-cert-allowed-cn", unsupported("peer-cert-allowed-cn", "", "peer certificates are not matched by name")},
-      {"peer-cert-allowed-hostname",
-       unsupported("peer-cert-allowed-hostname", "", "peer certificates are not matched by name")},
   };
   // Booleans etcd has that Cairn does not use, with what a given value means here: a notice when it
   // asks for something Cairn does anyway or cannot turn off, a refusal when honouring it matters.
@@ -368,8 +389,8 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       }
     }
   }
-  if (auto s = CheckTls(c.listen_client_urls, c.client_tls, "", "client"); !s.ok()) return s;
-  if (auto s = CheckTls(c.listen_peer_urls, c.peer_tls, "peer-", "peer"); !s.ok()) return s;
+  if (auto s = CheckTls(c.listen_client_urls, c.client_tls, "", "client", &c.notices); !s.ok()) return s;
+  if (auto s = CheckTls(c.listen_peer_urls, c.peer_tls, "peer-", "peer", &c.notices); !s.ok()) return s;
   if (!initial_cluster_given) {
     c.initial_cluster = c.name + "=" + (c.initial_advertise_peer_urls.empty() ? std::string() : c.initial_advertise_peer_urls[0]);
   }
@@ -440,8 +461,7 @@ Member:
 
 Other etcd 3.4 flags are accepted so an etcd configuration starts unchanged. Those Cairn does not
 use (--snapshot-count, --max-wals, --logger, --metrics, ...) print why at start-up; those it cannot
-honour (--discovery, CRL, cipher-suite and allowed-CN/hostname
-flags, --enable-v2) stop start-up with the reason.
+honour (--discovery, --discovery-srv, --proxy, --enable-v2) stop start-up with the reason.
   --auth-token-ttl SECONDS         how long a token from Authenticate is valid (default 300)
   --auth-token simple|jwt,...      accepted for etcd compatibility; Cairn always issues its own
                                    HMAC-signed tokens (see README "Authentication")
@@ -459,6 +479,15 @@ TLS (applied to https:// URLs; http:// URLs stay plaintext):
   --peer-trusted-ca-file FILE      CA bundle peers' certificates (both directions) must chain to
   --peer-client-cert-auth          peers must present a certificate signed by --peer-trusted-ca-file
   --peer-auto-tls                  no files: self-signed peer certificate, peers not verified
+  --client-crl-file FILE           refuse client certificates whose serial this CRL lists (PEM or
+                                   DER; re-read when it changes)
+  --peer-crl-file FILE             the same for members dialing this one
+  --client-cert-allowed-hostname H client certificates must cover host name H in their SANs
+  --peer-cert-allowed-cn CN        peers' certificates (both directions) must have subject CN...
+  --peer-cert-allowed-hostname H   ...or cover host name H (either rule admits)
+  --cipher-suites S1,S2,...        TLS 1.2 cipher suites offered and accepted, by etcd's (Go's)
+                                   names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; TLS 1.3
+                                   is not configurable (default: gRPC's)
 
 Clustering:
   --initial-advertise-peer-urls URLS

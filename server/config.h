@@ -62,6 +62,8 @@ struct Config {
   std::string auto_compaction_retention = "0";
   CompactionRetention auto_compaction;
   std::string log_level = "info";
+  // --cipher-suites as OpenSSL's cipher list (server/tls/cipher_suites.h); "": gRPC's defaults.
+  std::string cipher_list;
   // gRPC server keep-alive, etcd's --grpc-keepalive-*: the shortest ping interval a client may use,
   // how often the server pings an idle connection, and how long it waits for the answer.
   int64_t grpc_keepalive_min_time_ms = 5000;

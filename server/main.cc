@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/config.h"
 #include "server/member.h"
+#include "server/tls/cipher_suites.h"
 
 namespace {
 
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const std::string& notice : config->notices) std::fprintf(stderr, "cairnd: %s\n", notice.c_str());
+  // Before gRPC builds any TLS credentials: it reads the list once, process-wide.
+  if (!config->cipher_list.empty()) cairn::tls::UseCipherSuites(config->cipher_list);
 
   // Block the stop signals in every thread (gRPC's included) and take them synchronously here.
   sigset_t stop_signals;

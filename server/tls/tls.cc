@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/tls/cert_policy.h"
 
 namespace cairn::tls {
 namespace {
@@ -112,6 +114,10 @@ absl::Status AddExtension(X509* cert, int nid, const std::string& value) {
   return absl::OkStatus();
 }
 
+std::string CrlFlag(const std::string& flag_prefix) {
+  return flag_prefix.empty() ? "client-crl-file" : flag_prefix + "crl-file";
+}
+
 absl::Status WritePem(const std::string& path, mode_t mode, const std::function<int(BIO*)>& write) {
   const std::string temp = path + ".tmp";
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -140,6 +146,7 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files, const std::st
   const std::string ca_flag = flag_prefix + "trusted-ca-file";
   TlsMaterial material;
   material.files = files;
+  material.flag_prefix = flag_prefix;
   material.verify_other_side = !files.auto_tls;
   material.require_client_cert = files.RequiresClientCert() && !files.auto_tls;
   if (files.cert_file.empty() != files.key_file.empty()) {
@@ -170,6 +177,9 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files, const std::st
     auto certs = ParseCertificates(ca_flag, files.trusted_ca_file, *ca_pem);
     if (!certs.ok()) return certs.status();
     material.trusted_ca = std::move(*ca_pem);
+  }
+  if (!files.crl_file.empty()) {
+    if (auto s = CheckCrlFile(CrlFlag(flag_prefix), files.crl_file); !s.ok()) return s;
   }
   return material;
 }
@@ -268,6 +278,67 @@ std::shared_ptr<grpc::experimental::CertificateProviderInterface> FileWatcher(co
       material.files.key_file, material.files.cert_file, material.files.trusted_ca_file, reload_seconds);
 }
 
+// Runs after gRPC has verified the chain (and, when dialing, after `first`, the host-name check):
+// applies the CRL and allowed names. Synchronous: the CRL is a local file, cached.
+class PolicyVerifier : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  PolicyVerifier(std::shared_ptr<CertPolicy> policy, std::string whose,
+                 std::shared_ptr<grpc::experimental::CertificateVerifier> first)
+      : policy_(std::move(policy)), whose_(std::move(whose)), first_(std::move(first)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request, std::function<void(grpc::Status)>,
+              grpc::Status* sync_status) override {
+    if (first_ != nullptr) {
+      grpc::Status first_status;
+      // The host-name verifier always answers synchronously.
+      if (first_->Verify(request, [](grpc::Status) {}, &first_status) && !first_status.ok()) {
+        *sync_status = first_status;
+        return true;
+      }
+    }
+    // The leaf first (DescribeChain reads names from the first certificate), then the verified
+    // chain gRPC built, whose order is not the leaf's first: every serial there is checked too.
+    grpc::string_ref leaf = request->peer_cert();
+    grpc::string_ref rest = request->peer_cert_full_chain();
+    absl::Status verdict;
+    auto chain = DescribeChain(absl::StrCat(absl::string_view(leaf.data(), leaf.size()), "\n",
+                                            absl::string_view(rest.data(), rest.size())));
+    verdict = chain.ok() ? policy_->Check(*chain) : chain.status();
+    if (!verdict.ok()) {
+      std::fprintf(stderr, "cairnd: rejected a %s certificate: %s\n", whose_.c_str(),
+                   std::string(verdict.message()).c_str());
+      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(verdict.message()));
+    } else {
+      *sync_status = grpc::Status::OK;
+    }
+    return true;
+  }
+
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const std::shared_ptr<CertPolicy> policy_;
+  const std::string whose_;
+  const std::shared_ptr<grpc::experimental::CertificateVerifier> first_;
+};
+
+// The policy the material's files ask for, on a listener (`listening`) or a dial; null if none.
+std::shared_ptr<CertPolicy> PolicyFor(const TlsMaterial& material, bool listening) {
+  CertRules rules;
+  rules.crl_flag = CrlFlag(material.flag_prefix);
+  if (listening) rules.crl_file = material.files.crl_file;
+  rules.allowed_cn = material.files.allowed_cn;
+  rules.allowed_hostname = material.files.allowed_hostname;
+  if (rules.Empty() || !material.verify_other_side) return nullptr;
+  return std::make_shared<CertPolicy>(std::move(rules));
+}
+
+std::string Whose(const TlsMaterial& material, bool listening) {
+  const bool peer = !material.flag_prefix.empty();
+  if (listening) return peer ? "peer's client" : "client";
+  return "peer's server";
+}
+
 }  // namespace
 
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& material, unsigned reload_seconds) {
@@ -279,6 +350,10 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial
     options.watch_identity_key_cert_pairs();
     if (!material.files.trusted_ca_file.empty()) options.watch_root_certs();
     options.set_cert_request_type(request);
+    if (auto policy = PolicyFor(material, /*listening=*/true); policy != nullptr && material.require_client_cert) {
+      options.set_certificate_verifier(grpc::experimental::ExternalCertificateVerifier::Create<PolicyVerifier>(
+          policy, Whose(material, true), nullptr));
+    }
     return grpc::experimental::TlsServerCredentials(options);
   }
   grpc::SslServerCredentialsOptions options(request);
@@ -295,7 +370,13 @@ std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsMateri
     if (!material.files.cert_file.empty()) options.watch_identity_key_cert_pairs();
     options.set_verify_server_certs(true);
     // The server's certificate must name the host dialed (its IP or DNS name), as with SslCredentials.
-    options.set_certificate_verifier(std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+    auto host_name = std::make_shared<grpc::experimental::HostNameCertificateVerifier>();
+    if (auto policy = PolicyFor(material, /*listening=*/false); policy != nullptr) {
+      options.set_certificate_verifier(grpc::experimental::ExternalCertificateVerifier::Create<PolicyVerifier>(
+          policy, Whose(material, false), host_name));
+    } else {
+      options.set_certificate_verifier(host_name);
+    }
     return grpc::experimental::TlsCredentials(options);
   }
   if (material.verify_other_side) {

@@ -30,6 +30,7 @@ inline constexpr unsigned kDefaultReloadSeconds = 10;
 
 struct TlsMaterial {
   TlsFiles files;           // where the material came from (re-read by the credentials)
+  std::string flag_prefix;  // "" (client flags) or "peer-": names flags in logs
   std::string cert_chain;   // PEM; empty: this side presents no certificate
   std::string private_key;  // PEM; set exactly when cert_chain is
   std::string trusted_ca;   // PEM; empty: the system's roots
@@ -56,12 +57,16 @@ absl::StatusOr<std::optional<TlsMaterial>> ResolveTls(const TlsFiles& files, con
                                                       bool needs_key_pair, const std::string& auto_tls_dir,
                                                       const std::vector<std::string>& hosts);
 
-// Credentials for a gRPC listener. Needs a key pair.
+// Credentials for a gRPC listener. Needs a key pair. The files' CRL and allowed names
+// (cert_policy.h) apply to the certificates clients present; a refused one fails its handshake and
+// is logged ("cairnd: rejected a client certificate: <reason>").
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& material,
                                                                unsigned reload_seconds = kDefaultReloadSeconds);
 
 // Credentials for dialing an https:// URL: verifies the server against trusted_ca (with the URL's
-// host) unless verify_other_side is false; presents the key pair if there is one.
+// host) unless verify_other_side is false; presents the key pair if there is one. The files'
+// allowed names apply to the server's certificate too (as etcd checks both directions between
+// peers); the CRL does not (etcd checks it on its listeners only).
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsMaterial& material,
                                                                  unsigned reload_seconds = kDefaultReloadSeconds);
 

@@ -16,9 +16,14 @@ struct TlsFiles {
   // No files given: generate a self-signed certificate under the data dir at start-up and do not
   // verify the other side (etcd's --auto-tls / --peer-auto-tls). Ignored when files are given.
   bool auto_tls = false;
+  // Checks of the other side's verified certificate beyond its chain (server/tls/cert_policy.h).
+  std::string crl_file;          // --client-crl-file / --peer-crl-file: listeners refuse revoked certificates
+  std::string allowed_cn;        // --peer-cert-allowed-cn: the peer's certificate must have this CN...
+  std::string allowed_hostname;  // --client-cert-allowed-hostname / --peer-cert-allowed-hostname: ...or cover this host
 
   bool HasKeyPair() const { return !cert_file.empty() || !key_file.empty(); }
   bool RequiresClientCert() const { return client_cert_auth || !trusted_ca_file.empty(); }
+  bool HasNameRule() const { return !allowed_cn.empty() || !allowed_hostname.empty(); }
 };
 
 }  // namespace cairn::tls

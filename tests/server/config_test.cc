@@ -135,14 +135,58 @@ TEST(Config, StrictReconfigCheckIsOnByDefaultAndCanBeTurnedOff) {
 
 TEST(Config, EtcdFlagsCairnCannotHonourStopStartUp) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"--client-crl-file", "crl.pem"},
-           {"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, {"--peer-cert-allowed-cn=etcd"},
            {"--discovery-srv=example.com"}, {"--enable-v2=true"}, {"--proxy=on"}}) {
     auto c = ParseFlags(args);
     ASSERT_FALSE(c.ok()) << args[0];
     EXPECT_NE(c.status().message().find("not supported by Cairn"), std::string::npos) << c.status();
   }
-  EXPECT_TRUE(ParseFlags({"--client-crl-file="}).ok());  // an empty value asks for nothing
+  EXPECT_TRUE(ParseFlags({"--discovery-srv="}).ok());  // an empty value asks for nothing
+}
+
+// --cipher-suites takes etcd's (Go's) suite names and refuses others with etcd's words.
+TEST(Config, CipherSuitesBecomeAnOpenSslList) {
+  auto c = ParseFlags({"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cipher_list, "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305");
+  EXPECT_EQ(ParseFlags({})->cipher_list, "");
+  auto unknown = ParseFlags({"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,FOO"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().message(), "unexpected TLS cipher suite \"FOO\"");
+  // Known to etcd, disabled in Debian's OpenSSL: refused rather than silently not offered.
+  auto rc4 = ParseFlags({"--cipher-suites=TLS_RSA_WITH_RC4_128_SHA"});
+  ASSERT_FALSE(rc4.ok());
+  EXPECT_NE(rc4.status().message().find("not available"), std::string::npos) << rc4.status();
+}
+
+// The CRL and allowed names judge verified certificates: a name rule without a trusted CA could
+// only refuse everyone, so it stops start-up; a CRL without one is a notice.
+TEST(Config, CertificateRulesNeedAVerifyingListener) {
+  auto ok = ParseFlags({"--trusted-ca-file=ca.crt", "--client-crl-file=crl.pem",
+                        "--client-cert-allowed-hostname=client.example", "--peer-trusted-ca-file=ca.crt",
+                        "--peer-crl-file=peer.crl", "--peer-cert-allowed-cn=member", "--peer-cert-allowed-hostname=m.example"});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->client_tls.crl_file, "crl.pem");
+  EXPECT_EQ(ok->client_tls.allowed_hostname, "client.example");
+  EXPECT_EQ(ok->peer_tls.crl_file, "peer.crl");
+  EXPECT_EQ(ok->peer_tls.allowed_cn, "member");
+  EXPECT_EQ(ok->peer_tls.allowed_hostname, "m.example");
+  EXPECT_TRUE(ok->notices.empty()) << ok->notices[0];
+
+  auto no_ca = ParseFlags({"--peer-cert-allowed-cn=member", "--peer-client-cert-auth"});
+  ASSERT_FALSE(no_ca.ok());
+  EXPECT_EQ(no_ca.status().message(),
+            "--peer-cert-allowed-cn needs --peer-trusted-ca-file: only a certificate verified against it has a "
+            "name to match");
+  auto client_no_ca = ParseFlags({"--client-cert-allowed-hostname=x"});
+  ASSERT_FALSE(client_no_ca.ok());
+  EXPECT_NE(client_no_ca.status().message().find("--client-cert-allowed-hostname needs --trusted-ca-file"),
+            std::string::npos)
+      << client_no_ca.status();
+
+  auto crl_only = ParseFlags({"--client-crl-file=crl.pem"});
+  ASSERT_TRUE(crl_only.ok()) << crl_only.status();
+  ASSERT_EQ(crl_only->notices.size(), 1u);
+  EXPECT_NE(crl_only->notices[0].find("--client-crl-file has no effect"), std::string::npos) << crl_only->notices[0];
 }
 
 // The log on its own disk, as etcd's tuning guide recommends; DataDir checks it (data_dir_test).
