@@ -137,8 +137,10 @@ etcdserverpb::AlarmRequest AlarmActivation(uint64_t member, etcdserverpb::AlarmT
 }
 
 std::string AlarmStatusText(const etcdserverpb::AlarmMember& alarm) {
-  // The text form etcd prints (gogoproto's String()), which leaves out a zero type.
-  std::string text = absl::StrCat("memberID:", alarm.memberid(), " ");
+  // The text form etcd prints (gogoproto's String()), which leaves out every zero field: member
+  // 0 (an alarm raised for the whole cluster) as well as type NONE.
+  std::string text;
+  if (alarm.memberid() != 0) absl::StrAppend(&text, "memberID:", alarm.memberid(), " ");
   if (alarm.alarm() != etcdserverpb::NONE) absl::StrAppend(&text, "alarm:", etcdserverpb::AlarmType_Name(alarm.alarm()), " ");
   return text;
 }

@@ -75,6 +75,7 @@ absl::Status AlarmGate(uint32_t active_mask, const cairnpb::LogRequest& request)
 etcdserverpb::AlarmRequest AlarmActivation(uint64_t member, etcdserverpb::AlarmType type);
 
 // Maintenance.Status `errors` entries and /health reasons for the set.
-std::string AlarmStatusText(const etcdserverpb::AlarmMember& alarm);  // "memberID:<id> alarm:<TYPE> "
+// "memberID:<id> alarm:<TYPE> ", each part left out when zero, as etcd prints it.
+std::string AlarmStatusText(const etcdserverpb::AlarmMember& alarm);
 
 }  // namespace cairn::server

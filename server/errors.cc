@@ -21,7 +21,8 @@ absl::Status ErrTimeout() { return absl::UnavailableError("etcdserver: request t
 absl::Status ErrLeaderChanged() { return absl::UnavailableError("etcdserver: leader changed"); }
 absl::Status ErrUnhealthy() { return absl::UnavailableError("etcdserver: unhealthy cluster"); }
 absl::Status ErrNotEnoughStartedMembers() {
-  return absl::FailedPreconditionError("etcdserver: re-configuration failed due to not enough started members");
+  // Unknown: etcd 3.4 has no gRPC mapping for this error, so its clients see code Unknown.
+  return absl::UnknownError("etcdserver: re-configuration failed due to not enough started members");
 }
 absl::Status ErrLearnerNotReady() {
   return absl::FailedPreconditionError("etcdserver: can only promote a learner member which is in sync with leader");

@@ -30,7 +30,7 @@ absl::Status ErrLeaderChanged();       // Unavailable "etcdserver: leader change
 absl::Status ErrUnhealthy();           // Unavailable "etcdserver: unhealthy cluster"
 
 // Membership changes refused by the safety rules (server/reconfig_rules.h).
-// FailedPrecondition "etcdserver: re-configuration failed due to not enough started members"
+// Unknown "etcdserver: re-configuration failed due to not enough started members" (etcd 3.4's code)
 absl::Status ErrNotEnoughStartedMembers();
 // FailedPrecondition "etcdserver: can only promote a learner member which is in sync with leader"
 absl::Status ErrLearnerNotReady();

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "mvcc/errors.h"
 #include "server/errors.h"
+#include "server/member_urls.h"
 #include "server/membership.h"
 #include "server/reactors.h"
 #include "server/snapshot_stream.h"
@@ -32,11 +34,11 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
   auto* reactor = context->DefaultReactor();
   if (request->action() == etcdserverpb::AlarmRequest::GET) {
     // etcd answers GET from its apply too; a read barrier gives the same view without an entry.
+    // etcd 3.4's Alarm answers carry no header at all (nor do Defragment's and MoveLeader's).
     pipeline_->ReadBarrier([this, request, response, reactor](absl::Status ready) {
       if (ready.ok()) {
         AlarmSet alarms = pipeline_->Alarms();
         ApplyAlarmRequest(*request, &alarms, response);
-        Stamp(response->mutable_header());
       }
       reactor->Finish(ToGrpcStatus(ready));
     });
@@ -46,7 +48,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
   PendingWrite write;
   *write.request.mutable_alarm() = *request;
   write.response = response;
-  write.header = response->mutable_header();
+  write.header = nullptr;  // no header, as etcd 3.4
   write.bytes = write.request.ByteSizeLong();
   write.done = [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); };
   pipeline_->Submit(std::move(write));
@@ -75,8 +77,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
                                                          etcdserverpb::DefragmentResponse* response) {
   if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
   // LMDB reuses freed pages in place, so there is nothing to rewrite; the call succeeds so that
-  // operators' runbooks (compact, defrag, disarm) keep working.
-  Stamp(response->mutable_header());
+  // operators' runbooks (compact, defrag, disarm) keep working. Like etcd 3.4's, the answer has no header.
   return FinishUnary(context, absl::OkStatus());
 }
 
@@ -98,6 +99,11 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
   int64_t hash_revision = 0, compact_revision = 0;
   auto hash = store_->HashKV(request->revision(), &hash_revision, &compact_revision);
   if (!hash.ok()) return FinishUnary(context, hash.status());
+  // etcd 3.4 refuses the compaction revision itself too (its history at that revision is partly
+  // gone); the store hashes it, and the peers' corruption checks still ask for it that way.
+  if (request->revision() > 0 && request->revision() <= compact_revision) {
+    return FinishUnary(context, mvcc::ErrCompacted());
+  }
   Stamp(response->mutable_header());
   response->set_hash(*hash);
   response->set_hash_revision(hash_revision);
@@ -127,10 +133,8 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerCon
     return FinishUnary(context, absl::FailedPreconditionError("etcdserver: bad leader transferee"));
   }
   auto* reactor = context->DefaultReactor();
-  pipeline_->TransferLeadership(request->targetid(), [this, reactor, response](absl::Status s) {
-    if (s.ok()) Stamp(response->mutable_header());
-    reactor->Finish(ToGrpcStatus(s));
-  });
+  // Answered without a header, as etcd 3.4 does.
+  pipeline_->TransferLeadership(request->targetid(), [reactor](absl::Status s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
 }
 
@@ -193,7 +197,11 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
                                                     const etcdserverpb::MemberAddRequest* request,
                                                     etcdserverpb::MemberAddResponse* response) {
   if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
+  if (auto s = CheckMemberUrls(request->peerurls()); !s.ok()) return FinishUnary(context, s);
   if (auto s = CheckPeerUrls(0, request->peerurls()); !s.ok()) return FinishUnary(context, s);
+  if (request->islearner()) {
+    if (auto s = CheckLearnerRoom(pipeline_->Membership()); !s.ok()) return FinishUnary(context, s);
+  }
   // A new ID from the peer URLs and the time, as etcd makes it; the new member learns it from the
   // cluster when it starts (--initial-cluster-state existing), by its peer URLs.
   cairnpb::MemberRecord record;
@@ -259,6 +267,9 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
                                                        etcdserverpb::MemberUpdateResponse* response) {
   if (auto s = CheckAdmin(*context); !s.ok()) return FinishUnary(context, s);
   if (!IsMember(request->id())) return FinishUnary(context, ErrMemberNotFound());
+  // etcd 3.4 records any URLs here, even none or ones it cannot parse (and then panics dialing a
+  // peer at them); Cairn refuses them as MemberAdd does (README, deliberate difference).
+  if (auto s = CheckMemberUrls(request->peerurls()); !s.ok()) return FinishUnary(context, s);
   if (auto s = CheckPeerUrls(request->id(), request->peerurls()); !s.ok()) return FinishUnary(context, s);
   cairnpb::MemberRecord record;
   record.set_id(request->id());

@@ -340,6 +340,11 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     pipeline->RaiseNoSpace(nullptr);
     return true;
   };
+  lease_options.alarm_refusal = [pipeline] {
+    cairnpb::LogRequest grant;
+    grant.mutable_lease_grant();
+    return AlarmGate(pipeline->ActiveAlarms(), grant);
+  };
   // etcd 3.4: a grant needs only a valid token (if any); a revoke needs write on the lease's keys.
   lease_options.authorize = [authority](const grpc::CallbackServerContext& context, int64_t lease) {
     return lease == 0 ? authority->AuthorizeAnyCaller(context) : authority->AuthorizeLeaseRevoke(context, lease);

@@ -294,6 +294,9 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
     if (absl::Status s = options_.authorize(*context, 0); !s.ok()) return FinishNow(context, s);
   }
   if (options_.no_space && options_.no_space()) return FinishNow(context, mvcc::ErrNoSpace());
+  if (options_.alarm_refusal) {
+    if (absl::Status s = options_.alarm_refusal(); !s.ok()) return FinishNow(context, s);
+  }
   absl::StatusOr<int64_t> ttl = lessor_->GrantTtl(request->ttl());
   if (!ttl.ok()) return FinishNow(context, ttl.status());
   int64_t id = request->id();

@@ -61,6 +61,10 @@ struct LeaseServiceOptions {
   // "etcdserver: mvcc: database space exceeded" before proposing, as etcd's quota check does;
   // revokes and keep-alives still work (they free space or cost none).
   std::function<bool()> no_space;
+  // The refusal an active alarm gives a grant (cairnd: CORRUPT's "etcdserver: corrupt cluster"),
+  // OK when none. Asked before the grant's own checks (TTL, ID in use), as etcd's alarm applier
+  // refuses a grant before its lessor looks at it. Unset: no alarm refuses.
+  std::function<absl::Status()> alarm_refusal;
   // Asked before a grant or revoke is proposed (cairnd: auth); a refusal fails the call with it.
   // `lease` is the id to revoke, 0 for a grant. Unset: everything is allowed.
   std::function<absl::Status(const grpc::CallbackServerContext& context, int64_t lease)> authorize;

@@ -153,6 +153,12 @@ TEST(AlarmStatusTextTest, IsEtcdsText) {
   EXPECT_EQ(AlarmStatusText(a), "memberID:123 alarm:NOSPACE ");
   a.set_alarm(etcdserverpb::CORRUPT);
   EXPECT_EQ(AlarmStatusText(a), "memberID:123 alarm:CORRUPT ");
+  // Zero fields are left out, as in etcd's text: member 0 and alarm NONE (both can be activated).
+  a.set_memberid(0);
+  EXPECT_EQ(AlarmStatusText(a), "alarm:CORRUPT ");
+  a.set_memberid(123);
+  a.set_alarm(etcdserverpb::NONE);
+  EXPECT_EQ(AlarmStatusText(a), "memberID:123 ");
 }
 
 // ---------------------------------------------------------------------------------------------

