@@ -21,6 +21,11 @@ lists users, roles and a user's roles sorted by name, and a role's permissions s
 (ties in the order granted: Go sorts a slice that short stably). That holds only below 13
 permissions per role, so the stream keeps every role under that (see PermissionModel).
 
+Kept out of the stream (deliberate differences, README "Authentication"): a permission granted
+again while another range end of its key comes first (PermissionModel), and names that are not
+UTF-8 (names here are). Also kept out: a RoleGrantPermission without a permission, which
+crashes etcd 3.4.
+
 Fixed seeds run by default; DIFF_SEEDS=1,2,3 / DIFF_SEEDS=random and DIFF_STEPS (requests per
 seed) as in test_differential.py. The first difference fails the test with the request, both
 answers and the seed.
@@ -287,6 +292,8 @@ class DifferentialAuthTest(harness.ServerPairTest):
                 side_tokens = [t.get(caller, BAD_TOKEN if caller == "bad" else None) for t in tokens]
                 if callers.random() < 0.6:
                     call = auth_stream.next()
+                    if call.method == "Authenticate" and callers.random() < 0.5:
+                        side_tokens = [None, None]   # a fresh login (with a stale token it is refused)
                     (want, ref_token), (got, subj_token) = (r.call(call.method, call.body, t)
                                                             for r, t in zip(raw, side_tokens))
                     description = f"{call.method} {call.text}"
