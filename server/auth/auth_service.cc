@@ -29,12 +29,10 @@ void AuthService::ProposeFor(grpc::ServerUnaryReactor* reactor, cairnpb::AuthReq
 grpc::ServerUnaryReactor* AuthService::Propose(grpc::CallbackServerContext* c, cairnpb::AuthRequest change,
                                                google::protobuf::Message* response,
                                                etcdserverpb::ResponseHeader* header) {
-  // While auth is off nobody needs a name (and a stale token must not fail the call).
-  if (authority_->enabled()) {
-    auto caller = authority_->Identify(*c);
-    if (!caller.ok()) return FinishNow(c, caller.status());
-    change.set_user(caller->user);
-  }
+  // While auth is off nobody needs a name, but a token sent is refused (etcd has none then).
+  auto caller = authority_->IdentifyAnyState(*c);
+  if (!caller.ok()) return FinishNow(c, caller.status());
+  change.set_user(caller->user);
   auto* reactor = c->DefaultReactor();
   ProposeFor(reactor, std::move(change), response, header);
   return reactor;
@@ -43,12 +41,9 @@ grpc::ServerUnaryReactor* AuthService::Propose(grpc::CallbackServerContext* c, c
 grpc::ServerUnaryReactor* AuthService::Read(
     grpc::CallbackServerContext* c, etcdserverpb::ResponseHeader* header,
     std::function<absl::Status(const Caller&, const cairnpb::AuthState&)> answer) {
-  Caller caller;
-  if (authority_->enabled()) {
-    auto identified = authority_->Identify(*c);
-    if (!identified.ok()) return FinishNow(c, identified.status());
-    caller = std::move(*identified);
-  }
+  auto identified = authority_->IdentifyAnyState(*c);
+  if (!identified.ok()) return FinishNow(c, identified.status());
+  Caller caller = std::move(*identified);
   auto* reactor = c->DefaultReactor();
   hooks_.read_barrier([this, reactor, header, caller = std::move(caller), answer = std::move(answer)](absl::Status ready) {
     if (ready.ok()) {
@@ -87,10 +82,15 @@ grpc::ServerUnaryReactor* AuthService::Authenticate(grpc::CallbackServerContext*
                                                     const etcdserverpb::AuthenticateRequest* r,
                                                     etcdserverpb::AuthenticateResponse* out) {
   auto* reactor = c->DefaultReactor();
-  hooks_.read_barrier([this, reactor, r, out](absl::Status ready) {
+  hooks_.read_barrier([this, c, reactor, r, out](absl::Status ready) {
     if (!ready.ok()) return reactor->Finish(server::ToGrpcStatus(ready));
-    worker_.Run([this, reactor, r, out] {
+    worker_.Run([this, c, reactor, r, out] {
       auto token = authority_->Authenticate(r->name(), r->password());
+      // etcd looks at the caller's own token (if it sent one) only once the password is right: a
+      // client re-authenticating with its stale token gets ErrInvalidAuthToken, not a new one.
+      if (token.ok()) {
+        if (auto caller = authority_->Identify(*c); !caller.ok()) token = caller.status();
+      }
       if (token.ok()) {
         out->set_token(std::move(*token));
         hooks_.stamp(out->mutable_header());
@@ -107,13 +107,12 @@ grpc::ServerUnaryReactor* AuthService::UserAdd(grpc::CallbackServerContext* c, c
   cairnpb::AuthUserAdd* add = change.mutable_user_add();
   add->set_name(r->name());
   if (r->has_options()) *add->mutable_options() = r->options();
-  if (r->name().empty()) return FinishNow(c, server::ErrUserEmpty());
+  // An empty name is refused at apply, after the admin check (etcd's order: a non-root caller is
+  // told "permission denied" first).
   if (add->options().no_password()) return Propose(c, std::move(change), out, out->mutable_header());
-  if (authority_->enabled()) {
-    auto caller = authority_->Identify(*c);
-    if (!caller.ok()) return FinishNow(c, caller.status());
-    change.set_user(caller->user);
-  }
+  auto caller = authority_->IdentifyAnyState(*c);
+  if (!caller.ok()) return FinishNow(c, caller.status());
+  change.set_user(caller->user);
   auto* reactor = c->DefaultReactor();
   worker_.Run([this, reactor, r, out, change = std::move(change)]() mutable {
     *change.mutable_user_add()->mutable_password() = HashPassword(r->password());
@@ -127,11 +126,9 @@ grpc::ServerUnaryReactor* AuthService::UserChangePassword(grpc::CallbackServerCo
                                                           etcdserverpb::AuthUserChangePasswordResponse* out) {
   cairnpb::AuthRequest change;
   change.mutable_user_change_password()->set_name(r->name());
-  if (authority_->enabled()) {
-    auto caller = authority_->Identify(*c);
-    if (!caller.ok()) return FinishNow(c, caller.status());
-    change.set_user(caller->user);
-  }
+  auto caller = authority_->IdentifyAnyState(*c);
+  if (!caller.ok()) return FinishNow(c, caller.status());
+  change.set_user(caller->user);
   auto* reactor = c->DefaultReactor();
   worker_.Run([this, reactor, r, out, change = std::move(change)]() mutable {
     *change.mutable_user_change_password()->mutable_password() = HashPassword(r->password());

@@ -86,6 +86,20 @@ absl::StatusOr<Caller> Authority::Identify(const grpc::ServerContextBase& contex
   return Identify(context.client_metadata(), auth_context.get());
 }
 
+absl::StatusOr<Caller> Authority::IdentifyAnyState(const grpc::ServerContextBase& context) const {
+  if (enabled()) return Identify(context);
+  if (auto s = RefuseToken(context); !s.ok()) return s;
+  return Caller{};
+}
+
+absl::Status Authority::RefuseToken(const grpc::ServerContextBase& context) {
+  const auto& metadata = context.client_metadata();
+  if (metadata.find("token") == metadata.end() && metadata.find("authorization") == metadata.end()) {
+    return absl::OkStatus();
+  }
+  return server::ErrInvalidAuthToken();
+}
+
 absl::Status Authority::CheckKeysIn(const Snapshot& snap, absl::string_view user, absl::string_view key,
                                     absl::string_view range_end, bool write) const {
   if (!snap.state->enabled()) return absl::OkStatus();

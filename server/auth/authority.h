@@ -1,13 +1,16 @@
 // cairn::auth::Authority — this member's read side of the replicated auth state: who is calling,
 // and may they do this. Every service asks it before acting on a request.
 //
-// Cost when auth is disabled: one atomic load (enabled()); the inline Authorize* wrappers return at
-// once. When enabled, a check copies a shared pointer to the current snapshot under a mutex and
+// Cost when auth is disabled: one atomic load (enabled()) and a look for a token in the call's
+// metadata (see Identity below). When enabled, a check copies a shared pointer to the current snapshot under a mutex and
 // looks the user's merged key ranges up in it.
 //
 // Identity (etcd's order): gRPC metadata "token" (or "authorization") — a token that does not
 // verify fails with ErrInvalidAuthToken; else, when the connection carries a verified TLS client
 // certificate, its Common Name (auth context property "x509_common_name"); else no user ("").
+// While auth is disabled no token is valid: etcd drops every simple token when auth is disabled and
+// issues none until it is enabled again, so it refuses any call that sends one with
+// ErrInvalidAuthToken (clients then authenticate again, learn that auth is off and send none).
 //
 // Thread model: Load() is called by one thread at a time (start-up, then the write pipeline's
 // round after each commit that changed auth, or after a store image replaced the store); every
@@ -63,35 +66,40 @@ class Authority {
   absl::StatusOr<Caller> Identify(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
                                   const grpc::AuthContext* auth_context) const;
   absl::StatusOr<Caller> Identify(const grpc::ServerContextBase& context) const;
+  // Identify() while auth is enabled; while it is disabled, no user, or ErrInvalidAuthToken if the
+  // call sends a token.
+  absl::StatusOr<Caller> IdentifyAnyState(const grpc::ServerContextBase& context) const;
+  // For calls while auth is disabled: ErrInvalidAuthToken if the call sends a token, else OK.
+  static absl::Status RefuseToken(const grpc::ServerContextBase& context);
 
-  // Checks by request kind, each a no-op while auth is disabled. etcd's errors: ErrUserEmpty (no
-  // credentials), ErrInvalidAuthToken, ErrPermissionDenied, and for admin ErrUserNotFound.
+  // Checks by request kind; while auth is disabled, only RefuseToken(). etcd's errors: ErrUserEmpty
+  // (no credentials), ErrInvalidAuthToken, ErrPermissionDenied, and for admin ErrUserNotFound.
   absl::Status AuthorizeRange(const grpc::ServerContextBase& c, const etcdserverpb::RangeRequest& r) const {
-    return enabled() ? CheckRange(c, r) : absl::OkStatus();
+    return enabled() ? CheckRange(c, r) : RefuseToken(c);
   }
   absl::Status AuthorizePut(const grpc::ServerContextBase& c, const etcdserverpb::PutRequest& r) const {
-    return enabled() ? CheckPut(c, r) : absl::OkStatus();
+    return enabled() ? CheckPut(c, r) : RefuseToken(c);
   }
   absl::Status AuthorizeDeleteRange(const grpc::ServerContextBase& c, const etcdserverpb::DeleteRangeRequest& r) const {
-    return enabled() ? CheckDeleteRange(c, r) : absl::OkStatus();
+    return enabled() ? CheckDeleteRange(c, r) : RefuseToken(c);
   }
   absl::Status AuthorizeTxn(const grpc::ServerContextBase& c, const etcdserverpb::TxnRequest& r) const {
-    return enabled() ? CheckTxn(c, r) : absl::OkStatus();
+    return enabled() ? CheckTxn(c, r) : RefuseToken(c);
   }
   absl::Status AuthorizeWatch(const grpc::ServerContextBase& c, const etcdserverpb::WatchCreateRequest& r) const {
-    return enabled() ? CheckWatch(c, r) : absl::OkStatus();
+    return enabled() ? CheckWatch(c, r) : RefuseToken(c);
   }
   absl::Status AuthorizeLeaseRevoke(const grpc::ServerContextBase& c, int64_t lease) const {
-    return enabled() ? CheckLeaseRevoke(c, lease) : absl::OkStatus();
+    return enabled() ? CheckLeaseRevoke(c, lease) : RefuseToken(c);
   }
   // Root only (Defragment, Snapshot, Hash, HashKV, member changes).
   absl::Status AuthorizeAdmin(const grpc::ServerContextBase& c) const {
-    return enabled() ? CheckAdmin(c) : absl::OkStatus();
+    return enabled() ? CheckAdmin(c) : RefuseToken(c);
   }
   // Any caller whose token (if it sent one) is valid: what etcd 3.4 asks of Compact, Alarm and
   // LeaseGrant.
   absl::Status AuthorizeAnyCaller(const grpc::ServerContextBase& c) const {
-    return enabled() ? Identify(c).status() : absl::OkStatus();
+    return enabled() ? Identify(c).status() : RefuseToken(c);
   }
 
   // The same checks for an identified user (used by the above, the Auth service and tests).

@@ -252,6 +252,57 @@ class AuthCompareTest(ServerPairTest):
         self.assertEqual(outcomes["etcd"], outcomes[self.subj.kind],
                          f"etcd: {outcomes['etcd']}\nsubject: {outcomes[self.subj.kind]}")
 
+    def test_tokens_while_disabled_and_order_of_checks(self):
+        """Found by tests/compat/test_differential_auth.py: etcd 3.4 refuses any call that sends a
+        token while auth is disabled (it holds none then), refuses Authenticate with the right
+        password when the call sends a stale token, and checks a user add's caller before its
+        name."""
+        invalid = ("UNAUTHENTICATED", "etcdserver: invalid auth token")
+        want = [invalid, invalid, invalid,                                          # auth off
+                ("PERMISSION_DENIED", "etcdserver: permission denied"),
+                ("INVALID_ARGUMENT", "etcdserver: user name is empty"),
+                invalid,
+                ("INVALID_ARGUMENT", "etcdserver: authentication failed, invalid user ID or password"),
+                invalid,                                                            # old password's token
+                invalid, invalid, invalid, None]                                    # disabled again
+        outcomes = {}
+        for server in self.servers():
+            channel = grpc.insecure_channel(server.endpoint)
+            kv, auth = etcdrpc.KVStub(channel), etcdrpc.AuthStub(channel)
+            garbage = [("token", "garbage")]
+            seen = [grpc_error(lambda: kv.Range(etcdrpc.RangeRequest(key=b"k"), metadata=garbage, timeout=5)),
+                    grpc_error(lambda: auth.UserList(etcdrpc.AuthUserListRequest(), metadata=garbage, timeout=5)),
+                    grpc_error(lambda: auth.AuthEnable(etcdrpc.AuthEnableRequest(), metadata=garbage, timeout=5))]
+            auth.UserAdd(etcdrpc.AuthUserAddRequest(name="root", password="rootpw"), timeout=5)
+            auth.UserGrantRole(etcdrpc.AuthUserGrantRoleRequest(user="root", role="root"), timeout=5)
+            auth.UserAdd(etcdrpc.AuthUserAddRequest(name="carol", password="cpw"), timeout=5)
+            auth.AuthEnable(etcdrpc.AuthEnableRequest(), timeout=5)
+
+            def login(name, password, metadata=None):
+                return auth.Authenticate(etcdrpc.AuthenticateRequest(name=name, password=password),
+                                         metadata=metadata, timeout=5).token
+
+            root = [("token", login("root", "rootpw"))]
+            carol = [("token", login("carol", "cpw"))]
+            seen.append(grpc_error(lambda: auth.UserAdd(etcdrpc.AuthUserAddRequest(name="", password="x"),
+                                                        metadata=carol, timeout=5)))
+            seen.append(grpc_error(lambda: auth.UserAdd(etcdrpc.AuthUserAddRequest(name="", password="x"),
+                                                        metadata=root, timeout=5)))
+            seen.append(grpc_error(lambda: login("root", "rootpw", garbage)))
+            seen.append(grpc_error(lambda: login("root", "wrong", garbage)))
+            auth.UserChangePassword(etcdrpc.AuthUserChangePasswordRequest(name="carol", password="new"),
+                                    metadata=root, timeout=5)
+            seen.append(grpc_error(lambda: login("carol", "new", carol)))
+            auth.AuthDisable(etcdrpc.AuthDisableRequest(), metadata=root, timeout=5)
+            seen.append(grpc_error(lambda: kv.Range(etcdrpc.RangeRequest(key=b"k"), metadata=root, timeout=5)))
+            seen.append(grpc_error(lambda: kv.Put(etcdrpc.PutRequest(key=b"k"), metadata=root, timeout=5)))
+            seen.append(grpc_error(lambda: auth.RoleList(etcdrpc.AuthRoleListRequest(), metadata=root, timeout=5)))
+            seen.append(grpc_error(lambda: kv.Range(etcdrpc.RangeRequest(key=b"k"), timeout=5)))
+            channel.close()
+            outcomes[server.kind] = seen
+        self.assertEqual(outcomes["etcd"], want)
+        self.assertEqual(outcomes[self.subj.kind], want)
+
 
 if __name__ == "__main__":
     main_or_skip()
