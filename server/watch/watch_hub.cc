@@ -126,8 +126,11 @@ void WatchStream::Cancel(int64_t watch_id) {
     absl::MutexLock lock(&hub_->mu_);
     if (closed_) return;
     auto it = watchers_.find(watch_id);
-    if (it == watchers_.end()) return;
-    hub_->RemoveWatcher(it->second.get());
+    if (it != watchers_.end()) {
+      hub_->RemoveWatcher(it->second.get());
+    } else if (!compacted_ids_.erase(watch_id)) {
+      return;
+    }
     auto response = std::make_unique<etcdserverpb::WatchResponse>();
     response->set_watch_id(watch_id);
     response->set_canceled(true);
@@ -170,6 +173,7 @@ void WatchStream::Close() {
       hub_->watcher_count_ -= watchers_.size();
       watchers_.clear();
       unsynced_.clear();
+      compacted_ids_.clear();
       hub_->streams_with_unsynced_.erase(this);
       hub_->streams_.erase(this);
     }
@@ -442,11 +446,14 @@ void WatchHub::CreateWatcher(WatchStream* stream, const etcdserverpb::WatchCreat
   auto refuse = [&](const char* reason) { PushRefusal(stream, reason, current, kicks); };
   if (range.IsEmpty()) return refuse(kErrEmptyWatcherRange);
 
+  auto in_use = [stream](int64_t id) {
+    return stream->watchers_.contains(id) || stream->compacted_ids_.contains(id);
+  };
   int64_t id = request.watch_id();
   if (id == 0) {  // 0 asks the server to choose
-    while (stream->watchers_.contains(stream->next_auto_id_)) ++stream->next_auto_id_;
+    while (in_use(stream->next_auto_id_)) ++stream->next_auto_id_;
     id = stream->next_auto_id_++;
-  } else if (stream->watchers_.contains(id)) {
+  } else if (in_use(id)) {
     return refuse(kErrDuplicateWatchId);
   }
 
@@ -563,6 +570,7 @@ void WatchHub::CancelCompacted(Watcher* w, int64_t compact_revision, Kicks* kick
   WatchStream* stream = w->stream;
   const int64_t id = w->id;
   RemoveWatcher(w);
+  stream->compacted_ids_.insert(id);
   auto response = std::make_unique<etcdserverpb::WatchResponse>();
   response->set_watch_id(id);
   response->set_canceled(true);

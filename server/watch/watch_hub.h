@@ -93,7 +93,8 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   // Answers a create refused before it reached the hub (auth) the way a refused create is answered:
   // created=true, canceled=true, watch_id=-1, cancel_reason=`reason`.
   void Refuse(const std::string& reason);
-  // Answered with canceled=true if the watcher exists; an unknown id is ignored, as etcd does.
+  // Answered with canceled=true if the watcher exists, or if it was cancelled by a compaction and not
+  // cancelled since (etcd keeps such an id in use until then); an unknown id is ignored, as etcd does.
   void Cancel(int64_t watch_id);
   // Answered with watch_id=-1 and the revision every watcher of this stream is known to have caught up to;
   // while some watcher is still catching up the answer waits for it (so the revision is never a lie).
@@ -119,6 +120,10 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   // Guarded by hub_->mu_.
   absl::flat_hash_map<int64_t, std::shared_ptr<Watcher>> watchers_;
   absl::flat_hash_set<Watcher*> unsynced_;
+  // Ids of watchers a compaction cancelled. etcd 3.4 keeps them in use until the client cancels them or the
+  // stream ends: a create naming one is a duplicate, the server's own ids skip them, and a cancel of one is
+  // answered. Cleared by Cancel.
+  absl::flat_hash_set<int64_t> compacted_ids_;
   int64_t next_auto_id_ = 0;
   bool progress_requested_ = false;
   bool closed_ = false;

@@ -298,6 +298,49 @@ TEST_F(HubTest, WatchOnCompactedRevisionIsCreatedThenCancelledWithCompactRevisio
   ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) { return CountEvents(r, ok_id) == 6; }));
 }
 
+// etcd 3.4 keeps the id of a watcher a compaction cancelled in use until the client cancels it: a create
+// naming it is a duplicate, auto ids skip it, and the client's cancel is answered (once).
+TEST_F(HubTest, CompactionCancelledIdStaysInUseUntilTheClientCancelsIt) {
+  for (int i = 0; i < 10; ++i) writer_.Put("a", std::to_string(i));  // revs 2..11
+  writer_.Compact(6);
+  auto stream = hub_.OpenStream();
+  auto chosen = CreateRequest("a", "", 3);
+  chosen.set_watch_id(0);
+  EXPECT_EQ(Create(stream.get(), chosen), 0);
+  Responses got;
+  ASSERT_TRUE(PopUntil(stream.get(), &got, [](const Responses& r) { return !r.empty(); }));
+  ASSERT_EQ(got[0].compact_revision(), 6);
+
+  auto again = CreateRequest("a");
+  again.set_watch_id(0);  // 0 asks the server: it must not pick the compacted id
+  EXPECT_EQ(Create(stream.get(), again), 1);
+  auto named = CreateRequest("a", "", 3);
+  named.set_watch_id(5);
+  EXPECT_EQ(Create(stream.get(), named), 5);
+  got.clear();
+  ASSERT_TRUE(PopUntil(stream.get(), &got, [](const Responses& r) { return !r.empty(); }));
+  ASSERT_EQ(got[0].compact_revision(), 6);
+
+  stream->Create(named);
+  etcdserverpb::WatchResponse refused;
+  ASSERT_TRUE(stream->Pop(&refused));
+  EXPECT_TRUE(refused.created() && refused.canceled());
+  EXPECT_EQ(refused.watch_id(), -1);
+  EXPECT_EQ(refused.cancel_reason(), "mvcc: duplicate watch ID provided on the WatchStream");
+
+  stream->Cancel(5);
+  etcdserverpb::WatchResponse canceled;
+  ASSERT_TRUE(stream->Pop(&canceled));
+  EXPECT_EQ(canceled.watch_id(), 5);
+  EXPECT_TRUE(canceled.canceled());
+  EXPECT_EQ(canceled.compact_revision(), 0);
+  EXPECT_EQ(canceled.header().revision(), 11);
+  stream->Cancel(5);  // now unknown: ignored
+  EXPECT_FALSE(stream->Pop(&canceled));
+  EXPECT_EQ(Create(stream.get(), CreateRequest("a")), 2);
+  EXPECT_EQ(Create(stream.get(), named), 5) << "free again after the client's cancel";
+}
+
 // A parked watcher whose history is compacted before it catches up is cancelled the same way.
 class SmallBufferHubTest : public HubTest {
  protected:
