@@ -3,19 +3,12 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace cairn::gateway {
-
-absl::Status JsonToMessage(absl::string_view json, google::protobuf::Message* out) {
-  if (absl::StripAsciiWhitespace(json).empty()) return absl::OkStatus();
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;  // as grpc-gateway's decoder (AllowUnknownFields)
-  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), out, options);
-  if (!status.ok()) return absl::InvalidArgumentError(std::string(status.message()));
-  return absl::OkStatus();
-}
 
 std::string MessageToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
@@ -176,6 +169,322 @@ size_t TakeCompleteJsonObjects(absl::string_view body, std::vector<absl::string_
     i = end;
   }
   return consumed;
+}
+
+
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
+// grpc-gateway's decoder (Go's encoding/json under golang/protobuf's jsonpb) and protobuf's JSON
+// parser disagree on what a request means: jsonpb reads only the first JSON value of a body, takes
+// `null` (the body or a member) as absent, refuses an unknown enum name, a string for a bool and a
+// fraction for an integer, and trims spaces inside a quoted integer; protobuf's parser, with unknown
+// fields ignored, drops an unknown enum name silently, takes a null oneof member as that member set
+// to its default, accepts "true" and 1.0. So the first value is rewritten here, field by field
+// along the message's descriptor, into JSON that protobuf's parser reads as jsonpb would (unknown
+// and null members left out, integers as canonical strings), and what jsonpb refuses is refused
+// with Go's words. What this scan does not understand is passed on as it is, for protobuf's parser
+// to refuse in its own words.
+
+// A JSON value's kind as Go's errors name it.
+const char* GoKind(absl::string_view value) {
+  switch (value.empty() ? ' ' : value[0]) {
+    case '{': return "object";
+    case '[': return "array";
+    case '"': return "string";
+    case 't': case 'f': return "bool";
+    default: return "number";
+  }
+}
+
+absl::Status GoTypeError(absl::string_view value, absl::string_view go_type) {
+  return absl::InvalidArgumentError(absl::StrCat("json: cannot unmarshal ", GoKind(value), " into Go value of type ", go_type));
+}
+
+// Go's name of a generated enum type: "etcdserverpb.RangeRequest_SortOrder".
+std::string GoEnumName(const google::protobuf::EnumDescriptor* type) {
+  const std::string& package = type->file()->package();
+  std::string local = type->full_name().substr(package.empty() ? 0 : package.size() + 1);
+  return absl::StrCat(package, package.empty() ? "" : ".", absl::StrReplaceAll(local, {{".", "_"}}));
+}
+
+// jsonpb also takes a field by its lowerCamel JSON name.
+const FieldDescriptor* FieldByJsonName(const Descriptor* type, absl::string_view name) {
+  for (int i = 0; i < type->field_count(); ++i) {
+    if (type->field(i)->json_name() == name) return type->field(i);
+  }
+  return nullptr;
+}
+
+class JsonpbRewriter {
+ public:
+  explicit JsonpbRewriter(absl::string_view text) : text_(text) {}
+
+  // The object at the start of the text (after blanks), rewritten; `ok` false when the text is not
+  // well-formed where it was read (the caller then leaves the error to protobuf's parser).
+  absl::Status Object(const Descriptor* type, std::string* out, bool* ok) {
+    *ok = ParseObject(type, out, ok_status_);
+    return ok_status_;
+  }
+
+ private:
+  void Blank() {
+    while (pos_ < text_.size() && absl::ascii_isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+
+  bool Consume(char c) {
+    Blank();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  // One string literal, raw (quotes included) and decoded as far as field names need (escapes
+  // other than \" and \\ kept as written: no field name has them).
+  bool String(absl::string_view* raw, std::string* decoded) {
+    Blank();
+    if (pos_ >= text_.size() || text_[pos_] != '"') return false;
+    const size_t start = pos_++;
+    decoded->clear();
+    while (pos_ < text_.size() && text_[pos_] != '"') {
+      if (text_[pos_] == '\\' && pos_ + 1 < text_.size()) {
+        ++pos_;
+        if (text_[pos_] != '"' && text_[pos_] != '\\') decoded->push_back('\\');
+      } else if (static_cast<unsigned char>(text_[pos_]) < 0x20) {
+        return false;
+      }
+      decoded->push_back(text_[pos_++]);
+    }
+    if (pos_ >= text_.size()) return false;
+    ++pos_;
+    *raw = text_.substr(start, pos_ - start);
+    return true;
+  }
+
+  // Any value, skipped over: its raw text.
+  bool Skip(absl::string_view* raw) {
+    Blank();
+    if (pos_ >= text_.size()) return false;
+    const size_t start = pos_;
+    const char c = text_[pos_];
+    if (c == '"') {
+      std::string ignored;
+      return String(raw, &ignored);
+    }
+    if (c == '{' || c == '[') {
+      const char close = c == '{' ? '}' : ']';
+      ++pos_;
+      if (Consume(close)) {
+        *raw = text_.substr(start, pos_ - start);
+        return true;
+      }
+      do {
+        absl::string_view part;
+        if (c == '{') {
+          std::string name;
+          if (!String(&part, &name) || !Consume(':')) return false;
+        }
+        if (!Skip(&part)) return false;
+      } while (Consume(','));
+      if (!Consume(close)) return false;
+      *raw = text_.substr(start, pos_ - start);
+      return true;
+    }
+    while (pos_ < text_.size() && (absl::ascii_isalnum(static_cast<unsigned char>(text_[pos_])) ||
+                                   text_[pos_] == '-' || text_[pos_] == '+' || text_[pos_] == '.')) {
+      ++pos_;
+    }
+    *raw = text_.substr(start, pos_ - start);
+    return !raw->empty();
+  }
+
+  bool ParseObject(const Descriptor* type, std::string* out, absl::Status& status) {
+    if (!Consume('{')) return false;
+    out->push_back('{');
+    bool first = true;
+    if (Consume('}')) {
+      out->push_back('}');
+      return true;
+    }
+    do {
+      absl::string_view raw_name;
+      std::string name;
+      if (!String(&raw_name, &name) || !Consume(':')) return false;
+      const FieldDescriptor* field = type->FindFieldByName(name);
+      if (field == nullptr) field = FieldByJsonName(type, name);
+      Blank();
+      const size_t value_start = pos_;
+      absl::string_view raw;
+      if (!Skip(&raw)) return false;
+      if (field == nullptr || raw == "null" || !status.ok()) continue;  // unknown or absent
+      std::string value;
+      if (field->is_repeated() && !field->is_map()) {
+        if (raw[0] != '[') {
+          status = GoTypeError(raw, "[]json.RawMessage");
+          continue;
+        }
+        const size_t after = pos_;
+        pos_ = value_start + 1;
+        value.push_back('[');
+        if (!Consume(']')) {
+          do {
+            if (value.size() > 1) value.push_back(',');
+            if (!Element(field, &value, status)) return false;
+          } while (Consume(','));
+          if (!Consume(']')) return false;
+        }
+        value.push_back(']');
+        pos_ = after;
+      } else {
+        const size_t after = pos_;
+        pos_ = value_start;
+        if (!Element(field, &value, status)) return false;
+        pos_ = after;
+      }
+      if (!first) out->push_back(',');
+      first = false;
+      absl::StrAppend(out, raw_name, ":", value);
+    } while (Consume(','));
+    if (!Consume('}')) return false;
+    out->push_back('}');
+    return true;
+  }
+
+  // One value of `field` (one element of a repeated field) at pos_, rewritten onto `out`. A value
+  // jsonpb refuses sets `status` (the first such error is the answer) and is copied as it is.
+  bool Element(const FieldDescriptor* field, std::string* out, absl::Status& status) {
+    Blank();
+    if (field->message_type() != nullptr && !field->is_map() && pos_ < text_.size() && text_[pos_] == '{') {
+      return ParseObject(field->message_type(), out, status);
+    }
+    absl::string_view raw;
+    if (!Skip(&raw)) return false;
+    absl::Status problem = Check(field, raw, out);
+    if (!problem.ok()) {
+      if (status.ok()) status = problem;
+      absl::StrAppend(out, raw);
+    }
+    return true;
+  }
+
+  // A scalar (or a message that is not an object): appends its rewrite on success.
+  absl::Status Check(const FieldDescriptor* field, absl::string_view raw, std::string* out) {
+    if (raw == "null") {  // an element of a list; protobuf's parser decides
+      absl::StrAppend(out, raw);
+      return absl::OkStatus();
+    }
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        if (field->is_map()) break;
+        return GoTypeError(raw, "map[string]json.RawMessage");
+      case FieldDescriptor::CPPTYPE_BOOL:
+        if (raw != "true" && raw != "false") return GoTypeError(raw, "bool");
+        break;
+      case FieldDescriptor::CPPTYPE_STRING:
+        if (raw[0] != '"') return GoTypeError(raw, field->type() == FieldDescriptor::TYPE_BYTES ? "[]uint8" : "string");
+        if (field->type() == FieldDescriptor::TYPE_BYTES) {
+          // Go's base64 decoder skips line breaks.
+          out->append(absl::StrReplaceAll(raw, {{"\\n", ""}, {"\\r", ""}}));
+          return absl::OkStatus();
+        }
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        if (raw[0] == '"') {
+          const std::string name(raw.substr(1, raw.size() - 2));
+          if (field->enum_type()->FindValueByName(name) == nullptr) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("unknown value ", raw, " for enum ", GoEnumName(field->enum_type())));
+          }
+          break;
+        }
+        return Integer(raw, "int32", out, /*quote=*/false);  // protobuf reads a quoted enum as a name
+      case FieldDescriptor::CPPTYPE_INT32: return Integer(raw, "int32", out);
+      case FieldDescriptor::CPPTYPE_UINT32: return Integer(raw, "uint32", out);
+      case FieldDescriptor::CPPTYPE_INT64: return Integer(raw, "int64", out);
+      case FieldDescriptor::CPPTYPE_UINT64: return Integer(raw, "uint64", out);
+      default:
+        break;
+    }
+    absl::StrAppend(out, raw);
+    return absl::OkStatus();
+  }
+
+  // jsonpb takes an integer as a number or a quoted number (quotes dropped, then read as JSON, so
+  // blanks around it are fine); Go refuses a fraction, an exponent or a value out of range.
+  static absl::Status Integer(absl::string_view raw, absl::string_view go_type, std::string* out,
+                              bool quote = true) {
+    absl::string_view number = raw;
+    if (raw[0] == '"') number = absl::StripAsciiWhitespace(raw.substr(1, raw.size() - 2));
+    if (number.empty() || !(absl::ascii_isdigit(static_cast<unsigned char>(number[0])) || number[0] == '-')) {
+      absl::StrAppend(out, raw);  // not a number at all: protobuf's parser refuses it
+      return absl::OkStatus();
+    }
+    const auto refused = [&] {
+      return absl::InvalidArgumentError(absl::StrCat("json: cannot unmarshal number ", number, " into Go value of type ", go_type));
+    };
+    if (number.find_first_of(".eE") != absl::string_view::npos) return refused();
+    bool fits;
+    if (go_type == "int64") {
+      int64_t v;
+      fits = absl::SimpleAtoi(number, &v);
+    } else if (go_type == "uint64") {
+      uint64_t v;
+      fits = absl::SimpleAtoi(number, &v);
+    } else if (go_type == "int32") {
+      int32_t v;
+      fits = absl::SimpleAtoi(number, &v);
+    } else {
+      uint32_t v;
+      fits = absl::SimpleAtoi(number, &v);
+    }
+    if (!fits) {
+      // A malformed number ("12x", "--1") is protobuf's to refuse; a well-formed one that does not
+      // fit is Go's.
+      if (number.find_first_not_of("-0123456789") != absl::string_view::npos) {
+        absl::StrAppend(out, raw);
+        return absl::OkStatus();
+      }
+      return refused();
+    }
+    absl::StrAppend(out, quote ? "\"" : "", number, quote ? "\"" : "");
+    return absl::OkStatus();
+  }
+
+  absl::string_view text_;
+  size_t pos_ = 0;
+  absl::Status ok_status_;
+};
+
+}  // namespace
+
+absl::Status JsonToMessage(absl::string_view json, google::protobuf::Message* out) {
+  // jsonpb decodes the first JSON value of the body and ignores what follows it.
+  std::vector<absl::string_view> values = SplitJsonValues(json);
+  if (values.empty() || values[0] == "null") return absl::OkStatus();  // an empty request
+  absl::string_view first = values[0];
+  if (first[0] != '{') {
+    const bool scalar_ok = first[0] == '"' || first[0] == '[' || first == "true" || first == "false" ||
+                           absl::ascii_isdigit(static_cast<unsigned char>(first[0])) || first[0] == '-';
+    if (!scalar_ok) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid character '", first.substr(0, 1), "' looking for beginning of value"));
+    }
+    return GoTypeError(first, "map[string]json.RawMessage");
+  }
+  std::string rewritten;
+  bool well_formed = false;
+  JsonpbRewriter rewriter(first);
+  if (absl::Status refused = rewriter.Object(out->GetDescriptor(), &rewritten, &well_formed); !refused.ok()) {
+    return refused;
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // none left but in maps; kept for them
+  auto status = google::protobuf::util::JsonStringToMessage(well_formed ? rewritten : std::string(first), out, options);
+  if (!status.ok()) return absl::InvalidArgumentError(std::string(status.message()));
+  return absl::OkStatus();
 }
 
 }  // namespace cairn::gateway
