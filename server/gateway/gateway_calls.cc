@@ -28,8 +28,8 @@ bool Parse(const grpc::ByteBuffer& buffer, Message* out) {
   return out->ParseFromArray(slice.begin(), static_cast<int>(slice.size()));
 }
 
-void PrepareContext(grpc::ClientContext* context, const std::string& authorization) {
-  if (!authorization.empty()) context->AddMetadata("authorization", authorization);
+void PrepareContext(grpc::ClientContext* context, const std::optional<std::string>& authorization) {
+  if (authorization.has_value()) context->AddMetadata("authorization", *authorization);
 }
 
 }  // namespace
@@ -244,7 +244,7 @@ void GatewayCalls::CancelAll() {
   for (auto& call : streams) call->Cancel();
 }
 
-void GatewayCalls::Unary(const Route& route, const std::string& body, const std::string& authorization,
+void GatewayCalls::Unary(const Route& route, const std::string& body, const std::optional<std::string>& authorization,
                          std::function<void(UnaryReply)> done) {
   const google::protobuf::MethodDescriptor* method = MethodOf(route);
   std::unique_ptr<Message> request = NewMessage(method->input_type());
@@ -281,14 +281,16 @@ void GatewayCalls::Unary(const Route& route, const std::string& body, const std:
 }
 
 absl::StatusOr<std::shared_ptr<StreamCall>> GatewayCalls::Stream(const Route& route, std::vector<std::string> requests,
-                                                 const std::string& authorization, StreamHandlers handlers) {
+                                                 const std::optional<std::string>& authorization, StreamHandlers handlers) {
   const google::protobuf::MethodDescriptor* method = MethodOf(route);
   std::vector<grpc::ByteBuffer> encoded;
   for (const std::string& json : requests) {
     std::unique_ptr<Message> request = NewMessage(method->input_type());
     if (absl::Status s = JsonToMessage(json, request.get()); !s.ok()) {
-      // grpc-gateway: a bad first object fails the call (not a gRPC status: UNKNOWN); a bad later
-      // one only ends what is sent.
+      // grpc-gateway: a server-streaming call's request is decoded before the call, as a unary
+      // one's (InvalidArgument); a bidi stream's first object fails the call when read (not a
+      // gRPC status: UNKNOWN); a bad later one only ends what is sent.
+      if (route.shape == CallShape::kServerStream) return absl::InvalidArgumentError(s.message());
       if (encoded.empty()) return absl::UnknownError(s.message());
       break;
     }

@@ -3,6 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_cat.h"
@@ -179,14 +181,15 @@ using google::protobuf::FieldDescriptor;
 
 // grpc-gateway's decoder (Go's encoding/json under golang/protobuf's jsonpb) and protobuf's JSON
 // parser disagree on what a request means: jsonpb reads only the first JSON value of a body, takes
-// `null` (the body or a member) as absent, refuses an unknown enum name, a string for a bool and a
-// fraction for an integer, and trims spaces inside a quoted integer; protobuf's parser, with unknown
-// fields ignored, drops an unknown enum name silently, takes a null oneof member as that member set
-// to its default, accepts "true" and 1.0. So the first value is rewritten here, field by field
-// along the message's descriptor, into JSON that protobuf's parser reads as jsonpb would (unknown
-// and null members left out, integers as canonical strings), and what jsonpb refuses is refused
-// with Go's words. What this scan does not understand is passed on as it is, for protobuf's parser
-// to refuse in its own words.
+// `null` (the body or a member) as absent, refuses an unknown enum name, a string for a bool, a
+// fraction for an integer, trailing commas and single quotes, and trims blanks inside a quoted
+// integer; protobuf's parser, with unknown fields ignored, drops an unknown enum name silently,
+// takes a null oneof member as that member set to its default, and accepts "true", 1.0 and more.
+// So the first value is scanned here (malformed JSON refused in Go's words) and rewritten, field
+// by field along the message's descriptor, into JSON that protobuf's parser reads as jsonpb would:
+// unknown and null members left out, integers as canonical strings, byte arrays as base64. What
+// jsonpb refuses is refused in Go's words; what is left (bad base64, a quoted integer that is not
+// a number) protobuf's parser refuses in its own.
 
 // A JSON value's kind as Go's errors name it.
 const char* GoKind(absl::string_view value) {
@@ -218,18 +221,48 @@ const FieldDescriptor* FieldByJsonName(const Descriptor* type, absl::string_view
   return nullptr;
 }
 
+// Go's quoting of one character in its JSON syntax errors: 'x', '\n', '\''.
+std::string GoQuoteChar(char c) {
+  switch (c) {
+    case '\'': return "'\\''";
+    case '"': return "'\"'";
+    case '\\': return "'\\\\'";
+    case '\n': return "'\\n'";
+    case '\r': return "'\\r'";
+    case '\t': return "'\\t'";
+    default: break;
+  }
+  const auto u = static_cast<unsigned char>(c);
+  if (u < 0x20 || u == 0x7f) return absl::StrFormat("'\\x%02x'", u);
+  return absl::StrCat("'", std::string(1, c), "'");
+}
+
 class JsonpbRewriter {
  public:
   explicit JsonpbRewriter(absl::string_view text) : text_(text) {}
 
-  // The object at the start of the text (after blanks), rewritten; `ok` false when the text is not
-  // well-formed where it was read (the caller then leaves the error to protobuf's parser).
-  absl::Status Object(const Descriptor* type, std::string* out, bool* ok) {
-    *ok = ParseObject(type, out, ok_status_);
-    return ok_status_;
+  // The object at the start of the text, rewritten. Malformed JSON is refused in Go's words (the
+  // first error as Go's scanner meets it, near enough), so nothing malformed reaches protobuf's
+  // parser, which takes some (trailing commas, single quotes) that Go refuses.
+  absl::Status Object(const Descriptor* type, std::string* out) {
+    Blank();
+    if (!ParseObject(type, out, status_) && syntax_.ok()) Fail("looking for beginning of value");
+    if (!syntax_.ok()) return syntax_;
+    return status_;
   }
 
  private:
+  // Records the first syntax error at pos_; always returns false, for `return Fail(...)`.
+  bool Fail(absl::string_view context) {
+    if (!syntax_.ok()) return false;
+    if (pos_ >= text_.size()) {
+      syntax_ = absl::InvalidArgumentError("unexpected EOF");
+    } else {
+      syntax_ = absl::InvalidArgumentError(absl::StrCat("invalid character ", GoQuoteChar(text_[pos_]), " ", context));
+    }
+    return false;
+  }
+
   void Blank() {
     while (pos_ < text_.size() && absl::ascii_isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
   }
@@ -251,24 +284,77 @@ class JsonpbRewriter {
     const size_t start = pos_++;
     decoded->clear();
     while (pos_ < text_.size() && text_[pos_] != '"') {
-      if (text_[pos_] == '\\' && pos_ + 1 < text_.size()) {
+      if (text_[pos_] == '\\') {
         ++pos_;
-        if (text_[pos_] != '"' && text_[pos_] != '\\') decoded->push_back('\\');
+        if (pos_ >= text_.size()) return Fail("");
+        const char e = text_[pos_];
+        if (e == 'u') {
+          for (int i = 1; i <= 4; ++i) {
+            if (pos_ + i >= text_.size()) {
+              pos_ += i;
+              return Fail("");
+            }
+            if (!absl::ascii_isxdigit(static_cast<unsigned char>(text_[pos_ + i]))) {
+              pos_ += i;
+              return Fail("in \\u hexadecimal character escape");
+            }
+          }
+        } else if (std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos) {
+          return Fail("in string escape code");
+        }
+        if (e != '"' && e != '\\') decoded->push_back('\\');
       } else if (static_cast<unsigned char>(text_[pos_]) < 0x20) {
-        return false;
+        return Fail("in string literal");
       }
       decoded->push_back(text_[pos_++]);
     }
-    if (pos_ >= text_.size()) return false;
+    if (pos_ >= text_.size()) return Fail("");
     ++pos_;
     *raw = text_.substr(start, pos_ - start);
+    return true;
+  }
+
+  bool Digits() {
+    if (pos_ >= text_.size() || !absl::ascii_isdigit(static_cast<unsigned char>(text_[pos_]))) {
+      return Fail("in numeric literal");
+    }
+    while (pos_ < text_.size() && absl::ascii_isdigit(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+    return true;
+  }
+
+  // A number as JSON writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+  bool Number() {
+    if (text_[pos_] == '-') ++pos_;
+    if (pos_ < text_.size() && text_[pos_] == '0') {
+      ++pos_;
+    } else if (!Digits()) {
+      return false;
+    }
+    if (pos_ < text_.size() && text_[pos_] == '.') {
+      ++pos_;
+      if (!Digits()) return false;
+    }
+    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+      ++pos_;
+      if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
+      if (!Digits()) return false;
+    }
+    return true;
+  }
+
+  bool Literal(absl::string_view word) {
+    for (size_t i = 0; i < word.size(); ++i, ++pos_) {
+      if (pos_ >= text_.size() || text_[pos_] != word[i]) {
+        return Fail(absl::StrCat("in literal ", word, " (expecting ", GoQuoteChar(word[i]), ")"));
+      }
+    }
     return true;
   }
 
   // Any value, skipped over: its raw text.
   bool Skip(absl::string_view* raw) {
     Blank();
-    if (pos_ >= text_.size()) return false;
+    if (pos_ >= text_.size()) return Fail("");
     const size_t start = pos_;
     const char c = text_[pos_];
     if (c == '"') {
@@ -278,32 +364,40 @@ class JsonpbRewriter {
     if (c == '{' || c == '[') {
       const char close = c == '{' ? '}' : ']';
       ++pos_;
-      if (Consume(close)) {
-        *raw = text_.substr(start, pos_ - start);
-        return true;
+      if (!Consume(close)) {
+        do {
+          absl::string_view part;
+          if (c == '{') {
+            std::string name;
+            if (!String(&part, &name)) return Fail("looking for beginning of object key string");
+            if (!Consume(':')) return Fail("after object key");
+          }
+          if (!Skip(&part)) return false;
+        } while (Consume(','));
+        if (!Consume(close)) return Fail(c == '{' ? "after object key:value pair" : "after array element");
       }
-      do {
-        absl::string_view part;
-        if (c == '{') {
-          std::string name;
-          if (!String(&part, &name) || !Consume(':')) return false;
-        }
-        if (!Skip(&part)) return false;
-      } while (Consume(','));
-      if (!Consume(close)) return false;
       *raw = text_.substr(start, pos_ - start);
       return true;
     }
-    while (pos_ < text_.size() && (absl::ascii_isalnum(static_cast<unsigned char>(text_[pos_])) ||
-                                   text_[pos_] == '-' || text_[pos_] == '+' || text_[pos_] == '.')) {
-      ++pos_;
+    bool ok;
+    if (c == '-' || absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+      ok = Number();
+    } else if (c == 't') {
+      ok = Literal("true");
+    } else if (c == 'f') {
+      ok = Literal("false");
+    } else if (c == 'n') {
+      ok = Literal("null");
+    } else {
+      return Fail("looking for beginning of value");
     }
+    if (!ok) return false;
     *raw = text_.substr(start, pos_ - start);
-    return !raw->empty();
+    return true;
   }
 
   bool ParseObject(const Descriptor* type, std::string* out, absl::Status& status) {
-    if (!Consume('{')) return false;
+    if (!Consume('{')) return Fail("looking for beginning of value");
     out->push_back('{');
     bool first = true;
     if (Consume('}')) {
@@ -313,7 +407,8 @@ class JsonpbRewriter {
     do {
       absl::string_view raw_name;
       std::string name;
-      if (!String(&raw_name, &name) || !Consume(':')) return false;
+      if (!String(&raw_name, &name)) return Fail("looking for beginning of object key string");
+      if (!Consume(':')) return Fail("after object key");
       const FieldDescriptor* field = type->FindFieldByName(name);
       if (field == nullptr) field = FieldByJsonName(type, name);
       Blank();
@@ -335,7 +430,7 @@ class JsonpbRewriter {
             if (value.size() > 1) value.push_back(',');
             if (!Element(field, &value, status)) return false;
           } while (Consume(','));
-          if (!Consume(']')) return false;
+          if (!Consume(']')) return Fail("after array element");
         }
         value.push_back(']');
         pos_ = after;
@@ -349,7 +444,7 @@ class JsonpbRewriter {
       first = false;
       absl::StrAppend(out, raw_name, ":", value);
     } while (Consume(','));
-    if (!Consume('}')) return false;
+    if (!Consume('}')) return Fail("after object key:value pair");
     out->push_back('}');
     return true;
   }
@@ -385,6 +480,7 @@ class JsonpbRewriter {
         if (raw != "true" && raw != "false") return GoTypeError(raw, "bool");
         break;
       case FieldDescriptor::CPPTYPE_STRING:
+        if (raw[0] == '[' && field->type() == FieldDescriptor::TYPE_BYTES) return BytesFromArray(raw, out);
         if (raw[0] != '"') return GoTypeError(raw, field->type() == FieldDescriptor::TYPE_BYTES ? "[]uint8" : "string");
         if (field->type() == FieldDescriptor::TYPE_BYTES) {
           // Go's base64 decoder skips line breaks.
@@ -413,42 +509,68 @@ class JsonpbRewriter {
     return absl::OkStatus();
   }
 
-  // jsonpb takes an integer as a number or a quoted number (quotes dropped, then read as JSON, so
-  // blanks around it are fine); Go refuses a fraction, an exponent or a value out of range.
-  static absl::Status Integer(absl::string_view raw, absl::string_view go_type, std::string* out,
-                              bool quote = true) {
-    absl::string_view number = raw;
-    if (raw[0] == '"') number = absl::StripAsciiWhitespace(raw.substr(1, raw.size() - 2));
-    if (number.empty() || !(absl::ascii_isdigit(static_cast<unsigned char>(number[0])) || number[0] == '-')) {
-      absl::StrAppend(out, raw);  // not a number at all: protobuf's parser refuses it
-      return absl::OkStatus();
+  // Go decodes a JSON array into []byte element by element, each a number that fits a byte.
+  static absl::Status BytesFromArray(absl::string_view raw, std::string* out) {
+    std::string bytes;
+    absl::string_view inside = absl::StripAsciiWhitespace(raw.substr(1, raw.size() - 2));
+    if (!inside.empty()) {
+      // Elements are well-formed (scanned already); any that is not a number is refused, so a
+      // comma inside one cannot matter past the first piece of it.
+      for (absl::string_view element : absl::StrSplit(inside, ',')) {
+        element = absl::StripAsciiWhitespace(element);
+        if (element == "null") {
+          bytes.push_back('\0');
+          continue;
+        }
+        if (GoKind(element) != absl::string_view("number")) return GoTypeError(element, "uint8");
+        uint32_t v;
+        if (element.find_first_of(".eE") != absl::string_view::npos || !absl::SimpleAtoi(element, &v) || v > 255) {
+          return absl::InvalidArgumentError(absl::StrCat("json: cannot unmarshal number ", element, " into Go value of type uint8"));
+        }
+        bytes.push_back(static_cast<char>(v));
+      }
     }
-    const auto refused = [&] {
-      return absl::InvalidArgumentError(absl::StrCat("json: cannot unmarshal number ", number, " into Go value of type ", go_type));
-    };
-    if (number.find_first_of(".eE") != absl::string_view::npos) return refused();
-    bool fits;
-    if (go_type == "int64") {
+    absl::StrAppend(out, "\"", absl::Base64Escape(bytes), "\"");
+    return absl::OkStatus();
+  }
+
+  // jsonpb takes an integer as a number or as a quoted JSON document of its own (quotes dropped,
+  // so blanks around it are fine); Go refuses a fraction, an exponent or a value out of range.
+  absl::Status Integer(absl::string_view raw, absl::string_view go_type, std::string* out, bool quote = true) {
+    absl::string_view number = raw;
+    if (raw[0] == '"') {
+      const absl::string_view inner = raw.substr(1, raw.size() - 2);
+      JsonpbRewriter scan(inner);
+      scan.Blank();
+      if (scan.pos_ >= inner.size()) return absl::InvalidArgumentError("unexpected end of JSON input");
+      if (!scan.Skip(&number)) {
+        if (scan.syntax_.message() == "unexpected EOF") return absl::InvalidArgumentError("unexpected end of JSON input");
+        return scan.syntax_;
+      }
+      scan.Blank();
+      if (scan.pos_ < inner.size()) {
+        scan.Fail("after top-level value");
+        return scan.syntax_;
+      }
+    }
+    if (GoKind(number) != absl::string_view("number")) return GoTypeError(number, go_type);
+    bool fits = number.find_first_of(".eE") == absl::string_view::npos;
+    if (fits && go_type == "int64") {
       int64_t v;
       fits = absl::SimpleAtoi(number, &v);
-    } else if (go_type == "uint64") {
+    } else if (fits && go_type == "uint64") {
       uint64_t v;
       fits = absl::SimpleAtoi(number, &v);
-    } else if (go_type == "int32") {
+    } else if (fits && go_type == "int32") {
       int32_t v;
       fits = absl::SimpleAtoi(number, &v);
-    } else {
+    } else if (fits) {
       uint32_t v;
       fits = absl::SimpleAtoi(number, &v);
     }
     if (!fits) {
-      // A malformed number ("12x", "--1") is protobuf's to refuse; a well-formed one that does not
-      // fit is Go's.
-      if (number.find_first_not_of("-0123456789") != absl::string_view::npos) {
-        absl::StrAppend(out, raw);
-        return absl::OkStatus();
-      }
-      return refused();
+      return absl::InvalidArgumentError(
+          absl::StrCat("json: cannot unmarshal number ", number, " into Go value of type ", go_type));
     }
     absl::StrAppend(out, quote ? "\"" : "", number, quote ? "\"" : "");
     return absl::OkStatus();
@@ -456,7 +578,8 @@ class JsonpbRewriter {
 
   absl::string_view text_;
   size_t pos_ = 0;
-  absl::Status ok_status_;
+  absl::Status syntax_;  // malformed JSON: the whole answer
+  absl::Status status_;  // the first value jsonpb refuses
 };
 
 }  // namespace
@@ -475,14 +598,11 @@ absl::Status JsonToMessage(absl::string_view json, google::protobuf::Message* ou
     return GoTypeError(first, "map[string]json.RawMessage");
   }
   std::string rewritten;
-  bool well_formed = false;
   JsonpbRewriter rewriter(first);
-  if (absl::Status refused = rewriter.Object(out->GetDescriptor(), &rewritten, &well_formed); !refused.ok()) {
-    return refused;
-  }
+  if (absl::Status refused = rewriter.Object(out->GetDescriptor(), &rewritten); !refused.ok()) return refused;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;  // none left but in maps; kept for them
-  auto status = google::protobuf::util::JsonStringToMessage(well_formed ? rewritten : std::string(first), out, options);
+  auto status = google::protobuf::util::JsonStringToMessage(rewritten, out, options);
   if (!status.ok()) return absl::InvalidArgumentError(std::string(status.message()));
   return absl::OkStatus();
 }

@@ -266,6 +266,13 @@ TEST(HttpMessage, ParsesARequestHead) {
   EXPECT_TRUE(head->expect_continue);
   EXPECT_TRUE(head->keep_alive);
   EXPECT_EQ(FindHeadEnd("GET / HTTP/1.1\r\nHost: a\r\n"), std::string::npos);
+  // No header is no token; an empty header is an empty token, which etcd refuses as invalid.
+  auto none = ParseRequestHead("POST /v3/kv/range HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->authorization.has_value());
+  auto empty = ParseRequestHead("POST /v3/kv/range HTTP/1.1\r\nAuthorization: \r\n\r\n");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->authorization, "");
 }
 
 TEST(HttpMessage, ConnectionHandlingAndMalformedHeads) {
