@@ -477,7 +477,9 @@ class GatewayDifferentialTest(harness.ServerPairTest):
                 self.assertSameAnswer(path, body, method, compare_text=compare_text)
 
     def test_auth_header(self):
-        """Tokens in the Authorization header: none, a bad one, another scheme, a good one."""
+        """Tokens in the Authorization header: none, a bad one, an empty one, a good one. (Not
+        "Bearer <token>": etcd 3.4 refuses it as an invalid token, Cairn's auth takes it, on gRPC
+        as on the gateway; see README, Authentication.)"""
         tokens = [self.set_up_auth(server) for server in self.servers()]
         body = {"key": base64.b64encode(b"a").decode()}
         self.assertSameAnswer("/v3/kv/range", body, what="no token")
@@ -486,9 +488,8 @@ class GatewayDifferentialTest(harness.ServerPairTest):
         for user in ("root", "alice", "dave"):
             answers = []
             for server, server_tokens in zip(self.servers(), tokens):
-                for headers in ({"Authorization": server_tokens[user]},
-                                {"Authorization": "Bearer " + server_tokens[user]}):
-                    status, ctype, parsed = post(server, "/v3beta/kv/range", body, headers=headers)
+                for path in ("/v3/kv/range", "/v3beta/kv/put"):
+                    status, ctype, parsed = post(server, path, body, headers={"Authorization": server_tokens[user]})
                     answers.append((status, ctype, mask(parsed)))
             self.assertEqual(answers[:2], answers[2:], f"as {user}: etcd {answers[:2]}, {self.subj.kind} {answers[2:]}")
 
