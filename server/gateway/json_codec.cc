@@ -237,6 +237,79 @@ std::string GoQuoteChar(char c) {
   return absl::StrCat("'", std::string(1, c), "'");
 }
 
+// The text of a string literal that has been scanned as well-formed (quotes included).
+std::string JsonUnescape(absl::string_view raw) {
+  std::string out;
+  for (size_t i = 1; i + 1 < raw.size(); ++i) {
+    if (raw[i] != '\\') {
+      out.push_back(raw[i]);
+      continue;
+    }
+    const char e = raw[++i];
+    switch (e) {
+      case 'b': out.push_back('\b'); break;
+      case 'f': out.push_back('\f'); break;
+      case 'n': out.push_back('\n'); break;
+      case 'r': out.push_back('\r'); break;
+      case 't': out.push_back('\t'); break;
+      case 'u': {
+        uint32_t cp = 0;
+        for (int k = 1; k <= 4; ++k) {
+          const char h = absl::ascii_tolower(static_cast<unsigned char>(raw[i + k]));
+          cp = cp * 16 + static_cast<uint32_t>(absl::ascii_isdigit(static_cast<unsigned char>(h)) ? h - '0' : h - 'a' + 10);
+        }
+        i += 4;
+        if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD;  // surrogates: no field name or base64 has one
+        if (cp < 0x80) {
+          out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+          out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+          out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+          out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        }
+        break;
+      }
+      default: out.push_back(e);  // '"', '\\' or '/'
+    }
+  }
+  return out;
+}
+
+// Where Go's padded standard base64 decoder stops on `text` (its "illegal base64 data at input
+// byte N"), or npos when it decodes. Line breaks are skipped, as Go skips them.
+size_t GoBase64Error(absl::string_view text) {
+  const auto is_alphabet = [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/'; };
+  const auto is_break = [](char c) { return c == '\n' || c == '\r'; };
+  size_t si = 0;
+  while (true) {
+    for (int j = 0; j < 4; ++j) {
+      if (si == text.size()) {
+        if (j == 0) return absl::string_view::npos;
+        return si - j;  // a quantum cut short (padding is required)
+      }
+      const char c = text[si++];
+      if (is_alphabet(c)) continue;
+      if (is_break(c)) {
+        --j;
+        continue;
+      }
+      if (c != '=' || j < 2) return si - 1;
+      if (j == 2) {  // "xx=" needs a second '='
+        while (si < text.size() && is_break(text[si])) ++si;
+        if (si == text.size()) return text.size();
+        if (text[si] != '=') return si - 1;
+        ++si;
+      }
+      while (si < text.size() && is_break(text[si])) ++si;
+      if (si < text.size()) return si;  // nothing may follow the padding
+      return absl::string_view::npos;
+    }
+  }
+}
+
 class JsonpbRewriter {
  public:
   explicit JsonpbRewriter(absl::string_view text) : text_(text) {}
@@ -244,6 +317,13 @@ class JsonpbRewriter {
   // The object at the start of the text, rewritten. Malformed JSON is refused in Go's words (the
   // first error as Go's scanner meets it, near enough), so nothing malformed reaches protobuf's
   // parser, which takes some (trailing commas, single quotes) that Go refuses.
+  // Whether the text starts with a well-formed value (for a body that is not an object).
+  absl::Status Scalar() {
+    absl::string_view ignored;
+    if (!Skip(&ignored)) return syntax_;
+    return absl::OkStatus();
+  }
+
   absl::Status Object(const Descriptor* type, std::string* out) {
     Blank();
     if (!ParseObject(type, out, status_) && syntax_.ok()) Fail("looking for beginning of value");
@@ -276,13 +356,11 @@ class JsonpbRewriter {
     return false;
   }
 
-  // One string literal, raw (quotes included) and decoded as far as field names need (escapes
-  // other than \" and \\ kept as written: no field name has them).
+  // One string literal, raw (quotes included) and decoded.
   bool String(absl::string_view* raw, std::string* decoded) {
     Blank();
     if (pos_ >= text_.size() || text_[pos_] != '"') return false;
     const size_t start = pos_++;
-    decoded->clear();
     while (pos_ < text_.size() && text_[pos_] != '"') {
       if (text_[pos_] == '\\') {
         ++pos_;
@@ -302,15 +380,15 @@ class JsonpbRewriter {
         } else if (std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos) {
           return Fail("in string escape code");
         }
-        if (e != '"' && e != '\\') decoded->push_back('\\');
       } else if (static_cast<unsigned char>(text_[pos_]) < 0x20) {
         return Fail("in string literal");
       }
-      decoded->push_back(text_[pos_++]);
+      ++pos_;
     }
     if (pos_ >= text_.size()) return Fail("");
     ++pos_;
     *raw = text_.substr(start, pos_ - start);
+    *decoded = JsonUnescape(*raw);
     return true;
   }
 
@@ -398,10 +476,38 @@ class JsonpbRewriter {
 
   bool ParseObject(const Descriptor* type, std::string* out, absl::Status& status) {
     if (!Consume('{')) return Fail("looking for beginning of value");
-    out->push_back('{');
-    bool first = true;
-    if (Consume('}')) {
+    // Each field once, as jsonpb takes it: by its lowerCamel name if the object has that, else by
+    // its proto name; the last of repeated keys (a Go map). A null taken is a field left out.
+    struct Member {
+      const FieldDescriptor* field;
+      bool camel;
+      std::string text;  // "name":value, or empty for null
+    };
+    std::vector<Member> members;
+    const auto take = [&members](const FieldDescriptor* field, bool camel, std::string text) {
+      for (Member& m : members) {
+        if (m.field != field) continue;
+        if (camel || !m.camel) {
+          m.camel = camel;
+          m.text = std::move(text);
+        }
+        return;
+      }
+      members.push_back({field, camel, std::move(text)});
+    };
+    const auto emit = [&members, out] {
+      out->push_back('{');
+      bool first = true;
+      for (const Member& m : members) {
+        if (m.text.empty()) continue;
+        if (!first) out->push_back(',');
+        first = false;
+        out->append(m.text);
+      }
       out->push_back('}');
+    };
+    if (Consume('}')) {
+      emit();
       return true;
     }
     do {
@@ -410,12 +516,20 @@ class JsonpbRewriter {
       if (!String(&raw_name, &name)) return Fail("looking for beginning of object key string");
       if (!Consume(':')) return Fail("after object key");
       const FieldDescriptor* field = type->FindFieldByName(name);
-      if (field == nullptr) field = FieldByJsonName(type, name);
+      bool camel = field != nullptr && field->json_name() == name;
+      if (field == nullptr) {
+        field = FieldByJsonName(type, name);
+        camel = true;
+      }
       Blank();
       const size_t value_start = pos_;
       absl::string_view raw;
       if (!Skip(&raw)) return false;
-      if (field == nullptr || raw == "null" || !status.ok()) continue;  // unknown or absent
+      if (field == nullptr || !status.ok()) continue;  // unknown, or the answer is an error already
+      if (raw == "null") {
+        take(field, camel, "");
+        continue;
+      }
       std::string value;
       if (field->is_repeated() && !field->is_map()) {
         if (raw[0] != '[') {
@@ -440,12 +554,10 @@ class JsonpbRewriter {
         if (!Element(field, &value, status)) return false;
         pos_ = after;
       }
-      if (!first) out->push_back(',');
-      first = false;
-      absl::StrAppend(out, raw_name, ":", value);
+      take(field, camel, absl::StrCat(raw_name, ":", value));
     } while (Consume(','));
     if (!Consume('}')) return Fail("after object key:value pair");
-    out->push_back('}');
+    emit();
     return true;
   }
 
@@ -483,8 +595,11 @@ class JsonpbRewriter {
         if (raw[0] == '[' && field->type() == FieldDescriptor::TYPE_BYTES) return BytesFromArray(raw, out);
         if (raw[0] != '"') return GoTypeError(raw, field->type() == FieldDescriptor::TYPE_BYTES ? "[]uint8" : "string");
         if (field->type() == FieldDescriptor::TYPE_BYTES) {
-          // Go's base64 decoder skips line breaks.
-          out->append(absl::StrReplaceAll(raw, {{"\\n", ""}, {"\\r", ""}}));
+          const std::string text = JsonUnescape(raw);
+          if (size_t at = GoBase64Error(text); at != absl::string_view::npos) {
+            return absl::InvalidArgumentError(absl::StrCat("illegal base64 data at input byte ", at));
+          }
+          absl::StrAppend(out, JsonQuote(absl::StrReplaceAll(text, {{"\n", ""}, {"\r", ""}})));
           return absl::OkStatus();
         }
         break;
@@ -497,7 +612,8 @@ class JsonpbRewriter {
           }
           break;
         }
-        return Integer(raw, "int32", out, /*quote=*/false);  // protobuf reads a quoted enum as a name
+        // protobuf reads a quoted enum as a name: the number goes bare.
+        return Integer(raw, "int32", out, /*quote=*/false, GoEnumName(field->enum_type()));
       case FieldDescriptor::CPPTYPE_INT32: return Integer(raw, "int32", out);
       case FieldDescriptor::CPPTYPE_UINT32: return Integer(raw, "uint32", out);
       case FieldDescriptor::CPPTYPE_INT64: return Integer(raw, "int64", out);
@@ -536,7 +652,10 @@ class JsonpbRewriter {
 
   // jsonpb takes an integer as a number or as a quoted JSON document of its own (quotes dropped,
   // so blanks around it are fine); Go refuses a fraction, an exponent or a value out of range.
-  absl::Status Integer(absl::string_view raw, absl::string_view go_type, std::string* out, bool quote = true) {
+  // `go_type` is the range ("int64", "uint32", ...); `go_name`, if given, names it in errors.
+  absl::Status Integer(absl::string_view raw, absl::string_view go_type, std::string* out, bool quote = true,
+                       absl::string_view go_name = "") {
+    if (go_name.empty()) go_name = go_type;
     absl::string_view number = raw;
     if (raw[0] == '"') {
       const absl::string_view inner = raw.substr(1, raw.size() - 2);
@@ -553,7 +672,7 @@ class JsonpbRewriter {
         return scan.syntax_;
       }
     }
-    if (GoKind(number) != absl::string_view("number")) return GoTypeError(number, go_type);
+    if (GoKind(number) != absl::string_view("number")) return GoTypeError(number, go_name);
     bool fits = number.find_first_of(".eE") == absl::string_view::npos;
     if (fits && go_type == "int64") {
       int64_t v;
@@ -570,7 +689,7 @@ class JsonpbRewriter {
     }
     if (!fits) {
       return absl::InvalidArgumentError(
-          absl::StrCat("json: cannot unmarshal number ", number, " into Go value of type ", go_type));
+          absl::StrCat("json: cannot unmarshal number ", number, " into Go value of type ", go_name));
     }
     absl::StrAppend(out, quote ? "\"" : "", number, quote ? "\"" : "");
     return absl::OkStatus();
@@ -590,11 +709,8 @@ absl::Status JsonToMessage(absl::string_view json, google::protobuf::Message* ou
   if (values.empty() || values[0] == "null") return absl::OkStatus();  // an empty request
   absl::string_view first = values[0];
   if (first[0] != '{') {
-    const bool scalar_ok = first[0] == '"' || first[0] == '[' || first == "true" || first == "false" ||
-                           absl::ascii_isdigit(static_cast<unsigned char>(first[0])) || first[0] == '-';
-    if (!scalar_ok) {
-      return absl::InvalidArgumentError(absl::StrCat("invalid character '", first.substr(0, 1), "' looking for beginning of value"));
-    }
+    // Go checks the value's syntax before its type.
+    if (absl::Status syntax = JsonpbRewriter(first).Scalar(); !syntax.ok()) return syntax;
     return GoTypeError(first, "map[string]json.RawMessage");
   }
   std::string rewritten;

@@ -168,6 +168,45 @@ TEST(JsonCodec, RefusesWhatJsonpbRefusesInGosWords) {
             "unknown value \"BOGUS\" for enum etcdserverpb.WatchCreateRequest_FilterType");
 }
 
+TEST(JsonCodec, Base64AsGosDecoderReadsIt) {
+  etcdserverpb::RangeRequest range;
+  const auto error = [&](const char* json) { return std::string(JsonToMessage(json, &range).message()); };
+  EXPECT_EQ(error(R"({"key":"Zm9"})"), "illegal base64 data at input byte 0");  // padding required
+  EXPECT_EQ(error(R"({"key":"Zm9v-_"})"), "illegal base64 data at input byte 4");  // not URL-safe
+  EXPECT_EQ(error(R"({"key":"Zm9v=="})"), "illegal base64 data at input byte 4");
+  EXPECT_EQ(error(R"({"key":"Zg=x"})"), "illegal base64 data at input byte 2");
+  EXPECT_EQ(error(R"({"key":"Zg==Zg=="})"), "illegal base64 data at input byte 4");
+  ASSERT_TRUE(JsonToMessage(R"({"key":"Zm9v\r\nYmFy","range_end":"Zg=\n="})", &range).ok());
+  EXPECT_EQ(range.key(), "foobar");
+  EXPECT_EQ(range.range_end(), "f");
+  ASSERT_TRUE(JsonToMessage(R"({"key":[102,111,111]})", &range).ok());  // Go reads an array as bytes
+  EXPECT_EQ(range.key(), "foo");
+  EXPECT_EQ(error(R"({"key":[102,256]})"), "json: cannot unmarshal number 256 into Go value of type uint8");
+}
+
+TEST(JsonCodec, FieldNamesAndSyntaxAsJsonpb) {
+  etcdserverpb::RangeRequest range;
+  // Both names given: the lowerCamel one is taken, wherever it stands; escapes in names decoded.
+  ASSERT_TRUE(JsonToMessage(R"({"countOnly":false,"ke\u0079":"Zm9v","count_only":true})", &range).ok());
+  EXPECT_FALSE(range.count_only());
+  EXPECT_EQ(range.key(), "foo");
+  EXPECT_EQ(JsonToMessage(R"({"key":"Zm9v",})", &range).message(),
+            "invalid character '}' looking for beginning of object key string");
+  EXPECT_EQ(JsonToMessage("{'key':'Zm9v'}", &range).message(),
+            "invalid character '\\'' looking for beginning of object key string");
+  EXPECT_EQ(JsonToMessage(R"({"key":"Zm9v")", &range).message(), "unexpected EOF");
+  EXPECT_EQ(JsonToMessage(R"({"limit":12x})", &range).message(), "invalid character 'x' after object key:value pair");
+  EXPECT_EQ(JsonToMessage(R"({"limit":"12x"})", &range).message(), "invalid character 'x' after top-level value");
+  EXPECT_EQ(JsonToMessage(R"({"limit":"abc"})", &range).message(), "invalid character 'a' looking for beginning of value");
+  EXPECT_EQ(JsonToMessage("tru", &range).message(), "unexpected EOF");
+  EXPECT_EQ(JsonToMessage(R"({"sort_order":true})", &range).message(),
+            "json: cannot unmarshal bool into Go value of type etcdserverpb.RangeRequest_SortOrder");
+  // Two members of one oneof: refused (etcd keeps one of them, which one by Go's map order).
+  etcdserverpb::RequestOp op;
+  EXPECT_EQ(JsonToMessage(R"({"request_put":{"key":"eA=="},"request_range":{"key":"Zm9v"}})", &op).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(JsonCodec, AcceptsWhatJsonpbAccepts) {
   etcdserverpb::RangeRequest range;
   // An enum by number, known or not; an integer quoted with blanks; base64 split over lines.
