@@ -158,6 +158,7 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
     body_.erase(0, consumed);
     if (progress == gw::ChunkedDecoder::Progress::kDone) {
       if (!absl::StripAsciiWhitespace(body_).empty()) SendStreamRequest(body_);  // cut short: refused
+      if (stream_) stream_->CloseSend();  // as grpc-gateway at the body's end
       WatchForHangUp();
       return;
     }
@@ -299,7 +300,12 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
       return;
     }
     stream_ = std::move(*call);
-    if (body_complete) WatchForHangUp();
+    if (body_complete) {
+      // grpc-gateway half-closes the call once the body has ended: a keep-alive stream then ends
+      // after its answers (etcd's server returns at EOF); a watch stream goes on.
+      stream_->CloseSend();
+      WatchForHangUp();
+    }
   }
 
   // While a stream runs the client sends nothing more; its EOF means it went away.

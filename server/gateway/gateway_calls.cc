@@ -58,6 +58,7 @@ class GatewayCalls::StreamCallState final : public StreamCall,
         response_(NewMessage(method->output_type())),
         handlers_(std::move(handlers)) {
     for (auto& r : requests) unsent_.push_back(std::move(r));
+    close_when_drained_ = route.shape == CallShape::kServerStream;
   }
 
   grpc::ClientContext* context() { return &context_; }
@@ -87,13 +88,23 @@ class GatewayCalls::StreamCallState final : public StreamCall,
       absl::MutexLock lock(&mu_);
       if (sending_stopped_) return absl::OkStatus();
       if (!parsed.ok()) {
+        // grpc-gateway stops reading the body and half-closes the call.
         sending_stopped_ = true;
-        return parsed;
+        close_when_drained_ = true;
+      } else {
+        unsent_.push_back(Serialize(*request));
       }
-      unsent_.push_back(Serialize(*request));
     }
     WriteNextRequest();
-    return absl::OkStatus();
+    return parsed;
+  }
+
+  void CloseSend() override {
+    {
+      absl::MutexLock lock(&mu_);
+      close_when_drained_ = true;
+    }
+    WriteNextRequest();
   }
 
   void OnWriteDone(bool ok) override {
@@ -102,6 +113,7 @@ class GatewayCalls::StreamCallState final : public StreamCall,
       write_in_flight_ = false;
       if (!ok) {
         sending_stopped_ = true;  // the call is ending; OnDone reports why
+        write_failed_ = true;
         return;
       }
       in_flight_.reset();
@@ -162,7 +174,7 @@ class GatewayCalls::StreamCallState final : public StreamCall,
         unsent_.pop_front();
         next = in_flight_.get();
         write_in_flight_ = true;
-      } else if (route_.shape == CallShape::kServerStream && !writes_done_) {
+      } else if (close_when_drained_ && !writes_done_ && !write_failed_) {
         writes_done_ = true;
         close_sending = true;
       }
@@ -190,6 +202,10 @@ class GatewayCalls::StreamCallState final : public StreamCall,
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
   bool sending_stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  // WritesDone once `unsent_` is empty: from the start for a server stream, after CloseSend() or a
+  // bad object for a bidi one.
+  bool close_when_drained_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 GatewayCalls::GatewayCalls(ChannelFactory channel) : channel_factory_(std::move(channel)) {}

@@ -554,7 +554,7 @@ class JsonpbRewriter {
         if (!Element(field, &value, status)) return false;
         pos_ = after;
       }
-      take(field, camel, absl::StrCat(raw_name, ":", value));
+      take(field, camel, absl::StrCat("\"", field->name(), "\":", value));  // the name without its escapes
     } while (Consume(','));
     if (!Consume('}')) return Fail("after object key:value pair");
     emit();
