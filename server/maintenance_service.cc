@@ -38,7 +38,6 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
     pipeline_->ReadBarrier([this, request, response, reactor](absl::Status ready) {
       if (ready.ok()) {
         AlarmSet alarms = pipeline_->Alarms();
-        // No header: etcd 3.4 answers every Alarm action with the apply's bare response.
         ApplyAlarmRequest(*request, &alarms, response);
       }
       reactor->Finish(ToGrpcStatus(ready));
