@@ -21,33 +21,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/tls/openssl_ptrs.h"
 
 namespace cairn::tls {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct CrlFree {
-  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
-};
-struct BnFree {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-struct NamesFree {
-  void operator()(GENERAL_NAMES* n) const { GENERAL_NAMES_free(n); }
-};
-
-std::unique_ptr<BIO, BioFree> MemoryBio(const std::string& bytes) {
-  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
-}
-
 // One form for serials on both sides of the comparison: OpenSSL's hex of the integer.
 std::string SerialText(const ASN1_INTEGER* serial) {
-  std::unique_ptr<BIGNUM, BnFree> bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
   if (bn == nullptr) return "";
   char* hex = BN_bn2hex(bn.get());
   std::string text = hex == nullptr ? "" : hex;
@@ -98,7 +79,7 @@ absl::StatusOr<std::set<std::string>> ParseCrl(const std::string& flag, const st
                                                const std::string& bytes) {
   ERR_clear_error();
   auto bio = MemoryBio(bytes);
-  std::unique_ptr<X509_CRL, CrlFree> crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+  CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
   if (crl == nullptr) {
     auto der = MemoryBio(bytes);
     crl.reset(d2i_X509_CRL_bio(der.get(), nullptr));
@@ -134,7 +115,7 @@ absl::StatusOr<PresentedChain> DescribeChain(const std::string& chain_pem) {
   PresentedChain chain;
   bool leaf = true;
   while (X509* raw = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    std::unique_ptr<X509, X509Free> cert(raw);
+    X509Ptr cert(raw);
     chain.serials.push_back(SerialText(X509_get0_serialNumber(cert.get())));
     if (!leaf) continue;
     leaf = false;
@@ -147,7 +128,7 @@ absl::StatusOr<PresentedChain> DescribeChain(const std::string& chain_pem) {
       if (n >= 0) chain.common_name.assign(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
       OPENSSL_free(utf8);
     }
-    std::unique_ptr<GENERAL_NAMES, NamesFree> names(static_cast<GENERAL_NAMES*>(
+    GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
         X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
     for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names.get()); ++i) {
       const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);

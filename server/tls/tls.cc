@@ -30,22 +30,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/tls/cert_policy.h"
+#include "server/tls/openssl_ptrs.h"
 
 namespace cairn::tls {
 namespace {
-
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
 
 // OpenSSL keeps its reasons on a per-thread queue; the oldest one is the cause, the rest noise.
 std::string OpenSslReason() {
@@ -69,8 +57,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string&
   }
   return contents.str();
 }
-
-BioPtr MemoryBio(const std::string& pem) { return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()))); }
 
 // Every certificate in a PEM bundle; an error when there is none.
 absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(const std::string& flag, const std::string& path,

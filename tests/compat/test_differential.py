@@ -35,13 +35,27 @@ LEASE_IDS = [0, 0, 0, 11, 12, 13, -7, 99]   # 99 is never granted
 CALL_TIMEOUT_S = 5
 
 
-def default_seeds():
-    text = os.environ.get("DIFF_SEEDS", "1,2,3")
+def default_seeds(default="1,2,3"):
+    text = os.environ.get("DIFF_SEEDS", default)
     if text == "random":
         seed = int(time.time() * 1000) % 1_000_000
         print(f"DIFF_SEEDS=random: seed {seed}", file=sys.stderr)
         return [seed]
     return [int(s) for s in text.split(",") if s.strip()]
+
+
+def for_each_seed(test, run_seed, default_steps, default_seeds_text="1,2,3"):
+    """Calls run_seed(seed, steps) for every seed (DIFF_SEEDS, else `default_seeds_text`) with
+    DIFF_STEPS (else `default_steps`) steps, each seed on a fresh server pair so that earlier seeds
+    cannot hide later differences, each as a subTest of `test` (a harness.ServerPairTest)."""
+    steps = int(os.environ.get("DIFF_STEPS", str(default_steps)))
+    for n, seed in enumerate(default_seeds(default_seeds_text)):
+        if n > 0:
+            for server in test.servers():
+                server.kill()
+            test.setUp()
+        with test.subTest(seed=seed):
+            run_seed(seed, steps)
 
 
 class RequestStream:
@@ -412,15 +426,7 @@ class DifferentialTest(harness.ServerPairTest):
             time.sleep(0.1)
 
     def run_seeds(self, **modes):
-        steps = int(os.environ.get("DIFF_STEPS", "1200"))
-        for n, seed in enumerate(default_seeds()):
-            if n > 0:
-                # Each seed starts from a fresh pair, so earlier seeds cannot hide later differences.
-                for server in self.servers():
-                    server.kill()
-                self.setUp()
-            with self.subTest(seed=seed):
-                self.run_seed(seed, steps, **modes)
+        for_each_seed(self, lambda seed, steps: self.run_seed(seed, steps, **modes), 1200)
 
     def test_random_requests_answer_as_etcd(self):
         self.run_seeds()

@@ -37,10 +37,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from test_differential import (CALL_TIMEOUT_S, KEYS, RequestStream, default_seeds,  # noqa: E402
-                               mask)
+from test_differential import CALL_TIMEOUT_S, RequestStream, for_each_seed, mask  # noqa: E402
 import etcd3.etcdrpc as rpc  # noqa: E402
-from etcd3.etcdrpc import auth_pb2  # noqa: E402
 import grpc  # noqa: E402
 from google.protobuf import text_format  # noqa: E402
 
@@ -352,14 +350,7 @@ class DifferentialAuthTest(harness.ServerPairTest):
         return ("ok", mask(response))
 
     def test_auth_administration_answers_as_etcd(self):
-        steps = int(os.environ.get("DIFF_STEPS", "600"))
-        for n, seed in enumerate(default_seeds()):
-            if n > 0:
-                for server in self.servers():
-                    server.kill()
-                self.setUp()
-            with self.subTest(seed=seed):
-                self.run_seed(seed, steps)
+        for_each_seed(self, self.run_seed, 600)
 
 
 def show(answer):

@@ -28,13 +28,12 @@ import socket
 import sys
 import threading
 import time
-import unittest
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from test_differential import (ROLES, USERS, RequestStream, default_seeds)  # noqa: E402
+from test_differential import (ROLES, USERS, RequestStream, for_each_seed)  # noqa: E402
 import etcd3.etcdrpc as rpc  # noqa: E402
 from etcd3.etcdrpc import auth_pb2  # noqa: E402
 from google.protobuf import descriptor  # noqa: E402
@@ -367,15 +366,7 @@ class GatewayDifferentialTest(harness.ServerPairTest):
                 for user, (password, _) in USERS.items()}
 
     def run_seeds(self, **modes):
-        steps = int(os.environ.get("DIFF_STEPS", str(DEFAULT_STEPS)))
-        seeds = default_seeds() if "DIFF_SEEDS" in os.environ else [1]
-        for n, seed in enumerate(seeds):
-            if n > 0:
-                for server in self.servers():
-                    server.kill()
-                self.setUp()
-            with self.subTest(seed=seed):
-                self.run_seed(seed, steps, **modes)
+        for_each_seed(self, lambda seed, steps: self.run_seed(seed, steps, **modes), DEFAULT_STEPS, "1")
 
     def test_random_requests_answer_as_etcd(self):
         self.run_seeds()

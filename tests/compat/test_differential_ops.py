@@ -41,7 +41,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import etcd_api  # noqa: E402
-from test_differential import RequestStream, default_seeds  # noqa: E402
+from test_differential import RequestStream, for_each_seed  # noqa: E402
 import grpc  # noqa: E402
 from google.protobuf import json_format, text_format  # noqa: E402
 
@@ -417,15 +417,7 @@ class OpsDifferentialTest(harness.ServerPairTest):
             side.close_keepalive()
 
     def test_random_ops_answer_as_etcd(self):
-        steps = int(os.environ.get("DIFF_STEPS", "250"))
-        seeds = default_seeds() if "DIFF_SEEDS" in os.environ else [1, 2]
-        for n, seed in enumerate(seeds):
-            if n > 0:
-                for server in self.servers():
-                    server.kill()
-                self.setUp()
-            with self.subTest(seed=seed):
-                self.run_seed(seed, steps)
+        for_each_seed(self, self.run_seed, 250, "1,2")
 
     def both(self, sides, service, method, request, **kw):
         answers = [self.ask(side, service, method, request) for side in sides]

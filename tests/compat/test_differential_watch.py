@@ -48,7 +48,7 @@ import harness  # noqa: E402
 import etcd3.etcdrpc as rpc  # noqa: E402
 import grpc  # noqa: E402
 from google.protobuf import text_format  # noqa: E402
-from test_differential import (KEYS, RANGE_ENDS, RequestStream, call, default_seeds,  # noqa: E402
+from test_differential import (KEYS, RANGE_ENDS, RequestStream, call, for_each_seed,  # noqa: E402
                                show)
 
 STREAMS = 3
@@ -463,15 +463,7 @@ class DifferentialWatchTest(harness.ServerPairTest):
                           f"   etcd:    {heard[0]}\n   subject: {heard[1]}")
 
     def test_watch_protocol_answers_as_etcd(self):
-        steps = int(os.environ.get("DIFF_STEPS", "400"))
-        for n, seed in enumerate(default_seeds()):
-            if n > 0:
-                # Each seed starts from a fresh pair, so earlier seeds cannot hide later differences.
-                for server in self.servers():
-                    server.kill()
-                self.setUp()
-            with self.subTest(seed=seed):
-                self.run_seed(seed, steps)
+        for_each_seed(self, self.run_seed, 400)
 
 
 if __name__ == "__main__":
