@@ -94,7 +94,8 @@ class Side:
     def norm_lease(self, lease):
         if lease == 0 or lease in LEASES or lease in NEVER_GRANTED:
             return str(lease)
-        return self.granted.setdefault(lease, f"G{len(self.granted)}")
+        # Named by the step that granted it (start_blocking); one no step named gets a number.
+        return self.granted.setdefault(lease, f"G{100000 + len(self.granted)}")
 
     def norm_key(self, key):
         prefix, slash, suffix = key.rpartition(b"/")
@@ -130,6 +131,11 @@ def masked(side, response):
                 msg.lease = -1000 - int(name[1:])
 
     walk(copy)
+    if copy.DESCRIPTOR.name == "RangeResponse":
+        # Keys naming leases the servers chose sort by those ids: sort by the masked key.
+        kvs = sorted((type(kv).FromString(kv.SerializeToString()) for kv in copy.kvs), key=lambda kv: kv.key)
+        copy.ClearField("kvs")
+        copy.kvs.extend(kvs)
     return text_format.MessageToString(copy, as_one_line=True, as_utf8=False)
 
 
@@ -152,6 +158,8 @@ class Blocking:
         self.futures = [getattr(getattr(side, service), name).future(request_for(side),
                                                                      timeout=BLOCKING_TIMEOUT_S)
                         for side, (service, name) in zip(sides, [method] * len(sides))]
+        self.key = None
+        self.created = None                    # the key's create revision once enqueued (etcd)
         self.answered_at = [None, None]
         self.answers = [None, None]
         self.raw = [None, None]
@@ -172,6 +180,7 @@ class Observer:
     def __init__(self, ident, name, sides):
         self.ident = ident
         self.name = name
+        self.sides = sides
         self.lock = threading.Lock()
         self.seen = [[], []]
         self.ended = [None, None]
@@ -187,8 +196,8 @@ class Observer:
             for response in self.calls[i]:
                 kv = response.kv
                 with self.lock:
-                    self.seen[i].append((side.norm_key(kv.key), kv.value, kv.create_revision,
-                                         kv.mod_revision, kv.version, side.norm_lease(kv.lease)))
+                    self.seen[i].append((kv.key, kv.value, kv.create_revision, kv.mod_revision,
+                                         kv.version, kv.lease))
         except grpc.RpcError as e:
             with self.lock:
                 if e.code() != grpc.StatusCode.CANCELLED:
@@ -198,8 +207,11 @@ class Observer:
             self.ended[i] = ("OK", "")
 
     def state(self, i):
+        """What server i's stream received, server-granted leases masked (named by now)."""
+        side = self.sides[i]
         with self.lock:
-            return (list(self.seen[i]), self.ended[i])
+            return ([(side.norm_key(k), v, c, m, n, side.norm_lease(lease)) for k, v, c, m, n, lease in self.seen[i]],
+                    self.ended[i])
 
     def close(self):
         for call in self.calls:
@@ -211,8 +223,10 @@ class Observer:
 class DifferentialLockTest(harness.ServerPairTest):
 
     def fail_step(self, text):
+        recent = "\n".join(f"   {line}" for line in self.trace[-12:])
         self.fail(f"seed {self.seed}, step {self.step}: {text}\n"
-                  f"replay: DIFF_SEEDS={self.seed} DIFF_STEPS={self.step + 1}")
+                  f"replay: DIFF_SEEDS={self.seed} DIFF_STEPS={self.step + 1}\n"
+                  f"the steps before (etcd's answers):\n{recent}")
 
     def both(self, what, fn):
         """Sends fn(side) to both servers; fails on different answers; returns the raw responses."""
@@ -220,6 +234,7 @@ class DifferentialLockTest(harness.ServerPairTest):
         if answers[0][0] != answers[1][0]:
             self.fail_step(f"{what}\n   etcd:    {answers[0][0]}\n   {self.subj.kind}: {answers[1][0]}")
         self.counts[what.split("(")[0]] = self.counts.get(what.split("(")[0], 0) + 1
+        self.trace.append(f"{self.step}: {what} -> {str(answers[0][0])[:300]}")
         return answers[0][0], [a[1] for a in answers]
 
     # ---- state both servers agree on (kept from etcd's answers) ----
@@ -256,6 +271,7 @@ class DifferentialLockTest(harness.ServerPairTest):
                 self.fail_step(f"{b.what} (sent at step {b.ident}) answered differently ({where}):\n"
                                f"   etcd:    step {b.answered_at[0]}: {b.answers[0]}\n"
                                f"   {self.subj.kind}: step {b.answered_at[1]}: {b.answers[1]}")
+            self.trace.append(f"{self.step}: {b.what} (sent at {b.ident}) -> {str(b.answers[0])[:300]}")
             self.finished(b)
         self.pending = still
 
@@ -283,6 +299,7 @@ class DifferentialLockTest(harness.ServerPairTest):
             kv = self.existing(self.sides[0], key)
             writes = kv is None or (value is not None and kv.value != value)
         revisions = [side.revision() for side in self.sides]
+        self.trace.append(f"{self.step}: {what} sent")
         b = Blocking(self.step, what, self.sides, method, request_for)
         b.key = key
         self.pending.append(b)
@@ -293,6 +310,15 @@ class DifferentialLockTest(harness.ServerPairTest):
             while (writes and not b.done(i) and side.revision() == revisions[i]
                    and time.monotonic() < deadline):
                 time.sleep(0.005)
+        if key is None:
+            # Lease 0: the server granted a lease before writing; name it by this step.
+            for side in self.sides:
+                for lease in side.lease.LeaseLeases(KV.LeaseLeasesRequest(), timeout=CALL_TIMEOUT_S).leases:
+                    if lease.ID not in LEASES and lease.ID not in side.granted:
+                        side.granted[lease.ID] = f"G{self.step}"
+        elif not b.done(0):
+            kv = self.existing(self.sides[0], key)
+            b.created = kv.create_revision if kv else None
         self.settle(f"after {what}")
 
     # ---- the stream ----
@@ -393,8 +419,15 @@ class DifferentialLockTest(harness.ServerPairTest):
         elif self.pending:
             # A caller gives up: both servers must take its key out of the queue.
             b = r.choice(self.pending)
+            kv = None if b.key is None else self.existing(self.sides[0], b.key)
+            if b.what.startswith("Lock") and (b.key is None or (kv and kv.create_revision != b.created)):
+                # etcd's Lock deletes the key of its lease even when that is no longer the key
+                # it enqueued (deleted and re-created meanwhile, perhaps by another Lock with the
+                # same lease, which then loses the lock); Cairn deletes only its own incarnation
+                # (README, Lock and Election). Lease 0: the incarnation is not tracked here.
+                return
             revisions = [side.revision() for side in self.sides]
-            writes = b.key is None or self.existing(self.sides[0], b.key) is not None
+            writes = b.key is None or kv is not None
             for f in b.futures:
                 f.cancel()
             # The server deletes the caller's key after the cancel reached it: wait for that write
@@ -457,7 +490,7 @@ class DifferentialLockTest(harness.ServerPairTest):
         for side in self.sides:
             self.addCleanup(side.channel.close)
         self.pending, self.observers, self.held, self.leaders = [], [], [], []
-        self.live, self.counts = set(), {}
+        self.live, self.counts, self.trace = set(), {}, []
         for step in range(steps):
             self.step = step
             self.step_once()
