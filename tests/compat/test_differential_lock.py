@@ -334,13 +334,22 @@ class DifferentialLockTest(harness.ServerPairTest):
             return r.choice(NEVER_GRANTED)
         return 0
 
+    def pick_contender(self):
+        """(name, lease) of a Lock or Campaign; sometimes those of a contender key a KV put wrote
+        (the call then finds its key already there, even for a lease never granted)."""
+        if self.put_contenders and self.r.random() < 0.2:
+            return self.r.choice(self.put_contenders)
+        return self.r.choice(NAMES), self.pick_lease()
+
     def some_key(self):
         """A key on the lock/election prefixes: a contender's, a free-form one, or a whole name."""
         r = self.r
         name = r.choice(NAMES)
         p = r.random()
         if p < 0.6:
-            return contender_key(name, r.choice(LEASES + NEVER_GRANTED))
+            lease = r.choice(LEASES + NEVER_GRANTED)
+            self.put_contenders.append((name, lease))
+            return contender_key(name, lease)
         if p < 0.8:
             return name + b"/k"
         return name
@@ -361,7 +370,7 @@ class DifferentialLockTest(harness.ServerPairTest):
             self.live.discard(lease)
             self.settle("after a revoke")
         elif p < 0.32:
-            name, lease = r.choice(NAMES), self.pick_lease()
+            name, lease = self.pick_contender()
             self.start_blocking(f"Lock({name!r}, {lease:#x})", ("lock", "Lock"),
                                 lambda s: LOCK.LockRequest(name=name, lease=lease),
                                 key=contender_key(name, lease) if lease else None)
@@ -380,7 +389,7 @@ class DifferentialLockTest(harness.ServerPairTest):
                                               timeout=CALL_TIMEOUT_S))
             self.settle("after an unlock")
         elif p < 0.57:
-            name, lease, value = r.choice(NAMES), self.pick_lease(), r.choice(VALUES)
+            (name, lease), value = self.pick_contender(), r.choice(VALUES)
             self.start_blocking(f"Campaign({name!r}, {lease:#x}, {value!r})", ("election", "Campaign"),
                                 lambda s: ELECTION.CampaignRequest(name=name, lease=lease, value=value),
                                 key=contender_key(name, lease) if lease else None, value=value)
@@ -490,7 +499,7 @@ class DifferentialLockTest(harness.ServerPairTest):
         for side in self.sides:
             self.addCleanup(side.channel.close)
         self.pending, self.observers, self.held, self.leaders = [], [], [], []
-        self.live, self.counts, self.trace = set(), {}, []
+        self.live, self.counts, self.trace, self.put_contenders = set(), {}, [], []
         for step in range(steps):
             self.step = step
             self.step_once()
