@@ -338,7 +338,8 @@ class DifferentialLockTest(harness.ServerPairTest):
         """(name, lease) of a Lock or Campaign; sometimes those of a contender key a KV put wrote
         (the call then finds its key already there, even for a lease never granted)."""
         if self.put_contenders and self.r.random() < 0.2:
-            return self.r.choice(self.put_contenders)
+            never = [c for c in self.put_contenders if c[1] in NEVER_GRANTED]
+            return self.r.choice(never if never and self.r.random() < 0.5 else self.put_contenders)
         return self.r.choice(NAMES), self.pick_lease()
 
     def some_key(self):
@@ -407,7 +408,15 @@ class DifferentialLockTest(harness.ServerPairTest):
                 self.counts["Observe"] = self.counts.get("Observe", 0) + 1
                 self.settle(f"after Observe({name!r})")
         elif p < 0.86:
-            key, lease = self.some_key(), r.choice([0, 0] + sorted(self.live))
+            if r.random() < 0.25:
+                # A contender key of a lease no grant made: Lock/Campaign with that lease then
+                # find it and wait or lead (etcd checks no lease on that path).
+                name, never = r.choice(NAMES), r.choice(NEVER_GRANTED)
+                self.put_contenders.append((name, never))
+                key = contender_key(name, never)
+            else:
+                key = self.some_key()
+            lease = r.choice([0, 0] + sorted(self.live))
             value = r.choice(VALUES)
             self.both(f"Put({key!r}, lease {lease:#x})",
                       lambda s: s.kv.Put(KV.PutRequest(key=key, value=value, lease=lease), timeout=CALL_TIMEOUT_S))
