@@ -158,6 +158,7 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
     body_.erase(0, consumed);
     if (progress == gw::ChunkedDecoder::Progress::kDone) {
       if (!absl::StripAsciiWhitespace(body_).empty()) SendStreamRequest(body_);  // cut short: refused
+      if (stream_) stream_->CloseSend();  // as grpc-gateway at the body's end
       WatchForHangUp();
       return;
     }
@@ -291,12 +292,20 @@ class HttpSession : public ClientConnection, public std::enable_shared_from_this
     };
     auto call = context_->calls->Stream(route, std::move(requests), head_.authorization, std::move(handlers));
     if (!call.ok()) {
-      // grpc-gateway: a request it cannot decode is an error of its own (500, code 2).
-      WriteAndClose(Reply(500, "application/json", gw::ErrorJson(2, call.status().message()), false));
+      // grpc-gateway: a bidi stream's first request it cannot decode is an error of its own (500,
+      // code 2); a server stream's request is refused as a unary call's (400, code 3).
+      const int code = call.status().code() == absl::StatusCode::kInvalidArgument ? 3 : 2;
+      WriteAndClose(Reply(gw::HttpStatusForGrpcCode(code), "application/json",
+                          gw::ErrorJson(code, call.status().message()), false));
       return;
     }
     stream_ = std::move(*call);
-    if (body_complete) WatchForHangUp();
+    if (body_complete) {
+      // grpc-gateway half-closes the call once the body has ended: a keep-alive stream then ends
+      // after its answers (etcd's server returns at EOF); a watch stream goes on.
+      stream_->CloseSend();
+      WatchForHangUp();
+    }
   }
 
   // While a stream runs the client sends nothing more; its EOF means it went away.

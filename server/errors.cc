@@ -24,6 +24,9 @@ absl::Status ErrNotEnoughStartedMembers() {
   // Unknown: etcd 3.4 has no gRPC mapping for this error, so its clients see code Unknown.
   return absl::UnknownError("etcdserver: re-configuration failed due to not enough started members");
 }
+absl::Status ErrMemberNotLearner() {
+  return absl::FailedPreconditionError("etcdserver: can only promote a learner member");
+}
 absl::Status ErrLearnerNotReady() {
   return absl::FailedPreconditionError("etcdserver: can only promote a learner member which is in sync with leader");
 }

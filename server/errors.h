@@ -34,6 +34,8 @@ absl::Status ErrUnhealthy();           // Unavailable "etcdserver: unhealthy clu
 absl::Status ErrNotEnoughStartedMembers();
 // FailedPrecondition "etcdserver: can only promote a learner member which is in sync with leader"
 absl::Status ErrLearnerNotReady();
+// FailedPrecondition "etcdserver: can only promote a learner member" (a promote of a voter)
+absl::Status ErrMemberNotLearner();
 
 // Authentication and authorization (server/auth), etcd 3.4's codes and texts.
 absl::Status ErrRootUserNotExist();      // FailedPrecondition "etcdserver: root user does not exist"

@@ -285,9 +285,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(grpc::CallbackServerCont
   const cairnpb::Membership membership = pipeline_->Membership();
   const cairnpb::MemberRecord* member = FindMember(membership, request->id());
   if (member == nullptr) return FinishUnary(context, ErrMemberNotFound());
-  if (!member->is_learner()) {
-    return FinishUnary(context, absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
-  }
+  // A voter is refused by the membership-change checks, after the promote checks (etcd's order).
   return ProposeChange(context, cairnpb::CONF_CHANGE_ADD_NODE, request->id(), std::string(), response);
 }
 

@@ -110,7 +110,10 @@ absl::Status CheckMembershipChange(const cairnpb::Membership& membership, const 
   switch (change.type()) {
     case cairnpb::CONF_CHANGE_ADD_NODE:
       if (existing != nullptr) {
-        return existing->is_learner() ? CheckPromote(membership, id, view, policy) : absl::OkStatus();
+        // A promote. etcd 3.4 runs the promote checks whatever the member is, and only then finds
+        // a voter is not a learner: a voter that is behind gets "not in sync", not "not a learner".
+        if (auto s = CheckPromote(membership, id, view, policy); !s.ok()) return s;
+        return existing->is_learner() ? absl::OkStatus() : ErrMemberNotLearner();
       }
       return policy.strict ? CheckAdd(membership, /*learner=*/false, self_id, view, now, policy) : absl::OkStatus();
     case cairnpb::CONF_CHANGE_ADD_LEARNER_NODE:

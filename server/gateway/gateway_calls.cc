@@ -28,8 +28,8 @@ bool Parse(const grpc::ByteBuffer& buffer, Message* out) {
   return out->ParseFromArray(slice.begin(), static_cast<int>(slice.size()));
 }
 
-void PrepareContext(grpc::ClientContext* context, const std::string& authorization) {
-  if (!authorization.empty()) context->AddMetadata("authorization", authorization);
+void PrepareContext(grpc::ClientContext* context, const std::optional<std::string>& authorization) {
+  if (authorization.has_value()) context->AddMetadata("authorization", *authorization);
 }
 
 }  // namespace
@@ -58,6 +58,7 @@ class GatewayCalls::StreamCallState final : public StreamCall,
         response_(NewMessage(method->output_type())),
         handlers_(std::move(handlers)) {
     for (auto& r : requests) unsent_.push_back(std::move(r));
+    close_when_drained_ = route.shape == CallShape::kServerStream;
   }
 
   grpc::ClientContext* context() { return &context_; }
@@ -87,13 +88,23 @@ class GatewayCalls::StreamCallState final : public StreamCall,
       absl::MutexLock lock(&mu_);
       if (sending_stopped_) return absl::OkStatus();
       if (!parsed.ok()) {
+        // grpc-gateway stops reading the body and half-closes the call.
         sending_stopped_ = true;
-        return parsed;
+        close_when_drained_ = true;
+      } else {
+        unsent_.push_back(Serialize(*request));
       }
-      unsent_.push_back(Serialize(*request));
     }
     WriteNextRequest();
-    return absl::OkStatus();
+    return parsed;
+  }
+
+  void CloseSend() override {
+    {
+      absl::MutexLock lock(&mu_);
+      close_when_drained_ = true;
+    }
+    WriteNextRequest();
   }
 
   void OnWriteDone(bool ok) override {
@@ -102,6 +113,7 @@ class GatewayCalls::StreamCallState final : public StreamCall,
       write_in_flight_ = false;
       if (!ok) {
         sending_stopped_ = true;  // the call is ending; OnDone reports why
+        write_failed_ = true;
         return;
       }
       in_flight_.reset();
@@ -162,7 +174,7 @@ class GatewayCalls::StreamCallState final : public StreamCall,
         unsent_.pop_front();
         next = in_flight_.get();
         write_in_flight_ = true;
-      } else if (route_.shape == CallShape::kServerStream && !writes_done_) {
+      } else if (close_when_drained_ && !writes_done_ && !write_failed_) {
         writes_done_ = true;
         close_sending = true;
       }
@@ -190,6 +202,10 @@ class GatewayCalls::StreamCallState final : public StreamCall,
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
   bool sending_stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  // WritesDone once `unsent_` is empty: from the start for a server stream, after CloseSend() or a
+  // bad object for a bidi one.
+  bool close_when_drained_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 GatewayCalls::GatewayCalls(ChannelFactory channel) : channel_factory_(std::move(channel)) {}
@@ -244,7 +260,7 @@ void GatewayCalls::CancelAll() {
   for (auto& call : streams) call->Cancel();
 }
 
-void GatewayCalls::Unary(const Route& route, const std::string& body, const std::string& authorization,
+void GatewayCalls::Unary(const Route& route, const std::string& body, const std::optional<std::string>& authorization,
                          std::function<void(UnaryReply)> done) {
   const google::protobuf::MethodDescriptor* method = MethodOf(route);
   std::unique_ptr<Message> request = NewMessage(method->input_type());
@@ -281,14 +297,16 @@ void GatewayCalls::Unary(const Route& route, const std::string& body, const std:
 }
 
 absl::StatusOr<std::shared_ptr<StreamCall>> GatewayCalls::Stream(const Route& route, std::vector<std::string> requests,
-                                                 const std::string& authorization, StreamHandlers handlers) {
+                                                 const std::optional<std::string>& authorization, StreamHandlers handlers) {
   const google::protobuf::MethodDescriptor* method = MethodOf(route);
   std::vector<grpc::ByteBuffer> encoded;
   for (const std::string& json : requests) {
     std::unique_ptr<Message> request = NewMessage(method->input_type());
     if (absl::Status s = JsonToMessage(json, request.get()); !s.ok()) {
-      // grpc-gateway: a bad first object fails the call (not a gRPC status: UNKNOWN); a bad later
-      // one only ends what is sent.
+      // grpc-gateway: a server-streaming call's request is decoded before the call, as a unary
+      // one's (InvalidArgument); a bidi stream's first object fails the call when read (not a
+      // gRPC status: UNKNOWN); a bad later one only ends what is sent.
+      if (route.shape == CallShape::kServerStream) return absl::InvalidArgumentError(s.message());
       if (encoded.empty()) return absl::UnknownError(s.message());
       break;
     }

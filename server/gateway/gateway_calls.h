@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <map>
 #include <set>
 #include <string>
@@ -39,6 +40,9 @@ class StreamCall {
   // those before it. Malformed JSON: InvalidArgument, and nothing more is sent on this stream (as
   // grpc-gateway stops reading a body it cannot decode).
   virtual absl::Status Send(absl::string_view json) = 0;
+  // The request body has ended: the sending side is closed once what was sent is written (as
+  // grpc-gateway does; a server that ends its stream at the client's EOF then ends it).
+  virtual void CloseSend() = 0;
 };
 
 struct StreamHandlers {
@@ -55,16 +59,17 @@ class GatewayCalls {
   ~GatewayCalls();  // cancels what is in flight and waits for the callbacks to finish
 
   // `body`: the request as JSON. Bad JSON answers at once (400, code 3) without a call.
-  void Unary(const Route& route, const std::string& body, const std::string& authorization,
+  void Unary(const Route& route, const std::string& body, const std::optional<std::string>& authorization,
              std::function<void(UnaryReply)> done);
 
   // `requests`: the JSON objects of the body, sent in order. For a server-streaming route only
   // the first is used and the sending side is then closed; a bidi stream stays open for writes
-  // (as etcd's gateway leaves it) until the server or the HTTP client ends it. Bad JSON in the
-  // first object: UNKNOWN and no call (grpc-gateway answers 500 with code 2); in a later one, the
-  // objects before it are sent.
+  // until CloseSend() (the body's end), a bad object, or either side ending the call. Bad JSON in the
+  // first object, no call: InvalidArgument for a server-streaming route (grpc-gateway answers 400,
+  // code 3, as for a unary call), UNKNOWN for a bidi one (500, code 2); in a later object of a bidi
+  // stream, the objects before it are sent.
   absl::StatusOr<std::shared_ptr<StreamCall>> Stream(const Route& route, std::vector<std::string> requests,
-                                     const std::string& authorization, StreamHandlers handlers);
+                                     const std::optional<std::string>& authorization, StreamHandlers handlers);
 
   // Cancels every call in flight and every call started from now on.
   void CancelAll();

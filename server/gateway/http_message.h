@@ -23,7 +23,9 @@ struct HttpRequestHead {
   bool chunked = false;          // Transfer-Encoding: chunked
   bool expect_continue = false;  // Expect: 100-continue
   bool keep_alive = true;        // HTTP/1.1 default, unless "Connection: close"; 1.0 needs keep-alive
-  std::string authorization;     // the Authorization header, as sent
+  // The Authorization header, as sent; present but empty is not absent (etcd then refuses the
+  // empty token, where no header at all is no token).
+  std::optional<std::string> authorization;
 };
 
 // Offset just past the blank line that ends the head, or npos while it is incomplete.

@@ -17,8 +17,12 @@
 
 namespace cairn::gateway {
 
-// Fills `out` from one JSON object. Blank input leaves `out` empty (grpc-gateway treats an empty
-// body as an empty request). Malformed JSON or a value of the wrong type: InvalidArgument.
+// Fills `out` from the first JSON value of `json`, read as grpc-gateway's decoder (jsonpb) reads it:
+// what follows that value is ignored; a blank body or `null` is an empty request; a `null` member
+// is a field left out (a oneof member too); unknown fields are ignored. InvalidArgument for what
+// jsonpb refuses, in Go's words where they are known (a body that is not an object, a string for a
+// bool, an unknown enum name, a fraction or out-of-range number for an integer, a value of the
+// wrong kind), else in protobuf's (malformed JSON, bad base64).
 absl::Status JsonToMessage(absl::string_view json, google::protobuf::Message* out);
 
 std::string MessageToJson(const google::protobuf::Message& message);

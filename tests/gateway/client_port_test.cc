@@ -127,13 +127,35 @@ TEST_F(ClientPortTest, GatewayReadsWhatGrpcWrote) {
   EXPECT_NE(answer.find(R"("value":"YmFy")"), std::string::npos) << answer;
 }
 
+// grpc-gateway half-closes a stream call when the request body ends: etcd's keep-alive then ends
+// after its answers; a watch goes on (found by tests/compat/test_differential_gateway.py).
+TEST_F(ClientPortTest, AtTheBodysEndAKeepAliveStreamEndsAndAWatchGoesOn) {
+  const int port = member_->client_ports()[0];
+  RawConnection keepalive(port);
+  keepalive.Send(Post("/v3/lease/keepalive", R"({"ID":"5"}{"ID":"6"})"));
+  const std::string answers = keepalive.ReadUntil("never");
+  EXPECT_TRUE(keepalive.closed()) << answers;
+  EXPECT_NE(answers.find(R"("ID":"5")"), std::string::npos) << answers;
+  EXPECT_NE(answers.find(R"("ID":"6")"), std::string::npos) << answers;
+  EXPECT_NE(answers.find("\r\n0\r\n\r\n"), std::string::npos) << answers;  // the chunked answer ended
+  RawConnection watch(port);
+  watch.Send(Post("/v3/watch", R"({"create_request":{"key":"Zm9v"}})"));
+  ASSERT_NE(watch.ReadUntil("\"created\":true").find("\"created\":true"), std::string::npos);
+  RawConnection put(port);
+  put.Send(Post("/v3/kv/put", R"({"key":"Zm9v","value":"YmFy"})"));
+  EXPECT_NE(watch.ReadUntil("\"events\"").find(R"("value":"YmFy")"), std::string::npos);
+  EXPECT_FALSE(watch.closed());
+}
+
 TEST_F(ClientPortTest, ShutdownWithOpenGatewayStreamsAndPendingRequestsFinishes) {
   const int port = member_->client_ports()[0];
   RawConnection watch(port);
   watch.Send(Post("/v3/watch", R"({"create_request":{"key":"Zm9v"}})"));
   ASSERT_NE(watch.ReadUntil("\"created\":true").find("\"created\":true"), std::string::npos);
-  RawConnection keepalive(port);
-  keepalive.Send(Post("/v3/lease/keepalive", R"({"ID":1})"));
+  RawConnection keepalive(port);  // its chunked body still open, so the stream is too
+  keepalive.Send("POST /v3/lease/keepalive HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "8\r\n{\"ID\":1}\r\n");
+  ASSERT_NE(keepalive.ReadUntil("\"ID\":\"1\"").find("\"ID\":\"1\""), std::string::npos);
   RawConnection half(port);  // a head that never ends
   half.Send("POST /v3/kv/put HTTP/1.1\r\nContent-Length: 10\r\n");
   RawConnection idle(port);  // says nothing at all

@@ -110,6 +110,120 @@ TEST(JsonCodec, BlankBodyIsAnEmptyRequestAndMalformedJsonIsInvalidArgument) {
   EXPECT_EQ(JsonToMessage("[1,2]", &range).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(JsonCodec, ReadsTheFirstValueOfABodyAsJsonpbDoes) {
+  // Found by tests/compat/test_differential_gateway.py against etcd 3.4.
+  etcdserverpb::RangeRequest range;
+  ASSERT_TRUE(JsonToMessage(R"({"key":"Zm9v"} garbage)", &range).ok());  // what follows is ignored
+  EXPECT_EQ(range.key(), "foo");
+  range.Clear();
+  ASSERT_TRUE(JsonToMessage(R"({"key":"Zm9v"}{"key":"YmFy"})", &range).ok());
+  EXPECT_EQ(range.key(), "foo");
+  range.Clear();
+  EXPECT_TRUE(JsonToMessage(" null ", &range).ok());  // an empty request
+  EXPECT_EQ(range.ByteSizeLong(), 0u);
+  EXPECT_EQ(JsonToMessage("[]", &range).message(),
+            "json: cannot unmarshal array into Go value of type map[string]json.RawMessage");
+  EXPECT_EQ(JsonToMessage("123", &range).message(),
+            "json: cannot unmarshal number into Go value of type map[string]json.RawMessage");
+  EXPECT_EQ(JsonToMessage("garbage", &range).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(JsonCodec, NullMembersAreAbsentEvenInAOneof) {
+  // {"target":"CREATE","create_revision":"7","lease":null}: protobuf's parser alone set the
+  // oneof to lease 0, losing create_revision; jsonpb leaves lease out.
+  etcdserverpb::Compare compare;
+  ASSERT_TRUE(JsonToMessage(R"({"target":"CREATE","key":"eno=","createRevision":7,"lease":null,"x":null})",
+                            &compare).ok());
+  EXPECT_EQ(compare.target_union_case(), etcdserverpb::Compare::kCreateRevision);
+  EXPECT_EQ(compare.create_revision(), 7);
+  etcdserverpb::TxnRequest txn;
+  ASSERT_TRUE(JsonToMessage(R"({"success":[{"request_put":null,"request_range":{"key":"Zm9v","limit":null}}]})",
+                            &txn).ok());
+  ASSERT_EQ(txn.success_size(), 1);
+  EXPECT_TRUE(txn.success(0).has_request_range());
+  EXPECT_EQ(txn.success(0).request_range().key(), "foo");
+}
+
+TEST(JsonCodec, RefusesWhatJsonpbRefusesInGosWords) {
+  etcdserverpb::RangeRequest range;
+  EXPECT_EQ(JsonToMessage(R"({"key":"Zm9v","sort_order":"BOGUS"})", &range).message(),
+            "unknown value \"BOGUS\" for enum etcdserverpb.RangeRequest_SortOrder");
+  EXPECT_EQ(JsonToMessage(R"({"key":"Zm9v","keys_only":"true"})", &range).message(),
+            "json: cannot unmarshal string into Go value of type bool");
+  EXPECT_EQ(JsonToMessage(R"({"key":"Zm9v","limit":1.5})", &range).message(),
+            "json: cannot unmarshal number 1.5 into Go value of type int64");
+  EXPECT_EQ(JsonToMessage(R"({"key":"Zm9v","limit":"1e3"})", &range).message(),
+            "json: cannot unmarshal number 1e3 into Go value of type int64");
+  EXPECT_EQ(JsonToMessage(R"({"key":"Zm9v","limit":99999999999999999999})", &range).message(),
+            "json: cannot unmarshal number 99999999999999999999 into Go value of type int64");
+  EXPECT_EQ(JsonToMessage(R"({"key":123})", &range).message(),
+            "json: cannot unmarshal number into Go value of type []uint8");
+  etcdserverpb::TxnRequest txn;
+  EXPECT_EQ(JsonToMessage(R"({"compare":{"key":"Zm9v"}})", &txn).message(),
+            "json: cannot unmarshal object into Go value of type []json.RawMessage");
+  EXPECT_EQ(JsonToMessage(R"({"success":[{"request_put":"x"}]})", &txn).message(),
+            "json: cannot unmarshal string into Go value of type map[string]json.RawMessage");
+  etcdserverpb::WatchRequest watch;
+  EXPECT_EQ(JsonToMessage(R"({"create_request":{"key":"Zm9v","filters":["NOPUT","BOGUS"]}})", &watch).message(),
+            "unknown value \"BOGUS\" for enum etcdserverpb.WatchCreateRequest_FilterType");
+}
+
+TEST(JsonCodec, Base64AsGosDecoderReadsIt) {
+  etcdserverpb::RangeRequest range;
+  const auto error = [&](const char* json) { return std::string(JsonToMessage(json, &range).message()); };
+  EXPECT_EQ(error(R"({"key":"Zm9"})"), "illegal base64 data at input byte 0");  // padding required
+  EXPECT_EQ(error(R"({"key":"Zm9v-_"})"), "illegal base64 data at input byte 4");  // not URL-safe
+  EXPECT_EQ(error(R"({"key":"Zm9v=="})"), "illegal base64 data at input byte 4");
+  EXPECT_EQ(error(R"({"key":"Zg=x"})"), "illegal base64 data at input byte 2");
+  EXPECT_EQ(error(R"({"key":"Zg==Zg=="})"), "illegal base64 data at input byte 4");
+  ASSERT_TRUE(JsonToMessage(R"({"key":"Zm9v\r\nYmFy","range_end":"Zg=\n="})", &range).ok());
+  EXPECT_EQ(range.key(), "foobar");
+  EXPECT_EQ(range.range_end(), "f");
+  ASSERT_TRUE(JsonToMessage(R"({"key":[102,111,111]})", &range).ok());  // Go reads an array as bytes
+  EXPECT_EQ(range.key(), "foo");
+  EXPECT_EQ(error(R"({"key":[102,256]})"), "json: cannot unmarshal number 256 into Go value of type uint8");
+}
+
+TEST(JsonCodec, FieldNamesAndSyntaxAsJsonpb) {
+  etcdserverpb::RangeRequest range;
+  // Both names given: the lowerCamel one is taken, wherever it stands; escapes in names decoded.
+  ASSERT_TRUE(JsonToMessage(R"({"countOnly":false,"ke\u0079":"Zm9v","count_only":true})", &range).ok());
+  EXPECT_FALSE(range.count_only());
+  EXPECT_EQ(range.key(), "foo");
+  EXPECT_EQ(JsonToMessage(R"({"key":"Zm9v",})", &range).message(),
+            "invalid character '}' looking for beginning of object key string");
+  EXPECT_EQ(JsonToMessage("{'key':'Zm9v'}", &range).message(),
+            "invalid character '\\'' looking for beginning of object key string");
+  EXPECT_EQ(JsonToMessage(R"({"key":"Zm9v")", &range).message(), "unexpected EOF");
+  EXPECT_EQ(JsonToMessage(R"({"limit":12x})", &range).message(), "invalid character 'x' after object key:value pair");
+  EXPECT_EQ(JsonToMessage(R"({"limit":"12x"})", &range).message(), "invalid character 'x' after top-level value");
+  EXPECT_EQ(JsonToMessage(R"({"limit":"abc"})", &range).message(), "invalid character 'a' looking for beginning of value");
+  EXPECT_EQ(JsonToMessage("tru", &range).message(), "unexpected EOF");
+  EXPECT_EQ(JsonToMessage(R"({"sort_order":true})", &range).message(),
+            "json: cannot unmarshal bool into Go value of type etcdserverpb.RangeRequest_SortOrder");
+  // Two members of one oneof: refused (etcd keeps one of them, which one by Go's map order).
+  etcdserverpb::RequestOp op;
+  EXPECT_EQ(JsonToMessage(R"({"request_put":{"key":"eA=="},"request_range":{"key":"Zm9v"}})", &op).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(JsonCodec, AcceptsWhatJsonpbAccepts) {
+  etcdserverpb::RangeRequest range;
+  // An enum by number, known or not; an integer quoted with blanks; base64 split over lines.
+  ASSERT_TRUE(JsonToMessage(R"({"key":"Zm9v\n","sort_order":2,"sort_target":9,"limit":" 12 "})", &range).ok());
+  EXPECT_EQ(range.key(), "foo");
+  EXPECT_EQ(range.sort_order(), etcdserverpb::RangeRequest::DESCEND);
+  EXPECT_EQ(static_cast<int>(range.sort_target()), 9);
+  EXPECT_EQ(range.limit(), 12);
+  range.Clear();
+  ASSERT_TRUE(JsonToMessage(R"({"key":"Zm9v","countOnly":true,"maxModRevision":"-9223372036854775808"})", &range).ok());
+  EXPECT_TRUE(range.count_only());
+  EXPECT_EQ(range.max_mod_revision(), INT64_MIN);
+  etcdserverpb::PutRequest put;
+  ASSERT_TRUE(JsonToMessage(R"({"key":"Zm9v","value":"","lease":"-7","prev_kv":false})", &put).ok());
+  EXPECT_EQ(put.lease(), -7);
+}
+
 TEST(JsonCodec, WritesProtoFieldNamesInt64AsStringsBytesAsBase64AndOmitsDefaults) {
   etcdserverpb::RangeResponse r;
   r.mutable_header()->set_cluster_id(15118495548433857066ull);
@@ -191,6 +305,13 @@ TEST(HttpMessage, ParsesARequestHead) {
   EXPECT_TRUE(head->expect_continue);
   EXPECT_TRUE(head->keep_alive);
   EXPECT_EQ(FindHeadEnd("GET / HTTP/1.1\r\nHost: a\r\n"), std::string::npos);
+  // No header is no token; an empty header is an empty token, which etcd refuses as invalid.
+  auto none = ParseRequestHead("POST /v3/kv/range HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->authorization.has_value());
+  auto empty = ParseRequestHead("POST /v3/kv/range HTTP/1.1\r\nAuthorization: \r\n\r\n");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->authorization, "");
 }
 
 TEST(HttpMessage, ConnectionHandlingAndMalformedHeads) {

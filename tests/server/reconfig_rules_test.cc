@@ -186,6 +186,15 @@ TEST(ReconfigRules, PromotingNeedsEnoughStartedMembersCountingTheLearner) {
   EXPECT_TRUE(Check(Cluster(3, 2, 1), Promote(4), view).ok());
 }
 
+TEST(ReconfigRules, PromotingAVoterRunsThePromoteChecksFirst) {
+  PeerView view = LeaderView({2, 3});
+  view.leader_match = 1000;
+  view.match = {{1, 1000}, {2, 1000}, {3, 10}};
+  ExpectRefused(Check(Cluster(3, 3), Promote(2), view), absl::StatusCode::kFailedPrecondition,
+                "etcdserver: can only promote a learner member");
+  ExpectRefused(Check(Cluster(3, 3), Promote(3), view), absl::StatusCode::kFailedPrecondition, kLearnerNotReady);
+}
+
 TEST(ReconfigRules, PromotingIsAnsweredOnlyByTheLeader) {
   PeerView follower;
   ExpectRefused(Check(Cluster(3, 3, 1), Promote(4), follower), absl::StatusCode::kFailedPrecondition,
