@@ -114,8 +114,8 @@ class Side:
                 lease = int(suffix.decode(), 16)
             except ValueError:
                 return key
-            if lease_hex(lease).encode() == suffix and lease not in LEASES and lease not in NEVER_GRANTED:
-                return prefix + b"/" + self.norm_lease(lease).encode()
+            if lease_hex(lease).encode() == suffix and lease in self.granted:
+                return prefix + b"/" + self.granted[lease].encode()
         return key
 
 
@@ -134,8 +134,7 @@ def masked(side, response):
         if msg.DESCRIPTOR.name in ("KeyValue", "LeaderKey", "LockResponse"):
             msg.key = side.norm_key(msg.key)
         if msg.DESCRIPTOR.name in ("KeyValue", "LeaderKey") and msg.lease:
-            # Lease ids the server chose are masked, and the field keeps its type: the name goes
-            # into the key's text instead (see show()).
+            # A lease the server chose, G<n>, becomes -1000 - n (the field stays an int64).
             name = side.norm_lease(msg.lease)
             if name.startswith("G"):
                 msg.lease = -1000 - int(name[1:])
@@ -186,7 +185,8 @@ class Blocking:
 
 
 class Observer:
-    """One Observe stream on each server; seen[i]: the leader kvs server i sent, masked."""
+    """One Observe stream on each server; seen[i]: the leader kvs server i sent (state() masks
+    them)."""
 
     def __init__(self, ident, name, sides):
         self.ident = ident
