@@ -7,8 +7,12 @@ namespace cairn::concurrency {
 std::string ContenderPrefix(const std::string& name) { return name + "/"; }
 
 std::string ContenderKey(const std::string& prefix, int64_t lease) {
-  // Lease ids are positive; etcd prints them with Go's %x, i.e. no padding.
-  return prefix + absl::StrFormat("%x", static_cast<uint64_t>(lease));
+  // etcd's clients print the lease with Go's %x of a signed int64: no padding, and a '-' before
+  // the magnitude of a negative id. Such an id is never granted, but a key of that name written
+  // through KV is still the lease's contender key.
+  const uint64_t magnitude = lease < 0 ? 0 - static_cast<uint64_t>(lease)
+                                       : static_cast<uint64_t>(lease);
+  return prefix + (lease < 0 ? "-" : "") + absl::StrFormat("%x", magnitude);
 }
 
 std::string PrefixRangeEnd(const std::string& prefix) {

@@ -17,7 +17,7 @@ namespace cairn::concurrency {
 
 // "N/" for the lock or election named N.
 std::string ContenderPrefix(const std::string& name);
-// "N/<lease hex>": the key a contender holding `lease` owns.
+// "N/<lease hex>": the key a contender holding `lease` owns (a negative lease: "N/-<hex>").
 std::string ContenderKey(const std::string& prefix, int64_t lease);
 // The range_end that makes [prefix, end) cover every key starting with prefix.
 std::string PrefixRangeEnd(const std::string& prefix);

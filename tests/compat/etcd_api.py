@@ -2,8 +2,9 @@
 
 python3-etcd3's generated stubs predate learners and etcd 3.4's newer fields (Member.isLearner,
 MemberPromote, StatusResponse.raftAppliedIndex/errors/dbSizeInUse/isLearner), so a test that needs
-them builds the message classes here: protoc (a build dependency) compiles api/etcdserverpb/rpc.proto
-to a descriptor set, loaded into a private descriptor pool so that it cannot clash with
+them builds the message classes here (python3-etcd3 has none at all for the Lock and Election
+services): protoc (a build dependency) compiles api/etcdserverpb/rpc.proto, api/v3lockpb/v3lock.proto
+and api/v3electionpb/v3election.proto to a descriptor set, loaded into a private descriptor pool so that it cannot clash with
 python3-etcd3's classes of the same names. Requests may be any message with the same wire form
 (python3-etcd3's too): they are sent as their serialized bytes.
 
@@ -19,16 +20,24 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 API_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "api")
 PROTOC = os.environ.get("PROTOC", "protoc")
 
-_classes = None
+# package -> its proto file under api/
+PROTO_FILES = {
+    "etcdserverpb": "etcdserverpb/rpc.proto",
+    "v3lockpb": "v3lockpb/v3lock.proto",
+    "v3electionpb": "v3electionpb/v3election.proto",
+}
+
+_pool = None
+_classes = {}
 
 
 class _Messages:
-    """etcdserverpb's messages and enums by their short names: api.StatusResponse, api.NOSPACE."""
+    """One package's messages and enums by their short names: api.StatusResponse, api.NOSPACE."""
 
-    def __init__(self, pool):
+    def __init__(self, pool, file_name):
         self._pool = pool
         self._factory = message_factory.MessageFactory(pool)
-        self._file = pool.FindFileByName("etcdserverpb/rpc.proto")
+        self._file = pool.FindFileByName(file_name)
 
     def __getattr__(self, name):
         if name in self._file.message_types_by_name:
@@ -47,31 +56,40 @@ class _Messages:
         return self._factory.GetPrototype(method.output_type)
 
 
-def messages():
-    global _classes
-    if _classes is None:
+def _descriptor_pool():
+    global _pool
+    if _pool is None:
         with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "rpc.pb")
-            subprocess.run([PROTOC, "-I", API_DIR, "--include_imports", "--descriptor_set_out", out,
-                            "etcdserverpb/rpc.proto"], check=True, capture_output=True, timeout=60)
+            out = os.path.join(tmp, "api.pb")
+            subprocess.run([PROTOC, "-I", API_DIR, "--include_imports", "--descriptor_set_out", out]
+                           + list(PROTO_FILES.values()), check=True, capture_output=True, timeout=60)
             with open(out, "rb") as f:
                 files = descriptor_pb2.FileDescriptorSet.FromString(f.read())
         pool = descriptor_pool.DescriptorPool()
         for file in files.file:
             pool.Add(file)
-        _classes = _Messages(pool)
-    return _classes
+        _pool = pool
+    return _pool
+
+
+def messages(package="etcdserverpb"):
+    """The messages of one package of PROTO_FILES (all share one pool, so that an election
+    LeaderResponse's kv is the same class as etcdserverpb's RangeResponse kvs)."""
+    if package not in _classes:
+        _classes[package] = _Messages(_descriptor_pool(), PROTO_FILES[package])
+    return _classes[package]
 
 
 class Stub:
-    """One etcdserverpb service on a channel: stub.Status(request, timeout=...) as gRPC's generated
-    stubs, for unary, server-streaming and bidirectional methods alike."""
+    """One service on a channel: stub.Status(request, timeout=...) as gRPC's generated stubs, for
+    unary, server-streaming and bidirectional methods alike. `package`: a key of PROTO_FILES
+    (Stub(channel, "Lock", "v3lockpb"))."""
 
-    def __init__(self, channel, service):
-        api = messages()
+    def __init__(self, channel, service, package="etcdserverpb"):
+        api = messages(package)
         descriptor = api.service(service)
         for method in descriptor.methods:
-            path = f"/etcdserverpb.{service}/{method.name}"
+            path = f"/{package}.{service}/{method.name}"
             response = api.output_class(method)
             kinds = (method.client_streaming, method.server_streaming)
             make = {(False, False): channel.unary_unary, (False, True): channel.unary_stream,

@@ -14,6 +14,15 @@ TEST(KeysTest, ContenderKeyIsThePrefixAndTheLeaseInLowerCaseHexWithoutPadding) {
   EXPECT_EQ(ContenderKey(ContenderPrefix(""), 1), "/1");
 }
 
+// etcd formats the signed id (Go's %x): Lock/Campaign with lease -7 use the key "job/-7", which
+// a KV put may have created (then etcd answers with that key instead of "lease not found").
+TEST(KeysTest, ContenderKeyOfANegativeLeaseIsASignAndTheMagnitude) {
+  EXPECT_EQ(ContenderKey(ContenderPrefix("job"), -7), "job/-7");
+  EXPECT_EQ(ContenderKey(ContenderPrefix("job"), -0x1a), "job/-1a");
+  EXPECT_EQ(ContenderKey(ContenderPrefix("job"), INT64_MIN), "job/-8000000000000000");
+  EXPECT_EQ(ContenderKey(ContenderPrefix("job"), INT64_MAX), "job/7fffffffffffffff");
+}
+
 TEST(KeysTest, PrefixRangeEndIncrementsTheLastByteThatCan) {
   EXPECT_EQ(PrefixRangeEnd("job/"), "job0");
   EXPECT_EQ(PrefixRangeEnd(std::string("a\xff", 2)), "b");
