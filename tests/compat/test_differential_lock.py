@@ -59,7 +59,7 @@ import harness  # noqa: E402
 import etcd_api  # noqa: E402
 import grpc  # noqa: E402
 from google.protobuf import text_format  # noqa: E402
-from test_differential import default_seeds  # noqa: E402
+from test_differential import for_each_seed  # noqa: E402
 
 KV = etcd_api.messages()
 LOCK = etcd_api.messages("v3lockpb")
@@ -541,14 +541,7 @@ class DifferentialLockTest(harness.ServerPairTest):
         print(f"seed {seed}: " + ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items())), file=sys.stderr)
 
     def test_lock_and_election_answer_as_etcd(self):
-        steps = int(os.environ.get("DIFF_STEPS", "120"))
-        for n, seed in enumerate(default_seeds()):
-            if n > 0:
-                for server in self.servers():
-                    server.kill()
-                self.setUp()
-            with self.subTest(seed=seed):
-                self.run_seed(seed, steps)
+        for_each_seed(self, self.run_seed, 120)
 
 
 if __name__ == "__main__":
