@@ -37,7 +37,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from test_differential import CALL_TIMEOUT_S, RequestStream, for_each_seed, mask  # noqa: E402
+from test_differential import CALL_TIMEOUT_S, RequestStream, for_each_seed, mask, show  # noqa: E402
+from test_differential import call as kv_call  # noqa: E402
 import etcd3.etcdrpc as rpc  # noqa: E402
 import grpc  # noqa: E402
 from google.protobuf import text_format  # noqa: E402
@@ -298,7 +299,7 @@ class DifferentialAuthTest(harness.ServerPairTest):
                 else:
                     call = None
                     service, method, request = kv_stream.next()
-                    want, got = (self.kv_call(k, service, method, request, t) for k, t in zip(kv, side_tokens))
+                    want, got = (kv_call(k, service, method, request, t) for k, t in zip(kv, side_tokens))
                     description = f"{method} {text_format.MessageToString(request, as_one_line=True)}"
                 outcome = "ok" if want[0] == "ok" else want[2]
                 key = (call.method if call else method, outcome)
@@ -340,23 +341,8 @@ class DifferentialAuthTest(harness.ServerPairTest):
             return b"root"
         return r.choice(sorted(held))
 
-    @staticmethod
-    def kv_call(stubs, service, method, request, token):
-        metadata = (("token", token),) if token else None
-        try:
-            response = getattr(stubs[service], method)(request, timeout=CALL_TIMEOUT_S, metadata=metadata)
-        except grpc.RpcError as e:
-            return ("error", e.code().name, e.details())
-        return ("ok", mask(response))
-
     def test_auth_administration_answers_as_etcd(self):
         for_each_seed(self, self.run_seed, 600)
-
-
-def show(answer):
-    if answer[0] == "ok":
-        return text_format.MessageToString(answer[1], as_one_line=True, as_utf8=False)[:1500]
-    return f"{answer[1]}: {answer[2]}"
 
 
 if __name__ == "__main__":

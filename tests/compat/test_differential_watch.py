@@ -48,7 +48,7 @@ import harness  # noqa: E402
 import etcd3.etcdrpc as rpc  # noqa: E402
 import grpc  # noqa: E402
 from google.protobuf import text_format  # noqa: E402
-from test_differential import (KEYS, RANGE_ENDS, RequestStream, call, for_each_seed,  # noqa: E402
+from test_differential import (KEYS, RANGE_ENDS, RequestStream, call, first_difference, for_each_seed,  # noqa: E402
                                show)
 
 STREAMS = 3
@@ -215,16 +215,6 @@ class Stream:
         self._requests.put(None)
         self._call.cancel()
         self._reader.join(timeout=5)
-
-
-def first_difference(want, got):
-    for watch_id in sorted(set(want) | set(got)):
-        a, b = want.get(watch_id, []), got.get(watch_id, [])
-        if a != b:
-            n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-            return (f"watch {watch_id}: item {n} of {len(a)} (etcd) / {len(b)} (subject)\n"
-                    f"   etcd:    {a[n:n + 3]}\n   subject: {b[n:n + 3]}")
-    return None
 
 
 class WatchRequests:
