@@ -97,17 +97,20 @@ absl::StatusOr<std::set<std::string>> ParseCrl(const std::string& flag, const st
   return serials;
 }
 
-absl::StatusOr<std::string> ReadWhole(const std::string& flag, const std::string& path) {
+}  // namespace
+
+absl::StatusOr<std::string> ReadFlagFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", path, ": cannot read: ", std::strerror(errno)));
   }
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", path, ": cannot read: ", std::strerror(errno)));
+  }
+  return contents.str();
 }
-
-}  // namespace
 
 absl::StatusOr<PresentedChain> DescribeChain(const std::string& chain_pem) {
   ERR_clear_error();
@@ -147,7 +150,7 @@ absl::StatusOr<PresentedChain> DescribeChain(const std::string& chain_pem) {
 }
 
 absl::StatusOr<std::set<std::string>> ReadCrlSerials(const std::string& flag, const std::string& path) {
-  auto bytes = ReadWhole(flag, path);
+  auto bytes = ReadFlagFile(flag, path);
   if (!bytes.ok()) return bytes.status();
   return ParseCrl(flag, path, *bytes);
 }

@@ -40,6 +40,9 @@ struct PresentedChain {
   std::vector<std::string> serials;     // every certificate's serial, as OpenSSL's upper-case hex of whole bytes
 };
 
+// The whole of a file a TLS flag names; errors name the flag and file ("--cert-file /x: cannot read: ...").
+absl::StatusOr<std::string> ReadFlagFile(const std::string& flag, const std::string& path);
+
 // Parses a PEM chain (as gRPC hands it to a verifier). Fails when it holds no certificate.
 absl::StatusOr<PresentedChain> DescribeChain(const std::string& chain_pem);
 

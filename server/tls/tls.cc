@@ -9,9 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <sstream>
 
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/credentials.h>
@@ -43,19 +41,6 @@ std::string OpenSslReason() {
   char text[256];
   ERR_error_string_n(code, text, sizeof(text));
   return text;
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", path, ": cannot read: ", std::strerror(errno)));
-  }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", path, ": cannot read: ", std::strerror(errno)));
-  }
-  return contents.str();
 }
 
 // Every certificate in a PEM bundle; an error when there is none.
@@ -139,11 +124,11 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files, const std::st
     return absl::InvalidArgumentError(absl::StrCat("--", cert_flag, " and --", key_flag, " must be given together"));
   }
   if (!files.cert_file.empty()) {
-    auto cert_pem = ReadFile(cert_flag, files.cert_file);
+    auto cert_pem = ReadFlagFile(cert_flag, files.cert_file);
     if (!cert_pem.ok()) return cert_pem.status();
     auto certs = ParseCertificates(cert_flag, files.cert_file, *cert_pem);
     if (!certs.ok()) return certs.status();
-    auto key_pem = ReadFile(key_flag, files.key_file);
+    auto key_pem = ReadFlagFile(key_flag, files.key_file);
     if (!key_pem.ok()) return key_pem.status();
     auto key = ParseKey(key_flag, files.key_file, *key_pem);
     if (!key.ok()) return key.status();
@@ -158,7 +143,7 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files, const std::st
     material.private_key = std::move(*key_pem);
   }
   if (!files.trusted_ca_file.empty()) {
-    auto ca_pem = ReadFile(ca_flag, files.trusted_ca_file);
+    auto ca_pem = ReadFlagFile(ca_flag, files.trusted_ca_file);
     if (!ca_pem.ok()) return ca_pem.status();
     auto certs = ParseCertificates(ca_flag, files.trusted_ca_file, *ca_pem);
     if (!certs.ok()) return certs.status();
