@@ -177,7 +177,7 @@ bool CoversHost(const PresentedChain& chain, const std::string& host) {
   return false;
 }
 
-absl::StatusOr<std::set<std::string>> CertPolicy::CurrentSerials() {
+absl::StatusOr<std::shared_ptr<const std::set<std::string>>> CertPolicy::CurrentSerials() {
   struct stat st;
   if (::stat(rules_.crl_file.c_str(), &st) != 0) {
     return absl::UnavailableError(
@@ -189,7 +189,7 @@ absl::StatusOr<std::set<std::string>> CertPolicy::CurrentSerials() {
   auto serials = ReadCrlSerials(rules_.crl_flag, rules_.crl_file);
   if (!serials.ok()) return serials.status();
   stamp_ = now;
-  serials_ = *serials;
+  serials_ = std::make_shared<const std::set<std::string>>(std::move(*serials));
   return serials_;
 }
 
@@ -200,7 +200,7 @@ absl::Status CertPolicy::Check(const PresentedChain& chain) {
       return absl::UnauthenticatedError(absl::StrCat("revocation list unusable: ", revoked.status().message()));
     }
     for (const std::string& serial : chain.serials) {
-      if (revoked->count(serial) != 0) {
+      if ((*revoked)->count(serial) != 0) {
         return absl::UnauthenticatedError(absl::StrCat("certificate serial ", serial, " is revoked (--",
                                                        rules_.crl_flag, " ", rules_.crl_file, ")"));
       }

@@ -21,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -74,8 +75,9 @@ class CertPolicy {
   absl::Status Check(const PresentedChain& chain);
 
  private:
-  // The CRL's serials, re-read when the file changed since the last read.
-  absl::StatusOr<std::set<std::string>> CurrentSerials();
+  // The CRL's serials, re-read when the file changed since the last read. Shared, not copied:
+  // every handshake asks, and a CRL can list thousands of serials.
+  absl::StatusOr<std::shared_ptr<const std::set<std::string>>> CurrentSerials();
 
   const CertRules rules_;
   absl::Mutex mu_;
@@ -86,7 +88,7 @@ class CertPolicy {
     bool operator==(const FileStamp&) const = default;
   };
   FileStamp stamp_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> serials_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const std::set<std::string>> serials_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cairn::tls
