@@ -264,7 +264,7 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"experimental-warning-apply-duration", no_effect("experimental-warning-apply-duration", "not measured")},
       {"discovery-fallback", no_effect("discovery-fallback", "discovery is not supported")},
       {"discovery-proxy", no_effect("discovery-proxy", "discovery is not supported")},
-      {"discovery-srv-name", no_effect("discovery-srv-name", "discovery is not supported")},
+      {"discovery-srv-name", str(&c.discovery_srv_name)},
       {"proxy-dial-timeout", no_effect("proxy-dial-timeout", "the v2 proxy is not supported")},
       {"proxy-failure-wait", no_effect("proxy-failure-wait", "the v2 proxy is not supported")},
       {"proxy-read-timeout", no_effect("proxy-read-timeout", "the v2 proxy is not supported")},
@@ -272,7 +272,7 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
       {"proxy-write-timeout", no_effect("proxy-write-timeout", "the v2 proxy is not supported")},
       // Refused when they ask for something (see unsupported).
       {"discovery", unsupported("discovery", "", "list the members with --initial-cluster")},
-      {"discovery-srv", unsupported("discovery-srv", "", "list the members with --initial-cluster")},
+      {"discovery-srv", str(&c.discovery_srv)},
       {"proxy", unsupported("proxy", "off", "the v2 proxy is not served")},
       {"experimental-enable-v2v3", unsupported("experimental-enable-v2v3", "", "the v2 API is not served")},
   };
@@ -391,7 +391,15 @@ absl::StatusOr<Config> ParseFlagsWithEnv(const std::vector<std::string>& cli_arg
   }
   if (auto s = CheckTls(c.listen_client_urls, c.client_tls, "", "client", &c.notices); !s.ok()) return s;
   if (auto s = CheckTls(c.listen_peer_urls, c.peer_tls, "peer-", "peer", &c.notices); !s.ok()) return s;
-  if (!initial_cluster_given) {
+  if (!c.discovery_srv.empty() && initial_cluster_given) {
+    return absl::InvalidArgumentError(
+        "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or "
+        "\"discovery-srv\"");
+  }
+  if (!c.discovery_srv_name.empty() && c.discovery_srv.empty()) {
+    c.notices.push_back("--discovery-srv-name has no effect without --discovery-srv");
+  }
+  if (!initial_cluster_given && c.discovery_srv.empty()) {
     c.initial_cluster = c.name + "=" + (c.initial_advertise_peer_urls.empty() ? std::string() : c.initial_advertise_peer_urls[0]);
   }
   if (c.max_request_bytes == 0) return absl::InvalidArgumentError("--max-request-bytes must be positive");
@@ -461,7 +469,7 @@ Member:
 
 Other etcd 3.4 flags are accepted so an etcd configuration starts unchanged. Those Cairn does not
 use (--snapshot-count, --max-wals, --logger, --metrics, ...) print why at start-up; those it cannot
-honour (--discovery, --discovery-srv, --proxy, --enable-v2) stop start-up with the reason.
+honour (--discovery, --proxy, --enable-v2) stop start-up with the reason.
   --auth-token-ttl SECONDS         how long a token from Authenticate is valid (default 300)
   --auth-token simple|jwt,...      accepted for etcd compatibility; Cairn always issues its own
                                    HMAC-signed tokens (see README "Authentication")
@@ -494,6 +502,11 @@ Clustering:
   --initial-cluster NAME=URL,...
   --initial-cluster-state new|existing
   --initial-cluster-token TOKEN
+  --discovery-srv DOMAIN           take the founding members from DOMAIN's SRV records
+                                   (_etcd-server-ssl._tcp.DOMAIN and _etcd-server._tcp.DOMAIN)
+                                   instead of --initial-cluster; CAIRN_DNS_SERVER=IP:PORT asks that
+                                   DNS server instead of /etc/resolv.conf's (README "Running a cluster")
+  --discovery-srv-name NAME        look for _etcd-server-ssl-NAME._tcp.DOMAIN and so on instead
   --force-new-cluster              restart on this data dir as the only member of its cluster,
                                    keeping the data it knows was committed (after a permanent
                                    loss of quorum; README "Recovering from a lost quorum")

@@ -32,6 +32,14 @@ struct Config {
   std::string initial_cluster;
   std::string initial_cluster_state = "new";
   std::string initial_cluster_token = "etcd-cluster";
+  // etcd's --discovery-srv and --discovery-srv-name: a member's first start takes the founding
+  // members (or, with --initial-cluster-state existing, the members to ask) from the domain's DNS
+  // SRV records (server/discovery) instead of --initial-cluster; the two are exclusive.
+  std::string discovery_srv;
+  std::string discovery_srv_name;
+  // Set by Member::Start once --initial-cluster was filled from SRV records: the members' IDs then
+  // come from their peer URLs and the token alone, since each member knows only its own name.
+  bool founders_from_srv = false;
   // etcd's --force-new-cluster: a member restarting on its data dir becomes the only member of its
   // cluster, keeping what it knows was committed (server/force_new_cluster.h). Ignored on a new one.
   bool force_new_cluster = false;

@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/discovery/srv_discovery.h"
 #include "server/errors.h"
 #include "server/listener_tls.h"
 #include "server/member_parts.h"
@@ -93,6 +94,24 @@ absl::StatusOr<std::pair<cairnpb::MembersResponse, DataDir::Identity>> JoinExist
 }
 
 
+// The configuration of a first start with --discovery-srv: --initial-cluster as the domain's SRV
+// records name the founders, sorted by URL so every member forms the same list.
+absl::StatusOr<Config> WithFoundersFromSrv(const Config& config) {
+  auto found = discovery::FoundingMembersFromSrv(config.name, config.discovery_srv, config.discovery_srv_name,
+                                                 config.initial_advertise_peer_urls);
+  if (!found.ok()) return found.status();
+  std::sort(found->begin(), found->end(),
+            [](const discovery::FoundingMember& a, const discovery::FoundingMember& b) { return a.peer_url < b.peer_url; });
+  std::vector<std::string> entries;
+  for (const auto& m : *found) entries.push_back(absl::StrCat(m.name, "=", m.peer_url));
+  Config out = config;
+  out.initial_cluster = absl::StrJoin(entries, ",");
+  out.founders_from_srv = true;
+  std::fprintf(stderr, "cairnd: --discovery-srv %s: founding members %s\n", config.discovery_srv.c_str(),
+               out.initial_cluster.c_str());
+  return out;
+}
+
 }  // namespace
 
 
@@ -118,14 +137,30 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
 
   // A founding member derives its IDs from its flags (as every founding member derives its
   // peers'); a member joining an existing cluster learns them from the members it names.
+  // With --discovery-srv, the founding members come from DNS, asked on the first start only (as
+  // --initial-cluster is read only then).
   std::optional<cairnpb::MembersResponse> joined;
-  auto new_identity = [&config, &joined, &peer_tls]() -> absl::StatusOr<DataDir::Identity> {
-    if (config.initial_cluster_state == "new") {
-      return DataDir::Identity{
-          StableId(MemberSeed(config.name, config.initial_advertise_peer_urls, config.initial_cluster_token)),
-          StableId(ClusterSeed(config))};
+  std::optional<Config> discovered;
+  auto new_identity = [&config, &joined, &peer_tls, &discovered]() -> absl::StatusOr<DataDir::Identity> {
+    if (!config.discovery_srv.empty()) {
+      auto with_founders = WithFoundersFromSrv(config);
+      if (!with_founders.ok()) return with_founders.status();
+      discovered = std::move(*with_founders);
     }
-    auto found = JoinExistingCluster(config, peer_tls->channel);
+    const Config& founding = discovered ? *discovered : config;
+    if (founding.initial_cluster_state == "new") {
+      if (founding.founders_from_srv) {
+        auto founders = FoundingMembers(founding);
+        if (!founders.ok()) return founders.status();
+        for (const auto& m : *founders) {
+          if (m.name() == founding.name) return DataDir::Identity{m.id(), StableId(ClusterSeed(founding))};
+        }
+      }
+      return DataDir::Identity{
+          StableId(MemberSeed(founding.name, founding.initial_advertise_peer_urls, founding.initial_cluster_token)),
+          StableId(ClusterSeed(founding))};
+    }
+    auto found = JoinExistingCluster(founding, peer_tls->channel);
     if (!found.ok()) return found.status();
     joined = found->first;
     return found->second;
@@ -184,7 +219,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     // As with etcd, --initial-cluster only matters the first time: a member restarting on its data
     // dir takes the membership from its log and store, so flags left from an earlier address (after
     // MemberUpdate moved it) must not stop it.
-    auto founders = FoundingMembers(config);
+    auto founders = FoundingMembers(discovered ? *discovered : config);
     if (!founders.ok() && p->data_dir->created()) return founders.status();
     if (founders.ok()) pipeline_options.founders = std::move(*founders);
   }

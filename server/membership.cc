@@ -38,6 +38,16 @@ std::string MemberSeed(const std::string& name, const std::vector<std::string>& 
 }
 
 std::string ClusterSeed(const Config& config) {
+  if (config.founders_from_srv) {
+    // Each member names only itself, so the seed is the founders' URLs, in one order for all.
+    std::vector<std::string> urls;
+    for (absl::string_view item : absl::StrSplit(config.initial_cluster, ',', absl::SkipWhitespace())) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+      urls.push_back(kv.second);
+    }
+    std::sort(urls.begin(), urls.end());
+    return absl::StrCat("srv|", absl::StrJoin(urls, ","), "|", config.initial_cluster_token);
+  }
   return absl::StrCat(config.initial_cluster, "|", config.initial_cluster_token);
 }
 
@@ -58,7 +68,8 @@ absl::StatusOr<std::vector<cairnpb::MemberRecord>> FoundingMembers(const Config&
     return absl::InvalidArgumentError(absl::StrCat("--initial-cluster has no entry for this member's --name \"",
                                                    config.name, "\""));
   }
-  if (self->second != config.initial_advertise_peer_urls) {
+  // SRV records name this member by their own host names, matched to its flags by address.
+  if (!config.founders_from_srv && self->second != config.initial_advertise_peer_urls) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--initial-cluster lists \"", config.name, "\" with ", absl::StrJoin(self->second, ","),
         " but --initial-advertise-peer-urls is ", absl::StrJoin(config.initial_advertise_peer_urls, ",")));
@@ -66,7 +77,8 @@ absl::StatusOr<std::vector<cairnpb::MemberRecord>> FoundingMembers(const Config&
   std::vector<cairnpb::MemberRecord> members;
   for (const std::string& name : order) {
     cairnpb::MemberRecord m;
-    m.set_id(StableId(MemberSeed(name, urls[name], config.initial_cluster_token)));
+    m.set_id(StableId(MemberSeed(config.founders_from_srv ? std::string() : name, urls[name],
+                                 config.initial_cluster_token)));
     m.set_name(name);
     for (const std::string& u : urls[name]) m.add_peer_urls(u);
     members.push_back(std::move(m));

@@ -23,13 +23,15 @@ uint64_t StableId(const std::string& seed);
 // The seed of a member's ID: its name, peer URLs and the cluster token (as etcd derives IDs).
 std::string MemberSeed(const std::string& name, const std::vector<std::string>& peer_urls,
                        const std::string& token);
-// The seed of the cluster ID: the whole --initial-cluster value and the token.
+// The seed of the cluster ID: the whole --initial-cluster value and the token (with
+// founders_from_srv, the founders' peer URLs, sorted, and the token).
 std::string ClusterSeed(const Config& config);
 
 // The founding members named by --initial-cluster ("n1=http://a:2380,n2=http://b:2380"; a name may
 // repeat to give a member several URLs), in flag order. Errors name the flag: an entry without
 // "=", an empty name or URL, or this member (--name) missing or listed with URLs other than its
-// --initial-advertise-peer-urls.
+// --initial-advertise-peer-urls. With founders_from_srv (--initial-cluster filled from SRV
+// records), IDs are seeded without names and this member's URLs are not compared with its flags.
 absl::StatusOr<std::vector<cairnpb::MemberRecord>> FoundingMembers(const Config& config);
 
 // Applies a committed membership change: ADD_NODE adds a voter (or promotes a learner),
