@@ -89,16 +89,20 @@ class Resolver {
   std::string server_;
 };
 
-absl::Status LookupError(const std::string& name, const std::string& server, int h_error, int saved_errno) {
+// `answer` holds the last response when one came (res_nquery leaves it there even when it fails
+// on its code), or the zeros it was filled with before the query.
+absl::Status LookupError(const std::string& name, const std::string& server, const unsigned char* answer,
+                         int saved_errno) {
   const std::string prefix = absl::StrCat("lookup ", name, " on ", server, ": ");
-  switch (h_error) {
-    case HOST_NOT_FOUND:
-    case NO_DATA:
+  const bool answered = (answer[2] & 0x80) != 0;  // the header's QR bit: this is a response
+  if (!answered) {
+    if (saved_errno == ECONNREFUSED) return absl::UnavailableError(prefix + "connection refused");
+    return absl::DeadlineExceededError(prefix + "i/o timeout");
+  }
+  switch (answer[3] & 0x0f) {  // RCODE
+    case ns_r_noerror:  // no SRV record under the name
+    case ns_r_nxdomain:
       return absl::NotFoundError(prefix + "no such host");
-    case TRY_AGAIN:
-      if (saved_errno == ETIMEDOUT) return absl::DeadlineExceededError(prefix + "i/o timeout");
-      if (saved_errno == ECONNREFUSED) return absl::UnavailableError(prefix + "connection refused");
-      return absl::UnavailableError(prefix + "server misbehaving");
     default:
       return absl::UnavailableError(prefix + "server misbehaving");
   }
@@ -150,11 +154,11 @@ absl::StatusOr<std::vector<SrvRecord>> LookupSrv(const std::string& service, con
   Resolver resolver;
   if (auto s = resolver.Open(); !s.ok()) return s;
 
-  std::vector<unsigned char> answer(NS_MAXMSG);
+  std::vector<unsigned char> answer(NS_MAXMSG, 0);
   errno = 0;
   const int length = res_nquery(resolver.state(), name.c_str(), ns_c_in, ns_t_srv, answer.data(),
                                 static_cast<int>(answer.size()));
-  if (length < 0) return LookupError(name, resolver.server(), resolver.state()->res_h_errno, errno);
+  if (length < 0) return LookupError(name, resolver.server(), answer.data(), errno);
 
   ns_msg message;
   if (ns_initparse(answer.data(), length, &message) != 0) {
@@ -179,7 +183,7 @@ absl::StatusOr<std::vector<SrvRecord>> LookupSrv(const std::string& service, con
     if (record.target.back() != '.') record.target += '.';
     records.push_back(std::move(record));
   }
-  if (records.empty()) return LookupError(name, resolver.server(), NO_DATA, 0);
+  if (records.empty()) return absl::NotFoundError(absl::StrCat("lookup ", name, " on ", resolver.server(), ": no such host"));
   return OrderByPriorityAndWeight(std::move(records), &UniformDraw);
 }
 

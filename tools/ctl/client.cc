@@ -61,7 +61,8 @@ struct Endpoint {
 
 absl::StatusOr<std::shared_ptr<Endpoint>> MakeEndpoint(const ClientConfig& cfg, const std::string& ep) {
   std::string target = ep;
-  bool tls = !cfg.insecure_transport || !cfg.cacert.empty() || !cfg.cert.empty();
+  // A name to verify (--insecure-discovery=false) means TLS for every endpoint, as in etcdctl.
+  bool tls = !cfg.insecure_transport || !cfg.cacert.empty() || !cfg.cert.empty() || !cfg.tls_server_name.empty();
   if (absl::StartsWith(target, "http://")) {
     target = target.substr(7);
   } else if (absl::StartsWith(target, "https://")) {
@@ -101,6 +102,17 @@ absl::StatusOr<std::shared_ptr<Endpoint>> MakeEndpoint(const ClientConfig& cfg, 
   args.SetMaxSendMessageSize(-1);
   // Separate sockets per endpoint object so ForEndpoint() really talks to that member.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  if (cfg.keepalive_time_ns > 0) {
+    constexpr int64_t kMinPingMs = 10'000;
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
+                static_cast<int>(std::min<int64_t>(INT32_MAX, std::max(kMinPingMs, cfg.keepalive_time_ns / 1'000'000))));
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                static_cast<int>(std::min<int64_t>(INT32_MAX, std::max<int64_t>(1, cfg.keepalive_timeout_ns / 1'000'000))));
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+    // A quiet watch sends no data; keep pinging it anyway (gRPC stops after 2 by default).
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
+  if (tls && !cfg.tls_server_name.empty()) args.SetSslTargetNameOverride(cfg.tls_server_name);
   auto e = std::make_shared<Endpoint>();
   e->name = ep;
   e->channel = grpc::CreateCustomChannel(target, creds, args);

@@ -33,6 +33,14 @@ struct ClientConfig {
   std::vector<std::string> endpoints;  // host:port, http://host:port, https://host:port
   int64_t dial_timeout_ns = 2'000'000'000;
   int64_t command_timeout_ns = 5'000'000'000;
+  // HTTP/2 pings on a connection with calls open (a watch, a keep-alive stream), so a server that
+  // vanished without closing it is noticed: every keepalive_time (at least 10 s, gRPC-Go's floor,
+  // which etcdctl has too), giving up after keepalive_timeout without an answer.
+  int64_t keepalive_time_ns = 2'000'000'000;
+  int64_t keepalive_timeout_ns = 6'000'000'000;
+  // Name the server's certificate must carry instead of the endpoint's host (--discovery-srv with
+  // --insecure-discovery=false: the SRV domain). Empty: the endpoint's host.
+  std::string tls_server_name;
   std::string cacert, cert, key;
   bool insecure_transport = true;
   bool insecure_skip_verify = false;

@@ -10,9 +10,11 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "server/discovery/srv_discovery.h"
 #include "tools/ctl/commands.h"
 
 namespace cairn::ctl {
@@ -75,13 +77,40 @@ std::string AskPassword() {
   return line;
 }
 
+// etcdctl's --discovery-srv: the endpoints the domain's _etcd-client(-ssl) SRV records name. With
+// --insecure-discovery=false, http:// ones are dropped and servers must present a certificate
+// for the domain itself.
+std::vector<std::string> DiscoveredEndpoints(const FlagSet& f, std::string* tls_server_name) {
+  const std::string domain = f.GetString("discovery-srv");
+  if (domain.empty()) return {};
+  auto found = discovery::ClientEndpoints(domain, f.GetString("discovery-srv-name"));
+  if (!found.ok()) Fail(kExitError, std::string(found.status().message()));
+  if (f.GetBool("insecure-discovery")) return *found;
+  *tls_server_name = domain;
+  std::vector<std::string> secure;
+  for (const std::string& ep : *found) {
+    if (absl::StartsWith(ep, "http://")) {
+      std::fprintf(stderr, "ignoring discovered insecure endpoint \"%s\"\n", ep.c_str());
+      continue;
+    }
+    secure.push_back(ep);
+  }
+  return secure;
+}
+
 ClientConfig ConfigFromFlags(const FlagSet& f) {
   ClientConfig c;
-  for (auto ep : f.GetSlice("endpoints")) {
-    c.endpoints.push_back(std::string(absl::StripAsciiWhitespace(ep)));
+  c.endpoints = DiscoveredEndpoints(f, &c.tls_server_name);
+  // As etcdctl: when discovery names nothing usable, --endpoints is used.
+  if (c.endpoints.empty()) {
+    for (auto ep : f.GetSlice("endpoints")) {
+      c.endpoints.push_back(std::string(absl::StripAsciiWhitespace(ep)));
+    }
   }
   c.dial_timeout_ns = f.GetDurationNanos("dial-timeout");
   c.command_timeout_ns = f.GetDurationNanos("command-timeout");
+  c.keepalive_time_ns = f.GetDurationNanos("keepalive-time");
+  c.keepalive_timeout_ns = f.GetDurationNanos("keepalive-timeout");
   for (const char* name : {"cert", "key", "cacert"}) {
     if (f.Changed(name) && f.GetString(name).empty()) {
       Fail(kExitBadArgs, std::string("empty string is passed to --") + name + " option");
