@@ -135,12 +135,34 @@ TEST(Config, StrictReconfigCheckIsOnByDefaultAndCanBeTurnedOff) {
 
 TEST(Config, EtcdFlagsCairnCannotHonourStopStartUp) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"--discovery-srv=example.com"}, {"--enable-v2=true"}, {"--proxy=on"}}) {
+           {"--discovery=https://discovery.etcd.io/abc"}, {"--enable-v2=true"}, {"--proxy=on"}}) {
     auto c = ParseFlags(args);
     ASSERT_FALSE(c.ok()) << args[0];
     EXPECT_NE(c.status().message().find("not supported by Cairn"), std::string::npos) << c.status();
   }
-  EXPECT_TRUE(ParseFlags({"--discovery-srv="}).ok());  // an empty value asks for nothing
+  EXPECT_TRUE(ParseFlags({"--discovery="}).ok());  // an empty value asks for nothing
+}
+
+// --discovery-srv replaces --initial-cluster (the members come from DNS at the first start), so
+// giving both is etcd's bootstrap conflict, and no default --initial-cluster is made up.
+TEST(Config, DiscoverySrvTakesThePlaceOfInitialCluster) {
+  auto c = ParseFlags({"--name=m1", "--discovery-srv=example.com", "--discovery-srv-name=prod"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->discovery_srv, "example.com");
+  EXPECT_EQ(c->discovery_srv_name, "prod");
+  EXPECT_EQ(c->initial_cluster, "");
+  EXPECT_FALSE(c->founders_from_srv);  // set only once the records were read
+
+  auto both = ParseFlags({"--discovery-srv=example.com", "--initial-cluster=m1=http://127.0.0.1:2380"});
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.status().message(),
+            "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or "
+            "\"discovery-srv\"");
+
+  auto name_only = ParseFlags({"--discovery-srv-name=prod"});
+  ASSERT_TRUE(name_only.ok()) << name_only.status();
+  ASSERT_EQ(name_only->notices.size(), 1u);
+  EXPECT_EQ(name_only->notices[0], "--discovery-srv-name has no effect without --discovery-srv");
 }
 
 // --cipher-suites takes etcd's (Go's) suite names and refuses others with etcd's words.
