@@ -176,6 +176,23 @@ class DiscoveryTest(unittest.TestCase):
         r = ctl("--endpoints", members[0].endpoint, "get", "k", "--print-value-only")
         self.assertEqual(r.stdout, "v\n", r.stderr)
 
+        # A member added later joins through the records too (--initial-cluster-state existing).
+        joiner = self.member("m3", ["--discovery-srv", DOMAIN, "--initial-cluster-state", "existing"])
+        deadline = time.monotonic() + 20
+        while True:  # refused as "unhealthy cluster" for 5 s after m0's restart, as etcd does
+            r = ctl("--endpoints", members[1].endpoint, "member", "add", "m3",
+                    f"--peer-urls=http://127.0.0.1:{joiner.peer_port}")
+            if r.returncode == 0 or "unhealthy cluster" not in r.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.dns.write([srv("etcd-server", m.peer_port) for m in members + [joiner]])
+        joiner.spawn().wait_ready()
+        r = ctl("--endpoints", joiner.endpoint, "get", "k", "--print-value-only")
+        self.assertEqual(r.stdout, "v\n", r.stderr)
+        listed = self.member_list(members[2].endpoint)
+        self.assertEqual(sorted(x["name"] for x in listed), ["m0", "m1", "m2", "m3"])
+
     def test_both_record_sets_and_service_name_suffix(self):
         a, b = (self.member(n, ["--discovery-srv", DOMAIN, "--discovery-srv-name", "prod"]) for n in ("a", "b"))
         # Only the suffixed sets count; the plain one names a member that does not exist.
