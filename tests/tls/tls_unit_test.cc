@@ -206,7 +206,7 @@ grpc::StatusCode CallRange(const std::string& target, const std::shared_ptr<grpc
 TEST(Credentials, MutualTlsExposesTheClientCommonNameAndRefusesClientsWithoutCertificates) {
   TempDir dir;
   ASSERT_TRUE(MakeCertificates(dir)) << "openssl CLI failed";
-  TlsFiles server_files{dir / "server.crt", dir / "server.key", dir / "ca.crt", true, false};
+  TlsFiles server_files{dir / "server.crt", dir / "server.key", dir / "ca.crt", true, false, "", "", ""};
   auto server_material = LoadTlsMaterial(server_files, "");
   ASSERT_TRUE(server_material.ok()) << server_material.status();
   CommonNameRecorder recorder;
@@ -218,7 +218,7 @@ TEST(Credentials, MutualTlsExposesTheClientCommonNameAndRefusesClientsWithoutCer
   ASSERT_NE(server, nullptr);
   const std::string target = "127.0.0.1:" + std::to_string(port);
 
-  TlsFiles alice{dir / "alice.crt", dir / "alice.key", dir / "ca.crt", false, false};
+  TlsFiles alice{dir / "alice.crt", dir / "alice.key", dir / "ca.crt", false, false, "", "", ""};
   auto alice_material = LoadTlsMaterial(alice, "");
   ASSERT_TRUE(alice_material.ok()) << alice_material.status();
   EXPECT_EQ(CallRange(target, MakeChannelCredentials(*alice_material)), grpc::StatusCode::UNIMPLEMENTED);
@@ -226,7 +226,7 @@ TEST(Credentials, MutualTlsExposesTheClientCommonNameAndRefusesClientsWithoutCer
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(common_name, std::optional<std::string>("alice"));
 
-  TlsFiles anonymous{"", "", dir / "ca.crt", false, false};
+  TlsFiles anonymous{"", "", dir / "ca.crt", false, false, "", "", ""};
   auto anonymous_material = LoadTlsMaterial(anonymous, "");
   ASSERT_TRUE(anonymous_material.ok()) << anonymous_material.status();
   EXPECT_EQ(CallRange(target, MakeChannelCredentials(*anonymous_material)), grpc::StatusCode::UNAVAILABLE);
@@ -263,7 +263,7 @@ grpc::StatusCode CallTrusting(const TempDir& dir, const std::string& target, con
 TEST(Credentials, ServerCertificateMustNameTheHostDialed) {
   TempDir dir;
   ASSERT_TRUE(MakeCa(dir, "ca") && MakeLeaf(dir, "elsewhere", "ca", "DNS:elsewhere.example")) << "openssl CLI failed";
-  TlsFiles files{dir / "elsewhere.crt", dir / "elsewhere.key", "", false, false};
+  TlsFiles files{dir / "elsewhere.crt", dir / "elsewhere.key", "", false, false, "", "", ""};
   auto material = LoadTlsMaterial(files, "");
   ASSERT_TRUE(material.ok()) << material.status();
   TestServer server(*material, kDefaultReloadSeconds);
@@ -279,7 +279,7 @@ TEST(Credentials, RenewedServerCertificateIsUsedByNewConnectionsWithoutRestart) 
       << "openssl CLI failed";
   fs::copy_file(dir / "server.crt", dir / "live.crt");
   fs::copy_file(dir / "server.key", dir / "live.key");
-  TlsFiles files{dir / "live.crt", dir / "live.key", "", false, false};
+  TlsFiles files{dir / "live.crt", dir / "live.key", "", false, false, "", "", ""};
   auto material = LoadTlsMaterial(files, "");
   ASSERT_TRUE(material.ok()) << material.status();
   TestServer server(*material, /*reload_seconds=*/1);
