@@ -281,6 +281,9 @@ class DiscoveryTest(unittest.TestCase):
         self.assertEqual(r.stdout, "dv\n", r.stderr)
 
         self.dns.write([])
+        # A command that dials nothing asks no DNS, as with etcdctl.
+        r = ctl("--discovery-srv", DOMAIN, "version")
+        self.assertEqual(r.returncode, 0, r.stderr)
         r = ctl("--discovery-srv", DOMAIN, "get", "dk")
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stderr.strip(),

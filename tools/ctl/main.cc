@@ -98,9 +98,15 @@ std::vector<std::string> DiscoveredEndpoints(const FlagSet& f, std::string* tls_
   return secure;
 }
 
-ClientConfig ConfigFromFlags(const FlagSet& f) {
+// Commands that work on files or print only never dial, so they ask no DNS (as etcdctl, which
+// looks the records up only when it connects).
+bool DialsAServer(const std::string& path) {
+  return path != "version" && path != "snapshot status" && path != "snapshot restore" && path != "migrate";
+}
+
+ClientConfig ConfigFromFlags(const FlagSet& f, bool dials) {
   ClientConfig c;
-  c.endpoints = DiscoveredEndpoints(f, &c.tls_server_name);
+  if (dials) c.endpoints = DiscoveredEndpoints(f, &c.tls_server_name);
   // As etcdctl: when discovery names nothing usable, --endpoints is used.
   if (c.endpoints.empty()) {
     for (auto ep : f.GetSlice("endpoints")) {
@@ -270,7 +276,7 @@ int Main(int argc, char** argv) {
   inv.args = *positional;
   inv.raw_args = raw;
   inv.printer = &printer;
-  inv.client_config = ConfigFromFlags(flags);
+  inv.client_config = ConfigFromFlags(flags, DialsAServer(cmd->path));
   int code = cmd->run(inv);
   std::fflush(stdout);
   return code;
