@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <resolv.h>
 

@@ -1,13 +1,10 @@
 #include "server/watch/watch_hub.h"
 
 #include <algorithm>
-#include <map>
-#include <tuple>
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
 #include "server/watch/encoded_events.h"
-#include "server/watch/history_reader.h"
 #include "server/watch/watch_hub_internal.h"
 
 namespace cairn::watch {

@@ -1,6 +1,9 @@
 // The watch hub's catch-up thread: reads history for watchers that start in the past or were
 // parked, hands them back to the synced set, and sends progress notifications (watch_hub.h).
 #include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
 #include <utility>
 
 #include "server/watch/history_reader.h"
