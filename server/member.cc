@@ -135,8 +135,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   if (!peer_tls.ok()) return peer_tls.status();
   p->peer_dial_tls = peer_tls->channel;
 
-  // A founding member derives its IDs from its flags (as every founding member derives its
-  // peers'); a member joining an existing cluster learns them from the members it names.
+  // A founding member takes the IDs every founder derives from the founding list (its own and the
+  // cluster's); a member joining an existing cluster learns them from the members it names.
   // With --discovery-srv, the founding members come from DNS, asked on the first start only (as
   // --initial-cluster is read only then).
   std::optional<cairnpb::MembersResponse> joined;
@@ -149,16 +149,13 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     }
     const Config& founding = discovered ? *discovered : config;
     if (founding.initial_cluster_state == "new") {
-      if (founding.founders_from_srv) {
-        auto founders = FoundingMembers(founding);
-        if (!founders.ok()) return founders.status();
-        for (const auto& m : *founders) {
-          if (m.name() == founding.name) return DataDir::Identity{m.id(), StableId(ClusterSeed(founding))};
-        }
+      // This member's ID is the one every founder derives for it (FoundingMembers names it or fails).
+      auto founders = FoundingMembers(founding);
+      if (!founders.ok()) return founders.status();
+      for (const auto& m : *founders) {
+        if (m.name() == founding.name) return DataDir::Identity{m.id(), StableId(ClusterSeed(founding))};
       }
-      return DataDir::Identity{
-          StableId(MemberSeed(founding.name, founding.initial_advertise_peer_urls, founding.initial_cluster_token)),
-          StableId(ClusterSeed(founding))};
+      return absl::InternalError("the founding members do not include this member");
     }
     auto found = JoinExistingCluster(founding, peer_tls->channel);
     if (!found.ok()) return found.status();
