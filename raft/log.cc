@@ -68,27 +68,24 @@ void UnstableLog::Restore(const cairnpb::Snapshot& s) {
   snapshot = s;
 }
 
-void UnstableLog::TruncateAndAppend(const std::vector<cairnpb::Entry>& ents) {
+void UnstableLog::TruncateAndAppend(std::vector<cairnpb::Entry> ents) {
   const uint64_t after = ents.front().index();
-  if (after == offset + entries.size()) {
-    entries.insert(entries.end(), ents.begin(), ents.end());
-  } else if (after <= offset) {
+  if (after <= offset) {
     // Replaces everything unstable; the caller's storage will truncate on persist.
     offset = after;
-    entries = ents;
-  } else {
-    entries.resize(after - offset);
-    entries.insert(entries.end(), ents.begin(), ents.end());
+    entries = std::move(ents);
+    return;
   }
+  if (after != offset + entries.size()) entries.resize(after - offset);
+  entries.insert(entries.end(), std::make_move_iterator(ents.begin()), std::make_move_iterator(ents.end()));
 }
 
-std::vector<cairnpb::Entry> UnstableLog::Slice(uint64_t lo, uint64_t hi) const {
+void UnstableLog::AppendSliceTo(uint64_t lo, uint64_t hi, std::vector<cairnpb::Entry>* out) const {
   CAIRN_RAFT_CHECK(lo >= offset && hi <= offset + entries.size() && lo <= hi,
                    "unstable slice [%lu,%lu) out of [%lu,%lu)", (unsigned long)lo,
                    (unsigned long)hi, (unsigned long)offset,
                    (unsigned long)(offset + entries.size()));
-  return std::vector<cairnpb::Entry>(entries.begin() + (lo - offset),
-                                     entries.begin() + (hi - offset));
+  out->insert(out->end(), entries.begin() + (lo - offset), entries.begin() + (hi - offset));
 }
 
 // ---- RaftLog ----
@@ -165,11 +162,11 @@ std::optional<uint64_t> RaftLog::MaybeAppend(uint64_t index, uint64_t log_term, 
   return last_new;
 }
 
-uint64_t RaftLog::Append(const std::vector<cairnpb::Entry>& ents) {
+uint64_t RaftLog::Append(std::vector<cairnpb::Entry> ents) {
   if (ents.empty()) return LastIndex();
   CAIRN_RAFT_CHECK(ents.front().index() > committed_, "append at %lu would overwrite commit %lu",
                    (unsigned long)ents.front().index(), (unsigned long)committed_);
-  unstable_.TruncateAndAppend(ents);
+  unstable_.TruncateAndAppend(std::move(ents));
   return LastIndex();
 }
 
@@ -212,8 +209,7 @@ absl::StatusOr<std::vector<cairnpb::Entry>> RaftLog::Slice(uint64_t lo, uint64_t
     if (out.size() < stored_hi - lo) return out;
   }
   if (hi > unstable_.offset) {
-    auto more = unstable_.Slice(std::max(lo, unstable_.offset), hi);
-    out.insert(out.end(), more.begin(), more.end());
+    unstable_.AppendSliceTo(std::max(lo, unstable_.offset), hi, &out);
   }
   LimitSize(&out, max_bytes);
   return out;

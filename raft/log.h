@@ -26,8 +26,9 @@ struct UnstableLog {
   void StableTo(uint64_t index, uint64_t term);
   void StableSnapshotTo(uint64_t index);
   void Restore(const cairnpb::Snapshot& s);
-  void TruncateAndAppend(const std::vector<cairnpb::Entry>& ents);
-  std::vector<cairnpb::Entry> Slice(uint64_t lo, uint64_t hi) const;
+  void TruncateAndAppend(std::vector<cairnpb::Entry> ents);
+  // Appends copies of the entries in [lo, hi) to *out.
+  void AppendSliceTo(uint64_t lo, uint64_t hi, std::vector<cairnpb::Entry>* out) const;
 };
 
 class RaftLog {
@@ -55,7 +56,7 @@ class RaftLog {
   std::optional<uint64_t> MaybeAppend(uint64_t index, uint64_t log_term, uint64_t commit,
                                       const std::vector<cairnpb::Entry>& ents);
   // Appends after truncating at ents[0].index. Returns the new last index.
-  uint64_t Append(const std::vector<cairnpb::Entry>& ents);
+  uint64_t Append(std::vector<cairnpb::Entry> ents);
   // First index whose entry in `ents` disagrees with ours (0 when none); ents are consecutive.
   uint64_t FindConflict(const std::vector<cairnpb::Entry>& ents) const;
   // Largest index <= index whose term is <= term, with that term: where a peer whose log has

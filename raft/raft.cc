@@ -269,7 +269,7 @@ bool Raft::AppendEntries(std::vector<cairnpb::Entry> ents) {
     e.set_term(term_);
     e.set_index(++index);
   }
-  const uint64_t last = log_.Append(ents);
+  const uint64_t last = log_.Append(std::move(ents));
   if (Progress* self = tracker_.Get(id_)) self->MaybeUpdate(last);
   if (unsafe_commit_without_quorum_) {
     log_.CommitTo(last);
@@ -334,9 +334,20 @@ absl::Status Raft::Step(const cairnpb::Message& m) {
   return absl::OkStatus();
 }
 
+absl::Status Raft::Step(cairnpb::Message&& m) {
+  if (m.type() != cairnpb::MSG_PROPOSE || m.term() != 0 || role_ != Role::kLeader) {
+    return Step(static_cast<const cairnpb::Message&>(m));
+  }
+  std::vector<cairnpb::Entry> ents;
+  ents.reserve(m.entries_size());
+  for (cairnpb::Entry& e : *m.mutable_entries()) ents.push_back(std::move(e));
+  return HandlePropose(m.from(), std::move(ents));
+}
+
 absl::Status Raft::StepLeader(const cairnpb::Message& m) {
   switch (m.type()) {
-    case cairnpb::MSG_PROPOSE: return HandlePropose(m);
+    case cairnpb::MSG_PROPOSE:
+      return HandlePropose(m.from(), std::vector<cairnpb::Entry>(m.entries().begin(), m.entries().end()));
     case cairnpb::MSG_READ_INDEX: return LeaderReadIndex(m);
     case cairnpb::MSG_TRANSFER_LEADER: HandleTransferLeader(m); return absl::OkStatus();
     default: break;
@@ -351,17 +362,16 @@ absl::Status Raft::StepLeader(const cairnpb::Message& m) {
   return absl::OkStatus();
 }
 
-absl::Status Raft::HandlePropose(const cairnpb::Message& m) {
-  if (m.entries().empty()) return absl::InvalidArgumentError("raft: empty proposal");
+absl::Status Raft::HandlePropose(uint64_t from, std::vector<cairnpb::Entry> ents) {
+  if (ents.empty()) return absl::InvalidArgumentError("raft: empty proposal");
   if (tracker_.Get(id_) == nullptr) {
     return ProposalDroppedError("this member was removed from the group");
   }
   if (lead_transferee_ != 0) return ProposalDroppedError("leadership transfer in progress");
-  std::vector<cairnpb::Entry> ents(m.entries().begin(), m.entries().end());
   for (size_t i = 0; i < ents.size(); ++i) {
     if (ents[i].type() != cairnpb::ENTRY_CONF_CHANGE) continue;
     if (pending_conf_index_ > log_.applied()) {
-      if (m.from() == id_) {
+      if (from == id_) {
         return absl::FailedPreconditionError(
             "raft: another membership change is still being applied");
       }

@@ -69,6 +69,9 @@ class Raft {
   // MSG_TRANSFER_LEADER with from = this id). Returns ProposalDroppedError when a local proposal
   // or read cannot be accepted; everything else is absorbed (stale messages are ignored).
   absl::Status Step(const cairnpb::Message& m);
+  // The same for a message the caller gives up: a leader's proposal then takes its entries
+  // instead of copying them (a put's payload would otherwise be copied once more).
+  absl::Status Step(cairnpb::Message&& m);
   // Starts an election now (if this member may campaign).
   void Campaign();
 
@@ -128,7 +131,7 @@ class Raft {
   absl::Status StepLeader(const cairnpb::Message& m);
   absl::Status StepCandidate(const cairnpb::Message& m);
   absl::Status StepFollower(const cairnpb::Message& m);
-  absl::Status HandlePropose(const cairnpb::Message& m);
+  absl::Status HandlePropose(uint64_t from, std::vector<cairnpb::Entry> ents);
   bool HasUnappliedConfChange() const;
 
   // handle_vote.cc: elections.

@@ -43,7 +43,7 @@ absl::Status RawNode::Propose(std::string data) {
   m.set_from(raft_->id());
   m.set_to(raft_->id());
   m.add_entries()->set_data(std::move(data));
-  return raft_->Step(m);
+  return raft_->Step(std::move(m));
 }
 
 absl::Status RawNode::ProposeConfChange(const cairnpb::ConfChange& cc) {

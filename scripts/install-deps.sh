@@ -8,11 +8,11 @@ set -eu
 
 BUILD_PKGS="build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  liblmdb-dev libabsl-dev libboost-dev libssl-dev
+  liblmdb-dev libabsl-dev libboost-dev libssl-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev"
 TEST_PKGS="etcd-client etcd-server python3 python3-etcd3 procps openssl"
 
-RUNTIME_PKGS="libgrpc++1.51 libgrpc29 libprotobuf32 liblmdb0 libabsl20220623 libssl3 ca-certificates"
+RUNTIME_PKGS="libgrpc++1.51 libgrpc29 libprotobuf32 liblmdb0 libabsl20220623 libssl3 libjemalloc2 ca-certificates"
 
 case "${1:-}" in
   --build) PKGS="$BUILD_PKGS" ;;
