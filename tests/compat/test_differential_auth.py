@@ -13,7 +13,9 @@ disabled and enabled again; Authenticate with the right and wrong passwords, as 
 or a user without a password. Each call is made as one caller: nobody, a malformed token, or a
 user's last token (which may be stale: its user deleted, its password changed, its roles revoked,
 auth disabled since). So both admin checks and the KV checks that follow grants and revocations
-are compared.
+are compared. Now and then the caller makes a Status, a Defragment or opens a Watch instead, with
+the same kinds of tokens: only the outcome of Status is compared (each server reports its own
+sizes), and of a Watch the first answer (created, canceled, cancel reason) or the stream's error.
 
 What is masked (besides header identities): the text of a token (each server issues its own;
 only whether Authenticate succeeded is compared). Lists are compared in the order sent: etcd
@@ -273,6 +275,49 @@ class AuthStream:
             self.perms.revoked(f["role"], f["key"], f["end"])
 
 
+def watch_once(channel, key, end, token):
+    """Opens a Watch stream with the caller's token, asks for one watcher on [key, end) and returns
+    ('ok', created, canceled, cancel reason) from the first answer, or ('error', code, details)
+    when the stream itself fails. Headers and watch IDs are left out (both servers number from 0
+    on a fresh stream, but the header's revision is the store's)."""
+    stub = rpc.WatchStub(channel)
+    request = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=key, range_end=end))
+    metadata = (("token", token),) if token else None
+    stream = stub.Watch(iter([request]), timeout=CALL_TIMEOUT_S, metadata=metadata)
+    try:
+        for response in stream:
+            return ("ok", response.created, response.canceled, response.cancel_reason)
+        return ("ok", "stream ended without an answer")
+    except grpc.RpcError as e:
+        return ("error", e.code().name, e.details())
+    finally:
+        stream.cancel()
+
+
+def other_call(channel, kind, token):
+    """A call outside KV, lease and Auth, made with the caller's token: Status (only its outcome:
+    each server reports its own sizes and indexes), Defragment (its answer is empty) or a Watch."""
+    metadata = (("token", token),) if token else None
+    try:
+        if kind == "Status":
+            rpc.MaintenanceStub(channel).Status(rpc.StatusRequest(), timeout=CALL_TIMEOUT_S, metadata=metadata)
+            return ("ok",)
+        if kind == "Defragment":
+            response = rpc.MaintenanceStub(channel).Defragment(rpc.DefragmentRequest(), timeout=CALL_TIMEOUT_S,
+                                                               metadata=metadata)
+            return ("ok", mask(response))
+    except grpc.RpcError as e:
+        return ("error", e.code().name, e.details())
+    key, end = kind
+    return watch_once(channel, key, end, token)
+
+
+def show_other(answer):
+    if answer[0] == "ok" and len(answer) == 2 and not isinstance(answer[1], str):
+        return show(answer)
+    return repr(answer)
+
+
 class DifferentialAuthTest(harness.ServerPairTest):
 
     def run_seed(self, seed, steps):
@@ -289,6 +334,17 @@ class DifferentialAuthTest(harness.ServerPairTest):
             for step in range(steps):
                 caller = self.pick_caller(callers, tokens[0])
                 side_tokens = [t.get(caller, BAD_TOKEN if caller == "bad" else None) for t in tokens]
+                if callers.random() < 0.08:
+                    # Stale, malformed and missing tokens on the calls outside KV, lease and Auth.
+                    kind = callers.choice(["Status", "Defragment", (b"a", b""), (b"a", b"b"), (b"", b"\0")])
+                    want, got = (other_call(ch, kind, t) for ch, t in zip((rch, sch), side_tokens))
+                    key = (str(kind), str(want if want[0] == "error" or kind in ("Status", "Defragment") else want[2:]))
+                    outcomes[key] = outcomes.get(key, 0) + 1
+                    if want != got:
+                        self.fail(f"seed {seed}, step {step}: {kind} as {caller!r}\n"
+                                  f"   etcd:    {show_other(want)}\n   {self.subj.kind}: {show_other(got)}\n"
+                                  f"replay: DIFF_SEEDS={seed} DIFF_STEPS={step + 1}")
+                    continue
                 if callers.random() < 0.6:
                     call = auth_stream.next()
                     if call.method == "Authenticate" and callers.random() < 0.5:
