@@ -19,6 +19,7 @@ Env: CAIRND, CAIRNCTL (binaries); DISCOVERY_TEST_BUDGET_S bounds the run.
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,25 @@ ETCD = "/usr/bin/etcd"
 ETCDCTL = "/usr/bin/etcdctl"
 PYTHON = "/usr/bin/python3"
 DOMAIN = "cairn.test"
+
+
+def target_host():
+    """The host the SRV records name: localhost, which every installed system's /etc/hosts lists.
+    A bare debootstrap root (the fresh-machine check) has no /etc/hosts, so nothing resolves
+    localhost there; the records then name 127.0.0.1 itself, which resolvers take as an address.
+    DISCOVERY_TARGET_HOST chooses one (to run the fallback on a normal machine)."""
+    chosen = os.environ.get("DISCOVERY_TARGET_HOST")
+    if chosen:
+        return chosen
+    try:
+        if any(a[4][0] == "127.0.0.1" for a in socket.getaddrinfo("localhost", None, socket.AF_INET)):
+            return "localhost"
+    except socket.gaierror:
+        pass
+    return "127.0.0.1"
+
+
+HOST = target_host()
 
 
 class FakeDns:
@@ -113,7 +133,7 @@ def ctl(*args, binary=CAIRNCTL, timeout=20, env=None):
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def srv(service, port, target="localhost.", priority=0, weight=0):
+def srv(service, port, target=HOST + ".", priority=0, weight=0):
     return f"_{service}._tcp.{DOMAIN} SRV {priority} {weight} {port} {target}"
 
 
@@ -156,7 +176,7 @@ class DiscoveryTest(unittest.TestCase):
         listed = self.member_list(members[0].endpoint)
         self.assertEqual(sorted(x["name"] for x in listed), ["m0", "m1", "m2"])
         self.assertEqual(sorted(x["peerURLs"][0] for x in listed),
-                         sorted(f"http://localhost:{m.peer_port}" for m in members))
+                         sorted(f"http://{HOST}:{m.peer_port}" for m in members))
         r = ctl("--endpoints", members[1].endpoint, "put", "k", "v")
         self.assertEqual(r.returncode, 0, r.stderr)
         r = ctl("--endpoints", members[2].endpoint, "get", "k", "--print-value-only")
@@ -262,9 +282,9 @@ class DiscoveryTest(unittest.TestCase):
         self.assertEqual((r.returncode, r.stdout), (0, "OK\n"), r.stderr)
         r = ctl("--discovery-srv", DOMAIN, "endpoint", "health")
         lines = sorted((r.stdout + r.stderr).splitlines())
-        self.assertTrue(any(line.startswith(f"http://localhost:{server.client_port} is healthy") for line in lines),
+        self.assertTrue(any(line.startswith(f"http://{HOST}:{server.client_port} is healthy") for line in lines),
                         lines)
-        self.assertTrue(any(line.startswith(f"http://localhost:{dead} is unhealthy") for line in lines), lines)
+        self.assertTrue(any(line.startswith(f"http://{HOST}:{dead} is unhealthy") for line in lines), lines)
         self.assertEqual(r.returncode, 1)
 
         # Only http records: with --insecure-discovery=false they are dropped and --endpoints is
@@ -272,7 +292,7 @@ class DiscoveryTest(unittest.TestCase):
         # server does not speak.
         r = ctl("--discovery-srv", DOMAIN, "--insecure-discovery=false", "--endpoints", server.endpoint,
                 "get", "dk", "--print-value-only")
-        self.assertIn(f'ignoring discovered insecure endpoint "http://localhost:{server.client_port}"', r.stderr)
+        self.assertIn(f'ignoring discovered insecure endpoint "http://{HOST}:{server.client_port}"', r.stderr)
         self.assertEqual(r.returncode, 1, r.stdout)
 
         # The suffixed set.
