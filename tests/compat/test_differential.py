@@ -240,9 +240,14 @@ def mask(response):
     return copy
 
 
+def token_metadata(token):
+    """The call metadata carrying `token`, or None for a call made without one."""
+    return (("token", token),) if token else None
+
+
 def call(stubs, service, method, request, token=None):
     """('ok', masked response) or ('error', code name, details)."""
-    metadata = (("token", token),) if token else None
+    metadata = token_metadata(token)
     try:
         response = getattr(stubs[service], method)(request, timeout=CALL_TIMEOUT_S, metadata=metadata)
     except grpc.RpcError as e:

@@ -39,7 +39,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from test_differential import CALL_TIMEOUT_S, RequestStream, for_each_seed, mask, show  # noqa: E402
+from test_differential import CALL_TIMEOUT_S, RequestStream, for_each_seed, mask, show, token_metadata  # noqa: E402
 from test_differential import call as kv_call  # noqa: E402
 import etcd3.etcdrpc as rpc  # noqa: E402
 import grpc  # noqa: E402
@@ -126,7 +126,7 @@ class RawAuth:
     def call(self, method, body, token):
         """(answer, token issued or None); the answer as test_differential.call's, the token's
         text masked."""
-        metadata = (("token", token),) if token else None
+        metadata = token_metadata(token)
         try:
             response = self._methods[method](body, timeout=CALL_TIMEOUT_S, metadata=metadata)
         except grpc.RpcError as e:
@@ -282,7 +282,7 @@ def watch_once(channel, key, end, token):
     on a fresh stream, but the header's revision is the store's)."""
     stub = rpc.WatchStub(channel)
     request = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=key, range_end=end))
-    metadata = (("token", token),) if token else None
+    metadata = token_metadata(token)
     stream = stub.Watch(iter([request]), timeout=CALL_TIMEOUT_S, metadata=metadata)
     try:
         for response in stream:
@@ -296,26 +296,20 @@ def watch_once(channel, key, end, token):
 
 def other_call(channel, kind, token):
     """A call outside KV, lease and Auth, made with the caller's token: Status (only its outcome:
-    each server reports its own sizes and indexes), Defragment (its answer is empty) or a Watch."""
-    metadata = (("token", token),) if token else None
+    each server reports its own sizes and indexes), Defragment (its answer is empty) or, for a
+    (key, range end) kind, a Watch."""
+    if isinstance(kind, tuple):
+        return watch_once(channel, *kind, token)
+    maintenance = rpc.MaintenanceStub(channel)
+    metadata = token_metadata(token)
     try:
         if kind == "Status":
-            rpc.MaintenanceStub(channel).Status(rpc.StatusRequest(), timeout=CALL_TIMEOUT_S, metadata=metadata)
+            maintenance.Status(rpc.StatusRequest(), timeout=CALL_TIMEOUT_S, metadata=metadata)
             return ("ok",)
-        if kind == "Defragment":
-            response = rpc.MaintenanceStub(channel).Defragment(rpc.DefragmentRequest(), timeout=CALL_TIMEOUT_S,
-                                                               metadata=metadata)
-            return ("ok", mask(response))
+        return ("ok", mask(maintenance.Defragment(rpc.DefragmentRequest(), timeout=CALL_TIMEOUT_S,
+                                                  metadata=metadata)))
     except grpc.RpcError as e:
         return ("error", e.code().name, e.details())
-    key, end = kind
-    return watch_once(channel, key, end, token)
-
-
-def show_other(answer):
-    if answer[0] == "ok" and len(answer) == 2 and not isinstance(answer[1], str):
-        return show(answer)
-    return repr(answer)
 
 
 class DifferentialAuthTest(harness.ServerPairTest):
@@ -338,11 +332,11 @@ class DifferentialAuthTest(harness.ServerPairTest):
                     # Stale, malformed and missing tokens on the calls outside KV, lease and Auth.
                     kind = callers.choice(["Status", "Defragment", (b"a", b""), (b"a", b"b"), (b"", b"\0")])
                     want, got = (other_call(ch, kind, t) for ch, t in zip((rch, sch), side_tokens))
-                    key = (str(kind), str(want if want[0] == "error" or kind in ("Status", "Defragment") else want[2:]))
+                    key = (str(kind), repr(want))
                     outcomes[key] = outcomes.get(key, 0) + 1
                     if want != got:
                         self.fail(f"seed {seed}, step {step}: {kind} as {caller!r}\n"
-                                  f"   etcd:    {show_other(want)}\n   {self.subj.kind}: {show_other(got)}\n"
+                                  f"   etcd:    {want!r}\n   {self.subj.kind}: {got!r}\n"
                                   f"replay: DIFF_SEEDS={seed} DIFF_STEPS={step + 1}")
                     continue
                 if callers.random() < 0.6:
