@@ -33,10 +33,18 @@ bool FailedBeforeWriting(const absl::Status& status, const int64_t changes) {
   return changes == 0 && absl::StartsWith(status.message(), "etcdserver: ");
 }
 
+// A key's live version without its key and value, for a put that needs neither copied.
+void FillVersionInfo(const Record& record, mvccpb::KeyValue* kv) {
+  kv->set_create_revision(record.create_revision);
+  kv->set_mod_revision(record.mod_revision);
+  kv->set_version(record.version);
+  kv->set_lease(record.lease);
+}
+
 }  // namespace
 
 WriteBatch::WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& state)
-    : store_(store), txn_(txn), state_(state) {}
+    : store_(store), txn_(txn), state_(state), start_revision_(state.current_revision) {}
 
 WriteBatch::~WriteBatch() {
   if (txn_ == nullptr) return;  // committed: the store already took the batch back
@@ -132,11 +140,13 @@ absl::Status WriteBatch::PutKey(Request& r, absl::string_view key, absl::string_
     }
   }
 
-  mvccpb::Event& event = events_.emplace_back();
-  event.set_type(mvccpb::Event::PUT);
-  internal::FillKeyValue(key, record, event.mutable_kv());
-  // The event takes `prev` itself (no copy); `value` may point into it, so this comes last.
-  if (prev != nullptr) event.mutable_prev_kv()->Swap(prev);
+  if (record_events_) {
+    mvccpb::Event& event = events_.emplace_back();
+    event.set_type(mvccpb::Event::PUT);
+    internal::FillKeyValue(key, record, event.mutable_kv());
+    // The event takes `prev` itself (no copy); `value` may point into it, so this comes last.
+    if (prev != nullptr) event.mutable_prev_kv()->Swap(prev);
+  }
   ++r.changes;
   return absl::OkStatus();
 }
@@ -167,6 +177,8 @@ absl::Status WriteBatch::DeleteStoredKey(Request& r, absl::string_view stored, c
   if (prev.lease() != 0) {
     if (auto s = SetLeaseKey(r.txn, prev.lease(), stored, false); !s.ok()) return s;
   }
+  ++r.changes;
+  if (!record_events_) return absl::OkStatus();
   mvccpb::Event event;
   event.set_type(mvccpb::Event::DELETE);
   event.mutable_kv()->set_key(prev.key());
@@ -184,7 +196,6 @@ absl::Status WriteBatch::DeleteStoredKey(Request& r, absl::string_view stored, c
     }
   }
   events_.push_back(std::move(event));
-  ++r.changes;
   return absl::OkStatus();
 }
 
@@ -227,7 +238,11 @@ absl::Status WriteBatch::ApplyPut(Request& r, const etcdserverpb::PutRequest& re
   Revision chain_prev;
   bool has_chain_prev = false;
   if (found) {
-    internal::FillKeyValue(req.key(), current, &prev);  // a copy: the writes below may move pages
+    if (record_events_ || req.prev_kv() || req.ignore_value()) {
+      internal::FillKeyValue(req.key(), current, &prev);  // a copy: the writes below may move pages
+    } else {
+      FillVersionInfo(current, &prev);  // all PutKey reads of it
+    }
     chain_prev = Revision{current.mod_revision, current.mod_sub};
     has_chain_prev = true;
   } else {
@@ -254,7 +269,13 @@ absl::Status WriteBatch::ApplyPut(Request& r, const etcdserverpb::PutRequest& re
       !s.ok()) {
     return s;
   }
-  if (req.prev_kv() && found) *resp->mutable_prev_kv() = events_.back().prev_kv();  // PutKey moved it there
+  if (req.prev_kv() && found) {
+    if (record_events_) {
+      *resp->mutable_prev_kv() = events_.back().prev_kv();  // PutKey moved it there
+    } else {
+      resp->mutable_prev_kv()->Swap(&prev);
+    }
+  }
   resp->mutable_header()->set_revision(r.rev());
   return absl::OkStatus();
 }

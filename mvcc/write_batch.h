@@ -75,8 +75,14 @@ class WriteBatch {
   absl::Status SetAlarms(absl::string_view blob);
 
   // DELETE events carry the key and mod_revision = deletion revision; prev_kv is set when a previous
-  // version existed. In revision order.
+  // version existed. In revision order. Empty while events are not recorded (below).
   const std::vector<mvccpb::Event>& events() const { return events_; }
+  std::vector<mvccpb::Event> TakeEvents() { return std::move(events_); }
+  // Whether the batch builds its events (on by default). A batch nobody watches skips them: each
+  // costs copies of the key and of the new and previous values. Set before the first request.
+  void set_record_events(bool record) { record_events_ = record; }
+  // Whether any request of the batch changed a key (and so took a revision).
+  bool changed_keys() const { return state_.current_revision != start_revision_; }
   int64_t revision() const { return state_.current_revision; }
 
   // One LMDB commit for the whole batch, then the store publishes the new state. On failure
@@ -95,7 +101,8 @@ class WriteBatch {
   absl::Status RunRequest(Body&& body);
 
   internal::KvView View(const Request& r) const;
-  // `prev`: the key's live version, or null; it is moved into the event (left empty).
+  // `prev`: the key's live version, or null; it is moved into the event (left empty) when events
+  // are recorded. Only its create_revision, version and lease are read.
   // `at_key`: a cursor on `latest` already positioned on the key (its live version is replaced in
   // place), or null.
   absl::Status PutKey(Request& r, absl::string_view key, absl::string_view value, int64_t lease,
@@ -126,6 +133,8 @@ class WriteBatch {
   MDB_txn* txn_;
   internal::StoreState state_;
   absl::Status poisoned_;  // set by a request that failed after it may have written
+  const int64_t start_revision_;
+  bool record_events_ = true;
   std::vector<mvccpb::Event> events_;
   size_t txn_ops_ = 0;  // operations the txn being applied has run (nested ones too), for the txn counter
   MDB_cursor* latest_cursor_ = nullptr;  // see LatestCursor

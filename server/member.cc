@@ -401,8 +401,13 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
     }
   };
   watch::WatchHub* hub = p->watch_hub.get();
-  observers.on_events = [hub](const std::vector<mvccpb::Event>& events, int64_t revision) {
-    hub->Publish(events, revision);
+  observers.wants_events = [hub] { return hub->WantsEvents(); };
+  observers.on_events = [hub](std::vector<mvccpb::Event>&& events, bool built, int64_t revision) {
+    if (built) {
+      hub->Publish(std::move(events), revision);
+    } else {
+      hub->PublishWithoutEvents(revision);
+    }
   };
   observers.on_compacted = [hub](int64_t revision) { hub->Compacted(revision); };
   observers.on_auth_changed = [reload_auth] { (void)reload_auth(); };
@@ -457,7 +462,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
         hub->Compacted(store->CompactedRevision());  // history gone: watchers that need it are told
         break;
       }
-      if (!events.empty()) hub->Publish(events, next - 1);
+      if (!events.empty()) hub->Publish(std::move(events), next - 1);
       if (next <= from) break;
       from = next;
     }

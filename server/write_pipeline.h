@@ -74,7 +74,11 @@ struct PendingWrite {
 // Who hears about committed changes. Called on the writer thread right after each commit, in log
 // order; each must be quick and must never block (the watch hub queues, the lessor updates a map).
 struct PipelineObservers {
-  std::function<void(const std::vector<mvccpb::Event>& events, int64_t revision)> on_events;
+  // Asked before each batch is applied: whether anyone wants its events now (the watch hub: is any
+  // watcher synced). When it says no, the batch is applied without building them. Unset: always.
+  std::function<bool()> wants_events;
+  // A batch that changed keys: its events in revision order if they were `built`, else none.
+  std::function<void(std::vector<mvccpb::Event>&& events, bool built, int64_t revision)> on_events;
   std::function<void(int64_t compact_revision)> on_compacted;
   std::function<void(const LeaseChange& change)> on_lease_change;
   // The auth state (users, roles, the auth switch) changed in the batch just committed.

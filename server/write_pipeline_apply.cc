@@ -41,6 +41,8 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   if (txn == nullptr) {
     return Fail("the store cannot start a write transaction", absl::UnavailableError("BeginWrite"));
   }
+  const bool events_wanted = observers_.on_events && (!observers_.wants_events || observers_.wants_events());
+  txn->set_record_events(events_wanted);
   struct Answer {
     PendingWrite write;
     absl::Status status;
@@ -158,7 +160,7 @@ void WritePipeline::ApplyEntries(const std::vector<cairnpb::Entry>& entries) {
   }
   // The watch hub (which queues the batch for its own fan-out thread, in log order) and the lessor
   // learn of the batch before its writers are answered.
-  if (observers_.on_events && !txn->events().empty()) observers_.on_events(txn->events(), txn->revision());
+  if (observers_.on_events && txn->changed_keys()) observers_.on_events(txn->TakeEvents(), events_wanted, txn->revision());
   if (observers_.on_lease_change) {
     for (const LeaseChange& change : lease_changes) observers_.on_lease_change(change);
   }

@@ -200,12 +200,21 @@ size_t WatchHub::UnsyncedWatcherCount() const {
 
 // ---------------------------------------------------------------- writer thread
 
-void WatchHub::Publish(const std::vector<mvccpb::Event>& events, int64_t revision_after_batch) {
+void WatchHub::Publish(std::vector<mvccpb::Event> events, int64_t revision_after_batch) {
   if (!options_.async_publish) return PublishNow(events, revision_after_batch);
   if (RecordIfNothingToFanOut(revision_after_batch)) return;
   Publication publication;
   publication.kind = Publication::Kind::kEvents;
-  publication.events = events;
+  publication.events = std::move(events);
+  publication.revision = revision_after_batch;
+  Enqueue(std::move(publication));
+}
+
+void WatchHub::PublishWithoutEvents(int64_t revision_after_batch) {
+  if (!options_.async_publish) return PublishWithoutEventsNow(revision_after_batch);
+  if (RecordIfNothingToFanOut(revision_after_batch)) return;
+  Publication publication;
+  publication.kind = Publication::Kind::kWithoutEvents;
   publication.revision = revision_after_batch;
   Enqueue(std::move(publication));
 }
@@ -281,6 +290,9 @@ void WatchHub::FanOutLoop() {
           for (mvccpb::Event& e : taken[i].events) first.events.push_back(std::move(e));
         }
         PublishNow(first.events, taken.back().revision);
+        break;
+      case Publication::Kind::kWithoutEvents:
+        PublishWithoutEventsNow(first.revision);
         break;
       case Publication::Kind::kCompacted:
         CompactedNow(first.revision);
@@ -371,6 +383,26 @@ void WatchHub::PublishNow(const std::vector<mvccpb::Event>& events, int64_t revi
   RunKicks(kicks);
 }
 
+void WatchHub::PublishWithoutEventsNow(int64_t revision_after_batch) {
+  absl::MutexLock lock(&mu_);
+  if (shutdown_) return;
+  // Every synced watcher has what was published before this batch; one that also has the batch read it
+  // from history (its next_rev is past it). The others read it from history now.
+  const int64_t first_new = last_published_ + 1;
+  last_published_ = std::max(last_published_, revision_after_batch);
+  std::vector<Watcher*>& lacking = publish_scratch_;
+  lacking.clear();
+  auto collect = [&](const absl::flat_hash_set<Watcher*>& watchers) {
+    for (Watcher* w : watchers) {
+      if (std::max(w->next_rev, first_new) <= revision_after_batch) lacking.push_back(w);
+    }
+  };
+  for (const auto& [key, watchers] : synced_keys_) collect(watchers);
+  for (const auto& [range, watchers] : synced_ranges_) collect(watchers);
+  for (Watcher* w : lacking) Park(w, first_new);
+  lacking.clear();
+}
+
 void WatchHub::CompactedNow(int64_t compact_revision) {
   Kicks kicks;
   {
@@ -446,6 +478,7 @@ void WatchHub::CreateWatcher(WatchStream* stream, const etcdserverpb::WatchCreat
 
 void WatchHub::AddSynced(Watcher* w) {
   w->synced = true;
+  synced_watchers_.fetch_add(1, std::memory_order_release);
   if (w->range.IsSingleKey()) {
     synced_keys_[w->range.key].insert(w);
   } else {
@@ -454,6 +487,7 @@ void WatchHub::AddSynced(Watcher* w) {
 }
 
 void WatchHub::RemoveSynced(Watcher* w) {
+  if (w->synced) synced_watchers_.fetch_sub(1, std::memory_order_release);
   w->synced = false;
   if (w->range.IsSingleKey()) {
     auto it = synced_keys_.find(w->range.key);

@@ -18,6 +18,7 @@
 // takes the hub lock (held briefly by everyone, never across I/O) and appends indices to bounded outboxes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -147,10 +148,18 @@ class WatchHub {
 
   // Writer thread, after each commit: the batch's events in revision order (kv.mod_revision = the event's
   // revision, prev_kv filled when a previous version exists) and the store revision after the batch. Never
-  // blocks on readers. With async_publish (the default) the events are copied into the fan-out queue and
+  // blocks on readers. With async_publish (the default) the events move into the fan-out queue and
   // reach the outboxes shortly after this returns, in publication order; a progress request made after it
   // returns is answered only once they have.
-  void Publish(const std::vector<mvccpb::Event>& events, int64_t revision_after_batch);
+  void Publish(std::vector<mvccpb::Event> events, int64_t revision_after_batch);
+  // Any thread, without locking: whether a batch applied now has a synced watcher to give its events to.
+  // The writer asks before each batch and, when no, applies it without building its events and then calls
+  // PublishWithoutEvents. The answer may be out of date by the time of that call: that is safe, see below.
+  bool WantsEvents() const { return synced_watchers_.load(std::memory_order_acquire) > 0; }
+  // Writer thread, in place of Publish for a batch committed without its events. A watcher synced by then
+  // that lacks some of the batch's revisions (it became synced after WantsEvents answered) goes back to
+  // catch-up, which reads them from the store's history: the batch is committed before this is called.
+  void PublishWithoutEvents(int64_t revision_after_batch);
   // Writer thread, when a compaction is applied: watchers that still need older revisions are cancelled with
   // compact_revision set. Queued behind earlier publications like Publish.
   void Compacted(int64_t compact_revision);
@@ -178,7 +187,7 @@ class WatchHub {
 
   // What the fan-out thread does, in order.
   struct Publication {
-    enum class Kind { kEvents, kCompacted, kProgress } kind = Kind::kEvents;
+    enum class Kind { kEvents, kWithoutEvents, kCompacted, kProgress } kind = Kind::kEvents;
     std::vector<mvccpb::Event> events;
     int64_t revision = 0;               // revision after the batch, or the compaction revision
     std::weak_ptr<WatchStream> stream;  // kProgress: whose request
@@ -194,6 +203,7 @@ class WatchHub {
   // queues it behind the publications.
   bool DeferProgressRequest(const std::shared_ptr<WatchStream>& stream);
   void PublishNow(const std::vector<mvccpb::Event>& events, int64_t revision_after_batch);
+  void PublishWithoutEventsNow(int64_t revision_after_batch);
   void CompactedNow(int64_t compact_revision);
   std::vector<CatchupJob> PickCatchupJobs(Kicks* kicks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunCatchupJob(CatchupJob& job);
@@ -242,6 +252,7 @@ class WatchHub {
   absl::flat_hash_map<std::pair<std::string, std::string>, absl::flat_hash_set<Watcher*>> synced_ranges_
       ABSL_GUARDED_BY(mu_);
   size_t watcher_count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<size_t> synced_watchers_{0};  // written under mu_ (AddSynced/RemoveSynced), read by WantsEvents
   size_t unsynced_count_ ABSL_GUARDED_BY(mu_) = 0;
 
   size_t round_robin_ ABSL_GUARDED_BY(mu_) = 0;

@@ -54,6 +54,71 @@ TEST_F(EventsTest, MaxEventsNeverSplitsARevision) {
   EXPECT_EQ(next, 4);
 }
 
+// The writer applies batches nobody watches without building their events: the store, the responses and
+// the history readers replay from must be what they would have been.
+TEST_F(EventsTest, BatchWithoutEventsAnswersTheSameAndHistoryStillHasThem) {
+  Put("a", "1");  // 2
+  auto batch = store_->BeginWrite();
+  ASSERT_NE(batch, nullptr);
+  batch->set_record_events(false);
+  EXPECT_FALSE(batch->changed_keys());
+  etcdserverpb::PutRequest put;
+  put.set_key("a");
+  put.set_value("2");
+  put.set_prev_kv(true);
+  etcdserverpb::PutResponse put_resp;
+  ASSERT_TRUE(batch->Put(put, &put_resp).ok());  // 3
+  EXPECT_EQ(put_resp.prev_kv().key(), "a");
+  EXPECT_EQ(put_resp.prev_kv().value(), "1");
+  EXPECT_EQ(put_resp.prev_kv().mod_revision(), 2);
+  etcdserverpb::PutRequest keep_value;
+  keep_value.set_key("a");
+  keep_value.set_ignore_value(true);
+  etcdserverpb::PutResponse scratch;
+  ASSERT_TRUE(batch->Put(keep_value, &scratch).ok());  // 4
+  etcdserverpb::PutRequest fresh;
+  fresh.set_key("b");
+  fresh.set_value("1");
+  ASSERT_TRUE(batch->Put(fresh, &scratch).ok());  // 5
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key("b");
+  del.set_prev_kv(true);
+  etcdserverpb::DeleteRangeResponse del_resp;
+  ASSERT_TRUE(batch->DeleteRange(del, &del_resp).ok());  // 6
+  ASSERT_EQ(del_resp.prev_kvs_size(), 1);
+  EXPECT_EQ(del_resp.prev_kvs(0).value(), "1");
+  EXPECT_TRUE(batch->events().empty());
+  EXPECT_TRUE(batch->changed_keys());
+  EXPECT_EQ(batch->revision(), 6);
+  ASSERT_TRUE(batch->Commit().ok());
+
+  std::vector<mvccpb::Event> events;
+  int64_t next = 0;
+  ASSERT_TRUE(store_->ReadEvents("a", "c", 3, 100, &events, &next).ok());
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].kv().value(), "2");
+  EXPECT_EQ(events[0].prev_kv().value(), "1");
+  EXPECT_EQ(events[1].kv().value(), "2") << "ignore_value kept the value";
+  EXPECT_EQ(events[1].kv().version(), 3);
+  EXPECT_EQ(events[1].kv().create_revision(), 2);
+  EXPECT_EQ(events[1].prev_kv().mod_revision(), 3);
+  EXPECT_EQ(events[2].kv().key(), "b");
+  EXPECT_EQ(events[3].type(), mvccpb::Event::DELETE);
+  EXPECT_EQ(events[3].prev_kv().value(), "1");
+  EXPECT_EQ(next, 7);
+}
+
+TEST_F(EventsTest, BatchThatChangesNoKeyReportsSo) {
+  auto batch = store_->BeginWrite();
+  ASSERT_NE(batch, nullptr);
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key("missing");
+  etcdserverpb::DeleteRangeResponse resp;
+  ASSERT_TRUE(batch->DeleteRange(del, &resp).ok());
+  EXPECT_FALSE(batch->changed_keys());
+  EXPECT_TRUE(batch->events().empty());
+}
+
 TEST_F(EventsTest, ReadEventsBelowCompactionFails) {
   Put("a", "1");
   Put("a", "2");

@@ -2,8 +2,10 @@
 // writer thread will. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -140,8 +142,14 @@ class TestWriter {
   int64_t Put(const std::string& key, const std::string& value) { return Apply({{Op::kPut, key, value}}); }
   int64_t Delete(const std::string& key) { return Apply({{Op::kDelete, key, ""}}); }
   int64_t Apply(const std::vector<Op>& ops) {
+    const bool wanted = !skip_unwanted_events_ || hub_->WantsEvents();
+    if (apply_time_.count() > 0) std::this_thread::sleep_for(apply_time_);
     auto events = history_->Commit(ops);
-    hub_->Publish(events, history_->CurrentRevision());
+    if (wanted) {
+      hub_->Publish(std::move(events), history_->CurrentRevision());
+    } else if (!events.empty()) {
+      hub_->PublishWithoutEvents(history_->CurrentRevision());
+    }
     if (wait_) hub_->WaitUntilPublished();  // the hub fans out on its own thread; tests read right after
     return history_->CurrentRevision();
   }
@@ -152,11 +160,18 @@ class TestWriter {
   }
   // Whether Apply/Compact wait for the hub's fan-out (default) or return as the member's writer does.
   void set_wait(bool wait) { wait_ = wait; }
+  // Whether Apply asks the hub first if anyone wants the events and, when not, publishes the revision
+  // alone (PublishWithoutEvents), as the member's writer does. Off by default.
+  void set_skip_unwanted_events(bool skip) { skip_unwanted_events_ = skip; }
+  // How long Apply takes between asking the hub and committing, as the store's apply does.
+  void set_apply_time(std::chrono::microseconds time) { apply_time_ = time; }
 
  private:
   FakeHistory* history_;
   WatchHub* hub_;
   bool wait_ = true;
+  bool skip_unwanted_events_ = false;
+  std::chrono::microseconds apply_time_{0};
 };
 
 }  // namespace cairn::watch::testing

@@ -630,6 +630,79 @@ TEST_F(SplitHistoryHubTest, CatchUpInBatchesNeverEndsAResponseInsideARevision) {
   }
 }
 
+// The member's writer applies a batch without building its events when no watcher is synced (WantsEvents),
+// then publishes the revision alone. A watcher created in between still gets the batch, from history.
+TEST_F(HubTest, WatcherCreatedAfterTheWriterSkippedEventsGetsThemFromHistory) {
+  ASSERT_FALSE(hub_.WantsEvents()) << "nobody watches yet";
+  auto stream = hub_.OpenStream();
+  const int64_t id = Create(stream.get(), CreateRequest("a"));  // from revision 2, synced at once
+  EXPECT_TRUE(hub_.WantsEvents());
+  history_.Commit({{Op::kPut, "a", "1"}});  // revision 2, applied without its events
+  hub_.PublishWithoutEvents(history_.CurrentRevision());
+  writer_.Put("a", "2");  // revision 3, published with its events
+  Responses got;
+  ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) { return CountEvents(r, id) >= 2; }));
+  DrainAvailable(stream.get(), &got);
+  EXPECT_EQ(Describe(EventsOf(got, id)), (std::vector<std::string>{"put a@2", "put a@3"}));
+  EXPECT_EQ(hub_.UnsyncedWatcherCount(), 0u) << "caught up and synced again";
+}
+
+TEST_F(HubTest, WatcherCreatedAfterASkippedBatchWasCommittedDoesNotGetItAgain) {
+  ASSERT_FALSE(hub_.WantsEvents());
+  history_.Commit({{Op::kPut, "a", "1"}});  // revision 2, committed without its events
+  auto stream = hub_.OpenStream();
+  const int64_t id = Create(stream.get(), CreateRequest("a"));  // from revision 3: the store is at 2
+  hub_.PublishWithoutEvents(history_.CurrentRevision());
+  EXPECT_EQ(hub_.UnsyncedWatcherCount(), 0u) << "it lacks nothing, so it stays synced";
+  writer_.Put("a", "2");  // revision 3
+  Responses got;
+  ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) { return CountEvents(r, id) >= 1; }));
+  DrainAvailable(stream.get(), &got);
+  EXPECT_EQ(Describe(EventsOf(got, id)), (std::vector<std::string>{"put a@3"}));
+}
+
+// Watchers come and go one at a time while a writer thread skips the events nobody is synced for: each
+// watcher's events are exactly the history from its start, without a gap, until it is cancelled.
+TEST_F(HubTest, WatchersComingAndGoingWhileTheWriterSkipsUnwatchedEventsMissNothing) {
+  writer_.set_wait(false);
+  writer_.set_skip_unwanted_events(true);
+  writer_.set_apply_time(std::chrono::microseconds(50));  // watchers often arrive while a batch applies
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) writer_.Put("k" + std::to_string(i % 5), std::to_string(i));
+  });
+  auto stream = hub_.OpenStream();
+  Responses got;
+  std::vector<std::pair<int64_t, int64_t>> watched;  // watch id, first revision it watches
+  for (int round = 0; round < 30; ++round) {
+    stream->Create(CreateRequest("k", "l"));
+    size_t seen = got.size();
+    ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) {
+      for (; seen < r.size(); ++seen) {
+        if (r[seen].created()) return true;
+      }
+      return false;
+    }));
+    const int64_t id = got[seen].watch_id();
+    watched.emplace_back(id, got[seen].header().revision() + 1);
+    ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) { return CountEvents(r, id) >= 10; }));
+    stream->Cancel(id);
+    ASSERT_TRUE(PopUntil(stream.get(), &got, [&](const Responses& r) {
+      return !r.empty() && r.back().watch_id() == id && r.back().canceled();
+    }));
+  }
+  stop = true;
+  writer.join();
+  const auto log = history_.All();
+  for (const auto& [id, from] : watched) {
+    auto expected = Describe(Expected(log, {"k", "l", from}));
+    const auto delivered = Describe(EventsOf(got, id));
+    ASSERT_GE(expected.size(), delivered.size()) << "watch " << id;
+    expected.resize(delivered.size());
+    EXPECT_EQ(delivered, expected) << "watch " << id << " from revision " << from;
+  }
+}
+
 TEST_F(HubTest, ClosingAStreamRemovesItsWatchers) {
   auto stream = hub_.OpenStream();
   Create(stream.get(), CreateRequest("a"));
