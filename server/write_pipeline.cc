@@ -232,7 +232,13 @@ void WritePipeline::Submit(PendingWrite write) {
   // Flat combining: the submitting thread runs the round itself when no round is in progress, so
   // an idle member answers a write without waking another thread (and its reply leaves from the
   // thread that took the call). When a round is in progress, its driver takes this write next:
-  // every driver looks at the queue again after releasing the round.
+  // every driver looks at the queue again after releasing the round. Under load the submitter goes
+  // on with the writes that came in meanwhile, for a few milliseconds (it may be the lessor's
+  // thread, which has its own work), then hands them to the writer thread. Handing over after every
+  // round cost 9-14 % more CPU per put at 16-64 clients (a wake-up per round, and the answers sent
+  // from a thread gRPC does not own) for no more throughput.
+  constexpr auto kMaxDrivingTime = std::chrono::milliseconds(5);
+  const Clock::time_point drive_until = Clock::now() + kMaxDrivingTime;
   while (driver_mu_.try_lock()) {
     Answers answers;
     {
@@ -251,10 +257,10 @@ void WritePipeline::Submit(PendingWrite write) {
       std::lock_guard<std::mutex> lock(mu_);
       more = !stopping_ && !queue_.empty();
     }
-    // Writes came in during the round: the writer thread starts the next one (and its fdatasync)
-    // while this thread answers, instead of the disk idling through the replies.
-    if (more && !answers.empty()) wake_.notify_one();
+    const bool hand_over = more && Clock::now() >= drive_until;
+    if (hand_over) wake_.notify_one();
     Deliver(answers);
+    if (hand_over) return;
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ || queue_.empty()) return;
   }
