@@ -66,7 +66,7 @@ cairnpb::HardState MemoryStorage::hard_state() const {
   return hard_state_;
 }
 
-absl::Status MemoryStorage::Append(const std::vector<cairnpb::Entry>& entries) {
+absl::Status MemoryStorage::Append(std::vector<cairnpb::Entry> entries) {
   if (entries.empty()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   const uint64_t first = FirstIndexLocked();
@@ -79,7 +79,8 @@ absl::Status MemoryStorage::Append(const std::vector<cairnpb::Entry>& entries) {
     return absl::InvalidArgumentError("raft: appended entries leave a gap in the log");
   }
   entries_.resize(start - entries_[0].index());  // drop the conflicting suffix, if any
-  entries_.insert(entries_.end(), entries.begin() + skip, entries.end());
+  entries_.insert(entries_.end(), std::make_move_iterator(entries.begin() + skip),
+                  std::make_move_iterator(entries.end()));
   return absl::OkStatus();
 }
 

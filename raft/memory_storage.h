@@ -30,8 +30,9 @@ class MemoryStorage : public Storage {
   cairnpb::HardState hard_state() const;
 
   // Appends entries, replacing any held entries from entries[0].index on. Entries at or below the
-  // snapshot are skipped. Fails (InvalidArgument) if the new entries would leave a gap.
-  absl::Status Append(const std::vector<cairnpb::Entry>& entries);
+  // snapshot are skipped. Fails (InvalidArgument) if the new entries would leave a gap. Takes the
+  // entries by value: a caller done with its vector moves it in.
+  absl::Status Append(std::vector<cairnpb::Entry> entries);
 
   // Replaces the whole log with the snapshot. Fails (FailedPrecondition) if it is older than the
   // snapshot already held.

@@ -110,6 +110,10 @@ Ready RawNode::GetReady() {
   const cairnpb::HardState hard = raft_->hard_state();
   if (!SameHardState(hard, prev_hard_)) rd.hard_state = hard;
   rd.entries = raft_->log().UnstableEntries();
+  if (!rd.entries.empty()) {
+    rd.last_entry_index = rd.entries.back().index();
+    rd.last_entry_term = rd.entries.back().term();
+  }
   if (raft_->log().unstable().snapshot) rd.snapshot = *raft_->log().unstable().snapshot;
   rd.committed_entries = raft_->log().NextCommittedEntries();
   rd.messages = raft_->TakeMessages();
@@ -128,7 +132,7 @@ void RawNode::Advance(const Ready& rd) {
     if (index > log.applied()) log.AppliedTo(index);
   }
   if (!rd.committed_entries.empty()) log.AppliedTo(rd.committed_entries.back().index());
-  if (!rd.entries.empty()) log.StableTo(rd.entries.back().index(), rd.entries.back().term());
+  if (rd.last_entry_index != 0) log.StableTo(rd.last_entry_index, rd.last_entry_term);
 }
 
 NodeStatus RawNode::Status() const {

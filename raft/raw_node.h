@@ -58,7 +58,9 @@ struct Ready {
   std::optional<SoftState> soft_state;
   std::optional<cairnpb::HardState> hard_state;
   std::vector<ReadState> read_states;
-  std::vector<cairnpb::Entry> entries;       // to persist
+  std::vector<cairnpb::Entry> entries;       // to persist; may be moved from once persisted
+  uint64_t last_entry_index = 0;             // of `entries` (0: none), what Advance marks stable
+  uint64_t last_entry_term = 0;
   std::optional<cairnpb::Snapshot> snapshot;  // to persist and install
   std::vector<cairnpb::Entry> committed_entries;  // to apply, in order
   std::vector<cairnpb::Message> messages;   // to send after persisting

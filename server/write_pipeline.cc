@@ -501,7 +501,7 @@ void WritePipeline::HandleReadies() {
   }
 }
 
-void WritePipeline::Persist(const raft::Ready& rd) {
+void WritePipeline::Persist(raft::Ready& rd) {
   if (rd.snapshot) {
     // The store already holds this snapshot's state (DoInstall put the leader's image in place
     // before raft saw the message); raft's log now starts after it.
@@ -539,9 +539,10 @@ void WritePipeline::Persist(const raft::Ready& rd) {
     batches_.fetch_add(1, std::memory_order_relaxed);
   }
   if (!rd.entries.empty()) {
-    if (auto s = storage_.Append(rd.entries); !s.ok()) return Fail("raft log append failed", s);
     for (const cairnpb::Entry& e : rd.entries) memory_log_bytes_ += e.data().size() + 32;
-    last_index_ = rd.entries.back().index();
+    last_index_ = rd.last_entry_index;
+    // Persisted: the storage takes them (Advance reads only last_entry_index/term).
+    if (auto s = storage_.Append(std::move(rd.entries)); !s.ok()) return Fail("raft log append failed", s);
   }
   if (rd.hard_state) storage_.SetHardState(*rd.hard_state);
 }

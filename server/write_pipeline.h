@@ -274,7 +274,7 @@ class WritePipeline {
   // Asks the leader for a read index for these waiters; without a leader they wait for one.
   void StartReadRound(ReadRound round);
   void HandleReadies();
-  void Persist(const raft::Ready& rd);
+  void Persist(raft::Ready& rd);  // moves rd.entries into the storage
   // Applies committed entries in one store transaction; answers their waiting writers.
   void ApplyEntries(const std::vector<cairnpb::Entry>& entries);
   void ServeReads();
