@@ -104,11 +104,15 @@ bool KeyRange::Contains(absl::string_view user_key) const {
 
 void FillKeyValue(absl::string_view user_key, const Record& record, mvccpb::KeyValue* kv) {
   kv->set_key(user_key.data(), user_key.size());
+  FillVersionInfo(record, kv);
+  kv->set_value(record.value.data(), record.value.size());
+}
+
+void FillVersionInfo(const Record& record, mvccpb::KeyValue* kv) {
   kv->set_create_revision(record.create_revision);
   kv->set_mod_revision(record.mod_revision);
   kv->set_version(record.version);
   kv->set_lease(record.lease);
-  kv->set_value(record.value.data(), record.value.size());
 }
 
 absl::Status KvView::GetLatest(absl::string_view stored_key, absl::string_view user_key, Record* record, bool* found,

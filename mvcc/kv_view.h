@@ -70,6 +70,8 @@ class KvView {
 
 // Copies a decoded record into a KeyValue.
 void FillKeyValue(absl::string_view user_key, const Record& record, mvccpb::KeyValue* kv);
+// The same without the key and the value: revisions, version and lease only.
+void FillVersionInfo(const Record& record, mvccpb::KeyValue* kv);
 // The user key a stored key / record pair stands for.
 inline absl::string_view UserKey(absl::string_view stored, const Record& record) {
   return IsHashedStoredKey(stored) ? record.full_key : stored;

@@ -33,14 +33,6 @@ bool FailedBeforeWriting(const absl::Status& status, const int64_t changes) {
   return changes == 0 && absl::StartsWith(status.message(), "etcdserver: ");
 }
 
-// A key's live version without its key and value, for a put that needs neither copied.
-void FillVersionInfo(const Record& record, mvccpb::KeyValue* kv) {
-  kv->set_create_revision(record.create_revision);
-  kv->set_mod_revision(record.mod_revision);
-  kv->set_version(record.version);
-  kv->set_lease(record.lease);
-}
-
 }  // namespace
 
 WriteBatch::WriteBatch(Store* store, MDB_txn* txn, const internal::StoreState& state)
@@ -241,7 +233,7 @@ absl::Status WriteBatch::ApplyPut(Request& r, const etcdserverpb::PutRequest& re
     if (record_events_ || req.prev_kv() || req.ignore_value()) {
       internal::FillKeyValue(req.key(), current, &prev);  // a copy: the writes below may move pages
     } else {
-      FillVersionInfo(current, &prev);  // all PutKey reads of it
+      internal::FillVersionInfo(current, &prev);  // all PutKey reads of it
     }
     chain_prev = Revision{current.mod_revision, current.mod_sub};
     has_chain_prev = true;
